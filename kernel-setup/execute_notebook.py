@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Execute one notebook headless with the project's tslab kernel and export it to HTML.
+
+  execute_notebook.py NOTEBOOK OUT_DIR --kernel NAME [--timeout SECONDS]
+
+Writes OUT_DIR/<name>.ipynb (executed, also when a cell fails) and OUT_DIR/<name>.html.
+Exit 1 with the failing cell's number, its first source line and its own output when a cell
+fails. tslab hands nbclient an empty error message, so the output the cell wrote (stdout and
+stderr) is what names the problem; an error thrown in a timer or an unawaited promise never
+fails the cell at all and shows only on stderr, so stderr lines that look like errors fail
+the run too.
+"""
+import argparse
+import os
+import re
+import sys
+import tempfile
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbconvert import HTMLExporter
+
+ERROR_LINE = re.compile(r"\b(Error|Unhandled|uncaught|rejection)\b", re.IGNORECASE)
+
+
+def cell_text(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") == "error":
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
+            parts.extend(out.get("traceback", []))
+    return "".join(p if p.endswith("\n") else p + "\n" for p in parts if p).strip()
+
+
+def describe(nb, index):
+    cell = nb.cells[index]
+    first = (cell.source.strip().splitlines() or [""])[0]
+    return f"cell {index + 1} (`{first[:80]}`)"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("notebook")
+    ap.add_argument("out_dir")
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--timeout", type=int, default=1800)
+    a = ap.parse_args()
+
+    name = os.path.splitext(os.path.basename(a.notebook))[0]
+    # The kernel's launcher appends errors thrown outside any cell (timers, promises) here.
+    errors = tempfile.NamedTemporaryFile(prefix="kernel-errors-", suffix=".log", delete=False)
+    errors.close()
+    os.environ["RETAIL_REPR_KERNEL_ERRORS"] = errors.name
+    nb = nbformat.read(a.notebook, as_version=4)
+    client = NotebookClient(nb, kernel_name=a.kernel, timeout=a.timeout,
+                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(a.notebook))}})
+    failure = None
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+        failure = e
+
+    os.makedirs(a.out_dir, exist_ok=True)
+    nbformat.write(nb, os.path.join(a.out_dir, name + ".ipynb"))
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    with open(os.path.join(a.out_dir, name + ".html"), "w", encoding="utf-8") as f:
+        f.write(html)
+
+    with open(errors.name, encoding="utf-8") as f:
+        late = f.read().strip()
+    os.unlink(errors.name)
+
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    if failure is not None:
+        # The failing cell is the last one that ran (it has an execution count or outputs).
+        ran = [i for i in code_cells if nb.cells[i].get("execution_count") or nb.cells[i].get("outputs")]
+        where = describe(nb, ran[-1]) if ran else "a cell"
+        text = cell_text(nb.cells[ran[-1]]) if ran else ""
+        kind = type(failure).__name__
+        print(f"{name}: {where} failed ({kind}).", file=sys.stderr)
+        print(text or str(failure).strip() or "(the cell printed nothing)", file=sys.stderr)
+        return 1
+
+    if late:
+        print(f"{name}: an error was thrown outside any cell (timer or unawaited promise):", file=sys.stderr)
+        print(late, file=sys.stderr)
+        return 1
+
+    for i in code_cells:
+        for out in nb.cells[i].get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                bad = [l for l in out.get("text", "").splitlines() if ERROR_LINE.search(l)]
+                if bad:
+                    print(f"{name}: {describe(nb, i)} wrote an error to stderr:", file=sys.stderr)
+                    print("\n".join(bad), file=sys.stderr)
+                    return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// `npm run setup` (after `npm run build`): register the project's tslab kernel in
+// kernel-setup/jupyter/ and check that Jupyter + nbconvert are reachable.
+const path = require("path");
+const { installKernel, checkJupyter, KERNEL_NAME } = require(path.join(__dirname, "..", "dist", "src", "notebooks", "jupyter.js"));
+const { paths } = require(path.join(__dirname, "..", "dist", "src", "util", "paths.js"));
+
+const dir = installKernel();
+console.log(`kernel '${KERNEL_NAME}' written to ${dir}`);
+const check = checkJupyter();
+if (check.ok) {
+  const ui = check.lab ? "JupyterLab" : check.notebook ? "Jupyter Notebook" : "no notebook UI (nbconvert only)";
+  console.log(`jupyter: ${check.python} with nbconvert ${check.nbconvert}; ${ui}`);
+  console.log(`list kernels with: JUPYTER_PATH=${paths.jupyterData} ${check.python} -m jupyter kernelspec list`);
+} else {
+  console.warn(`warning: ${check.problem}`);
+  console.warn("The library and CLI work without Jupyter; notebooks and `npm test`'s notebook step need it.");
+}

@@ -1,0 +1,81 @@
+// `retail-repr`: thin commands over the same library functions the notebooks call.
+import { selectBackend, describeSelection } from "./engine/backend";
+import { environmentInfo } from "./engine/info";
+import { getProfile } from "./config/profiles";
+import { runNotebooks } from "./notebooks/run";
+import { flagString, parseArgs } from "./util/args";
+
+interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  info: {
+    summary: "backend, versions and machine",
+    usage: "retail-repr info [--backend NAME] [--json]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["backend"], switches: ["json"] });
+      const json = args.flags.json === true;
+      const sel = await selectBackend({ force: flagString(args, "backend"), log: null });
+      const info = { ...environmentInfo(), selection: sel };
+      if (json) {
+        console.log(JSON.stringify(info, null, 2));
+      } else {
+        console.log(describeSelection(sel));
+        console.log(`node ${info.node} on ${info.platform}, ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB`);
+        for (const [p, v] of Object.entries(info.packages)) console.log(`  ${p.padEnd(34)} ${v}`);
+      }
+      return 0;
+    },
+  },
+  notebooks: {
+    summary: "execute notebooks headless (nbconvert) into reports/notebooks/<profile>/",
+    usage: "retail-repr notebooks [--profile smoke|cpu|paper] [NAME ...]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["profile", "timeout"] });
+      const profile = getProfile(flagString(args, "profile"));
+      const runs = runNotebooks({ profile: profile.name, only: args.positional, timeoutSec: Number(flagString(args, "timeout") ?? 1800) });
+      const failed = runs.filter((r) => !r.ok);
+      console.log(`notebooks: ${runs.length - failed.length} passed, ${failed.length} failed`);
+      return failed.length ? 1 : 0;
+    },
+  },
+};
+
+function help(): string {
+  const lines = ["retail-repr — contrastive + pseudolabel representations for retail product images", "", "commands:"];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(14)} ${c.summary}`);
+  lines.push("", "`retail-repr COMMAND --help` shows a command's options.");
+  return lines.join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help());
+    return 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`retail-repr: unknown command '${name}'\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`${cmd.usage}\n\n${cmd.summary}`);
+    return 0;
+  }
+  return cmd.run(rest);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`retail-repr: ${(err as Error).message}`);
+      if (process.env.RETAIL_REPR_DEBUG) console.error(err);
+      process.exit(1);
+    },
+  );
+}

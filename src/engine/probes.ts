@@ -1,0 +1,89 @@
+// The real probes behind `selectBackend`. Each one says precisely why a backend cannot start
+// here, because "it fell back to cpu" without a reason is the first question users ask.
+import * as fs from "fs";
+import * as path from "path";
+import { tf } from "./tf";
+import type { BackendName, Probe } from "./backend";
+import { registerProjectKernels } from "./kernels";
+
+/** ESM-only packages (webgpu) cannot be `require`d from our CommonJS build. */
+const dynamicImport = new Function("s", "return import(s)") as (s: string) => Promise<any>;
+
+function tryRequire(name: string): { mod?: any; why?: string } {
+  try {
+    return { mod: require(name) };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "MODULE_NOT_FOUND" && e.message.includes(name)) {
+      return { why: `${name} is not installed` };
+    }
+    return { why: `${name} failed to load: ${e.message.split("\n")[0]}` };
+  }
+}
+
+async function activate(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`tf.setBackend('${name}') returned false`);
+  await tf.ready();
+  registerProjectKernels(name);
+}
+
+function nvidiaDriver(): string | undefined {
+  try {
+    return fs.readFileSync("/proc/driver/nvidia/version", "utf8").split("\n")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** tfjs-node(-gpu) both register a backend named 'tensorflow'; the plain alias in
+ * danfojs-node's tree is not one, so check the factory rather than the require. */
+function tensorflowProbe(pkg: string, needsCuda: boolean): Probe {
+  return async () => {
+    if (needsCuda && !nvidiaDriver()) return { ok: false, why: "no NVIDIA driver (no /proc/driver/nvidia/version)" };
+    const { why } = tryRequire(pkg);
+    if (why) return { ok: false, why: `${why} (its install downloads libtensorflow from outside npm)` };
+    if (!tf.findBackendFactory("tensorflow")) return { ok: false, why: `${pkg} loaded but registered no 'tensorflow' backend` };
+    return { ok: true, detail: pkg, activate: () => activate("tensorflow") };
+  };
+}
+
+const webgpuProbe: Probe = async () => {
+  let webgpu: any;
+  try {
+    webgpu = await dynamicImport("webgpu");
+  } catch (err) {
+    return { ok: false, why: `webgpu (Dawn) is not installed or failed to load: ${(err as Error).message.split("\n")[0]}` };
+  }
+  // Dawn's Vulkan loader complains on every start without it.
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = "/tmp";
+  Object.assign(globalThis, webgpu.globals);
+  const gpu = webgpu.create([]);
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return { ok: false, why: "no GPU adapter (Dawn found no Vulkan device)" };
+  const g = globalThis as any;
+  if (!g.navigator) g.navigator = {};
+  if (!g.navigator.gpu) Object.defineProperty(g.navigator, "gpu", { value: gpu, configurable: true });
+  const { why } = tryRequire("@tensorflow/tfjs-backend-webgpu");
+  if (why) return { ok: false, why };
+  const info = adapter.info ? `${adapter.info.vendor} ${adapter.info.architecture}`.trim() : "";
+  return { ok: true, detail: info || "Dawn", activate: () => activate("webgpu") };
+};
+
+const wasmProbe: Probe = async () => {
+  const { mod, why } = tryRequire("@tensorflow/tfjs-backend-wasm");
+  if (why) return { ok: false, why };
+  const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
+  mod.setWasmPaths(path.join(dir, "dist") + path.sep);
+  return { ok: true, detail: "XNNPACK, SIMD, 1 thread", activate: () => activate("wasm") };
+};
+
+const cpuProbe: Probe = async () => ({ ok: true, detail: "pure JS", activate: () => activate("cpu") });
+
+export const defaultProbes: Record<BackendName, Probe> = {
+  "tensorflow-gpu": tensorflowProbe("@tensorflow/tfjs-node-gpu", true),
+  tensorflow: tensorflowProbe("@tensorflow/tfjs-node", false),
+  webgpu: webgpuProbe,
+  wasm: wasmProbe,
+  cpu: cpuProbe,
+};

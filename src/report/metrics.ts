@@ -1,0 +1,20 @@
+// Metrics files under reports/: one JSON per producer, so notebooks and CLI runs of different
+// steps never overwrite each other's numbers.
+import * as fs from "fs";
+import * as path from "path";
+import { ensureDir, paths } from "../util/paths";
+
+export function reportPath(name: string, ext = "json"): string {
+  return path.join(ensureDir(paths.reports), `${name}.${ext}`);
+}
+
+export function writeReport(name: string, data: unknown): string {
+  const file = reportPath(name);
+  fs.writeFileSync(file, JSON.stringify({ written: new Date().toISOString(), ...(data as object) }, null, 2) + "\n");
+  return file;
+}
+
+export function readReport<T = any>(name: string): T | undefined {
+  const file = reportPath(name);
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
+}

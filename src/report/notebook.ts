@@ -1,0 +1,47 @@
+// Rich output in tslab notebooks. The library and the notebook share one `tslab` module (both
+// resolve it from the repo's node_modules), so library code can display directly. Outside a
+// kernel tslab throws "Not ready"; then these helpers return false and callers fall back to text.
+type Display = { html(s: string): void; text(s: string): void; png(b: Uint8Array): void };
+
+function tslab(): { display: Display; newDisplay(): Display } | undefined {
+  try {
+    return require("tslab");
+  } catch {
+    return undefined;
+  }
+}
+
+let kernelChecked: boolean | undefined;
+
+/** True when running inside a tslab kernel (a notebook), false in the CLI or tests. */
+export function inNotebook(): boolean {
+  if (kernelChecked !== undefined) return kernelChecked;
+  try {
+    const jupyter = require("tslab/dist/jupyter");
+    kernelChecked = jupyter.lastWriteDisplayData != null;
+  } catch {
+    kernelChecked = false;
+  }
+  return kernelChecked;
+}
+
+export function showHtml(html: string): boolean {
+  if (!inNotebook()) return false;
+  tslab()!.display.html(html);
+  return true;
+}
+
+export function showPng(png: Uint8Array): boolean {
+  if (!inNotebook()) return false;
+  tslab()!.display.png(png);
+  return true;
+}
+
+/** An output cell entry that can be overwritten in place (live progress, growing loss curves). */
+export function liveDisplay(): Display | undefined {
+  return inNotebook() ? tslab()!.newDisplay() : undefined;
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}

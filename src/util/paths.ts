@@ -1,0 +1,31 @@
+// Where things live. Compiled code sits in dist/src/..., so the repo root is found by walking
+// up to the package.json that names this package, wherever the repo was cloned.
+import * as fs from "fs";
+import * as path from "path";
+
+function findRoot(start: string): string {
+  let dir = start;
+  for (;;) {
+    const pkg = path.join(dir, "package.json");
+    if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, "utf8")).name === "retail-repr") return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find the retail-repr package.json above ${start}`);
+    dir = up;
+  }
+}
+
+export const REPO_ROOT = findRoot(__dirname);
+export const paths = {
+  root: REPO_ROOT,
+  notebooks: path.join(REPO_ROOT, "notebooks"),
+  reports: path.join(REPO_ROOT, "reports"),
+  datasets: path.join(REPO_ROOT, "datasets"),
+  runs: path.join(REPO_ROOT, "runs"),
+  jupyterData: path.join(REPO_ROOT, "kernel-setup", "jupyter"),
+  executeScript: path.join(REPO_ROOT, "kernel-setup", "execute_notebook.py"),
+};
+
+export function ensureDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}

@@ -1,0 +1,96 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { BACKEND_ENV, BackendName, Probe, selectBackend } from "../src/engine/backend";
+
+/** Simulated machine: each backend either starts (recording its activation) or fails with a reason. */
+function machine(works: Partial<Record<BackendName, true | string>>) {
+  const activated: BackendName[] = [];
+  const probes = {} as Record<BackendName, Probe>;
+  for (const name of ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as BackendName[]) {
+    const w = works[name] ?? `${name} unavailable (simulated)`;
+    probes[name] = async () =>
+      w === true ? { ok: true, detail: `sim ${name}`, activate: async () => void activated.push(name) } : { ok: false, why: w };
+  }
+  return { probes, activated };
+}
+
+test("a CUDA machine picks tfjs-node-gpu and skips nothing", async () => {
+  const m = machine({ "tensorflow-gpu": true, tensorflow: true, webgpu: true, wasm: true, cpu: true });
+  const sel = await selectBackend({ probes: m.probes, log: null, force: undefined });
+  assert.equal(sel.chosen, "tensorflow-gpu");
+  assert.deepEqual(sel.skipped, []);
+  assert.deepEqual(m.activated, ["tensorflow-gpu"]);
+});
+
+test("a Vulkan GPU without CUDA or libtensorflow picks webgpu and says why the others were skipped", async () => {
+  const m = machine({ "tensorflow-gpu": "no NVIDIA driver", tensorflow: "@tensorflow/tfjs-node is not installed", webgpu: true, wasm: true, cpu: true });
+  const lines: string[] = [];
+  const sel = await selectBackend({ probes: m.probes, log: (l) => lines.push(l) });
+  assert.equal(sel.chosen, "webgpu");
+  assert.deepEqual(sel.skipped.map((s) => [s.name, s.why]), [
+    ["tensorflow-gpu", "no NVIDIA driver"],
+    ["tensorflow", "@tensorflow/tfjs-node is not installed"],
+  ]);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /backend: webgpu .*skipped tensorflow-gpu: no NVIDIA driver; tensorflow: @tensorflow\/tfjs-node is not installed/);
+});
+
+test("a laptop CPU without GPU falls through to wasm", async () => {
+  const m = machine({ webgpu: "no GPU adapter", wasm: true, cpu: true });
+  const sel = await selectBackend({ probes: m.probes, log: null });
+  assert.equal(sel.chosen, "wasm");
+  assert.equal(sel.skipped.length, 3);
+  assert.deepEqual(m.activated, ["wasm"]);
+});
+
+test("only cpu left: cpu is chosen", async () => {
+  const m = machine({ cpu: true });
+  const sel = await selectBackend({ probes: m.probes, log: null });
+  assert.equal(sel.chosen, "cpu");
+  assert.equal(sel.skipped.length, 4);
+});
+
+test("a probe that throws is skipped with its message, not fatal", async () => {
+  const m = machine({ wasm: true });
+  m.probes.webgpu = async () => {
+    throw new Error("dawn.node: cannot open shared object");
+  };
+  const sel = await selectBackend({ probes: m.probes, log: null });
+  assert.equal(sel.chosen, "wasm");
+  assert.equal(sel.skipped.find((s) => s.name === "webgpu")?.why, "probe failed: dawn.node: cannot open shared object");
+});
+
+test("forcing an available backend skips the order", async () => {
+  const m = machine({ "tensorflow-gpu": true, cpu: true });
+  const sel = await selectBackend({ probes: m.probes, log: null, force: "cpu" });
+  assert.equal(sel.chosen, "cpu");
+  assert.equal(sel.forced, true);
+  assert.deepEqual(m.activated, ["cpu"]);
+});
+
+test("forcing an unavailable backend is an error naming the reason", async () => {
+  const m = machine({ cpu: true, webgpu: "no GPU adapter" });
+  await assert.rejects(selectBackend({ probes: m.probes, log: null, force: "webgpu" }), /backend 'webgpu' was forced \(option\) but cannot start: no GPU adapter/);
+  assert.deepEqual(m.activated, []);
+});
+
+test("the environment variable forces too, and a bad name lists the valid ones", async () => {
+  const m = machine({ wasm: true, cpu: true });
+  const before = process.env[BACKEND_ENV];
+  try {
+    process.env[BACKEND_ENV] = "CPU";
+    assert.equal((await selectBackend({ probes: m.probes, log: null })).chosen, "cpu");
+    process.env[BACKEND_ENV] = "tpu";
+    await assert.rejects(selectBackend({ probes: m.probes, log: null }), /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/);
+  } finally {
+    if (before === undefined) delete process.env[BACKEND_ENV];
+    else process.env[BACKEND_ENV] = before;
+  }
+});
+
+test("the real probes start a backend on this machine", async () => {
+  const sel = await selectBackend({ log: null });
+  assert.ok(["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"].includes(sel.chosen));
+  // Every backend ahead of the chosen one must have a reason.
+  for (const s of sel.skipped) assert.ok(s.why.length > 5, `${s.name} skipped without a reason`);
+});
