@@ -1,0 +1,56 @@
+// What sits on the backbone's feature map: a pooling (LCA or GAP), then either an L2-normalised
+// embedding (contrastive training, probes) or a linear classifier (fine-tune baselines).
+import { tf } from "../engine/tf";
+import { gapPool, lcaConcepts, lcaPool } from "./lca";
+import { getParam, ParamSpec, Params } from "./params";
+
+export type Pooling = "lca" | "lca-concepts" | "gap";
+
+export function poolingSpecs(pooling: Pooling, channels: number): ParamSpec[] {
+  if (pooling !== "lca-concepts") return [];
+  return [
+    { name: "lca.dense.weight", shape: [channels, channels], trainable: true, init: "linear" },
+    { name: "lca.dense.bias", shape: [channels], trainable: true, init: "zeros" },
+  ];
+}
+
+export function pool(params: Params, pooling: Pooling, F: tf.Tensor4D): tf.Tensor2D {
+  switch (pooling) {
+    case "lca":
+      return lcaPool(F);
+    case "gap":
+      return gapPool(F);
+    case "lca-concepts":
+      return lcaConcepts(F, { w: getParam(params, "lca.dense.weight") as tf.Tensor2D, b: getParam(params, "lca.dense.bias") as tf.Tensor1D });
+  }
+}
+
+/** Optional linear projection of the pooled vector (dim 0 = none). */
+export function projectionSpecs(inDim: number, projDim: number): ParamSpec[] {
+  if (!projDim) return [];
+  return [
+    { name: "proj.weight", shape: [inDim, projDim], trainable: true, init: "linear" },
+    { name: "proj.bias", shape: [projDim], trainable: true, init: "zeros" },
+  ];
+}
+
+export function l2Normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
+  // x / max(||x||, eps), as torch.nn.functional.normalize.
+  return tf.div(x, tf.maximum(tf.norm(x, 2, 1, true), eps)) as tf.Tensor2D;
+}
+
+export function embed(params: Params, pooled: tf.Tensor2D, projDim: number): tf.Tensor2D {
+  const h = projDim ? (tf.add(tf.matMul(pooled, getParam(params, "proj.weight") as tf.Tensor2D), getParam(params, "proj.bias")) as tf.Tensor2D) : pooled;
+  return l2Normalize(h);
+}
+
+export function classifierSpecs(inDim: number, classes: number): ParamSpec[] {
+  return [
+    { name: "fc.weight", shape: [inDim, classes], trainable: true, init: "linear" },
+    { name: "fc.bias", shape: [classes], trainable: true, init: "zeros" },
+  ];
+}
+
+export function classify(params: Params, pooled: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(pooled, getParam(params, "fc.weight") as tf.Tensor2D), getParam(params, "fc.bias")) as tf.Tensor2D;
+}

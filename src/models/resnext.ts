@@ -1,0 +1,157 @@
+// ResNeXt with torchvision's exact topology and parameter names (torchvision/models/resnet.py,
+// Bottleneck with groups): read top to bottom, it is the paper's table.
+//
+//   stem    conv1 7x7/2, 64 -> bn1 -> relu -> maxpool 3x3/2
+//   layer1  blocks[0] x Bottleneck(planes  64, stride 1)
+//   layer2  blocks[1] x Bottleneck(planes 128, stride 2 in the first block)
+//   layer3  blocks[2] x Bottleneck(planes 256, stride 2)
+//   layer4  blocks[3] x Bottleneck(planes 512, stride 2)
+//   Bottleneck: conv1 1x1 -> bn1 -> relu -> conv2 3x3 grouped (stride here) -> bn2 -> relu
+//               -> conv3 1x1 (planes * 4) -> bn3, + shortcut (downsample: 1x1/stride + bn), relu
+//   width = planes * width_per_group / 64 * groups
+// The classifier fc is not part of the backbone: heads live in heads.ts.
+import { tf } from "../engine/tf";
+import { batchNorm, conv2d, maxPool3x3s2 } from "./layers";
+import { countParams, getParam, ParamSpec, Params } from "./params";
+
+export interface ResNeXtConfig {
+  name: string;
+  layers: [number, number, number, number];
+  groups: number;
+  widthPerGroup: number;
+  /** Stage widths before expansion; torchvision fixes [64, 128, 256, 512]. Smaller values
+   * exist for test fixtures, built in PyTorch from torchvision's own Bottleneck. */
+  planes?: [number, number, number, number];
+  /** Stem output channels (torchvision: 64). */
+  stem?: number;
+}
+
+export const EXPANSION = 4;
+
+export const PRESETS: Record<string, ResNeXtConfig> = {
+  resnext101_32x8d: { name: "resnext101_32x8d", layers: [3, 4, 23, 3], groups: 32, widthPerGroup: 8 },
+  resnext50_32x4d: { name: "resnext50_32x4d", layers: [3, 4, 6, 3], groups: 32, widthPerGroup: 4 },
+  resnext26_32x4d: { name: "resnext26_32x4d", layers: [2, 2, 2, 2], groups: 32, widthPerGroup: 4 },
+  resnext14_8x8d: { name: "resnext14_8x8d", layers: [1, 1, 1, 1], groups: 8, widthPerGroup: 8 },
+  resnext_tiny: { name: "resnext_tiny", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 4 },
+};
+
+export function getPreset(name: string): ResNeXtConfig {
+  const p = PRESETS[name];
+  if (!p) throw new Error(`unknown architecture '${name}'. Presets: ${Object.keys(PRESETS).join(", ")}`);
+  return p;
+}
+
+export function resolveArch(arch: string | ResNeXtConfig): ResNeXtConfig {
+  return typeof arch === "string" ? getPreset(arch) : arch;
+}
+
+export function archName(arch: string | ResNeXtConfig): string {
+  return typeof arch === "string" ? arch : arch.name;
+}
+
+interface BlockPlan {
+  prefix: string;
+  inplanes: number;
+  width: number;
+  outplanes: number;
+  stride: number;
+  downsample: boolean;
+}
+
+/** The blocks in order, with their channel counts: the single source of the topology. */
+export function blockPlan(cfg: ResNeXtConfig): BlockPlan[] {
+  const plan: BlockPlan[] = [];
+  let inplanes = cfg.stem ?? 64;
+  (cfg.planes ?? [64, 128, 256, 512]).forEach((planes, li) => {
+    const width = Math.floor(planes * (cfg.widthPerGroup / 64)) * cfg.groups;
+    for (let b = 0; b < cfg.layers[li]; b++) {
+      const stride = b === 0 && li > 0 ? 2 : 1;
+      const outplanes = planes * EXPANSION;
+      plan.push({ prefix: `layer${li + 1}.${b}`, inplanes, width, outplanes, stride, downsample: b === 0 && (stride !== 1 || inplanes !== outplanes) });
+      inplanes = outplanes;
+    }
+  });
+  return plan;
+}
+
+export function outputChannels(cfg: ResNeXtConfig): number {
+  return (cfg.planes ?? [64, 128, 256, 512])[3] * EXPANSION;
+}
+
+function convSpec(name: string, k: number, cin: number, cout: number): ParamSpec {
+  return { name, shape: [k, k, cin, cout], trainable: true, init: "kaiming-fan-out" };
+}
+
+function bnSpecs(name: string, c: number): ParamSpec[] {
+  return [
+    { name: `${name}.weight`, shape: [c], trainable: true, init: "ones" },
+    { name: `${name}.bias`, shape: [c], trainable: true, init: "zeros" },
+    { name: `${name}.running_mean`, shape: [c], trainable: false, init: "zeros" },
+    { name: `${name}.running_var`, shape: [c], trainable: false, init: "ones" },
+  ];
+}
+
+/** Every backbone tensor with its torchvision name and our (HWIO) shape. */
+export function backboneSpecs(cfg: ResNeXtConfig): ParamSpec[] {
+  const stem = cfg.stem ?? 64;
+  const specs: ParamSpec[] = [convSpec("conv1.weight", 7, 3, stem), ...bnSpecs("bn1", stem)];
+  for (const b of blockPlan(cfg)) {
+    specs.push(convSpec(`${b.prefix}.conv1.weight`, 1, b.inplanes, b.width), ...bnSpecs(`${b.prefix}.bn1`, b.width));
+    specs.push(convSpec(`${b.prefix}.conv2.weight`, 3, b.width / cfg.groups, b.width), ...bnSpecs(`${b.prefix}.bn2`, b.width));
+    specs.push(convSpec(`${b.prefix}.conv3.weight`, 1, b.width, b.outplanes), ...bnSpecs(`${b.prefix}.bn3`, b.outplanes));
+    if (b.downsample) specs.push(convSpec(`${b.prefix}.downsample.0.weight`, 1, b.inplanes, b.outplanes), ...bnSpecs(`${b.prefix}.downsample.1`, b.outplanes));
+  }
+  return specs;
+}
+
+export function backboneParamCount(cfg: ResNeXtConfig): number {
+  return countParams(backboneSpecs(cfg));
+}
+
+/** Multiply-accumulates x 2 per image at a square input `size` (convs and the fc-free head). */
+export function backboneFlops(cfg: ResNeXtConfig, size: number): number {
+  const out = (s: number, k: number, stride: number) => Math.floor((s + 2 * Math.floor(k / 2) - k) / stride) + 1;
+  const conv = (s: number, k: number, cin: number, cout: number, groups = 1) => 2 * s * s * k * k * (cin / groups) * cout;
+  let s = out(size, 7, 2);
+  let flops = conv(s, 7, 3, cfg.stem ?? 64);
+  s = Math.floor((s + 2 - 3) / 2) + 1;
+  for (const b of blockPlan(cfg)) {
+    const so = out(s, 3, b.stride);
+    flops += conv(s, 1, b.inplanes, b.width) + conv(so, 3, b.width, b.width, cfg.groups) + conv(so, 1, b.width, b.outplanes);
+    if (b.downsample) flops += conv(so, 1, b.inplanes, b.outplanes);
+    s = so;
+  }
+  return flops;
+}
+
+/** Spatial side of the final feature map for a square input. */
+export function featureMapSize(size: number): number {
+  let s = Math.floor((size + 6 - 7) / 2) + 1;
+  s = Math.floor((s + 2 - 3) / 2) + 1;
+  for (let i = 0; i < 3; i++) s = Math.floor((s + 2 - 3) / 2) + 1;
+  return s;
+}
+
+function stridedShortcut(params: Params, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  if (!b.downsample) return x;
+  // A 1x1 conv at stride s reads every s-th pixel: slice first, then a plain 1x1 (cheaper grads).
+  const xs = b.stride === 1 ? x : (tf.stridedSlice(x, [0, 0, 0, 0], x.shape, [1, b.stride, b.stride, 1]) as tf.Tensor4D);
+  return batchNorm(params, `${b.prefix}.downsample.1`, conv2d(xs, getParam(params, `${b.prefix}.downsample.0.weight`) as tf.Tensor4D, 1), training);
+}
+
+function bottleneck(params: Params, cfg: ResNeXtConfig, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  const w = (n: string) => getParam(params, `${b.prefix}.${n}.weight`) as tf.Tensor4D;
+  let out = tf.relu(batchNorm(params, `${b.prefix}.bn1`, conv2d(x, w("conv1"), 1), training));
+  out = tf.relu(batchNorm(params, `${b.prefix}.bn2`, conv2d(out, w("conv2"), b.stride, cfg.groups), training));
+  out = batchNorm(params, `${b.prefix}.bn3`, conv2d(out, w("conv3"), 1), training);
+  return tf.relu(tf.add(out, stridedShortcut(params, b, x, training))) as tf.Tensor4D;
+}
+
+/** x: [N, H, W, 3] normalised images -> final feature map F: [N, H/32, W/32, 2048]. */
+export function backboneForward(params: Params, cfg: ResNeXtConfig, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  let h = conv2d(x, getParam(params, "conv1.weight") as tf.Tensor4D, 2);
+  h = maxPool3x3s2(tf.relu(batchNorm(params, "bn1", h, training)));
+  for (const b of blockPlan(cfg)) h = bottleneck(params, cfg, b, h, training);
+  return h;
+}
