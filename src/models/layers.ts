@@ -48,9 +48,20 @@ export function blockDiagonal(w: tf.Tensor4D, groups: number): tf.Tensor4D {
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
+/** Per-channel mean of an [N, H, W, C] tensor as one average pool over all N*H*W cells:
+ * measured ~10x faster on wasm than Sum/Mean over leading axes (which transpose first) or a
+ * ones-row matMul (which repacks its right operand on every call). */
+function channelMean(x: tf.Tensor4D): tf.Tensor1D {
+  const [N, H, W, C] = x.shape;
+  return tf.reshape(tf.avgPool(tf.reshape(x, [1, N * H, W, C]) as tf.Tensor4D, [N * H, W], 1, "valid"), [C]) as tf.Tensor1D;
+}
+
 /** BatchNorm2d as in PyTorch: batch statistics in training (biased variance to normalise,
- * unbiased into the running estimate), running statistics in eval. Written with broadcasting
- * ops rather than tf.batchNorm, whose gradient tiles to the activation size. */
+ * unbiased into the running estimate, momentum 0.1), running statistics in eval.
+ * Training uses a hand-written gradient (the textbook BN backward) instead of autodiff through
+ * moments, which costs a dozen broadcast reductions per layer. With xc = x - mean over M cells:
+ *   dbeta = sum(dy), dgamma = rstd * sum(dy * xc),
+ *   dx = gamma * rstd * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc)). */
 export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   const gamma = getParam(params, `${name}.weight`);
   const beta = getParam(params, `${name}.bias`);
@@ -60,19 +71,36 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  const n = x.shape[0] * x.shape[1] * x.shape[2];
-  tf.tidy(() => {
-    const unbiased = tf.mul(variance, n / Math.max(1, n - 1));
+  const M = x.shape[0] * x.shape[1] * x.shape[2];
+  // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const mean = channelMean(xIn);
+    const xc = tf.sub(xIn, mean) as tf.Tensor4D;
+    const variance = channelMean(tf.square(xc) as tf.Tensor4D);
+    const rstd = tf.rsqrt(tf.add(variance, BN_EPS));
     rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-    rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
-  });
-  const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, BN_EPS)));
-  return tf.add(tf.mul(xhat, gamma), beta) as tf.Tensor4D;
+    rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
+    const y = tf.add(tf.mul(xc, tf.mul(g, rstd)), b);
+    save([xc, rstd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sxc, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+        const dyMean = channelMean(dy); // dbeta / M
+        const dyxcMean = channelMean(tf.mul(dy, sxc) as tf.Tensor4D); // sum(dy * xc) / M
+        const k = tf.mul(sg, srstd);
+        // dx = k * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc))
+        const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
+        return [dx, tf.mul(tf.mul(srstd, dyxcMean), M), tf.mul(dyMean, M)];
+      },
+    };
+  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  return bn(x, gamma, beta) as tf.Tensor4D;
 }
 
 export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
-  // torchvision: MaxPool2d(kernel_size=3, stride=2, padding=1); pad with -inf-like values.
-  const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], -3.4e38);
-  return tf.maxPool(padded, 3, 2, "valid");
+  // torchvision: MaxPool2d(kernel_size=3, stride=2, padding=1). tfjs skips padded cells,
+  // which is what PyTorch's -inf padding amounts to.
+  return tf.maxPool(x, 3, 2, 1);
 }

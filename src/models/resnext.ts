@@ -135,9 +135,7 @@ export function featureMapSize(size: number): number {
 
 function stridedShortcut(params: Params, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   if (!b.downsample) return x;
-  // A 1x1 conv at stride s reads every s-th pixel: slice first, then a plain 1x1 (cheaper grads).
-  const xs = b.stride === 1 ? x : (tf.stridedSlice(x, [0, 0, 0, 0], x.shape, [1, b.stride, b.stride, 1]) as tf.Tensor4D);
-  return batchNorm(params, `${b.prefix}.downsample.1`, conv2d(xs, getParam(params, `${b.prefix}.downsample.0.weight`) as tf.Tensor4D, 1), training);
+  return batchNorm(params, `${b.prefix}.downsample.1`, conv2d(x, getParam(params, `${b.prefix}.downsample.0.weight`) as tf.Tensor4D, b.stride), training);
 }
 
 function bottleneck(params: Params, cfg: ResNeXtConfig, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {

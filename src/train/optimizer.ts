@@ -1,0 +1,72 @@
+// Optimisers with their state kept by parameter name, so a checkpoint holds it exactly and a
+// resumed run continues bit for bit. Semantics follow torch.optim (SGD with momentum and
+// weight decay; AdamW with decoupled decay).
+import { tf } from "../engine/tf";
+import type { Params } from "../models/params";
+
+export interface OptimizerConfig {
+  kind: "sgd" | "adamw";
+  lr: number;
+  momentum?: number;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+
+export class Optimizer {
+  /** Slot tensors by `${param}/${slot}`. */
+  readonly state = new Map<string, tf.Variable>();
+  step = 0;
+
+  constructor(readonly config: OptimizerConfig) {}
+
+  private slot(name: string, slot: string, like: tf.Tensor): tf.Variable {
+    const key = `${name}/${slot}`;
+    let v = this.state.get(key);
+    if (!v) {
+      v = tf.variable(tf.zerosLike(like), false);
+      this.state.set(key, v);
+    }
+    return v;
+  }
+
+  /** Apply gradients (by parameter name) at learning rate `lr` (default: the config's). */
+  apply(params: Params, grads: Record<string, tf.Tensor>, lr = this.config.lr): void {
+    this.step++;
+    const c = this.config;
+    const wd = c.weightDecay ?? 0;
+    for (const [name, g] of Object.entries(grads)) {
+      const p = params.get(name)!;
+      tf.tidy(() => {
+        if (c.kind === "sgd") {
+          // torch: g += wd * p; buf = momentum * buf + g; p -= lr * buf
+          const gd = wd ? tf.add(g, tf.mul(p, wd)) : g;
+          const mom = c.momentum ?? 0;
+          let update = gd;
+          if (mom) {
+            const buf = this.slot(name, "momentum", p);
+            buf.assign(this.step === 1 ? gd : tf.add(tf.mul(buf, mom), gd));
+            update = buf;
+          }
+          p.assign(tf.sub(p, tf.mul(update, lr)));
+        } else {
+          const b1 = c.beta1 ?? 0.9, b2 = c.beta2 ?? 0.999, eps = c.eps ?? 1e-8;
+          const m = this.slot(name, "exp_avg", p);
+          const v = this.slot(name, "exp_avg_sq", p);
+          m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+          v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+          const mhat = tf.div(m, 1 - b1 ** this.step);
+          const vhat = tf.div(v, 1 - b2 ** this.step);
+          const decayed = wd ? tf.mul(p, 1 - lr * wd) : p;
+          p.assign(tf.sub(decayed, tf.mul(tf.div(mhat, tf.add(tf.sqrt(vhat), eps)), lr)));
+        }
+      });
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.state.values()) v.dispose();
+    this.state.clear();
+  }
+}

@@ -1,0 +1,107 @@
+// Whole-network checks: batch norm's hand-written gradient against autodiff, a full ResNeXt
+// training step on wasm against the cpu backend, and no tensor leak across steps.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { tf } from "../src/engine/tf";
+import { selectBackend } from "../src/engine/backend";
+import { batchNorm, BN_EPS } from "../src/models/layers";
+import { createModel, disposeModel, features } from "../src/models/model";
+import { createParams, trainableVariables } from "../src/models/params";
+import { ResNeXtConfig } from "../src/models/resnext";
+import { assertClose, randomArray } from "./helpers";
+
+const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 16, planes: [8, 16, 32, 64], stem: 8 };
+
+test("batch norm (train): hand-written gradient equals autodiff through moments; running stats as PyTorch", async () => {
+  await tf.setBackend("cpu");
+  const C = 6;
+  const params = createParams([
+    { name: "bn.weight", shape: [C], trainable: true, init: "ones" },
+    { name: "bn.bias", shape: [C], trainable: true, init: "zeros" },
+    { name: "bn.running_mean", shape: [C], trainable: false, init: "zeros" },
+    { name: "bn.running_var", shape: [C], trainable: false, init: "ones" },
+  ], 0);
+  tf.tidy(() => {
+    params.get("bn.weight")!.assign(tf.tensor1d(randomArray(C, 5)));
+    params.get("bn.bias")!.assign(tf.tensor1d(randomArray(C, 6)));
+  });
+  const x = tf.tensor4d(randomArray(3 * 5 * 4 * C, 7).map((v, i) => v * 3 + (i % C)), [3, 5, 4, C]);
+  const r = tf.tensor4d(randomArray(3 * 5 * 4 * C, 8), [3, 5, 4, C]);
+  const g = params.get("bn.weight")!, b = params.get("bn.bias")!;
+  const reference = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+    return tf.sum(tf.mul(tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, BN_EPS))), gg), bb), r));
+  };
+  const ours = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+    void gg, bb;
+    return tf.sum(tf.mul(batchNorm(params, "bn", xx as tf.Tensor4D, true), r));
+  };
+  const [rx, rg, rb] = tf.grads(reference)([x, g, b]);
+  const { value, grads } = tf.variableGrads(() => ours(x, g, b) as tf.Scalar, [g, b]);
+  assertClose(value, reference(x, g, b), 1e-4, 1e-5, "loss");
+  const gx = tf.grad((xx) => ours(xx, g, b))(x);
+  assertClose(gx, rx, 1e-4, 1e-4, "dx");
+  assertClose(grads[g.name], rg, 1e-4, 1e-4, "dgamma");
+  assertClose(grads[b.name], rb, 1e-4, 1e-4, "dbeta");
+  // Running stats after 3 forward passes in training mode (momentum 0.1, unbiased variance).
+  const xv = x.dataSync();
+  const M = 3 * 5 * 4;
+  const mean = new Array(C).fill(0), v = new Array(C).fill(0);
+  for (let i = 0; i < xv.length; i++) mean[i % C] += xv[i] / M;
+  for (let i = 0; i < xv.length; i++) v[i % C] += (xv[i] - mean[i % C]) ** 2 / (M - 1);
+  // variableGrads + grad ran the forward twice: rm = m * (1 - 0.9^2), rv = 0.9^2 + v * (1 - 0.9^2).
+  assertClose(params.get("bn.running_mean")!, mean.map((m) => m * (1 - 0.81)), 1e-5, 1e-5, "running_mean");
+  assertClose(params.get("bn.running_var")!, v.map((vv) => 0.81 + vv * (1 - 0.81)), 1e-5, 1e-5, "running_var");
+});
+
+async function stepGrads(backend: string): Promise<Map<string, Float32Array>> {
+  await tf.setBackend(backend);
+  const m = createModel({ arch: SMALL, pooling: "lca" }, 3);
+  const x = tf.tensor4d(randomArray(4 * 40 * 40 * 3, 11), [4, 40, 40, 3]);
+  const vars = trainableVariables(m.params);
+  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
+  const names = new Map(vars.map((v) => [v.name, [...m.params.entries()].find(([, p]) => p === v)![0]]));
+  const out = new Map<string, Float32Array>();
+  for (const [vn, g] of Object.entries(grads)) out.set(names.get(vn)!, g.dataSync() as Float32Array);
+  tf.dispose([value, x, ...Object.values(grads)]);
+  disposeModel(m);
+  return out;
+}
+
+test("a full ResNeXt + LCA training step on wasm has the cpu backend's gradients to 1e-4 relative", async () => {
+  await selectBackend({ force: "wasm", log: null });
+  const wasm = await stepGrads("wasm");
+  const cpu = await stepGrads("cpu");
+  assert.equal(wasm.size, cpu.size);
+  for (const [name, c] of cpu) {
+    const w = wasm.get(name)!;
+    let num = 0, den = 0;
+    for (let i = 0; i < c.length; i++) {
+      num += (w[i] - c[i]) ** 2;
+      den += c[i] ** 2;
+    }
+    const rel = Math.sqrt(num / Math.max(den, 1e-30));
+    assert.ok(rel <= 1e-4, `${name}: relative gradient difference ${rel.toExponential(2)}`);
+  }
+});
+
+test("training steps do not leak tensors (numTensors flat over 20 steps on wasm)", async () => {
+  await selectBackend({ force: "wasm", log: null });
+  const m = createModel({ arch: SMALL, pooling: "lca" }, 4);
+  const x = tf.tensor4d(randomArray(2 * 32 * 32 * 3, 12), [2, 32, 32, 3]);
+  const vars = trainableVariables(m.params);
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
+    tf.tidy(() => vars.forEach((v) => v.assign(tf.sub(v, tf.mul(grads[v.name], 0.01)))));
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step();
+  const tensors = tf.memory().numTensors;
+  const buffers = tf.backend().numDataIds();
+  for (let i = 0; i < 20; i++) step();
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.backend().numDataIds(), buffers);
+  x.dispose();
+  disposeModel(m);
+  await tf.setBackend("cpu");
+});
