@@ -1,9 +1,13 @@
 // `retail-repr`: thin commands over the same library functions the notebooks call.
-import { selectBackend, describeSelection } from "./engine/backend";
+import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
+import { runEngineBench } from "./bench/bench";
 import { environmentInfo } from "./engine/info";
 import { getProfile } from "./config/profiles";
 import { runNotebooks } from "./notebooks/run";
-import { flagString, parseArgs } from "./util/args";
+import { flagInt, flagString, parseArgs } from "./util/args";
+import { formatModelInfo, modelInfo } from "./models/info";
+import { Pooling } from "./models/heads";
+import { importTorchToCheckpoint } from "./models/import-torch";
 
 interface Command {
   summary: string;
@@ -12,12 +16,28 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
-  info: {
-    summary: "backend, versions and machine",
-    usage: "retail-repr info [--backend NAME] [--json]",
+  bench: {
+    summary: "throughput per backend beside PyTorch (same machine, same run) -> reports/bench.json",
+    usage: "retail-repr bench [--quick] [--backend NAME]",
     async run(argv) {
-      const args = parseArgs(argv, { values: ["backend"], switches: ["json"] });
+      const args = parseArgs(argv, { values: ["backend"], switches: ["quick"] });
+      const b = flagString(args, "backend");
+      await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
+      return 0;
+    },
+  },
+  info: {
+    summary: "backend, versions and machine; with --arch, a model's parameters, embedding size and FLOPs",
+    usage: "retail-repr info [--backend NAME] [--json]\n       retail-repr info --arch NAME [--size PX] [--pooling lca|lca-concepts|gap] [--classes N] [--json]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["backend", "arch", "size", "pooling", "classes"], switches: ["json"] });
       const json = args.flags.json === true;
+      const arch = flagString(args, "arch");
+      if (arch) {
+        const info = modelInfo({ arch, pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 }, flagInt(args, "size") ?? 224);
+        console.log(json ? JSON.stringify(info, null, 2) : formatModelInfo(info));
+        return 0;
+      }
       const sel = await selectBackend({ force: flagString(args, "backend"), log: null });
       const info = { ...environmentInfo(), selection: sel };
       if (json) {
@@ -27,6 +47,21 @@ const commands: Record<string, Command> = {
         console.log(`node ${info.node} on ${info.platform}, ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB`);
         for (const [p, v] of Object.entries(info.packages)) console.log(`  ${p.padEnd(34)} ${v}`);
       }
+      return 0;
+    },
+  },
+  "import-torch": {
+    summary: "torchvision-named .safetensors weights -> a retail-repr checkpoint",
+    usage: "retail-repr import-torch --arch NAME --safetensors FILE --out DIR [--pooling lca|gap] [--classes N]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["arch", "safetensors", "out", "pooling", "classes"] });
+      const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`import-torch: --${n} is required`); })();
+      const r = importTorchToCheckpoint({
+        config: { arch: need("arch"), pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 },
+        safetensors: need("safetensors"),
+        out: need("out"),
+      });
+      console.log(`loaded ${r.loaded} tensors${r.ignored.length ? ` (left out: ${r.ignored.length}, e.g. ${r.ignored[0]})` : ""}; checkpoint written to ${need("out")}`);
       return 0;
     },
   },

@@ -1,8 +1,9 @@
 // Load torchvision-named weights (a state_dict saved as .safetensors) into a model.
 // PyTorch stores conv filters OIHW and Linear weights [out, in]; we store HWIO and [in, out].
 import { tf } from "../engine/tf";
-import type { Model } from "./model";
-import { SafeTensorsFile } from "./safetensors";
+import { createModel, disposeModel, Model, ModelConfig } from "./model";
+import { readSafetensors, SafeTensorsFile } from "./safetensors";
+import { saveCheckpoint } from "./checkpoint";
 
 export interface ImportReport {
   loaded: number;
@@ -53,4 +54,17 @@ export function importTorchWeights(model: Model, file: SafeTensorsFile, source: 
     t.dispose();
   }
   return { loaded: staged.length, ignored };
+}
+
+/** `retail-repr import-torch`: read, check, load, and write a step-0 checkpoint. */
+export function importTorchToCheckpoint(opts: { config: ModelConfig; safetensors: string; out: string }): ImportReport {
+  const file = readSafetensors(opts.safetensors);
+  const model = createModel(opts.config, 0);
+  try {
+    const report = importTorchWeights(model, file, opts.safetensors);
+    saveCheckpoint(opts.out, model, { step: 0, extra: { importedFrom: opts.safetensors } });
+    return report;
+  } finally {
+    disposeModel(model);
+  }
 }

@@ -1,0 +1,111 @@
+// `npm run bench`: throughput per available backend beside PyTorch on the same machine, in the
+// same run, written to reports/bench.json (section "engine"; other sections come from the data
+// and training benchmarks and are kept).
+import * as fs from "fs";
+import * as os from "os";
+import { BACKEND_ORDER, BackendName, selectBackend } from "../engine/backend";
+import { defaultProbes } from "../engine/probes";
+import { environmentInfo } from "../engine/info";
+import { GroupedConvMode } from "../models/layers";
+import { getPreset } from "../models/resnext";
+import { reportPath } from "../report/metrics";
+import { benchModel, ModelBenchResult, round } from "./model-bench";
+import { runTorchReference, torchAvailable, TorchResult } from "./torch-reference";
+
+export interface BenchOptions {
+  /** Smaller repeats, the 224px config skipped: for a quick look, not for reports. */
+  quick?: boolean;
+  backends?: BackendName[];
+  log?: (s: string) => void;
+}
+
+// ResNeXt-50 runs at batch 4, not 8: a batch-8 training step keeps 3.7 GB of activations
+// alive (tfjs frees intermediates only when the gradient scope ends) and overflows wasm's
+// 4 GiB heap. PyTorch is measured at the same batch.
+const CONFIGS = [
+  { arch: "resnext14_8x8d", size: 64, batch: 64 },
+  { arch: "resnext50_32x4d", size: 224, batch: 4 },
+];
+
+/** Backends too slow to time a ResNeXt step on in reasonable time (measured: ~0.2 img/s). */
+const TOO_SLOW: BackendName[] = ["cpu"];
+
+export function mergeBenchSection(section: string, data: unknown): string {
+  const file = reportPath("bench");
+  const prior = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+  prior[section] = { written: new Date().toISOString(), ...(data as object) };
+  fs.writeFileSync(file, JSON.stringify(prior, null, 2) + "\n");
+  return file;
+}
+
+export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<string, unknown>> {
+  const log = opts.log ?? ((s: string) => console.log(s));
+  const configs = opts.quick ? CONFIGS.slice(0, 1) : CONFIGS;
+  const repeats = opts.quick ? 2 : 3;
+  const results: ModelBenchResult[] = [];
+  const skipped: Record<string, string> = {};
+  const groupedChoice: Record<string, GroupedConvMode> = {};
+
+  for (const name of opts.backends ?? BACKEND_ORDER) {
+    if (TOO_SLOW.includes(name)) {
+      skipped[name] = "too slow to time a ResNeXt step (~0.2 img/s on a small net)";
+      continue;
+    }
+    const probe = await defaultProbes[name]();
+    if (!probe.ok) {
+      skipped[name] = probe.why;
+      continue;
+    }
+    await selectBackend({ force: name, log: null });
+    // Grouped convolution: time both formulations on the small config, keep the faster.
+    const first = configs[0];
+    const per: Record<string, ModelBenchResult> = {};
+    for (const mode of ["split", "blockdiag"] as GroupedConvMode[]) {
+      per[mode] = await benchModel({ ...first, repeats, grouped: mode });
+      log(`${name} ${first.arch}@${first.size} b${first.batch} grouped=${mode}: train ${per[mode].train_img_s} img/s, infer ${per[mode].infer_img_s} img/s`);
+    }
+    const best: GroupedConvMode = per.split.train_img_s >= per.blockdiag.train_img_s ? "split" : "blockdiag";
+    groupedChoice[name] = best;
+    results.push(per.split, per.blockdiag);
+    for (const cfg of configs.slice(1)) {
+      const r = await benchModel({ ...cfg, repeats, grouped: best });
+      log(`${name} ${cfg.arch}@${cfg.size} b${cfg.batch} grouped=${best}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
+      results.push(r);
+    }
+  }
+
+  const torch: Record<string, TorchResult> = {};
+  const ta = torchAvailable();
+  if (ta.ok) {
+    for (const cfg of configs) {
+      const p = getPreset(cfg.arch);
+      const r = runTorchReference({ layers: p.layers, groups: p.groups, widthPerGroup: p.widthPerGroup, size: cfg.size, batch: cfg.batch, threads: 2, repeats: opts.quick ? 3 : 5 });
+      torch[`${cfg.arch}@${cfg.size}`] = r;
+      log(`${r.engine} ${cfg.arch}@${cfg.size} b${cfg.batch}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
+    }
+  } else {
+    log(`PyTorch reference skipped: ${ta.why}`);
+  }
+
+  const ratios = results
+    .filter((r) => torch[`${r.arch}@${r.size}`] && r.grouped === groupedChoice[r.backend])
+    .map((r) => {
+      const t = torch[`${r.arch}@${r.size}`];
+      return { backend: r.backend, arch: r.arch, size: r.size, batch: r.batch, train_ratio: round(r.train_img_s / t.train_img_s, 3), infer_ratio: round(r.infer_img_s / t.infer_img_s, 3) };
+    });
+  for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.backend} ${r.arch}@${r.size}: train ${r.train_ratio}, infer ${r.infer_ratio}`);
+  const env = environmentInfo();
+  const section = {
+    machine: { cpus: os.cpus().length, cpuModel: env.cpuModel, memoryGiB: env.memoryGiB, node: env.node },
+    packages: env.packages,
+    method: "one SGD step on mean(GAP features^2), train mode, fp32; inference in eval mode; median of repeats after warm-up",
+    groupedChoice,
+    results,
+    torch: ta.ok ? torch : { skipped: ta.why },
+    ratios,
+    skipped,
+  };
+  const file = mergeBenchSection("engine", section);
+  log(`wrote ${file}`);
+  return section;
+}

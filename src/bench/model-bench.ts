@@ -1,0 +1,73 @@
+// Training and inference throughput of a ResNeXt on the current backend, measured exactly as
+// ../shared/bench/torch_reference.py measures PyTorch: one SGD step on mean(GAP features^2) in
+// train mode, and a forward pass in eval mode, fp32, median of `repeats` after a warm-up.
+import { tf } from "../engine/tf";
+import { medianSeconds } from "../engine/microbench";
+import { getGroupedConvMode, GroupedConvMode, setGroupedConvMode } from "../models/layers";
+import { createModel, disposeModel, features } from "../models/model";
+import { trainableVariables } from "../models/params";
+import { Optimizer } from "../train/optimizer";
+
+export interface ModelBenchConfig {
+  arch: string;
+  size: number;
+  batch: number;
+  repeats?: number;
+  grouped?: GroupedConvMode;
+}
+
+export interface ModelBenchResult extends ModelBenchConfig {
+  backend: string;
+  train_img_s: number;
+  infer_img_s: number;
+  /** numTensors before and after the timed training steps: equal when nothing leaks. */
+  tensors: [number, number];
+}
+
+export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResult> {
+  const prior = getGroupedConvMode();
+  if (cfg.grouped) setGroupedConvMode(cfg.grouped);
+  const repeats = cfg.repeats ?? 3;
+  const model = createModel({ arch: cfg.arch, pooling: "gap" }, 1);
+  const x = tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, "float32", 2) as tf.Tensor4D;
+  const opt = new Optimizer({ kind: "sgd", lr: 0.01 });
+  const vars = trainableVariables(model.params);
+  const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
+  const trainStep = () => {
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(model, x, true))) as tf.Scalar, vars);
+    opt.apply(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  const inferStep = () => {
+    const f = tf.tidy(() => features(model, x, false));
+    f.dataSync();
+    f.dispose();
+  };
+  try {
+    trainStep(); // creates the optimiser's slots before counting tensors
+    const before = tf.memory().numTensors;
+    const train = await medianSeconds(trainStep, repeats, 1);
+    const after = tf.memory().numTensors;
+    const infer = await medianSeconds(inferStep, repeats, 1);
+    return {
+      ...cfg,
+      grouped: getGroupedConvMode(),
+      repeats,
+      backend: tf.getBackend(),
+      train_img_s: round(cfg.batch / train),
+      infer_img_s: round(cfg.batch / infer),
+      tensors: [before, after],
+    };
+  } finally {
+    opt.dispose();
+    x.dispose();
+    disposeModel(model);
+    setGroupedConvMode(prior);
+  }
+}
+
+export function round(v: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
