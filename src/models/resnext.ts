@@ -11,8 +11,8 @@
 //   width = planes * width_per_group / 64 * groups
 // The classifier fc is not part of the backbone: heads live in heads.ts.
 import { tf } from "../engine/tf";
-import { batchNorm, conv2d, maxPool3x3s2 } from "./layers";
-import { countParams, getParam, ParamSpec, Params } from "./params";
+import { convBn, maxPool3x3s2 } from "./layers";
+import { countParams, ParamSpec, Params } from "./params";
 
 export interface ResNeXtConfig {
   name: string;
@@ -133,23 +133,19 @@ export function featureMapSize(size: number): number {
   return s;
 }
 
-function stridedShortcut(params: Params, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-  if (!b.downsample) return x;
-  return batchNorm(params, `${b.prefix}.downsample.1`, conv2d(x, getParam(params, `${b.prefix}.downsample.0.weight`) as tf.Tensor4D, b.stride), training);
-}
-
 function bottleneck(params: Params, cfg: ResNeXtConfig, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-  const w = (n: string) => getParam(params, `${b.prefix}.${n}.weight`) as tf.Tensor4D;
-  let out = tf.relu(batchNorm(params, `${b.prefix}.bn1`, conv2d(x, w("conv1"), 1), training));
-  out = tf.relu(batchNorm(params, `${b.prefix}.bn2`, conv2d(out, w("conv2"), b.stride, cfg.groups), training));
-  out = batchNorm(params, `${b.prefix}.bn3`, conv2d(out, w("conv3"), 1), training);
-  return tf.relu(tf.add(out, stridedShortcut(params, b, x, training))) as tf.Tensor4D;
+  const p = b.prefix;
+  let out = convBn(params, `${p}.conv1.weight`, `${p}.bn1`, x, 1, 1, training, true);
+  out = convBn(params, `${p}.conv2.weight`, `${p}.bn2`, out, b.stride, cfg.groups, training, true);
+  out = convBn(params, `${p}.conv3.weight`, `${p}.bn3`, out, 1, 1, training, false);
+  const shortcut = b.downsample ? convBn(params, `${p}.downsample.0.weight`, `${p}.downsample.1`, x, b.stride, 1, training, false) : x;
+  return tf.relu(tf.add(out, shortcut)) as tf.Tensor4D;
 }
 
 /** x: [N, H, W, 3] normalised images -> final feature map F: [N, H/32, W/32, 2048]. */
 export function backboneForward(params: Params, cfg: ResNeXtConfig, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-  let h = conv2d(x, getParam(params, "conv1.weight") as tf.Tensor4D, 2);
-  h = maxPool3x3s2(tf.relu(batchNorm(params, "bn1", h, training)));
+  let h = convBn(params, "conv1.weight", "bn1", x, 2, 1, training, true);
+  h = maxPool3x3s2(h);
   for (const b of blockPlan(cfg)) h = bottleneck(params, cfg, b, h, training);
   return h;
 }
