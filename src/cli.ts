@@ -1,6 +1,7 @@
 // `retail-repr`: thin commands over the same library functions the notebooks call.
 import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
 import { runEngineBench } from "./bench/bench";
+import { DATASET_NAMES, DatasetName, generateAll } from "./data/generate";
 import { environmentInfo } from "./engine/info";
 import { getProfile } from "./config/profiles";
 import { runNotebooks } from "./notebooks/run";
@@ -46,6 +47,22 @@ const commands: Record<string, Command> = {
         console.log(describeSelection(sel));
         console.log(`node ${info.node} on ${info.platform}, ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB`);
         for (const [p, v] of Object.entries(info.packages)) console.log(`  ${p.padEnd(34)} ${v}`);
+      }
+      return 0;
+    },
+  },
+  generate: {
+    summary: "render the synthetic datasets of a profile into datasets/<profile>/",
+    usage: "retail-repr generate [--profile smoke|cpu|paper] [--only NAME[,NAME]]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["profile", "only"] });
+      const profile = getProfile(flagString(args, "profile"));
+      const only = flagString(args, "only")?.split(",").map((n) => {
+        if (!(DATASET_NAMES as readonly string[]).includes(n)) throw new Error(`--only: unknown dataset '${n}' (have: ${DATASET_NAMES.join(", ")})`);
+        return n as DatasetName;
+      });
+      for (const r of await generateAll(profile, only)) {
+        console.log(`${r.name}: ${r.images} images in ${r.dir}${r.cached ? " (cached: same spec, all files present)" : ` (${r.seconds.toFixed(1)} s)`}`);
       }
       return 0;
     },

@@ -1,0 +1,153 @@
+// Generate the four synthetic datasets of a profile under datasets/<name>/, cached by the hash
+// of everything that decides their content (a second run with the same spec does nothing).
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { Profile } from "../config/profiles";
+import { ensureDir, paths } from "../util/paths";
+import { Progress } from "../util/progress";
+import { Item, Manifest, manifestPath, readManifest, resolveItem, writeManifest } from "./manifest";
+import { renderInSitu, renderInVitro } from "./render";
+import { mixSeed, rngFrom } from "./rng";
+import { productSpec, ProductSpec } from "./universe";
+
+export const DATASET_NAMES = ["teacher-pairs", "student-pseudo", "grozi-like", "capg-like"] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+/** Brand-id ranges keep the four datasets' products disjoint. */
+const BRAND_OFFSET: Record<DatasetName, number> = { "teacher-pairs": 0, "student-pseudo": 1_000_000, "grozi-like": 2_000_000, "capg-like": 3_000_000 };
+const GENERATOR_VERSION = 1;
+
+interface Job {
+  file: string;
+  render: () => Promise<Buffer>;
+  item: Item;
+}
+
+function product(seed: number, name: DatasetName, brand: number, variant: number, variants: number): ProductSpec {
+  return productSpec(seed, (BRAND_OFFSET[name] + brand) * variants + variant, variants);
+}
+
+function plan(name: DatasetName, profile: Profile): { spec: Record<string, unknown>; jobs: Job[] } {
+  const d = profile.data;
+  const seed = profile.seed;
+  const size = d.storeSize;
+  const r = rngFrom(mixSeed(seed, name, "plan"));
+  const other = (k: number) => [product(seed, name, 900_000 + ((k * 2) % 5000), 0, 1), product(seed, name, 900_001 + ((k * 2) % 5000), 0, 1)];
+  const jobs: Job[] = [];
+  // File names are given without extension: packshots are PNG, shelf photos JPEG.
+  const add = (stem: string, p: ProductSpec, view: Item["view"], split: Item["split"], viewSeed: number, extra: Partial<Item> = {}) => {
+    const file = `${stem}.${view === "in-vitro" ? "png" : "jpg"}`;
+    jobs.push({
+      file,
+      item: { file, product: p.id, brand: p.brandId, view, split, ...extra },
+      render: () => (view === "in-vitro" ? renderInVitro(p, size) : renderInSitu(p, other(viewSeed), mixSeed(seed, name, viewSeed), size)),
+    });
+  };
+  let spec: Record<string, unknown>;
+  switch (name) {
+    case "teacher-pairs": {
+      // Pairs of two images of one product (a packshot or a shelf photo, and a shelf photo);
+      // two variants per brand so some negatives are fine-grained.
+      const products = Math.max(2, Math.ceil(d.teacherPairs / 2));
+      for (let i = 0; i < d.teacherPairs; i++) {
+        const k = Math.floor(r() * products);
+        const p = product(seed, name, k >> 1, k & 1, 2);
+        add(`a/${i}`, p, r() < 0.5 ? "in-vitro" : "in-situ", "pair", 2 * i, { pair: i });
+        add(`b/${i}`, p, "in-situ", "pair", 2 * i + 1, { pair: i });
+      }
+      spec = { pairs: d.teacherPairs, products };
+      break;
+    }
+    case "student-pseudo": {
+      const products = Math.max(2, Math.ceil(d.pseudoImages / 2));
+      for (let i = 0; i < d.pseudoImages; i++) {
+        const k = Math.floor(r() * products);
+        add(`u/${i}`, product(seed, name, k >> 1, k & 1, 2), r() < 0.25 ? "in-vitro" : "in-situ", "unlabeled", i);
+      }
+      spec = { images: d.pseudoImages, products };
+      break;
+    }
+    case "grozi-like":
+    case "capg-like": {
+      // One in-vitro training image per class, several in-situ test images (one-shot protocol).
+      const brands = name === "grozi-like" ? d.groziClasses : d.capgBrands;
+      const variants = name === "grozi-like" ? 1 : d.capgVariants;
+      const tests = name === "grozi-like" ? d.groziTestPerClass : d.capgTestPerClass;
+      let c = 0;
+      for (let b = 0; b < brands; b++) {
+        for (let v = 0; v < variants; v++, c++) {
+          const p = product(seed, name, b, v, variants);
+          add(`train/${c}`, p, "in-vitro", "train", 1000 * c);
+          for (let t = 0; t < tests; t++) add(`test/${c}_${t}`, p, "in-situ", "test", 1000 * c + t + 1);
+        }
+      }
+      spec = { brands, variants, classes: c, testPerClass: tests };
+      break;
+    }
+  }
+  // Class ids are 0..K-1 in manifest order for the one-shot sets.
+  if (name === "grozi-like" || name === "capg-like") {
+    const ids = new Map<number, number>();
+    for (const j of jobs) {
+      if (!ids.has(j.item.product)) ids.set(j.item.product, ids.size);
+      j.item.product = ids.get(j.item.product)!;
+    }
+  }
+  return { spec: { generator: GENERATOR_VERSION, dataset: name, seed, storeSize: size, ...spec }, jobs };
+}
+
+export function datasetDir(name: string, profileName: string): string {
+  return path.join(paths.datasets, profileName, name);
+}
+
+/** Run `fn` over `items` with at most `limit` in flight (sharp works on libuv's thread pool). */
+export async function pool<T>(items: T[], limit: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export interface GenerateResult {
+  name: DatasetName;
+  dir: string;
+  images: number;
+  cached: boolean;
+  seconds: number;
+}
+
+export async function generateDataset(name: DatasetName, profile: Profile, opts: { quiet?: boolean } = {}): Promise<GenerateResult> {
+  const dir = datasetDir(name, profile.name);
+  const { spec, jobs } = plan(name, profile);
+  const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
+  const t0 = Date.now();
+  if (fs.existsSync(manifestPath(dir))) {
+    const m = readManifest(dir);
+    if (m.specHash === specHash && m.items.every((it) => fs.existsSync(resolveItem(dir, it)))) {
+      return { name, dir, images: m.items.length, cached: true, seconds: 0 };
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  ensureDir(dir);
+  const bar = opts.quiet ? undefined : new Progress({ label: `generate ${name}`, total: jobs.length, unit: "img" });
+  await pool(jobs, 4, async (job) => {
+    const out = path.join(dir, job.file);
+    ensureDir(path.dirname(out));
+    fs.writeFileSync(out, await job.render());
+    bar?.tick();
+  });
+  const manifest: Manifest = { name, specHash, spec, created: new Date().toISOString(), items: jobs.map((j) => j.item) };
+  writeManifest(dir, manifest); // written last: a killed run leaves no manifest and is redone
+  return { name, dir, images: jobs.length, cached: false, seconds: (Date.now() - t0) / 1000 };
+}
+
+export async function generateAll(profile: Profile, only?: DatasetName[]): Promise<GenerateResult[]> {
+  const out: GenerateResult[] = [];
+  for (const n of only ?? DATASET_NAMES) out.push(await generateDataset(n, profile));
+  return out;
+}

@@ -1,0 +1,100 @@
+// Decoding images for the models: any format sharp reads -> RGB float32, normalised with
+// ImageNet's mean/std (what ResNeXt weights expect), optionally augmented. Bad files get a
+// message that names the file and the problem.
+import * as fs from "fs";
+import sharp from "sharp";
+import { Rng, uniform } from "./rng";
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+export class BadImageError extends Error {
+  constructor(readonly file: string, readonly problem: string) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+export interface ImageCheck {
+  file: string;
+  width: number;
+  height: number;
+  /** Conversions that decoding applies silently but a researcher may want to know about. */
+  notes: string[];
+}
+
+/** Everything that makes an image unusable, found before a long run starts. */
+export async function checkImage(file: string, minSide = 8): Promise<ImageCheck> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    throw new BadImageError(file, `cannot read (${(e as NodeJS.ErrnoException).code}); check the path and permissions`);
+  }
+  if (!st.isFile()) throw new BadImageError(file, "not a file");
+  if (st.size === 0) throw new BadImageError(file, "empty file");
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
+  try {
+    meta = await sharp(file).metadata();
+  } catch {
+    throw new BadImageError(file, "not an image sharp can read (JPEG, PNG, WebP, GIF, TIFF, AVIF, SVG)");
+  }
+  try {
+    // A full decode finds truncated data that the header alone does not show.
+    await sharp(file, { failOn: "truncated" }).raw().toBuffer();
+  } catch (e) {
+    throw new BadImageError(file, `truncated or corrupt image data (${(e as Error).message.split("\n")[0]})`);
+  }
+  const w = meta.width ?? 0, h = meta.height ?? 0;
+  if (w < minSide || h < minSide) throw new BadImageError(file, `${w}x${h} is too small (need at least ${minSide}x${minSide})`);
+  const notes: string[] = [];
+  if (meta.space === "cmyk") notes.push("CMYK, converted to sRGB");
+  if (meta.depth && !["uchar", "char"].includes(meta.depth)) notes.push(`${meta.depth} samples (16-bit?), reduced to 8-bit`);
+  if (meta.hasAlpha) notes.push("alpha channel, flattened on white");
+  if ((meta.channels ?? 3) < 3 || meta.space === "b-w") notes.push("grayscale, replicated to RGB");
+  return { file, width: w, height: h, notes };
+}
+
+export interface Augment {
+  /** Random crop keeping this fraction of the side, in [min, 1]. */
+  cropMin: number;
+  brightness: number;
+  saturation: number;
+  hue: number;
+  blurProb: number;
+}
+
+export const NOISY_STUDENT_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturation: 0.4, hue: 20, blurProb: 0.3 };
+export const LIGHT_AUGMENT: Augment = { cropMin: 0.85, brightness: 0.15, saturation: 0.15, hue: 8, blurProb: 0.1 };
+
+/** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation. */
+export async function decodeRgb(file: string, size: number, aug?: Augment, r?: Rng): Promise<Buffer> {
+  let img = sharp(file, { failOn: "truncated" }).toColourspace("srgb").flatten({ background: "#ffffff" });
+  if (aug && r) {
+    const meta = await sharp(file).metadata();
+    const W = meta.width!, H = meta.height!;
+    const f = uniform(r, aug.cropMin, 1);
+    const cw = Math.max(1, Math.round(W * f)), ch = Math.max(1, Math.round(H * f));
+    img = img.extract({ left: Math.floor(r() * (W - cw + 1)), top: Math.floor(r() * (H - ch + 1)), width: cw, height: ch });
+    img = img.resize(size, size, { fit: "fill" }).modulate({
+      brightness: 1 + uniform(r, -aug.brightness, aug.brightness),
+      saturation: 1 + uniform(r, -aug.saturation, aug.saturation),
+      hue: Math.round(uniform(r, -aug.hue, aug.hue)),
+    });
+    if (r() < aug.blurProb) img = img.blur(uniform(r, 0.4, 1.2));
+  } else {
+    img = img.resize(size, size, { fit: "fill" });
+  }
+  try {
+    return await img.removeAlpha().raw().toBuffer();
+  } catch (e) {
+    throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+/** uint8 RGB pixels -> normalised float32, written into `out` at `offset`. */
+export function normalizeInto(rgb: Buffer, out: Float32Array, offset: number): void {
+  for (let i = 0, n = rgb.length; i < n; i++) {
+    const c = i % 3;
+    out[offset + i] = (rgb[i] / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+  }
+}

@@ -1,0 +1,48 @@
+// A dataset on disk: datasets/<name>/manifest.json plus image files. Generated and real data
+// share this shape, so every loop reads one kind of list.
+import * as fs from "fs";
+import * as path from "path";
+
+export type View = "in-vitro" | "in-situ";
+export type Split = "train" | "test" | "pair" | "unlabeled";
+
+export interface Item {
+  /** Path relative to the manifest's folder (or absolute for real data read in place). */
+  file: string;
+  /** Class / product id; -1 when unknown (unlabeled). */
+  product: number;
+  view?: View;
+  split: Split;
+  /** Pair id for teacher-pairs (both views share it). */
+  pair?: number;
+  /** Brand (fine-grained group) when known. */
+  brand?: number;
+}
+
+export interface Manifest {
+  name: string;
+  specHash: string;
+  spec: Record<string, unknown>;
+  created: string;
+  items: Item[];
+}
+
+export function manifestPath(dir: string): string {
+  return path.join(dir, "manifest.json");
+}
+
+export function readManifest(dir: string): Manifest {
+  const file = manifestPath(dir);
+  if (!fs.existsSync(file)) throw new Error(`${dir}: no manifest.json; generate it with \`retail-repr generate\` or point at a real dataset folder`);
+  const m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
+  if (!Array.isArray(m.items)) throw new Error(`${file}: field 'items' must be a list`);
+  return m;
+}
+
+export function writeManifest(dir: string, m: Manifest): void {
+  fs.writeFileSync(manifestPath(dir), JSON.stringify(m, null, 1) + "\n");
+}
+
+export function resolveItem(dir: string, item: Item): string {
+  return path.isAbsolute(item.file) ? item.file : path.join(dir, item.file);
+}

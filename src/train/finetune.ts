@@ -1,0 +1,46 @@
+// The paper's baselines: the whole network fine-tuned as a classifier on the one-shot training
+// images (one packshot per class, augmented), with a GAP head, an LCA head, or LCA + MaxEnt.
+import { tf } from "../engine/tf";
+import { Profile } from "../config/profiles";
+import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { loadBatch } from "../data/loader";
+import { OneShot } from "../data/sets";
+import { mixSeed, rngFrom } from "../data/rng";
+import { crossEntropyLoss, maxEntLoss } from "../losses/classification";
+import { logitsForward, Model } from "../models/model";
+import { TrainTask } from "./loop";
+
+export const FINETUNE_VARIANTS = {
+  gap: { pooling: "gap" as const, maxEnt: false, label: "ResNeXt fine-tuned (GAP)" },
+  lca: { pooling: "lca" as const, maxEnt: false, label: "+ LCA layer" },
+  "lca-maxent": { pooling: "lca" as const, maxEnt: true, label: "+ LCA + MaxEnt loss" },
+};
+export type FinetuneVariant = keyof typeof FINETUNE_VARIANTS;
+
+export interface ClassBatch {
+  x: tf.Tensor4D;
+  labels: Int32Array;
+  files: string[];
+}
+
+export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: Profile): TrainTask<ClassBatch> {
+  const f = profile.train.finetune;
+  const v = FINETUNE_VARIANTS[variant];
+  const n = data.train.files.length;
+  return {
+    imagesPerStep: f.batch,
+    async batch(step) {
+      // Sampled with replacement: there is one image per class, and many augmentations of it.
+      const r = rngFrom(mixSeed(profile.seed, "finetune", step));
+      const idx = Array.from({ length: f.batch }, () => Math.floor(r() * n));
+      const files = idx.map((i) => data.train.files[i]);
+      return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: profile.seed }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
+    },
+    loss(model: Model, b) {
+      const logits = logitsForward(model, b.x, true);
+      return { loss: v.maxEnt ? maxEntLoss(logits, b.labels, f.gamma) : crossEntropyLoss(logits, b.labels) };
+    },
+    describe: (b) => b.files.slice(0, 4).join(", "),
+    dispose: (b) => b.x.dispose(),
+  };
+}

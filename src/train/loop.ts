@@ -1,0 +1,126 @@
+// The one training loop every method uses (teacher, student, fine-tune baselines): a task
+// supplies batches and a loss; the loop does gradients, the optimiser, the learning-rate
+// schedule, progress, loss history, NaN guard, checkpoints and exact resume.
+import * as fs from "fs";
+import * as path from "path";
+import { tf } from "../engine/tf";
+import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from "../models/checkpoint";
+import type { Model } from "../models/model";
+import { trainableVariables } from "../models/params";
+import { ensureDir } from "../util/paths";
+import { Progress } from "../util/progress";
+import { Optimizer, OptimizerConfig } from "./optimizer";
+
+export interface TrainTask<B> {
+  /** Images per step, for img/s. */
+  imagesPerStep: number;
+  /** Build batch `step` (deterministic in `step`: that is what makes resume exact). */
+  batch(step: number): Promise<B>;
+  /** The scalar loss on a batch, in training mode; extra named scalars go into the history. */
+  loss(model: Model, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
+  /** A short description of a batch for error messages (e.g. its image files). */
+  describe(batch: B): string;
+  dispose(batch: B): void;
+}
+
+export interface LoopConfig {
+  name: string;
+  steps: number;
+  optimizer: OptimizerConfig;
+  /** Linear warm-up steps, then cosine decay to 0. */
+  warmup: number;
+  checkpointEvery: number;
+  runDir: string;
+  /** Stop (as if killed) after this many steps in this call: for resume tests. */
+  stopAfter?: number;
+  quiet?: boolean;
+}
+
+export interface HistoryRow {
+  step: number;
+  loss: number;
+  lr: number;
+  imgPerSec: number;
+  [part: string]: number;
+}
+
+export interface LoopResult {
+  steps: number;
+  resumedFrom: number;
+  history: HistoryRow[];
+  imgPerSec: number;
+  seconds: number;
+}
+
+export function learningRate(cfg: LoopConfig, step: number): number {
+  const base = cfg.optimizer.lr;
+  if (step < cfg.warmup) return (base * (step + 1)) / cfg.warmup;
+  const t = (step - cfg.warmup) / Math.max(1, cfg.steps - cfg.warmup);
+  return 0.5 * base * (1 + Math.cos(Math.PI * Math.min(1, t)));
+}
+
+export class NonFiniteLossError extends Error {}
+
+export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
+  const ckpt = path.join(cfg.runDir, "checkpoint");
+  const historyFile = path.join(cfg.runDir, "history.json");
+  ensureDir(cfg.runDir);
+  const opt = new Optimizer(cfg.optimizer);
+  let start = 0;
+  let history: HistoryRow[] = [];
+  if (fs.existsSync(path.join(ckpt, "checkpoint.json"))) {
+    const meta = readCheckpointMeta(ckpt);
+    loadCheckpoint(ckpt, model, opt);
+    start = meta.step;
+    history = (meta.extra.history as HistoryRow[]) ?? [];
+    if (!cfg.quiet) console.log(`${cfg.name}: resuming from step ${start} (${ckpt})`);
+  }
+  const vars = trainableVariables(model.params);
+  const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
+  let step = start;
+  // The next batch decodes (sharp, thread pool) while the current one trains.
+  let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
+  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name } });
+  const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
+  const t0 = Date.now();
+  let images = 0;
+  try {
+    while (step < cfg.steps) {
+      if (cfg.stopAfter !== undefined && step - start >= cfg.stopAfter) break;
+      const batch = await pending!;
+      pending = step + 1 < cfg.steps ? task.batch(step + 1) : undefined;
+      const ts = Date.now();
+      const lr = learningRate(cfg, step);
+      let lossValue = NaN;
+      const parts: Record<string, number> = {};
+      try {
+        const { value, grads } = tf.variableGrads(() => {
+          const out = task.loss(model, batch);
+          for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
+          return out.loss;
+        }, vars);
+        lossValue = value.dataSync()[0];
+        if (!Number.isFinite(lossValue)) {
+          tf.dispose([value, ...Object.values(grads)]);
+          throw new NonFiniteLossError(`${cfg.name}: loss is ${lossValue} at step ${step}; batch: ${task.describe(batch)}. Lower the learning rate (now ${lr.toExponential(2)}) or check these images; the last checkpoint is in ${ckpt}.`);
+        }
+        opt.apply(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])), lr);
+        tf.dispose([value, ...Object.values(grads)]);
+      } finally {
+        task.dispose(batch);
+      }
+      step++;
+      images += task.imagesPerStep;
+      const rate = task.imagesPerStep / Math.max(1e-3, (Date.now() - ts) / 1000);
+      history.push({ step, loss: lossValue, lr, imgPerSec: rate, ...parts });
+      bar?.tick(1, `loss ${lossValue.toFixed(4)} ${rate.toFixed(1)} img/s`);
+      if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
+    }
+  } finally {
+    if (pending) task.dispose(await pending);
+    opt.dispose();
+  }
+  fs.writeFileSync(historyFile, JSON.stringify(history) + "\n");
+  const seconds = (Date.now() - t0) / 1000;
+  return { steps: step, resumedFrom: start, history, imgPerSec: images / Math.max(1e-3, seconds), seconds };
+}

@@ -1,0 +1,71 @@
+// Step 2: the frozen teacher labels the unlabeled images with its embeddings. Written as
+// float32 shards with an index; resumable shard by shard (a killed run redoes at most one
+// shard), and memory stays at one shard however large the set is.
+import * as fs from "fs";
+import * as path from "path";
+import { Model, embeddingDim } from "../models/model";
+import { ensureDir } from "../util/paths";
+import { Progress } from "../util/progress";
+import { embedFiles } from "./embed";
+
+export interface PseudoIndex {
+  teacher: string;
+  dim: number;
+  count: number;
+  shardSize: number;
+  shards: { file: string; start: number; count: number }[];
+}
+
+export function readPseudoIndex(dir: string): PseudoIndex | undefined {
+  const f = path.join(dir, "index.json");
+  return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : undefined;
+}
+
+export function pseudoComplete(idx: PseudoIndex | undefined, count: number, teacher: string): boolean {
+  return !!idx && idx.teacher === teacher && idx.count === count && idx.shards.reduce((n, s) => n + s.count, 0) === count;
+}
+
+export async function writePseudolabels(model: Model, files: string[], dir: string, opts: { teacher: string; size: number; batch: number; shardSize?: number; quiet?: boolean; stopAfterShards?: number }): Promise<PseudoIndex> {
+  ensureDir(dir);
+  const dim = embeddingDim(model.config);
+  const shardSize = opts.shardSize ?? 4096;
+  let idx = readPseudoIndex(dir);
+  if (idx && (idx.teacher !== opts.teacher || idx.count !== files.length || idx.dim !== dim || idx.shardSize !== shardSize)) {
+    if (!opts.quiet) console.log(`pseudolabels in ${dir} came from another teacher or image list: starting over`);
+    for (const s of idx.shards) fs.rmSync(path.join(dir, s.file), { force: true });
+    idx = undefined;
+  }
+  idx ??= { teacher: opts.teacher, dim, count: files.length, shardSize, shards: [] };
+  const bar = opts.quiet ? undefined : new Progress({ label: "pseudolabel", total: files.length, unit: "img" });
+  const done = new Set(idx.shards.map((s) => s.start));
+  bar?.tick(idx.shards.reduce((n, s) => n + s.count, 0));
+  let written = 0;
+  for (let start = 0; start < files.length; start += shardSize) {
+    if (done.has(start)) continue;
+    if (opts.stopAfterShards !== undefined && written >= opts.stopAfterShards) break;
+    const part = files.slice(start, start + shardSize);
+    const z = await embedFiles(model, part, { size: opts.size, batch: opts.batch, quiet: true });
+    const file = `shard-${String(start / shardSize).padStart(5, "0")}.f32`;
+    fs.writeFileSync(path.join(dir, `${file}.tmp`), Buffer.from(z.buffer, z.byteOffset, z.byteLength));
+    fs.renameSync(path.join(dir, `${file}.tmp`), path.join(dir, file));
+    idx.shards.push({ file, start, count: part.length });
+    idx.shards.sort((a, b) => a.start - b.start);
+    fs.writeFileSync(path.join(dir, "index.json"), JSON.stringify(idx, null, 1) + "\n");
+    written++;
+    bar?.tick(part.length);
+  }
+  return idx;
+}
+
+/** All pseudolabels in memory ([count, dim]); for the sizes of the smoke and cpu profiles. */
+export function readPseudolabels(dir: string): { dim: number; data: Float32Array } {
+  const idx = readPseudoIndex(dir);
+  if (!idx) throw new Error(`${dir}: no pseudolabels (index.json); run \`retail-repr pseudolabel\` first`);
+  const data = new Float32Array(idx.count * idx.dim);
+  for (const s of idx.shards) {
+    const buf = fs.readFileSync(path.join(dir, s.file));
+    if (buf.length !== s.count * idx.dim * 4) throw new Error(`${path.join(dir, s.file)}: ${buf.length} bytes, expected ${s.count * idx.dim * 4} (truncated?)`);
+    data.set(new Float32Array(buf.buffer, buf.byteOffset, s.count * idx.dim), s.start * idx.dim);
+  }
+  return { dim: idx.dim, data };
+}

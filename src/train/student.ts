@@ -1,0 +1,55 @@
+// Step 3: the student, multi-task. Each batch is half product pairs (SupCon with mining, as
+// the teacher) and half unlabeled images with the teacher's embeddings as targets:
+//   loss = alpha * SupCon(pairs) + (1 - alpha) * SmoothL1(student(x), teacher(x))
+// Both embeddings are unit vectors; they are compared scaled by sqrt(D) so that per-element
+// differences are O(1) and Smooth L1's beta keeps its usual meaning.
+import { tf } from "../engine/tf";
+import { Profile } from "../config/profiles";
+import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { batchAt, loadBatch } from "../data/loader";
+import { Pair } from "../data/sets";
+import { smoothL1Loss } from "../losses/regression";
+import { embedForward, Model } from "../models/model";
+import { TrainTask } from "./loop";
+import { pairLoss } from "./teacher";
+
+export interface StudentBatch {
+  pairs: tf.Tensor4D;
+  pseudo: tf.Tensor4D;
+  targets: tf.Tensor2D;
+  files: string[];
+}
+
+export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim: number; data: Float32Array }, profile: Profile): TrainTask<StudentBatch> {
+  const s = profile.train.student;
+  const n = Math.min(s.pairsPerBatch, pairs.length);
+  const m = Math.min(s.pseudoPerBatch, pseudoFiles.length);
+  const size = profile.imageSize;
+  const seed = profile.seed + 1;
+  return {
+    imagesPerStep: 2 * n + m,
+    async batch(step) {
+      const pi = batchAt(pairs.length, n, seed, step);
+      const ui = batchAt(pseudoFiles.length, m, seed + 7, step);
+      const pairFiles = [...pi.map((i) => pairs[i].a), ...pi.map((i) => pairs[i].b)];
+      const uFiles = ui.map((i) => pseudoFiles[i]);
+      const [px, ux] = await Promise.all([
+        loadBatch(pairFiles, { size, augment: NOISY_STUDENT_AUGMENT, seed }, step),
+        loadBatch(uFiles, { size, augment: NOISY_STUDENT_AUGMENT, seed: seed + 7 }, step),
+      ]);
+      const t = new Float32Array(m * targets.dim);
+      ui.forEach((i, k) => t.set(targets.data.subarray(i * targets.dim, (i + 1) * targets.dim), k * targets.dim));
+      return { pairs: px, pseudo: ux, targets: tf.tensor2d(t, [m, targets.dim]), files: [...pairFiles, ...uFiles] };
+    },
+    loss(model: Model, b) {
+      const contrastive = pairLoss(model, b.pairs, n, { ...profile.train.teacher });
+      const scale = Math.sqrt(targets.dim);
+      const zs = embedForward(model, b.pseudo, true);
+      const regression = smoothL1Loss(tf.mul(zs, scale), tf.mul(b.targets, scale), s.beta);
+      const loss = tf.add(tf.mul(contrastive, s.alpha), tf.mul(regression, 1 - s.alpha)) as tf.Scalar;
+      return { loss, parts: { supcon: contrastive, smoothl1: regression } };
+    },
+    describe: (b) => `${b.files.slice(0, 3).join(", ")} ... (${b.files.length} images)`,
+    dispose: (b) => tf.dispose([b.pairs, b.pseudo, b.targets]),
+  };
+}
