@@ -2,6 +2,11 @@
 import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
 import { runEngineBench } from "./bench/bench";
 import { DATASET_NAMES, DatasetName, generateAll } from "./data/generate";
+import { finetune, ONE_SHOT_SETS, OneShotSet, pseudolabel, trainStudent, trainTeacher } from "./pipeline/steps";
+import { evaluate } from "./pipeline/evaluate";
+import { reproduce } from "./pipeline/reproduce";
+import { FINETUNE_VARIANTS, FinetuneVariant } from "./train/finetune";
+import { reportTables } from "./report/tables";
 import { environmentInfo } from "./engine/info";
 import { getProfile } from "./config/profiles";
 import { runNotebooks } from "./notebooks/run";
@@ -65,6 +70,70 @@ const commands: Record<string, Command> = {
         console.log(`${r.name}: ${r.images} images in ${r.dir}${r.cached ? " (cached: same spec, all files present)" : ` (${r.seconds.toFixed(1)} s)`}`);
       }
       return 0;
+    },
+  },
+  "train-teacher": {
+    summary: "step 1: the teacher (SupCon + hard negatives on teacher-pairs)",
+    usage: "retail-repr train-teacher [--profile P]",
+    async run(argv) {
+      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      const { result } = await trainTeacher(profile);
+      console.log(`teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
+      return 0;
+    },
+  },
+  pseudolabel: {
+    summary: "step 2: teacher embeddings of student-pseudo, as sharded files",
+    usage: "retail-repr pseudolabel [--profile P]",
+    async run(argv) {
+      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      console.log(`pseudolabels in ${await pseudolabel(profile)}`);
+      return 0;
+    },
+  },
+  "train-student": {
+    summary: "step 3: the student (SupCon on pairs + Smooth L1 to pseudolabels)",
+    usage: "retail-repr train-student [--profile P]",
+    async run(argv) {
+      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      const { result } = await trainStudent(profile);
+      console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
+      return 0;
+    },
+  },
+  finetune: {
+    summary: "fine-tune baselines (gap, lca, lca-maxent) on the one-shot sets",
+    usage: "retail-repr finetune [--profile P] [--dataset capg-like|grozi-like] [--variant gap|lca|lca-maxent]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["profile", "dataset", "variant"] });
+      const profile = getProfile(flagString(args, "profile"));
+      const sets = flagString(args, "dataset") ? [flagString(args, "dataset") as OneShotSet] : [...ONE_SHOT_SETS];
+      const variants = flagString(args, "variant") ? [flagString(args, "variant") as FinetuneVariant] : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
+      for (const set of sets) for (const v of variants) {
+        if (!(ONE_SHOT_SETS as readonly string[]).includes(set)) throw new Error(`--dataset: unknown '${set}' (have: ${ONE_SHOT_SETS.join(", ")})`);
+        if (!(v in FINETUNE_VARIANTS)) throw new Error(`--variant: unknown '${v}' (have: ${Object.keys(FINETUNE_VARIANTS).join(", ")})`);
+        const r = await finetune(profile, set, v);
+        console.log(`${set} ${v}: test accuracy ${(100 * r.accuracy).toFixed(1)}%`);
+      }
+      return 0;
+    },
+  },
+  evaluate: {
+    summary: "probes (LR, kNN, NCM) on random-init/teacher/student + fine-tune baselines -> tables",
+    usage: "retail-repr evaluate [--profile P]",
+    async run(argv) {
+      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      reportTables(await evaluate(profile));
+      return 0;
+    },
+  },
+  reproduce: {
+    summary: "everything: data, teacher, pseudolabels, student, baselines, probes, tables, notebooks",
+    usage: "retail-repr reproduce [--profile P] [--no-notebooks]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["profile"], switches: ["no-notebooks"] });
+      const profile = getProfile(flagString(args, "profile"));
+      return reproduce(profile, { notebooks: args.flags["no-notebooks"] !== true });
     },
   },
   "import-torch": {
