@@ -12,7 +12,7 @@ import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { finetune, initialModel, ONE_SHOT_SETS, OneShotSet, StepOptions, trainedModel } from "./steps";
 
-export interface ProbeResult {
+export interface ProbeScores {
   logreg: number;
   knn: number;
   ncm: number;
@@ -44,7 +44,7 @@ export async function embedOneShot(profile: Profile, model: Model, set: OneShotS
   };
 }
 
-export function probe(e: Embedded, C = 1): ProbeResult {
+export function probe(e: Embedded, C = 1): ProbeScores {
   const t = process.hrtime.bigint();
   const lr = fitLogReg(e.train, e.trainLabels, e.dim, { C });
   const fitMs = Number(process.hrtime.bigint() - t) / 1e6;
@@ -68,7 +68,7 @@ export interface Metrics {
   profile: string;
   arch: string;
   imageSize: number;
-  probes: Record<OneShotSet, Record<Representation, ProbeResult>>;
+  probes: Record<OneShotSet, Record<Representation, ProbeScores>>;
   finetune: Record<OneShotSet, Record<FinetuneVariant, number>>;
 }
 
@@ -76,7 +76,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   const probes = {} as Metrics["probes"];
   const ft = {} as Metrics["finetune"];
   for (const set of ONE_SHOT_SETS) {
-    probes[set] = {} as Record<Representation, ProbeResult>;
+    probes[set] = {} as Record<Representation, ProbeScores>;
     ft[set] = {} as Record<FinetuneVariant, number>;
   }
   for (const which of REPRESENTATIONS) {

@@ -1,0 +1,17 @@
+// Contact sheets of dataset images, for notebooks (PNG, composed with sharp).
+import sharp from "sharp";
+
+export async function galleryPng(files: string[], opts: { cols: number; tile: number; labels?: string[] }): Promise<Buffer> {
+  const { cols, tile } = opts;
+  const rows = Math.ceil(files.length / cols);
+  const label = (s: string) =>
+    Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${tile}" height="14"><rect width="100%" height="100%" fill="#000" opacity="0.6"/><text x="3" y="11" font-family="DejaVu Sans" font-size="10" fill="#fff">${s.replace(/[<&>]/g, "")}</text></svg>`);
+  const tiles = await Promise.all(
+    files.map(async (f, i) => {
+      let img = sharp(f).resize(tile, tile).removeAlpha();
+      if (opts.labels?.[i]) img = sharp(await img.png().toBuffer()).composite([{ input: label(opts.labels[i]), left: 0, top: tile - 14 }]);
+      return { input: await img.png().toBuffer(), left: (i % cols) * tile, top: Math.floor(i / cols) * tile };
+    }),
+  );
+  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } }).composite(tiles).png().toBuffer();
+}

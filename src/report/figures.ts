@@ -1,0 +1,59 @@
+// Figures the notebooks and reports share: loss curves, bar charts, embedding maps.
+import type { HistoryRow } from "../train/loop";
+import type { Figure } from "./plot";
+
+/** Loss (and any named parts) per step; a moving average keeps noisy curves readable. */
+export function lossFigure(history: HistoryRow[], title: string, smooth = 5): Figure {
+  const keys = Object.keys(history[0] ?? {}).filter((k) => !["step", "lr", "imgPerSec"].includes(k));
+  const avg = (ys: number[]) => ys.map((_, i) => {
+    const w = ys.slice(Math.max(0, i - smooth + 1), i + 1);
+    return w.reduce((a, b) => a + b, 0) / w.length;
+  });
+  return {
+    data: keys.map((k) => ({ x: history.map((h) => h.step), y: avg(history.map((h) => h[k])), type: "scatter", mode: "lines", name: k })),
+    layout: { title: { text: title }, xaxis: { title: { text: "step" } }, yaxis: { title: { text: `loss (moving average of ${smooth})` } } },
+  };
+}
+
+export function barFigure(labels: string[], series: { name: string; values: number[] }[], title: string, yTitle: string): Figure {
+  return {
+    data: series.map((s) => ({ x: labels, y: s.values, type: "bar", name: s.name })),
+    layout: { title: { text: title }, barmode: "group", yaxis: { title: { text: yTitle } } },
+  };
+}
+
+export interface MapPoint {
+  x: number;
+  y: number;
+  label: number;
+  view: string;
+  text: string;
+}
+
+/** Embedding maps side by side (one subplot per map), coloured by product, marker by view. */
+export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[], title: string): Figure {
+  const data: object[] = [];
+  maps.forEach((m, i) => {
+    for (const view of [...new Set(m.points.map((p) => p.view))]) {
+      const pts = m.points.filter((p) => p.view === view);
+      data.push({
+        x: pts.map((p) => p.x),
+        y: pts.map((p) => p.y),
+        text: pts.map((p) => p.text),
+        mode: "markers",
+        type: "scatter",
+        name: `${m.title}: ${view}`,
+        xaxis: `x${i + 1}`,
+        yaxis: `y${i + 1}`,
+        marker: { color: pts.map((p) => p.label), colorscale: "Rainbow", size: view === "in-vitro" ? 11 : 6, symbol: view === "in-vitro" ? "star" : "circle", line: { width: view === "in-vitro" ? 1 : 0 } },
+        hovertemplate: "%{text}<extra></extra>",
+      });
+    }
+  });
+  const layout: Record<string, unknown> = { title: { text: title }, grid: { rows: 1, columns: maps.length, pattern: "independent" }, showlegend: true, height: 520 };
+  maps.forEach((m, i) => {
+    layout[`xaxis${i + 1}`] = { title: { text: m.title }, showticklabels: false };
+    layout[`yaxis${i + 1}`] = { showticklabels: false };
+  });
+  return { data, layout };
+}
