@@ -1,7 +1,8 @@
 // `retail-repr`: thin commands over the same library functions the notebooks call.
 import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
 import { runEngineBench } from "./bench/bench";
-import { DATASET_NAMES, DatasetName, generateAll } from "./data/generate";
+import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
+import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
 import { finetune, ONE_SHOT_SETS, OneShotSet, pseudolabel, trainStudent, trainTeacher } from "./pipeline/steps";
 import { evaluate } from "./pipeline/evaluate";
 import { reproduce } from "./pipeline/reproduce";
@@ -69,6 +70,26 @@ const commands: Record<string, Command> = {
       for (const r of await generateAll(profile, only)) {
         console.log(`${r.name}: ${r.images} images in ${r.dir}${r.cached ? " (cached: same spec, all files present)" : ` (${r.seconds.toFixed(1)} s)`}`);
       }
+      return 0;
+    },
+  },
+  "import-data": {
+    summary: "use a real dataset (class folders, Grozi-120, pairs CSV, unlabeled folder) in place of a generated one",
+    usage: "retail-repr import-data --format class-folders|grozi120|pairs-csv|unlabeled --source PATH --as DATASET [--profile P] [--on-bad skip|stop]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["format", "source", "as", "profile", "on-bad"] });
+      const profile = getProfile(flagString(args, "profile"));
+      const format = flagString(args, "format") as Format;
+      if (!(FORMATS as readonly string[]).includes(format)) throw new Error(`--format: use one of ${FORMATS.join(", ")}`);
+      const source = flagString(args, "source");
+      const as = flagString(args, "as");
+      if (!source || !as) throw new Error("import-data: --source and --as are required");
+      const policy = (flagString(args, "on-bad") ?? "skip") as BadPolicy;
+      if (policy !== "skip" && policy !== "stop") throw new Error("--on-bad: use skip or stop");
+      const r = await importDataset(format, source, datasetDir(as, profile.name), policy);
+      console.log(`${r.items.length} images imported as ${as} (${profile.name})`);
+      for (const n of r.notes) console.log(`  note: ${n}`);
+      if (r.problems.length) console.log(`skipped ${r.problems.length}:\n  ${r.problems.join("\n  ")}`);
       return 0;
     },
   },

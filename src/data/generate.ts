@@ -128,6 +128,8 @@ export async function generateDataset(name: DatasetName, profile: Profile, opts:
   const t0 = Date.now();
   if (fs.existsSync(manifestPath(dir))) {
     const m = readManifest(dir);
+    // A real dataset imported under this name is never overwritten by the generator.
+    if (m.specHash === "imported") return { name, dir, images: m.items.length, cached: true, seconds: 0 };
     if (m.specHash === specHash && m.items.every((it) => fs.existsSync(resolveItem(dir, it)))) {
       return { name, dir, images: m.items.length, cached: true, seconds: 0 };
     }

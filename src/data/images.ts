@@ -22,6 +22,16 @@ export interface ImageCheck {
   notes: string[];
 }
 
+/** Does the file start like an image (JPEG, PNG, GIF, WebP, TIFF)? Tells "truncated" from "not an image". */
+function looksLikeImage(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  const head = Buffer.alloc(12);
+  fs.readSync(fd, head, 0, 12, 0);
+  fs.closeSync(fd);
+  const hex = head.toString("hex");
+  return hex.startsWith("ffd8ff") || hex.startsWith("89504e47") || hex.startsWith("47494638") || (hex.startsWith("52494646") && head.subarray(8, 12).toString() === "WEBP") || hex.startsWith("49492a00") || hex.startsWith("4d4d002a");
+}
+
 /** Everything that makes an image unusable, found before a long run starts. */
 export async function checkImage(file: string, minSide = 8): Promise<ImageCheck> {
   let st: fs.Stats;
@@ -36,6 +46,7 @@ export async function checkImage(file: string, minSide = 8): Promise<ImageCheck>
   try {
     meta = await sharp(file).metadata();
   } catch {
+    if (looksLikeImage(file)) throw new BadImageError(file, "truncated or corrupt image data (the header does not parse)");
     throw new BadImageError(file, "not an image sharp can read (JPEG, PNG, WebP, GIF, TIFF, AVIF, SVG)");
   }
   try {

@@ -1,0 +1,126 @@
+// Readers for real datasets a researcher may hold, producing the same manifest the generated
+// sets have (absolute paths, read in place):
+//   class-folders  ROOT/<class>/<image>            (Klasson's Grocery Store, Freiburg, CAPG-GP exports)
+//   grozi120       ROOT/inVitro/<id>/web/JPEG/*.jpg (train)  ROOT/inSitu/<id>/video/*.png (test)
+//   pairs-csv      FILE with rows "a,b" (paths relative to the CSV), optional header
+//   unlabeled      ROOT/**/<image>
+// Every image is checked first; a bad one is skipped and reported, or stops the import
+// (`onBad: "stop"`), always with the file's path and what is wrong with it.
+import * as fs from "fs";
+import * as path from "path";
+import { BadImageError, checkImage } from "./images";
+import { Item, Manifest, writeManifest } from "./manifest";
+import { ensureDir } from "../util/paths";
+
+export const FORMATS = ["class-folders", "grozi120", "pairs-csv", "unlabeled"] as const;
+export type Format = (typeof FORMATS)[number];
+export type BadPolicy = "skip" | "stop";
+
+export interface ImportReport {
+  items: Item[];
+  /** One line per problem: "<file>: <what is wrong>". */
+  problems: string[];
+  /** Files that load, with conversions applied (CMYK, 16-bit, alpha, grayscale). */
+  notes: string[];
+}
+
+const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
+
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  } catch (e) {
+    throw new Error(`${dir}: cannot read (${(e as NodeJS.ErrnoException).code}); check the path`);
+  }
+}
+
+function walk(dir: string): string[] {
+  return listDir(dir).flatMap((n) => {
+    const p = path.join(dir, n);
+    return fs.statSync(p).isDirectory() ? walk(p) : IMAGE_EXT.test(n) ? [p] : [];
+  });
+}
+
+async function checked(candidates: Item[], policy: BadPolicy, report: ImportReport): Promise<void> {
+  for (const it of candidates) {
+    try {
+      const c = await checkImage(it.file);
+      if (c.notes.length) report.notes.push(`${it.file}: ${c.notes.join("; ")}`);
+      report.items.push(it);
+    } catch (e) {
+      if (!(e instanceof BadImageError)) throw e;
+      if (policy === "stop") throw new Error(`${e.message} (import stopped: --on-bad stop; use --on-bad skip to leave such files out)`);
+      report.problems.push(e.message);
+    }
+  }
+}
+
+export async function readDataset(format: Format, source: string, policy: BadPolicy = "skip"): Promise<ImportReport> {
+  const report: ImportReport = { items: [], problems: [], notes: [] };
+  const root = path.resolve(source);
+  const candidates: Item[] = [];
+  switch (format) {
+    case "class-folders": {
+      const classes = listDir(root).filter((n) => fs.statSync(path.join(root, n)).isDirectory());
+      if (classes.length === 0) throw new Error(`${root}: no class folders (expected ROOT/<class>/<image>)`);
+      classes.forEach((c, id) => {
+        const files = walk(path.join(root, c));
+        if (files.length === 0) report.problems.push(`${path.join(root, c)}: empty class folder (no images), class '${c}' left out`);
+        // First image of each class is the one-shot training image; the rest test it.
+        files.forEach((f, k) => candidates.push({ file: f, product: id, split: k === 0 ? "train" : "test" }));
+      });
+      break;
+    }
+    case "grozi120": {
+      for (const part of ["inVitro", "inSitu"]) if (!fs.existsSync(path.join(root, part))) throw new Error(`${root}: not a Grozi-120 folder (missing ${part}/)`);
+      const ids = listDir(path.join(root, "inVitro")).filter((n) => /^\d+$/.test(n));
+      ids.forEach((id, k) => {
+        const web = path.join(root, "inVitro", id, "web", "JPEG");
+        const video = path.join(root, "inSitu", id, "video");
+        const train = fs.existsSync(web) ? walk(web) : [];
+        const test = fs.existsSync(video) ? walk(video) : [];
+        if (train.length === 0) report.problems.push(`${web}: no in-vitro images for product ${id}`);
+        train.forEach((f) => candidates.push({ file: f, product: k, split: "train", view: "in-vitro" }));
+        test.forEach((f) => candidates.push({ file: f, product: k, split: "test", view: "in-situ" }));
+      });
+      break;
+    }
+    case "pairs-csv": {
+      const text = fs.readFileSync(root, "utf8");
+      const base = path.dirname(root);
+      text.split(/\r?\n/).forEach((line, i) => {
+        if (!line.trim() || (i === 0 && !IMAGE_EXT.test(line.split(",")[0].trim()))) return; // blank or header
+        const cols = line.split(",").map((c) => c.trim());
+        if (cols.length < 2) {
+          report.problems.push(`${root}:${i + 1}: expected "a,b", got '${line}'`);
+          return;
+        }
+        for (const c of cols.slice(0, 2)) candidates.push({ file: path.resolve(base, c), product: i, split: "pair", pair: i });
+      });
+      break;
+    }
+    case "unlabeled":
+      walk(root).forEach((f) => candidates.push({ file: f, product: -1, split: "unlabeled" }));
+      break;
+  }
+  await checked(candidates, policy, report);
+  if (format === "pairs-csv") {
+    // A pair with one bad image is no pair: drop its partner too.
+    const counts = new Map<number, number>();
+    report.items.forEach((it) => counts.set(it.pair!, (counts.get(it.pair!) ?? 0) + 1));
+    const broken = [...counts].filter(([, n]) => n !== 2).map(([p]) => p);
+    if (broken.length) report.problems.push(`${broken.length} pair(s) lost an image and were left out`);
+    report.items = report.items.filter((it) => counts.get(it.pair!) === 2);
+  }
+  return report;
+}
+
+/** Read a real dataset and write its manifest to `dir`, where the pipeline looks for it. */
+export async function importDataset(format: Format, source: string, dir: string, policy: BadPolicy = "skip"): Promise<ImportReport> {
+  const report = await readDataset(format, source, policy);
+  if (report.items.length === 0) throw new Error(`${source}: no usable images${report.problems.length ? `:\n  ${report.problems.slice(0, 10).join("\n  ")}` : ""}`);
+  const manifest: Manifest = { name: path.basename(dir), specHash: "imported", spec: { source: path.resolve(source), format }, created: new Date().toISOString(), items: report.items };
+  ensureDir(dir);
+  writeManifest(dir, manifest);
+  return report;
+}

@@ -1,0 +1,135 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import sharp from "sharp";
+import { getProfile } from "../src/config/profiles";
+import { DATASET_NAMES, generateDataset } from "../src/data/generate";
+import { readManifest, resolveItem } from "../src/data/manifest";
+import { checkImage } from "../src/data/images";
+import { readDataset } from "../src/data/formats";
+import { batchAt, loadBatch } from "../src/data/loader";
+import { productSpec } from "../src/data/universe";
+import { tf } from "../src/engine/tf";
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-data-"));
+
+test("products are pure functions of (seed, id); variants of a brand differ in flavour and accent", () => {
+  assert.deepEqual(productSpec(7, 123, 4), productSpec(7, 123, 4));
+  const variants = [0, 1, 2, 3].map((v) => productSpec(7, 40 + v, 4));
+  assert.equal(new Set(variants.map((v) => v.brandId)).size, 1);
+  assert.equal(new Set(variants.map((v) => v.name)).size, 1);
+  assert.equal(new Set(variants.map((v) => v.flavour)).size, 4);
+  assert.equal(new Set(variants.map((v) => v.accent)).size, 4);
+});
+
+test("smoke datasets: four manifests, disjoint products, every file opens in an independent reader (PIL), cached on rerun", async () => {
+  const profile = getProfile("smoke");
+  const brands = new Map<string, Set<number>>();
+  const files: string[] = [];
+  for (const name of DATASET_NAMES) {
+    const r = await generateDataset(name, profile, { quiet: true });
+    const m = readManifest(r.dir);
+    assert.equal(m.items.length, r.images);
+    brands.set(name, new Set(m.items.map((it) => it.brand!)));
+    files.push(...m.items.map((it) => resolveItem(r.dir, it)));
+    const again = await generateDataset(name, profile, { quiet: true });
+    assert.equal(again.cached, true, `${name} regenerated although nothing changed`);
+  }
+  const names = [...brands.keys()];
+  for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) {
+    const shared = [...brands.get(names[i])!].filter((b) => brands.get(names[j])!.has(b));
+    assert.deepEqual(shared, [], `${names[i]} and ${names[j]} share brands`);
+  }
+  const list = path.join(tmp(), "files.txt");
+  fs.writeFileSync(list, files.join("\n"));
+  const r = spawnSync("/usr/bin/python3", ["-c", "import sys\nfrom PIL import Image\nn=0\nfor f in open(sys.argv[1]).read().split('\\n'):\n  im=Image.open(f); im.load(); assert im.size[0] > 8, f; n+=1\nprint(n)", list], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(Number(r.stdout.trim()), files.length);
+});
+
+async function badFiles(dir: string): Promise<Record<string, string>> {
+  const rgb = sharp({ create: { width: 24, height: 20, channels: 3, background: "#3366aa" } });
+  const f = (n: string) => path.join(dir, n);
+  const good = await rgb.clone().jpeg().toBuffer();
+  fs.writeFileSync(f("good.jpg"), good);
+  fs.writeFileSync(f("truncated.jpg"), good.subarray(0, Math.floor(good.length / 2)));
+  fs.writeFileSync(f("notes.jpg"), "these are not pixels");
+  fs.writeFileSync(f("empty.png"), "");
+  await rgb.clone().toColourspace("cmyk").jpeg().toFile(f("cmyk.jpg"));
+  await rgb.clone().toColourspace("rgb16").png().toFile(f("deep16.png"));
+  await sharp({ create: { width: 24, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0.5 } } }).png().toFile(f("alpha.png"));
+  await rgb.clone().toColourspace("b-w").png().toFile(f("gray.png"));
+  await sharp({ create: { width: 1, height: 1, channels: 3, background: "#000" } }).png().toFile(f("tiny.png"));
+  return { good: f("good.jpg"), truncated: f("truncated.jpg"), notes: f("notes.jpg"), empty: f("empty.png"), cmyk: f("cmyk.jpg"), deep16: f("deep16.png"), alpha: f("alpha.png"), gray: f("gray.png"), tiny: f("tiny.png") };
+}
+
+test("bad images: each problem named with its file; convertible ones load with a note", async () => {
+  const b = await badFiles(tmp());
+  await assert.rejects(checkImage(b.truncated), new RegExp(`${b.truncated}: truncated or corrupt image data`));
+  await assert.rejects(checkImage(b.notes), new RegExp(`${b.notes}: not an image sharp can read`));
+  await assert.rejects(checkImage(b.empty), new RegExp(`${b.empty}: empty file`));
+  await assert.rejects(checkImage(b.tiny), new RegExp(`${b.tiny}: 1x1 is too small`));
+  await assert.rejects(checkImage("/no/such/dir/x.jpg"), /\/no\/such\/dir\/x\.jpg: cannot read \(ENOENT\)/);
+  assert.deepEqual((await checkImage(b.good)).notes, []);
+  assert.match((await checkImage(b.cmyk)).notes.join(), /CMYK/);
+  assert.match((await checkImage(b.deep16)).notes.join(), /16-bit/);
+  assert.match((await checkImage(b.alpha)).notes.join(), /alpha/);
+  assert.match((await checkImage(b.gray)).notes.join(), /grayscale/);
+  // The convertible ones decode to 3-channel tensors.
+  const x = await loadBatch([b.cmyk, b.deep16, b.alpha, b.gray], { size: 16, seed: 0 });
+  assert.deepEqual(x.shape, [4, 16, 16, 3]);
+  assert.ok(x.dataSync().every(Number.isFinite));
+  x.dispose();
+});
+
+test("class-folder import: skip-and-report or stop, empty class folders reported", async () => {
+  const root = tmp();
+  for (const c of ["apples", "beans", "empty"]) fs.mkdirSync(path.join(root, c));
+  const a = await badFiles(path.join(root, "apples"));
+  fs.copyFileSync(a.good, path.join(root, "beans", "b1.jpg"));
+  fs.copyFileSync(a.good, path.join(root, "beans", "b2.jpg"));
+  const r = await readDataset("class-folders", root, "skip");
+  assert.ok(r.problems.some((p) => p.includes(`${path.join(root, "empty")}: empty class folder`)));
+  assert.ok(r.problems.some((p) => p.startsWith(`${a.truncated}: truncated`)));
+  assert.ok(r.problems.some((p) => p.startsWith(`${a.tiny}: 1x1`)));
+  assert.equal(r.items.filter((it) => it.product === 1).length, 2);
+  assert.ok(r.notes.some((n) => n.includes("CMYK")));
+  await assert.rejects(readDataset("class-folders", root, "stop"), /alpha\.png|cmyk|deep16|empty\.png: empty file \(import stopped: --on-bad stop/);
+  await assert.rejects(readDataset("class-folders", path.join(root, "nothing")), /cannot read \(ENOENT\)/);
+});
+
+test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
+  const root = tmp();
+  const img = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#a00" } }).jpeg().toBuffer();
+  for (const id of ["1", "2"]) {
+    fs.mkdirSync(path.join(root, "inVitro", id, "web", "JPEG"), { recursive: true });
+    fs.mkdirSync(path.join(root, "inSitu", id, "video"), { recursive: true });
+    fs.writeFileSync(path.join(root, "inVitro", id, "web", "JPEG", "web1.jpg"), img);
+    for (const k of [1, 2]) fs.writeFileSync(path.join(root, "inSitu", id, "video", `video${k}.png`), img);
+  }
+  const g = await readDataset("grozi120", root);
+  assert.equal(g.items.filter((it) => it.split === "train").length, 2);
+  assert.equal(g.items.filter((it) => it.split === "test" && it.product === 1).length, 2);
+  await assert.rejects(readDataset("grozi120", path.join(root, "inSitu")), /not a Grozi-120 folder \(missing inVitro\/\)/);
+
+  const csv = path.join(root, "pairs.csv");
+  fs.writeFileSync(path.join(root, "x.jpg"), img);
+  fs.writeFileSync(csv, "a,b\ninVitro/1/web/JPEG/web1.jpg,inSitu/1/video/video1.png\nx.jpg,missing.jpg\nonly-one-column\n");
+  const p = await readDataset("pairs-csv", csv);
+  assert.equal(p.items.length, 2);
+  assert.ok(p.problems.some((l) => l.includes("missing.jpg: cannot read (ENOENT)")));
+  assert.ok(p.problems.some((l) => l.includes("pairs.csv:4: expected \"a,b\"")));
+  assert.ok(p.problems.some((l) => l.includes("1 pair(s) lost an image")));
+});
+
+test("batch order is a seeded shuffle: reproducible, a permutation per epoch", () => {
+  const e0 = [0, 1, 2].flatMap((s) => batchAt(12, 4, 5, s));
+  assert.deepEqual([...e0].sort((a, b) => a - b), [...Array(12).keys()]);
+  assert.deepEqual(batchAt(12, 4, 5, 4), batchAt(12, 4, 5, 4));
+  assert.notDeepEqual(e0, [...Array(12).keys()]);
+  assert.throws(() => batchAt(3, 4, 5, 0), /smaller than one batch/);
+  void tf;
+});

@@ -1,0 +1,89 @@
+// The shared training loop: exact resume after a kill, the NaN guard, no tensor growth; and the
+// pseudolabel writer's shard-by-shard resume.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { tf } from "../src/engine/tf";
+import { createModel, disposeModel, embedForward, Model } from "../src/models/model";
+import { ResNeXtConfig } from "../src/models/resnext";
+import { LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
+import { pairLabels, supConLoss } from "../src/losses/supcon";
+import { readPseudolabels, writePseudolabels } from "../src/train/pseudolabel";
+import { getProfile } from "../src/config/profiles";
+import { datasetDir, generateDataset } from "../src/data/generate";
+import { filesOf } from "../src/data/sets";
+import { randomArray } from "./helpers";
+
+const SMALL: ResNeXtConfig = { name: "loop_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 };
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-loop-"));
+
+interface B { x: tf.Tensor4D }
+function task(nanAt = -1): TrainTask<B> {
+  return {
+    imagesPerStep: 8,
+    batch: async (step) => ({ x: tf.tensor4d(randomArray(8 * 32 * 32 * 3, 100 + step).map((v) => (step === nanAt ? NaN : v)), [8, 32, 32, 3]) }),
+    loss: (m: Model, b) => ({ loss: supConLoss(embedForward(m, b.x, true), pairLabels(4)) }),
+    describe: () => "random batch",
+    dispose: (b) => b.x.dispose(),
+  };
+}
+const cfg = (runDir: string, extra: Partial<LoopConfig> = {}): LoopConfig => ({
+  name: "t", steps: 6, optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, warmup: 2, checkpointEvery: 2, runDir, quiet: true, ...extra,
+});
+const weights = (m: Model) => Object.fromEntries([...m.params].map(([n, v]) => [n, [...v.dataSync()]]));
+
+test("killed mid-run and resumed: the same final weights as an uninterrupted run", async () => {
+  await tf.setBackend("cpu");
+  const a = createModel({ arch: SMALL }, 5);
+  const ra = await trainLoop(a, task(), cfg(tmp()));
+  assert.equal(ra.steps, 6);
+
+  const dir = tmp();
+  const b = createModel({ arch: SMALL }, 5);
+  const first = await trainLoop(b, task(), cfg(dir, { stopAfter: 3 })); // "killed" after step 3 (last checkpoint: step 2)
+  assert.equal(first.steps, 3);
+  disposeModel(b);
+  const c = createModel({ arch: SMALL }, 99);
+  const rc = await trainLoop(c, task(), cfg(dir));
+  assert.equal(rc.resumedFrom, 2);
+  assert.deepEqual(weights(c), weights(a));
+  assert.deepEqual(rc.history.map((h) => h.loss), ra.history.map((h) => h.loss));
+  [a, c].forEach(disposeModel);
+});
+
+test("a non-finite loss stops with the step, the batch and the way out", async () => {
+  const m = createModel({ arch: SMALL }, 5);
+  await assert.rejects(trainLoop(m, task(3), cfg(tmp())), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3; batch: random batch\. Lower the learning rate/.test(e.message));
+  disposeModel(m);
+});
+
+test("numTensors is flat across training steps of the loop", async () => {
+  const m = createModel({ arch: SMALL }, 5);
+  const dir = tmp();
+  await trainLoop(m, task(), cfg(dir, { steps: 2 }));
+  const before = tf.memory().numTensors;
+  await trainLoop(m, task(), cfg(dir, { steps: 8 }));
+  assert.equal(tf.memory().numTensors, before);
+  disposeModel(m);
+});
+
+test("pseudolabels: a run stopped after one shard resumes to the same embeddings as one uninterrupted run", async () => {
+  const profile = getProfile("smoke");
+  await generateDataset("student-pseudo", profile, { quiet: true });
+  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
+  const part = files.slice(0, 10);
+  const m = createModel({ arch: SMALL }, 5);
+  const opts = { teacher: "t1", size: 32, batch: 4, shardSize: 4, quiet: true };
+  const whole = tmp(), broken = tmp();
+  await writePseudolabels(m, part, whole, opts);
+  const idx1 = await writePseudolabels(m, part, broken, { ...opts, stopAfterShards: 1 });
+  assert.equal(idx1.shards.length, 1);
+  const idx2 = await writePseudolabels(m, part, broken, opts);
+  assert.equal(idx2.shards.length, 3);
+  assert.deepEqual([...readPseudolabels(broken).data], [...readPseudolabels(whole).data]);
+  const other = await writePseudolabels(m, part, broken, { ...opts, teacher: "t2", stopAfterShards: 0 });
+  assert.equal(other.shards.length, 0, "another teacher's labels are not reused");
+  disposeModel(m);
+});
