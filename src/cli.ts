@@ -8,6 +8,8 @@ import { evaluate } from "./pipeline/evaluate";
 import { reproduce } from "./pipeline/reproduce";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "./train/finetune";
 import { reportTables } from "./report/tables";
+import { BASELINE_FILE, compareBaseline, currentBaseline } from "./pipeline/baseline";
+import * as fs from "fs";
 import { environmentInfo } from "./engine/info";
 import { getProfile } from "./config/profiles";
 import { runNotebooks } from "./notebooks/run";
@@ -146,6 +148,23 @@ const commands: Record<string, Command> = {
       const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
       reportTables(await evaluate(profile));
       return 0;
+    },
+  },
+  baseline: {
+    summary: "smoke-profile metrics vs the committed regression baseline (--write replaces it)",
+    usage: "retail-repr baseline [--write]",
+    async run(argv) {
+      const args = parseArgs(argv, { switches: ["write"] });
+      await selectBackend({ force: "wasm", log: null });
+      const now = await currentBaseline(getProfile("smoke"));
+      if (args.flags.write === true) {
+        fs.writeFileSync(BASELINE_FILE, JSON.stringify(now, null, 1) + "\n");
+        console.log(`wrote ${BASELINE_FILE}`);
+        return 0;
+      }
+      const drift = compareBaseline(now, JSON.parse(fs.readFileSync(BASELINE_FILE, "utf8")));
+      console.log(drift.length ? drift.join("\n") : "within the baseline's tolerances");
+      return drift.length ? 1 : 0;
     },
   },
   reproduce: {

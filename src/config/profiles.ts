@@ -47,11 +47,11 @@ export const PROFILES: Record<ProfileName, Profile> = {
     seed: 7,
     data: { storeSize: 40, teacherPairs: 48, pseudoImages: 48, groziClasses: 12, groziTestPerClass: 2, capgBrands: 4, capgVariants: 3, capgTestPerClass: 2 },
     train: {
-      teacher: { steps: 6, pairsPerBatch: 8, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
-      student: { steps: 6, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.05, alpha: 0.5, beta: 1 },
-      finetune: { steps: 4, batch: 12, lr: 0.05, gamma: 0.5 },
+      teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
+      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1 },
+      finetune: { steps: 10, batch: 12, lr: 0.03, gamma: 0.5 },
       embedBatch: 32,
-      checkpointEvery: 3,
+      checkpointEvery: 10,
     },
   },
   cpu: {
