@@ -1,6 +1,7 @@
 // `retail-repr`: thin commands over the same library functions the notebooks call.
 import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
 import { runEngineBench } from "./bench/bench";
+import { runPipelineBench } from "./bench/pipeline-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
 import { finetune, ONE_SHOT_SETS, OneShotSet, pseudolabel, trainStudent, trainTeacher } from "./pipeline/steps";
@@ -27,11 +28,16 @@ interface Command {
 const commands: Record<string, Command> = {
   bench: {
     summary: "throughput per backend beside PyTorch (same machine, same run) -> reports/bench.json",
-    usage: "retail-repr bench [--quick] [--backend NAME]",
+    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|pipeline]",
     async run(argv) {
-      const args = parseArgs(argv, { values: ["backend"], switches: ["quick"] });
+      const args = parseArgs(argv, { values: ["backend", "only"], switches: ["quick"] });
       const b = flagString(args, "backend");
-      await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
+      const only = flagString(args, "only");
+      if (only !== "pipeline") await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
+      if (only !== "engine") {
+        await selectBackend({ log: null });
+        await runPipelineBench();
+      }
       return 0;
     },
   },

@@ -44,3 +44,27 @@ test("1-NN and nearest class mean by hand", () => {
   assert.deepEqual([...nearestClassMeanPredict(train, labels, q, 2)], [0, 1]);
   assert.equal(accuracy(Int32Array.from([1, 2, 3]), Int32Array.from([1, 0, 3])), 2 / 3);
 });
+
+test("symmetric eigen-decomposition reconstructs its matrix; PCA scores carry the top eigenvalues", async () => {
+  const { symmetricEigen } = await import("../src/probe/logreg");
+  const { pcaProject } = await import("../src/report/umap");
+  const n = 6, d = 5;
+  const X = Float64Array.from(randomArray(n * d, 21));
+  const G = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) G[i * n + j] += X[i * d + c] * X[j * d + c];
+  const { values, vectors } = symmetricEigen(G, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    let r = 0;
+    for (let k = 0; k < n; k++) r += vectors[i * n + k] * values[k] * vectors[j * n + k];
+    assert.ok(Math.abs(r - G[i * n + j]) < 1e-9, `G[${i}][${j}]`);
+  }
+  // PCA: the squared scores of component k sum to the k-th eigenvalue of the centred Gram matrix.
+  const x32 = Float32Array.from(X);
+  const mean = Array.from({ length: d }, (_, c) => [...Array(n).keys()].reduce((s, i) => s + X[i * d + c], 0) / n);
+  const Gc = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) Gc[i * n + j] += (X[i * d + c] - mean[c]) * (X[j * d + c] - mean[c]);
+  const top = [...symmetricEigen(Gc, n).values].sort((a, b) => b - a).slice(0, 2);
+  const scores = pcaProject(x32, n, d, 2);
+  const got = [0, 1].map((k) => scores.reduce((s, r) => s + r[k] ** 2, 0)).sort((a, b) => b - a);
+  got.forEach((g, k) => assert.ok(Math.abs(g - top[k]) < 1e-3 * Math.max(1, top[k]), `component ${k}: ${g} vs ${top[k]}`));
+});

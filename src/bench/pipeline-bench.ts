@@ -1,0 +1,89 @@
+// Benchmarks of the pipeline around the engine: rendering, loading, training and labelling
+// throughput on the cpu profile, and the probe's fit time. Sections "data", "training", "probe"
+// of reports/bench.json.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { getProfile } from "../config/profiles";
+import { datasetDir } from "../data/generate";
+import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { loadBatch } from "../data/loader";
+import { renderInSitu, renderInVitro } from "../data/render";
+import { filesOf, pairsOf } from "../data/sets";
+import { productSpec } from "../data/universe";
+import { disposeModel } from "../models/model";
+import { initialModel } from "../pipeline/steps";
+import { fitLogReg } from "../probe/logreg";
+import { l2NormalizeRows } from "../probe/neighbours";
+import { embedFiles } from "../train/embed";
+import { trainLoop } from "../train/loop";
+import { studentTask } from "../train/student";
+import { teacherTask } from "../train/teacher";
+import { round } from "./model-bench";
+import { mergeBenchSection } from "./bench";
+
+const rate = (n: number, ms: number) => round((n * 1000) / ms);
+
+export async function runPipelineBench(log: (s: string) => void = console.log): Promise<void> {
+  const profile = getProfile("cpu");
+  const size = profile.data.storeSize;
+  // Rendering (one process; generate runs 4 renders at once on the thread pool).
+  let t = Date.now();
+  for (let i = 0; i < 32; i++) await renderInVitro(productSpec(1, i, 1), size);
+  const vitro = rate(32, Date.now() - t);
+  t = Date.now();
+  for (let i = 0; i < 32; i++) await renderInSitu(productSpec(1, i, 1), [productSpec(1, 100 + i, 1), productSpec(1, 200 + i, 1)], 3, size);
+  const situ = rate(32, Date.now() - t);
+  const data: Record<string, unknown> = { renderInVitroImgPerSec: vitro, renderInSituImgPerSec: situ, storeSize: size };
+  log(`render @${size}px: in vitro ${vitro} img/s, in situ ${situ} img/s (sequential)`);
+
+  const pairsDir = datasetDir("teacher-pairs", "cpu");
+  if (!fs.existsSync(path.join(pairsDir, "manifest.json"))) {
+    const why = "cpu datasets not generated (retail-repr generate --profile cpu)";
+    mergeBenchSection("data", { ...data, loader: { skipped: why } });
+    mergeBenchSection("training", { skipped: why });
+    log(`loader/training benchmarks skipped: ${why}`);
+  } else {
+    const pairs = pairsOf(pairsDir);
+    const files = pairs.slice(0, 64).map((p) => p.a);
+    await (await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: 1 })).dispose();
+    t = Date.now();
+    for (let b = 0; b < 3; b++) (await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: 1 }, b)).dispose();
+    const loader = rate(3 * 64, Date.now() - t);
+    log(`loader (decode + noisy augmentation) @${profile.imageSize}px: ${loader} img/s`);
+
+    const run = async (name: string, task: Parameters<typeof trainLoop>[1]) => {
+      const m = initialModel(profile);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rr-bench-${name}-`));
+      const r = await trainLoop(m, task, { name, steps: 4, optimizer: { kind: "sgd", lr: 0.01, momentum: 0.9 }, warmup: 1, checkpointEvery: 1000, runDir: dir, quiet: true });
+      disposeModel(m);
+      fs.rmSync(dir, { recursive: true, force: true });
+      const steady = r.history.slice(1).map((h) => h.imgPerSec).sort((a, b) => a - b);
+      return round(steady[Math.floor(steady.length / 2)]);
+    };
+    const teacher = await run("teacher", teacherTask(pairs, profile));
+    const { files: uFiles } = filesOf(datasetDir("student-pseudo", "cpu"));
+    const fakeTargets = { dim: 2048, data: l2NormalizeRows(new Float32Array(uFiles.length * 2048).fill(1), 2048) };
+    const student = await run("student", studentTask(pairs, uFiles, fakeTargets, profile));
+    const m = initialModel(profile);
+    await embedFiles(m, uFiles.slice(0, 64), { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true });
+    t = Date.now();
+    await embedFiles(m, uFiles.slice(0, 256), { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true });
+    const pseudo = rate(256, Date.now() - t);
+    disposeModel(m);
+    log(`cpu profile (${profile.arch} @${profile.imageSize}px): teacher ${teacher} img/s, student ${student} img/s, pseudolabel ${pseudo} img/s`);
+    mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
+    mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, teacherImgPerSec: teacher, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });
+  }
+
+  const K = 120, d = 2048;
+  const seedRows = new Float32Array(K * d);
+  let s = 1;
+  for (let i = 0; i < seedRows.length; i++) { s = (s * 16807) % 2147483647; seedRows[i] = s / 2147483647 - 0.5; }
+  const X = l2NormalizeRows(seedRows, d);
+  const y = Int32Array.from({ length: K }, (_, i) => i);
+  fitLogReg(X, y, d);
+  const times = [0, 1, 2].map(() => { const t0 = Date.now(); fitLogReg(X, y, d); return Date.now() - t0; }).sort((a, b) => a - b);
+  log(`probe: logistic regression, ${K} classes x ${d}-d, one shot: ${times[1]} ms`);
+  mergeBenchSection("probe", { classes: K, dim: d, fitMs: times[1] });
+}
