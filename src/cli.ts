@@ -11,6 +11,13 @@ import { FINETUNE_VARIANTS, FinetuneVariant } from "./train/finetune";
 import { reportTables } from "./report/tables";
 import { BASELINE_FILE, compareBaseline, currentBaseline } from "./pipeline/baseline";
 import * as fs from "fs";
+import { loadCheckpoint } from "./models/checkpoint";
+import { readDataset } from "./data/formats";
+import { checkImage } from "./data/images";
+import { embedFiles } from "./train/embed";
+import { npyBytes } from "./report/npy";
+import { embedOneShot, Representation, representationModel } from "./pipeline/evaluate";
+import { addProduct } from "./probe/add-product";
 import { environmentInfo } from "./engine/info";
 import { getProfile } from "./config/profiles";
 import { runNotebooks } from "./notebooks/run";
@@ -153,6 +160,53 @@ const commands: Record<string, Command> = {
     async run(argv) {
       const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
       reportTables(await evaluate(profile));
+      return 0;
+    },
+  },
+  embed: {
+    summary: "embeddings of any image folder with a trained model, to .npy or .json",
+    usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX] [--on-bad skip|stop]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch"] });
+      const [modelDir, input, out] = ["model", "input", "out"].map((n) => flagString(args, n) ?? (() => { throw new Error(`embed: --${n} is required`); })());
+      if (!/\.(npy|json)$/.test(out)) throw new Error(`--out: ${out} must end in .npy or .json`);
+      await selectBackend({ log: null });
+      const { model, meta } = loadCheckpoint(modelDir);
+      const report = await readDataset("unlabeled", input, (flagString(args, "on-bad") ?? "skip") as BadPolicy);
+      for (const p of report.problems) console.warn(`skipped ${p}`);
+      const files = report.items.map((it) => it.file);
+      if (files.length === 0) throw new Error(`${input}: no images to embed`);
+      const size = flagInt(args, "size") ?? 64;
+      const z = await embedFiles(model, files, { size, batch: flagInt(args, "batch") ?? 32, label: "embed" });
+      const dim = z.length / files.length;
+      if (out.endsWith(".npy")) {
+        fs.writeFileSync(out, npyBytes(z, [files.length, dim]));
+        fs.writeFileSync(out.replace(/\.npy$/, ".files.txt"), files.join("\n") + "\n");
+      } else {
+        fs.writeFileSync(out, JSON.stringify({ model: modelDir, step: meta.step, dim, files, embeddings: files.map((_, i) => Array.from(z.subarray(i * dim, (i + 1) * dim))) }) + "\n");
+      }
+      console.log(`${files.length} embeddings of dimension ${dim} -> ${out}`);
+      return 0;
+    },
+  },
+  "add-product": {
+    summary: "add a product from one image to a one-shot set's probe; before/after accuracy and fit time",
+    usage: "retail-repr add-product --image FILE [--test FILE,FILE...] [--profile P] [--model teacher|student] [--dataset grozi-like|capg-like]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["image", "test", "profile", "model", "dataset"] });
+      const profile = getProfile(flagString(args, "profile"));
+      const image = flagString(args, "image");
+      if (!image) throw new Error("add-product: --image is required");
+      const tests = flagString(args, "test")?.split(",") ?? [];
+      for (const f of [image, ...tests]) await checkImage(f);
+      await selectBackend({ log: null });
+      const which = (flagString(args, "model") ?? "student") as Representation;
+      const set = (flagString(args, "dataset") ?? "grozi-like") as OneShotSet;
+      const model = await representationModel(profile, which);
+      const base = await embedOneShot(profile, model, set);
+      const r = await addProduct(profile, model, base, image, tests.length ? tests : [image]);
+      console.log(`${set}, ${which} embeddings: probe accuracy ${(100 * r.before.logreg).toFixed(1)}% before, ${(100 * r.oldClassesAfter).toFixed(1)}% on the old classes after adding class ${r.newClass}`);
+      console.log(`new product: ${(100 * r.newProduct).toFixed(1)}% of ${tests.length ? `${tests.length} test image(s)` : "its own image"} recognised; refit took ${r.fitMs.toFixed(1)} ms`);
       return 0;
     },
   },

@@ -1,0 +1,54 @@
+// The CLI commands that leave the workbench: embed (to .npy / .json) and add-product.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { getProfile } from "../src/config/profiles";
+import { datasetDir, generateDataset } from "../src/data/generate";
+import { createModel, disposeModel } from "../src/models/model";
+import { saveCheckpoint } from "../src/models/checkpoint";
+import { npyBytes } from "../src/report/npy";
+
+const ROOT = path.join(__dirname, "..", "..");
+const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", env: { ...process.env, RETAIL_REPR_BACKEND: "wasm" } });
+
+test(".npy bytes: magic, version, 64-byte aligned header, little-endian float32", () => {
+  const b = npyBytes(Float32Array.from([1, -2.5, 3, 4, 5, 6]), [2, 3]);
+  assert.equal(b.subarray(0, 6).toString("latin1"), "\x93NUMPY");
+  const hlen = b.readUInt16LE(8);
+  assert.equal((10 + hlen) % 64, 0);
+  assert.match(b.subarray(10, 10 + hlen).toString("latin1"), /^\{'descr': '<f4', 'fortran_order': False, 'shape': \(2, 3\), \} *\n$/);
+  assert.equal(b.readFloatLE(10 + hlen + 4), -2.5);
+});
+
+test("embed: a folder of images to .npy and .json with the same numbers; bad files skipped by name", async () => {
+  const profile = getProfile("smoke");
+  await generateDataset("grozi-like", profile, { quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-cli-"));
+  const input = path.join(datasetDir("grozi-like", profile.name), "train");
+  const ckpt = path.join(dir, "model");
+  const m = createModel({ arch: { name: "cli_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 } }, 3);
+  saveCheckpoint(ckpt, m, { step: 0 });
+  disposeModel(m);
+  const imgs = path.join(dir, "imgs");
+  fs.mkdirSync(imgs);
+  for (const f of fs.readdirSync(input).slice(0, 5)) fs.copyFileSync(path.join(input, f), path.join(imgs, f));
+  fs.writeFileSync(path.join(imgs, "broken.png"), "not a png");
+  const npy = cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "z.npy"), "--size", "32"]);
+  assert.equal(npy.status, 0, npy.stderr);
+  assert.match(npy.stderr, /skipped .*broken\.png: not an image/);
+  const json = cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "z.json"), "--size", "32"]);
+  assert.equal(json.status, 0, json.stderr);
+  const j = JSON.parse(fs.readFileSync(path.join(dir, "z.json"), "utf8"));
+  assert.equal(j.files.length, 5);
+  assert.equal(j.dim, 32); // planes[3] * 4
+  const b = fs.readFileSync(path.join(dir, "z.npy"));
+  const off = 10 + b.readUInt16LE(8);
+  const first = Array.from({ length: 32 }, (_, k) => b.readFloatLE(off + 4 * k));
+  first.forEach((v, k) => assert.ok(Math.abs(v - j.embeddings[0][k]) < 1e-6));
+  assert.ok(Math.abs(Math.hypot(...first) - 1) < 1e-4, "embeddings are unit vectors");
+  assert.deepEqual(fs.readFileSync(path.join(dir, "z.files.txt"), "utf8").trim().split("\n"), j.files);
+  assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "z.csv")]).stderr, /must end in \.npy or \.json/);
+});
