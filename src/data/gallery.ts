@@ -15,3 +15,8 @@ export async function galleryPng(files: string[], opts: { cols: number; tile: nu
   );
   return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } }).composite(tiles).png().toBuffer();
 }
+
+/** Small JPEG data URIs of images (hover thumbnails in plots). */
+export async function thumbnails(files: string[], side = 64): Promise<string[]> {
+  return Promise.all(files.map(async (f) => `data:image/jpeg;base64,${(await sharp(f).resize(side, side).removeAlpha().jpeg({ quality: 70 }).toBuffer()).toString("base64")}`));
+}

@@ -28,6 +28,8 @@ export interface MapPoint {
   label: number;
   view: string;
   text: string;
+  /** A data: URI thumbnail shown while the point is hovered. */
+  thumbnail?: string;
 }
 
 /** Embedding maps side by side (one subplot per map), coloured by product, marker by view. */
@@ -46,6 +48,7 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
         xaxis: `x${i + 1}`,
         yaxis: `y${i + 1}`,
         marker: { color: pts.map((p) => p.label), colorscale: "Rainbow", size: view === "in-vitro" ? 11 : 6, symbol: view === "in-vitro" ? "star" : "circle", line: { width: view === "in-vitro" ? 1 : 0 } },
+        customdata: pts.map((p) => p.thumbnail ?? null),
         hovertemplate: "%{text}<extra></extra>",
       });
     }
@@ -55,5 +58,5 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
     layout[`xaxis${i + 1}`] = { title: { text: m.title }, showticklabels: false };
     layout[`yaxis${i + 1}`] = { showticklabels: false };
   });
-  return { data, layout };
+  return { data, layout, hoverImages: maps.some((m) => m.points.some((p) => p.thumbnail)) };
 }

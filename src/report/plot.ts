@@ -8,6 +8,8 @@ export interface Figure {
   data: object[];
   layout?: Record<string, unknown>;
   config?: Record<string, unknown>;
+  /** Show the image whose data URI is a hovered point's `customdata` beside the plot. */
+  hoverImages?: boolean;
 }
 
 let bundle: string | undefined;
@@ -26,10 +28,17 @@ export function figureHtml(fig: Figure, opts: { withBundle: boolean; height?: nu
   // `</script>` inside JSON would end the tag early.
   const json = (v: unknown) => JSON.stringify(v).replace(/<\//g, "<\\/");
   const lib = opts.withBundle ? `<script type="text/javascript">${plotlyBundle()}</script>\n` : "";
+  // Plotly's hover labels are text only; a thumbnail needs a small listener of our own.
+  const hover = fig.hoverImages
+    ? `<img id="${id}-img" style="position:absolute;left:60px;top:40px;width:96px;height:96px;border:1px solid #888;background:#fff;display:none"/>` +
+      `<script type="text/javascript">(function(){var el=document.getElementById(${json(id)}),im=document.getElementById(${json(`${id}-img`)});` +
+      `el.on("plotly_hover",function(d){var c=d.points[0].customdata;if(c){im.src=c;im.style.display="block";}});` +
+      `el.on("plotly_unhover",function(){im.style.display="none";});})();</script>`
+    : "";
   return (
-    `${lib}<div id="${id}" class="rr-plot" style="width:100%;height:${layout.height}px"></div>\n` +
+    `${lib}<div style="position:relative"><div id="${id}" class="rr-plot" style="width:100%;height:${layout.height}px"></div>\n` +
     `<script type="text/javascript">Plotly.newPlot(${json(id)}, ${json(fig.data)}, ${json(layout)}, ` +
-    `${json({ responsive: true, displaylogo: false, ...fig.config })});</script>`
+    `${json({ responsive: true, displaylogo: false, ...fig.config })});</script>${hover}</div>`
   );
 }
 
