@@ -113,6 +113,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr train-teacher [--profile P]",
     async run(argv) {
       const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      await selectBackend();
       const { result } = await trainTeacher(profile);
       console.log(`teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
       return 0;
@@ -123,6 +124,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr pseudolabel [--profile P]",
     async run(argv) {
       const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      await selectBackend();
       console.log(`pseudolabels in ${await pseudolabel(profile)}`);
       return 0;
     },
@@ -132,6 +134,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr train-student [--profile P]",
     async run(argv) {
       const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      await selectBackend();
       const { result } = await trainStudent(profile);
       console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
       return 0;
@@ -143,6 +146,7 @@ const commands: Record<string, Command> = {
     async run(argv) {
       const args = parseArgs(argv, { values: ["profile", "dataset", "variant"] });
       const profile = getProfile(flagString(args, "profile"));
+      await selectBackend();
       const sets = flagString(args, "dataset") ? [flagString(args, "dataset") as OneShotSet] : [...ONE_SHOT_SETS];
       const variants = flagString(args, "variant") ? [flagString(args, "variant") as FinetuneVariant] : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
       for (const set of sets) for (const v of variants) {
@@ -159,6 +163,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr evaluate [--profile P]",
     async run(argv) {
       const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+      await selectBackend();
       reportTables(await evaluate(profile));
       return 0;
     },

@@ -23,6 +23,8 @@ export interface TrainSizes {
   finetune: { steps: number; batch: number; lr: number; gamma: number };
   embedBatch: number;
   checkpointEvery: number;
+  /** Data-parallel replicas on the CPU (wasm runs one thread; 2 uses both cores of a laptop). */
+  workers: number;
 }
 
 /** How many products and images each dataset gets (DESIGN.md, "Data"). */
@@ -52,6 +54,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       finetune: { steps: 10, batch: 12, lr: 0.03, gamma: 0.5 },
       embedBatch: 32,
       checkpointEvery: 10,
+      workers: 1,
     },
   },
   cpu: {
@@ -67,6 +70,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       finetune: { steps: 25, batch: 64, lr: 0.05, gamma: 0.5 },
       embedBatch: 64,
       checkpointEvery: 20,
+      workers: 2,
     },
   },
   paper: {
@@ -83,6 +87,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       finetune: { steps: 2_000, batch: 64, lr: 0.01, gamma: 0.5 },
       embedBatch: 128,
       checkpointEvery: 500,
+      workers: 1,
     },
   },
 };

@@ -45,6 +45,19 @@ export function blockDiagonal(w: tf.Tensor4D, groups: number): tf.Tensor4D {
   return full;
 }
 
+let updateRunningStats = true;
+/** Run `fn` without touching batch-norm running statistics: for a forward pass recomputed only
+ * to take its gradient (data-parallel training), which must not count the batch twice. */
+export function withoutRunningStatUpdates<T>(fn: () => T): T {
+  const prior = updateRunningStats;
+  updateRunningStats = false;
+  try {
+    return fn();
+  } finally {
+    updateRunningStats = prior;
+  }
+}
+
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
@@ -82,8 +95,10 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
       const xcT = tf.sub(xIn, mean) as tf.Tensor4D;
       const variance = channelMean(tf.square(xcT) as tf.Tensor4D);
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS));
-      rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-      rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
+      if (updateRunningStats) {
+        rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+        rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
+      }
       return [tf.add(tf.mul(xcT, tf.mul(g, rstdT)), b), xcT, rstdT];
     });
     save([xc, rstd, g]);

@@ -2,6 +2,8 @@
 // an unfinished one resumes from its last checkpoint. The CLI, `reproduce` and the notebooks
 // all call these.
 import * as fs from "fs";
+import * as os from "os";
+import { tf } from "../engine/tf";
 import * as path from "path";
 import { Profile } from "../config/profiles";
 import { datasetDir, generateAll } from "../data/generate";
@@ -30,6 +32,17 @@ export function initialModel(profile: Profile, config: ModelConfig = embeddingCo
   return createModel(config, profile.seed);
 }
 
+/** Replicas for data-parallel training: the profile's, RETAIL_REPR_WORKERS to override, and
+ * never more than the cores there are or on a GPU backend (one device already runs in parallel). */
+export function workersFor(profile: Profile): number {
+  const env = process.env.RETAIL_REPR_WORKERS;
+  const wanted = env ? Number(env) : profile.train.workers;
+  if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`RETAIL_REPR_WORKERS must be 1 or 2, got '${env}'`);
+  const backend = tf.getBackend();
+  if (backend !== "wasm" && backend !== "cpu") return 1;
+  return Math.min(wanted, 2, os.cpus().length);
+}
+
 function loopConfig(profile: Profile, name: string, steps: number, lr: number, quiet?: boolean): LoopConfig {
   return {
     name,
@@ -39,6 +52,7 @@ function loopConfig(profile: Profile, name: string, steps: number, lr: number, q
     checkpointEvery: profile.train.checkpointEvery,
     runDir: runDir(profile, name),
     quiet,
+    workers: workersFor(profile),
   };
 }
 

@@ -27,6 +27,7 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
   const f = profile.train.finetune;
   const v = FINETUNE_VARIANTS[variant];
   const n = data.train.files.length;
+  const lossFromLogits = (logits: tf.Tensor2D, labels: Int32Array) => ({ loss: v.maxEnt ? maxEntLoss(logits, labels, f.gamma) : crossEntropyLoss(logits, labels) });
   return {
     imagesPerStep: f.batch,
     async batch(step) {
@@ -37,9 +38,10 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
       return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: profile.seed }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
     },
     loss(model: Model, b) {
-      const logits = logitsForward(model, b.x, true);
-      return { loss: v.maxEnt ? maxEntLoss(logits, b.labels, f.gamma) : crossEntropyLoss(logits, b.labels) };
+      return lossFromLogits(logitsForward(model, b.x, true), b.labels);
     },
+    // Data-parallel form: the replicas compute logits, the loss is taken on all of them.
+    embedding: { output: "logits", images: (b) => tf.clone(b.x), loss: (logits, b) => lossFromLogits(logits, b.labels) },
     describe: (b) => b.files.slice(0, 4).join(", "),
     dispose: (b) => b.x.dispose(),
   };

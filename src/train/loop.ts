@@ -10,6 +10,7 @@ import { trainableVariables } from "../models/params";
 import { ensureDir } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
+import { Output, parallelStep, Replica } from "./replica";
 
 export interface TrainTask<B> {
   /** Images per step, for img/s. */
@@ -18,6 +19,14 @@ export interface TrainTask<B> {
   batch(step: number): Promise<B>;
   /** The scalar loss on a batch, in training mode; extra named scalars go into the history. */
   loss(model: Model, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
+  /** For data-parallel training: all of a batch's images, and the loss from their embeddings
+   * (in the same row order). Tasks without it always train in one thread. */
+  embedding?: {
+    /** What the replicas compute from the images: L2-normalised embeddings or class logits. */
+    output?: Output;
+    images(batch: B): tf.Tensor4D;
+    loss(z: tf.Tensor2D, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
+  };
   /** A short description of a batch for error messages (e.g. its image files). */
   describe(batch: B): string;
   dispose(batch: B): void;
@@ -31,6 +40,8 @@ export interface LoopConfig {
   warmup: number;
   checkpointEvery: number;
   runDir: string;
+  /** 2 = data-parallel on two cores (a worker replica) for tasks that support it. */
+  workers?: number;
   /** Stop (as if killed) after this many steps in this call: for resume tests. */
   stopAfter?: number;
   quiet?: boolean;
@@ -81,6 +92,8 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
   const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name } });
+  const replica = (cfg.workers ?? 1) > 1 && task.embedding ? new Replica() : undefined;
+  if (replica) await replica.init(model, opt, task.embedding!.output ?? "embedding");
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
   let images = 0;
@@ -93,19 +106,36 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       const lr = learningRate(cfg, step);
       let lossValue = NaN;
       const parts: Record<string, number> = {};
+      const guard = (loss: number) => {
+        if (!Number.isFinite(loss)) throw new NonFiniteLossError(`${cfg.name}: loss is ${loss} at step ${step}; batch: ${task.describe(batch)}. Lower the learning rate (now ${lr.toExponential(2)}) or check these images; the last checkpoint is in ${ckpt}.`);
+      };
       try {
+        if (replica && task.embedding) {
+          const emb = task.embedding;
+          const x = emb.images(batch);
+          try {
+            const r = await parallelStep(model, opt, replica, x, (z) => emb.loss(z, batch), lr, guard, emb.output ?? "embedding");
+            lossValue = r.loss;
+            Object.assign(parts, r.parts);
+          } finally {
+            x.dispose();
+          }
+        } else {
         const { value, grads } = tf.variableGrads(() => {
           const out = task.loss(model, batch);
           for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
           return out.loss;
         }, vars);
         lossValue = value.dataSync()[0];
-        if (!Number.isFinite(lossValue)) {
+        try {
+          guard(lossValue);
+        } catch (e) {
           tf.dispose([value, ...Object.values(grads)]);
-          throw new NonFiniteLossError(`${cfg.name}: loss is ${lossValue} at step ${step}; batch: ${task.describe(batch)}. Lower the learning rate (now ${lr.toExponential(2)}) or check these images; the last checkpoint is in ${ckpt}.`);
+          throw e;
         }
         opt.apply(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])), lr);
         tf.dispose([value, ...Object.values(grads)]);
+        }
       } finally {
         task.dispose(batch);
       }
@@ -119,6 +149,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   } finally {
     if (pending) task.dispose(await pending);
     opt.dispose();
+    await replica?.terminate();
   }
   fs.writeFileSync(historyFile, JSON.stringify(history) + "\n");
   const seconds = (Date.now() - t0) / 1000;

@@ -11,7 +11,7 @@ import { Pair } from "../data/sets";
 import { smoothL1Loss } from "../losses/regression";
 import { embedForward, Model } from "../models/model";
 import { TrainTask } from "./loop";
-import { pairLoss } from "./teacher";
+import { pairLoss, pairLossFromEmbeddings } from "./teacher";
 
 export interface StudentBatch {
   pairs: tf.Tensor4D;
@@ -20,12 +20,22 @@ export interface StudentBatch {
   files: string[];
 }
 
+function combineWith(s: Profile["train"]["student"], dim: number) {
+  const scale = Math.sqrt(dim);
+  return (contrastive: tf.Scalar, zs: tf.Tensor2D, targets: tf.Tensor2D) => {
+    const regression = smoothL1Loss(tf.mul(zs, scale), tf.mul(targets, scale), s.beta);
+    const loss = tf.add(tf.mul(contrastive, s.alpha), tf.mul(regression, 1 - s.alpha)) as tf.Scalar;
+    return { loss, parts: { supcon: contrastive, smoothl1: regression } };
+  };
+}
+
 export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim: number; data: Float32Array }, profile: Profile): TrainTask<StudentBatch> {
   const s = profile.train.student;
   const n = Math.min(s.pairsPerBatch, pairs.length);
   const m = Math.min(s.pseudoPerBatch, pseudoFiles.length);
   const size = profile.imageSize;
   const seed = profile.seed + 1;
+  const combine = combineWith(s, targets.dim);
   return {
     imagesPerStep: 2 * n + m,
     async batch(step) {
@@ -43,11 +53,15 @@ export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim
     },
     loss(model: Model, b) {
       const contrastive = pairLoss(model, b.pairs, n, { ...profile.train.teacher });
-      const scale = Math.sqrt(targets.dim);
-      const zs = embedForward(model, b.pseudo, true);
-      const regression = smoothL1Loss(tf.mul(zs, scale), tf.mul(b.targets, scale), s.beta);
-      const loss = tf.add(tf.mul(contrastive, s.alpha), tf.mul(regression, 1 - s.alpha)) as tf.Scalar;
-      return { loss, parts: { supcon: contrastive, smoothl1: regression } };
+      return combine(contrastive, embedForward(model, b.pseudo, true), b.targets);
+    },
+    // Data-parallel form: one image tensor, and the loss from its embeddings.
+    embedding: {
+      images: (b) => tf.concat([b.pairs, b.pseudo], 0) as tf.Tensor4D,
+      loss: (z, b) => {
+        const [zp, zu] = tf.split(z, [2 * n, m], 0) as [tf.Tensor2D, tf.Tensor2D];
+        return combine(pairLossFromEmbeddings(zp, n, { ...profile.train.teacher }), zu, b.targets);
+      },
     },
     describe: (b) => `${b.files.slice(0, 3).join(", ")} ... (${b.files.length} images)`,
     dispose: (b) => tf.dispose([b.pairs, b.pseudo, b.targets]),

@@ -26,7 +26,11 @@ export function pairBatches(pairs: Pair[], n: number, size: number, seed: number
 
 /** SupCon with mining on one batch of pairs. */
 export function pairLoss(model: Model, x: tf.Tensor4D, n: number, t: Profile["train"]["teacher"]): tf.Scalar {
-  const z = embedForward(model, x, true);
+  return pairLossFromEmbeddings(embedForward(model, x, true), n, t);
+}
+
+/** The same from embeddings z [2n, D] (first views, then second views). */
+export function pairLossFromEmbeddings(z: tf.Tensor2D, n: number, t: Profile["train"]["teacher"]): tf.Scalar {
   const labels = pairLabels(n);
   const mask = t.hardRatio < 1 ? tf.tidy(() => hardNegativeMask(z, labels, t.hardRatio)) : undefined;
   const loss = supConLoss(z, labels, { temperature: t.temperature, baseTemperature: t.baseTemperature, negativeMask: mask });
@@ -41,6 +45,8 @@ export function teacherTask(pairs: Pair[], profile: Profile): TrainTask<PairBatc
     imagesPerStep: 2 * n,
     batch: pairBatches(pairs, n, profile.imageSize, profile.seed),
     loss: (model, b) => ({ loss: pairLoss(model, b.x, n, t) }),
+    // Data-parallel form (the caller owns the returned tensor; clone shares the data).
+    embedding: { images: (b) => tf.clone(b.x), loss: (z) => ({ loss: pairLossFromEmbeddings(z, n, t) }) },
     describe: (b) => `${b.files.slice(0, 4).join(", ")}${b.files.length > 4 ? ` ... (${b.files.length} images)` : ""}`,
     dispose: (b) => b.x.dispose(),
   };

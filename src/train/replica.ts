@@ -1,0 +1,138 @@
+// Data-parallel training on two cores: the main thread and one worker replica each take half
+// of a batch. Contrastive losses need every embedding of the batch, so a step is
+//   1. both replicas embed their half (batch-norm statistics from that half, as in DDP);
+//   2. the main thread computes the loss on all embeddings and dL/dz;
+//   3. each replica recomputes its forward pass and backpropagates its rows of dL/dz;
+//   4. the gradients are summed and both replicas apply them with the same optimiser.
+// The recomputed forward costs a third of a step; the second core pays for it and more.
+import * as path from "path";
+import { Worker } from "worker_threads";
+import { tf } from "../engine/tf";
+import { withoutRunningStatUpdates } from "../models/layers";
+import { embedForward, logitsForward, Model } from "../models/model";
+import { trainableVariables } from "../models/params";
+import type { InitMessage } from "./replica-worker";
+import { Optimizer } from "./optimizer";
+
+export type Output = "embedding" | "logits";
+
+export function forwardOf(output: Output): (m: Model, x: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+  return output === "logits" ? logitsForward : embedForward;
+}
+
+export class Replica {
+  private readonly worker: Worker;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+
+  constructor() {
+    this.worker = new Worker(path.join(__dirname, "replica-worker.js"));
+    this.worker.on("message", (m: { id: number; result?: unknown; error?: string }) => {
+      const w = this.waiting.get(m.id)!;
+      this.waiting.delete(m.id);
+      if (m.error) w.reject(new Error(`replica worker: ${m.error}`));
+      else w.resolve(m.result);
+    });
+    this.worker.on("error", (e) => {
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    });
+  }
+
+  call<T>(type: string, payload: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+    const id = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, type, payload }, transfer);
+    });
+  }
+
+  /** Copy the main replica's weights (running statistics included) and optimiser state. */
+  init(model: Model, opt: Optimizer, output: Output = "embedding"): Promise<string> {
+    const msg: InitMessage = {
+      output,
+      backend: tf.getBackend(),
+      config: model.config,
+      weights: Object.fromEntries([...model.params].map(([n, v]) => [n, v.dataSync() as Float32Array])),
+      optimizer: opt.config,
+      optimizerStep: opt.step,
+      optimizerState: Object.fromEntries([...opt.state].map(([k, v]) => [k, v.dataSync() as Float32Array])),
+    };
+    return this.call("init", msg);
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+/** Rows of the batch each replica takes: even rows here, odd rows in the worker (with pairs laid
+ * out as [first views; second views], both views of a pair land on the same replica). */
+function halves(n: number): { mine: number[]; theirs: number[] } {
+  const all = [...Array(n).keys()];
+  return { mine: all.filter((i) => i % 2 === 0), theirs: all.filter((i) => i % 2 === 1) };
+}
+
+export interface ParallelStepResult {
+  loss: number;
+  parts: Record<string, number>;
+}
+
+/** One data-parallel step; applies the summed gradients on both replicas. */
+export async function parallelStep(
+  model: Model,
+  opt: Optimizer,
+  replica: Replica,
+  x: tf.Tensor4D,
+  lossFromEmbeddings: (z: tf.Tensor2D) => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> },
+  lr: number,
+  onLoss?: (loss: number) => void,
+  output: Output = "embedding",
+): Promise<ParallelStepResult> {
+  const forward = forwardOf(output);
+  const { mine, theirs } = halves(x.shape[0]);
+  const [xa, xb] = tf.tidy(() => [tf.gather(x, mine), tf.gather(x, theirs)]) as [tf.Tensor4D, tf.Tensor4D];
+  try {
+    const remoteZ = replica.call<Float32Array>("forward", { x: xb.dataSync(), shape: xb.shape });
+    const za = tf.tidy(() => forward(model, xa, true));
+    const zbData = await remoteZ;
+    const D = za.shape[1];
+    // Embeddings back in batch order, then dL/dz for all of them.
+    const order = [...mine, ...theirs];
+    const inverse = new Int32Array(order.length);
+    order.forEach((row, k) => (inverse[row] = k));
+    const parts: Record<string, number> = {};
+    const { value, grads } = tf.tidy(() => {
+      const z = tf.gather(tf.concat([za, tf.tensor2d(zbData, [theirs.length, D])], 0), inverse) as tf.Tensor2D;
+      return tf.valueAndGrads((zz: tf.Tensor) => {
+        const out = lossFromEmbeddings(zz as tf.Tensor2D);
+        for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
+        return out.loss;
+      })([z]);
+    });
+    const loss = value.dataSync()[0];
+    onLoss?.(loss); // the caller's guard may throw before any update
+    const [dza, dzb] = tf.tidy(() => [tf.gather(grads[0], mine), tf.gather(grads[0], theirs)]);
+    tf.dispose([za, value, ...grads]);
+    const remoteGrads = replica.call<Record<string, Float32Array>>("backward", { dz: dzb.dataSync(), dim: D });
+    const vars = trainableVariables(model.params);
+    const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
+    const local = tf.variableGrads(() => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar), vars);
+    const theirsGrads = await remoteGrads;
+    const summed: Record<string, tf.Tensor> = {};
+    const wire: Record<string, Float32Array> = {};
+    for (const [vn, g] of Object.entries(local.grads)) {
+      const name = names.get(vn)!;
+      summed[name] = tf.tidy(() => tf.add(g, tf.tensor(theirsGrads[name], g.shape)));
+      wire[name] = summed[name].dataSync() as Float32Array;
+    }
+    tf.dispose([dza, dzb, local.value, ...Object.values(local.grads)]);
+    const applied = replica.call("apply", { grads: wire, lr });
+    opt.apply(model.params, summed, lr);
+    tf.dispose(Object.values(summed));
+    await applied;
+    return { loss, parts };
+  } finally {
+    tf.dispose([xa, xb]);
+  }
+}
