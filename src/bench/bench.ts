@@ -67,6 +67,12 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
     const best: GroupedConvMode = per.split.train_img_s >= per.blockdiag.train_img_s ? "split" : "blockdiag";
     groupedChoice[name] = best;
     results.push(per.split, per.blockdiag);
+    if (name === "wasm" && os.cpus().length >= 2) {
+      // Both cores: data-parallel training with a worker replica (inference stays one thread).
+      const dp = await benchModel({ ...first, repeats, grouped: best, workers: 2 });
+      log(`${name} ${first.arch}@${first.size} b${first.batch} 2 workers: train ${dp.train_img_s} img/s`);
+      results.push(dp);
+    }
     for (const cfg of configs.slice(1)) {
       const r = await benchModel({ ...cfg, repeats, grouped: best });
       log(`${name} ${cfg.arch}@${cfg.size} b${cfg.batch} grouped=${best}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
@@ -91,9 +97,9 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
     .filter((r) => torch[`${r.arch}@${r.size}`] && r.grouped === groupedChoice[r.backend])
     .map((r) => {
       const t = torch[`${r.arch}@${r.size}`];
-      return { backend: r.backend, arch: r.arch, size: r.size, batch: r.batch, train_ratio: round(r.train_img_s / t.train_img_s, 3), infer_ratio: round(r.infer_img_s / t.infer_img_s, 3) };
+      return { backend: r.backend, workers: r.workers, arch: r.arch, size: r.size, batch: r.batch, train_ratio: round(r.train_img_s / t.train_img_s, 3), infer_ratio: round(r.infer_img_s / t.infer_img_s, 3) };
     });
-  for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.backend} ${r.arch}@${r.size}: train ${r.train_ratio}, infer ${r.infer_ratio}`);
+  for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.backend} x${r.workers} ${r.arch}@${r.size}: train ${r.train_ratio}, infer ${r.infer_ratio}`);
   const env = environmentInfo();
   const section = {
     machine: { cpus: os.cpus().length, cpuModel: env.cpuModel, memoryGiB: env.memoryGiB, node: env.node },

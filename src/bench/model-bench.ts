@@ -7,6 +7,7 @@ import { getGroupedConvMode, GroupedConvMode, setGroupedConvMode } from "../mode
 import { createModel, disposeModel, features } from "../models/model";
 import { trainableVariables } from "../models/params";
 import { Optimizer } from "../train/optimizer";
+import { parallelStep, Replica } from "../train/replica";
 
 export interface ModelBenchConfig {
   arch: string;
@@ -14,10 +15,13 @@ export interface ModelBenchConfig {
   batch: number;
   repeats?: number;
   grouped?: GroupedConvMode;
+  /** 2 = the training step runs data-parallel with a worker replica (train/replica.ts). */
+  workers?: number;
 }
 
 export interface ModelBenchResult extends ModelBenchConfig {
   backend: string;
+  workers: number;
   train_img_s: number;
   infer_img_s: number;
   /** numTensors before and after the timed training steps: equal when nothing leaks. */
@@ -33,7 +37,13 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
   const opt = new Optimizer({ kind: "sgd", lr: 0.01 });
   const vars = trainableVariables(model.params);
   const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
-  const trainStep = () => {
+  const replica = (cfg.workers ?? 1) > 1 ? new Replica() : undefined;
+  if (replica) await replica.init(model, opt, "features");
+  const trainStep = async () => {
+    if (replica) {
+      await parallelStep(model, opt, replica, x, (f) => ({ loss: tf.mean(tf.square(f)) as tf.Scalar }), 0.01, undefined, "features");
+      return;
+    }
     const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(model, x, true))) as tf.Scalar, vars);
     opt.apply(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
     value.dataSync();
@@ -45,7 +55,7 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
     f.dispose();
   };
   try {
-    trainStep(); // creates the optimiser's slots before counting tensors
+    await trainStep(); // creates the optimiser's slots before counting tensors
     const before = tf.memory().numTensors;
     const train = await medianSeconds(trainStep, repeats, 1);
     const after = tf.memory().numTensors;
@@ -55,11 +65,13 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
       grouped: getGroupedConvMode(),
       repeats,
       backend: tf.getBackend(),
+      workers: cfg.workers ?? 1,
       train_img_s: round(cfg.batch / train),
       infer_img_s: round(cfg.batch / infer),
       tensors: [before, after],
     };
   } finally {
+    await replica?.terminate();
     opt.dispose();
     x.dispose();
     disposeModel(model);

@@ -92,7 +92,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
   const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name } });
-  const replica = (cfg.workers ?? 1) > 1 && task.embedding ? new Replica() : undefined;
+  const replica = (cfg.workers ?? 1) > 1 && task.embedding && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.embedding!.output ?? "embedding");
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();

@@ -9,15 +9,15 @@ import * as path from "path";
 import { Worker } from "worker_threads";
 import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
-import { embedForward, logitsForward, Model } from "../models/model";
+import { embedForward, features, logitsForward, Model } from "../models/model";
 import { trainableVariables } from "../models/params";
 import type { InitMessage } from "./replica-worker";
 import { Optimizer } from "./optimizer";
 
-export type Output = "embedding" | "logits";
+export type Output = "embedding" | "logits" | "features";
 
 export function forwardOf(output: Output): (m: Model, x: tf.Tensor4D, training: boolean) => tf.Tensor2D {
-  return output === "logits" ? logitsForward : embedForward;
+  return output === "logits" ? logitsForward : output === "features" ? features : embedForward;
 }
 
 export class Replica {
@@ -26,7 +26,12 @@ export class Replica {
   private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
 
   constructor() {
-    this.worker = new Worker(path.join(__dirname, "replica-worker.js"));
+    // The worker's own stdout/stderr are not forwarded: in a tslab kernel, output arriving after
+    // a cell has finished crashes the kernel ("Socket is closed"). Its errors come back as
+    // rejected calls, with their stack.
+    this.worker = new Worker(path.join(__dirname, "replica-worker.js"), { stdout: true, stderr: true });
+    this.worker.stdout.resume();
+    this.worker.stderr.resume();
     this.worker.on("message", (m: { id: number; result?: unknown; error?: string }) => {
       const w = this.waiting.get(m.id)!;
       this.waiting.delete(m.id);
