@@ -52,16 +52,17 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     const loader = rate(3 * 64, Date.now() - t);
     log(`loader (decode + noisy augmentation) @${profile.imageSize}px: ${loader} img/s`);
 
-    const run = async (name: string, task: Parameters<typeof trainLoop>[1]) => {
+    const run = async (name: string, task: Parameters<typeof trainLoop>[1], workers = 1) => {
       const m = initialModel(profile);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rr-bench-${name}-`));
-      const r = await trainLoop(m, task, { name, steps: 4, optimizer: { kind: "sgd", lr: 0.01, momentum: 0.9 }, warmup: 1, checkpointEvery: 1000, runDir: dir, quiet: true });
+      const r = await trainLoop(m, task, { name, steps: 4, optimizer: { kind: "sgd", lr: 0.01, momentum: 0.9 }, warmup: 1, checkpointEvery: 1000, runDir: dir, quiet: true, workers });
       disposeModel(m);
       fs.rmSync(dir, { recursive: true, force: true });
       const steady = r.history.slice(1).map((h) => h.imgPerSec).sort((a, b) => a - b);
       return round(steady[Math.floor(steady.length / 2)]);
     };
     const teacher = await run("teacher", teacherTask(pairs, profile));
+    const teacher2 = await run("teacher", teacherTask(pairs, profile), 2);
     const { files: uFiles } = filesOf(datasetDir("student-pseudo", "cpu"));
     const fakeTargets = { dim: 2048, data: l2NormalizeRows(new Float32Array(uFiles.length * 2048).fill(1), 2048) };
     const student = await run("student", studentTask(pairs, uFiles, fakeTargets, profile));
@@ -71,9 +72,9 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     await embedFiles(m, uFiles.slice(0, 256), { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true });
     const pseudo = rate(256, Date.now() - t);
     disposeModel(m);
-    log(`cpu profile (${profile.arch} @${profile.imageSize}px): teacher ${teacher} img/s, student ${student} img/s, pseudolabel ${pseudo} img/s`);
+    log(`cpu profile (${profile.arch} @${profile.imageSize}px): teacher ${teacher} img/s (2 workers: ${teacher2}), student ${student} img/s, pseudolabel ${pseudo} img/s`);
     mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
-    mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, teacherImgPerSec: teacher, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });
+    mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, teacherImgPerSec: teacher, teacherTwoWorkersImgPerSec: teacher2, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });
   }
 
   const K = 120, d = 2048;
