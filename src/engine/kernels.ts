@@ -144,28 +144,25 @@ function scatterPhaseZero(s: KernelScope, d: Info, H: number, W: number, sh: num
 
 const registered = new Set<string>();
 
+/** Register (or replace) a wasm kernel composed with a KernelScope that frees its temporaries. */
+function registerComposite(kernelName: string, body: (s: KernelScope, inputs: tf.NamedTensorInfoMap, attrs: any) => Info): void {
+  if (tf.getKernel(kernelName, "wasm")) tf.unregisterKernel(kernelName, "wasm");
+  tf.registerKernel({
+    kernelName,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const s = new KernelScope(backend as Backend, "wasm");
+      return s.finish(body(s, inputs, attrs));
+    },
+  });
+}
+
 /** Register the project's kernels for a backend once (wasm only: the others have their own). */
 export function registerProjectKernels(backend: string): void {
   if (registered.has(backend) || backend !== "wasm") return;
   registered.add(backend);
-  tf.registerKernel({
-    kernelName: "Conv2DBackpropFilter",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend: b, attrs }) => {
-      const s = new KernelScope(b as Backend, "wasm");
-      const a = attrs as unknown as ConvAttrs & { filterShape: number[] };
-      return s.finish(conv2dBackpropFilterInfo(s, inputs.x as Info, inputs.dy as Info, a.filterShape, a));
-    },
-  });
-  // Replace the slow built-in input gradient.
-  tf.unregisterKernel("Conv2DBackpropInput", "wasm");
-  tf.registerKernel({
-    kernelName: "Conv2DBackpropInput",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend: b, attrs }) => {
-      const s = new KernelScope(b as Backend, "wasm");
-      const a = attrs as unknown as ConvAttrs & { inputShape: number[] };
-      return s.finish(conv2dBackpropInputInfo(s, inputs.dy as Info, inputs.filter as Info, a.inputShape, a));
-    },
-  });
+  // Missing from wasm altogether.
+  registerComposite("Conv2DBackpropFilter", (s, inputs, a: ConvAttrs & { filterShape: number[] }) => conv2dBackpropFilterInfo(s, inputs.x as Info, inputs.dy as Info, a.filterShape, a));
+  // Replaces the slow built-in input gradient.
+  registerComposite("Conv2DBackpropInput", (s, inputs, a: ConvAttrs & { inputShape: number[] }) => conv2dBackpropInputInfo(s, inputs.dy as Info, inputs.filter as Info, a.inputShape, a));
 }
