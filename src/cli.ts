@@ -26,6 +26,13 @@ import { formatModelInfo, modelInfo } from "./models/info";
 import { Pooling } from "./models/heads";
 import { importTorchToCheckpoint } from "./models/import-torch";
 
+/** The `--profile` of a command that takes nothing else, with the compute backend started. */
+async function profileAndEngine(argv: string[]) {
+  const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+  await selectBackend();
+  return profile;
+}
+
 interface Command {
   summary: string;
   usage: string;
@@ -112,8 +119,7 @@ const commands: Record<string, Command> = {
     summary: "step 1: the teacher (SupCon + hard negatives on teacher-pairs)",
     usage: "retail-repr train-teacher [--profile P]",
     async run(argv) {
-      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
-      await selectBackend();
+      const profile = await profileAndEngine(argv);
       const { result } = await trainTeacher(profile);
       console.log(`teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
       return 0;
@@ -123,8 +129,7 @@ const commands: Record<string, Command> = {
     summary: "step 2: teacher embeddings of student-pseudo, as sharded files",
     usage: "retail-repr pseudolabel [--profile P]",
     async run(argv) {
-      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
-      await selectBackend();
+      const profile = await profileAndEngine(argv);
       console.log(`pseudolabels in ${await pseudolabel(profile)}`);
       return 0;
     },
@@ -133,8 +138,7 @@ const commands: Record<string, Command> = {
     summary: "step 3: the student (SupCon on pairs + Smooth L1 to pseudolabels)",
     usage: "retail-repr train-student [--profile P]",
     async run(argv) {
-      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
-      await selectBackend();
+      const profile = await profileAndEngine(argv);
       const { result } = await trainStudent(profile);
       console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
       return 0;
@@ -162,8 +166,7 @@ const commands: Record<string, Command> = {
     summary: "probes (LR, kNN, NCM) on random-init/teacher/student + fine-tune baselines -> tables",
     usage: "retail-repr evaluate [--profile P]",
     async run(argv) {
-      const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
-      await selectBackend();
+      const profile = await profileAndEngine(argv);
       reportTables(await evaluate(profile));
       return 0;
     },

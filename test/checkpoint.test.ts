@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { loadCheckpoint, saveCheckpoint } from "../src/models/checkpoint";
 import { createModel, disposeModel, embedForward, Model } from "../src/models/model";
-import { trainableVariables } from "../src/models/params";
+import { paramGrads } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
 import { Optimizer } from "../src/train/optimizer";
 import { randomArray } from "./helpers";
@@ -18,10 +18,8 @@ const ROOT = path.join(__dirname, "..", "..");
 
 function sgdStep(m: Model, opt: Optimizer, seed: number): void {
   const x = tf.tensor4d(randomArray(2 * 32 * 32 * 3, seed), [2, 32, 32, 3]);
-  const vars = trainableVariables(m.params);
-  const names = new Map([...m.params].map(([n, v]) => [v.name, n]));
-  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(tf.sub(embedForward(m, x, true), 0.1))) as tf.Scalar, vars);
-  opt.apply(m.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
+  const { value, grads } = paramGrads(m.params, () => tf.mean(tf.square(tf.sub(embedForward(m, x, true), 0.1))) as tf.Scalar);
+  opt.apply(m.params, grads);
   tf.dispose([x, value, ...Object.values(grads)]);
 }
 

@@ -1,6 +1,7 @@
 // Shared test helpers: numeric closeness with a message that says where and by how much.
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
+import { rngFrom } from "../src/data/rng";
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number } {
   assert.equal(a.length, b.length, `lengths differ: ${a.length} vs ${b.length}`);
@@ -30,16 +31,8 @@ export function assertClose(a: ArrayLike<number> | tf.Tensor, b: ArrayLike<numbe
   }
 }
 
-/** Deterministic pseudo-random floats in [-1, 1) (mulberry32). */
+/** Deterministic pseudo-random floats in [-1, 1), from the library's seeded generator. */
 export function randomArray(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const r = rngFrom(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }

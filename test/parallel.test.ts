@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { createModel, disposeModel, embedForward } from "../src/models/model";
-import { trainableVariables } from "../src/models/params";
+import { paramGrads } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
 import { pairLabels, supConLoss } from "../src/losses/supcon";
 import { Optimizer } from "../src/train/optimizer";
@@ -31,15 +31,14 @@ test("a data-parallel step equals one thread computing the same loss with batch 
   const b = createModel({ arch: SMALL }, 3);
   const optB = new Optimizer(cfg);
   const even = [0, 2, 4, 6], odd = [1, 3, 5, 7];
-  const names = new Map([...b.params].map(([n, v]) => [v.name, n]));
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = paramGrads(b.params, () => {
     // Interleave the halves back into batch order (stack + reshape: differentiable on wasm).
     const ze = embedForward(b, tf.gather(x, even), true), zo = embedForward(b, tf.gather(x, odd), true);
     const z = tf.reshape(tf.stack([ze, zo], 1), [8, ze.shape[1]]) as tf.Tensor2D;
     return loss(z).loss;
-  }, trainableVariables(b.params));
+  });
   assert.ok(Math.abs(value.dataSync()[0] - r.loss) < 1e-5, `loss ${r.loss} vs ${value.dataSync()[0]}`);
-  optB.apply(b.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])), 0.1);
+  optB.apply(b.params, grads, 0.1);
   for (const [n, v] of a.params) {
     if (!v.trainable) continue;
     const got = v.dataSync(), want = b.params.get(n)!.dataSync();

@@ -5,7 +5,7 @@ import { tf } from "../engine/tf";
 import { medianSeconds } from "../engine/microbench";
 import { getGroupedConvMode, GroupedConvMode, setGroupedConvMode } from "../models/layers";
 import { createModel, disposeModel, features } from "../models/model";
-import { trainableVariables } from "../models/params";
+import { paramGrads } from "../models/params";
 import { Optimizer } from "../train/optimizer";
 import { parallelStep, Replica } from "../train/replica";
 
@@ -35,8 +35,6 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
   const model = createModel({ arch: cfg.arch, pooling: "gap" }, 1);
   const x = tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, "float32", 2) as tf.Tensor4D;
   const opt = new Optimizer({ kind: "sgd", lr: 0.01 });
-  const vars = trainableVariables(model.params);
-  const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
   const replica = (cfg.workers ?? 1) > 1 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, "features");
   const trainStep = async () => {
@@ -44,8 +42,8 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
       await parallelStep(model, opt, replica, x, (f) => ({ loss: tf.mean(tf.square(f)) as tf.Scalar }), 0.01, undefined, "features");
       return;
     }
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(model, x, true))) as tf.Scalar, vars);
-    opt.apply(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
+    const { value, grads } = paramGrads(model.params, () => tf.mean(tf.square(features(model, x, true))) as tf.Scalar);
+    opt.apply(model.params, grads);
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
   };

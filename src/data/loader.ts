@@ -1,7 +1,7 @@
 // Batches for training and embedding: reproducible order from a seed, decoding on libuv's
 // thread pool (sharp), and the next batch prefetched while the current one trains.
 import { tf } from "../engine/tf";
-import { Augment, BadImageError, decodeRgb, normalizeInto } from "./images";
+import { Augment, decodeRgb, normalizeInto } from "./images";
 import { mixSeed, rngFrom, shuffled } from "./rng";
 
 export interface BatchOptions {
@@ -44,4 +44,3 @@ export function batchAt(n: number, batch: number, seed: number, step: number): n
   return orderCache.order.slice(k * batch, (k + 1) * batch);
 }
 
-export { BadImageError };

@@ -98,14 +98,8 @@ export function loadCheckpoint(dir: string, model?: Model, optimizer?: Optimizer
     for (const spec of target.specs) target.params.get(spec.name)!.assign(tf.tensor(file.tensors.get(spec.name)!.data, spec.shape));
   });
   if (optimizer) {
-    optimizer.dispose();
-    for (const [name, t] of file.tensors) {
-      if (!name.startsWith("optim/")) continue;
-      const init = tf.tensor(t.data, t.shape);
-      optimizer.state.set(name.slice(6), tf.variable(init, false));
-      init.dispose();
-    }
-    optimizer.step = meta.optimizer?.step ?? 0;
+    const slots = [...file.tensors].filter(([name]) => name.startsWith("optim/")).map(([name, t]) => [name.slice(6), t] as [string, typeof t]);
+    optimizer.restore(meta.optimizer?.step ?? 0, slots);
   }
   return { model: target, meta };
 }

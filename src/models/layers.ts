@@ -14,12 +14,17 @@ export function getGroupedConvMode(): GroupedConvMode {
   return groupedMode;
 }
 
+type Padding = "valid" | [[number, number], [number, number], [number, number], [number, number]];
+
+/** torchvision's convolution padding, k // 2 on each side, for a filter [k, k, cin, cout]. */
+function torchPadding(w: tf.Tensor4D): Padding {
+  const pad = Math.floor(w.shape[0] / 2);
+  return pad === 0 ? "valid" : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+}
+
 /** Conv with torchvision's padding (k // 2), stride and groups; filter w: [kh, kw, cin/groups, cout]. */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, groups = 1): tf.Tensor4D {
-  const k = w.shape[0];
-  const pad = Math.floor(k / 2);
-  const padding: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pad, pad], [pad, pad], [0, 0]];
-  const p = pad === 0 ? "valid" : padding;
+  const p = torchPadding(w);
   if (groups === 1) return tf.conv2d(x, w, stride, p);
   if (groupedMode === "blockdiag") return tf.conv2d(x, blockDiagonal(w, groups), stride, p);
   const xs = tf.split(x, groups, 3);
@@ -136,9 +141,7 @@ export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D,
   const scale = tf.mul(getParam(params, `${bn}.weight`), tf.rsqrt(tf.add(getParam(params, `${bn}.running_var`), BN_EPS)));
   const bias = tf.sub(getParam(params, `${bn}.bias`), tf.mul(getParam(params, `${bn}.running_mean`), scale)) as tf.Tensor1D;
   const wf = tf.mul(w, scale) as tf.Tensor4D;
-  const k = w.shape[0];
-  const pad = Math.floor(k / 2);
-  const p: "valid" | [[number, number], [number, number], [number, number], [number, number]] = pad === 0 ? "valid" : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  const p = torchPadding(w);
   const activation = relu ? "relu" : "linear";
   if (groups === 1 || groupedMode === "blockdiag") {
     const filter = groups === 1 ? wf : blockDiagonal(wf, groups);

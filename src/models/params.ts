@@ -67,3 +67,11 @@ export function getParam(params: Params, name: string): tf.Variable {
   if (!v) throw new Error(`missing parameter '${name}'`);
   return v;
 }
+
+/** Gradients of a scalar with respect to every trainable parameter, keyed by parameter name
+ * (tfjs keys them by its internal variable names). */
+export function paramGrads(params: Params, f: () => tf.Scalar): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const byVariable = new Map([...params].map(([n, v]) => [v.name, n]));
+  const { value, grads } = tf.variableGrads(f, trainableVariables(params));
+  return { value, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [byVariable.get(k)!, g])) };
+}

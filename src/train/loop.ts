@@ -6,7 +6,7 @@ import * as path from "path";
 import { tf } from "../engine/tf";
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
-import { trainableVariables } from "../models/params";
+import { paramGrads } from "../models/params";
 import { ensureDir } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
@@ -72,6 +72,23 @@ export function learningRate(cfg: LoopConfig, step: number): number {
 
 export class NonFiniteLossError extends Error {}
 
+/** One step in this thread: gradients, the guard, then the update. Returns the loss. */
+function localStep(model: Model, opt: Optimizer, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
+  const { value, grads } = paramGrads(model.params, () => {
+    const out = loss();
+    for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
+    return out.loss;
+  });
+  try {
+    const lossValue = value.dataSync()[0];
+    guard(lossValue);
+    opt.apply(model.params, grads, lr);
+    return lossValue;
+  } finally {
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+}
+
 export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
   const ckpt = path.join(cfg.runDir, "checkpoint");
   const historyFile = path.join(cfg.runDir, "history.json");
@@ -86,8 +103,6 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     history = (meta.extra.history as HistoryRow[]) ?? [];
     if (!cfg.quiet) console.log(`${cfg.name}: resuming from step ${start} (${ckpt})`);
   }
-  const vars = trainableVariables(model.params);
-  const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
@@ -121,20 +136,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
             x.dispose();
           }
         } else {
-        const { value, grads } = tf.variableGrads(() => {
-          const out = task.loss(model, batch);
-          for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
-          return out.loss;
-        }, vars);
-        lossValue = value.dataSync()[0];
-        try {
-          guard(lossValue);
-        } catch (e) {
-          tf.dispose([value, ...Object.values(grads)]);
-          throw e;
-        }
-        opt.apply(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])), lr);
-        tf.dispose([value, ...Object.values(grads)]);
+          lossValue = localStep(model, opt, () => task.loss(model, batch), lr, guard, parts);
         }
       } finally {
         task.dispose(batch);

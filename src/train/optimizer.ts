@@ -65,6 +65,17 @@ export class Optimizer {
     }
   }
 
+  /** Replace the state with saved slots (by `${param}/${slot}`) and step count. */
+  restore(step: number, slots: Iterable<[string, { data: Float32Array; shape: number[] }]>): void {
+    this.dispose();
+    for (const [key, { data, shape }] of slots) {
+      const init = tf.tensor(data, shape);
+      this.state.set(key, tf.variable(init, false));
+      init.dispose();
+    }
+    this.step = step;
+  }
+
   dispose(): void {
     for (const v of this.state.values()) v.dispose();
     this.state.clear();

@@ -7,7 +7,7 @@ import { tf } from "../engine/tf";
 import { selectBackend } from "../engine/backend";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { createModel, Model, ModelConfig } from "../models/model";
-import { trainableVariables } from "../models/params";
+import { paramGrads } from "../models/params";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { forwardOf, Output } from "./replica";
 
@@ -35,13 +35,8 @@ const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
       for (const [name, v] of model.params) v.assign(tf.tensor(m.weights[name], v.shape));
     });
     opt = new Optimizer(m.optimizer);
-    opt.step = m.optimizerStep;
-    for (const [k, data] of Object.entries(m.optimizerState)) {
-      const p = model.params.get(k.slice(0, k.lastIndexOf("/")))!;
-      const init = tf.tensor(data, p.shape);
-      opt.state.set(k, tf.variable(init, false));
-      init.dispose();
-    }
+    // Slots have their parameter's shape; keys are `${param}/${slot}`.
+    opt.restore(m.optimizerStep, Object.entries(m.optimizerState).map(([k, data]) => [k, { data, shape: model.params.get(k.slice(0, k.lastIndexOf("/")))!.shape }]));
     return "ready";
   },
   /** First pass: embeddings of this replica's images (batch-norm statistics updated here). */
@@ -56,11 +51,9 @@ const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
   /** Second pass: parameter gradients of sum(z * dz), the forward recomputed. */
   backward(m: { dz: Float32Array; dim: number }) {
     const dz = tf.tensor2d(m.dz, [x!.shape[0], m.dim]);
-    const vars = trainableVariables(model.params);
-    const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
-    const { value, grads } = tf.variableGrads(() => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, x!, true), dz)) as tf.Scalar), vars);
+    const { value, grads } = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, x!, true), dz)) as tf.Scalar));
     const out: Record<string, Float32Array> = {};
-    for (const [k, g] of Object.entries(grads)) out[names.get(k)!] = g.dataSync() as Float32Array;
+    for (const [name, g] of Object.entries(grads)) out[name] = g.dataSync() as Float32Array;
     tf.dispose([dz, value, ...Object.values(grads)]);
     return out;
   },

@@ -10,7 +10,7 @@ import { Worker } from "worker_threads";
 import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { embedForward, features, logitsForward, Model } from "../models/model";
-import { trainableVariables } from "../models/params";
+import { paramGrads } from "../models/params";
 import type { InitMessage } from "./replica-worker";
 import { Optimizer } from "./optimizer";
 
@@ -120,14 +120,11 @@ export async function parallelStep(
     const [dza, dzb] = tf.tidy(() => [tf.gather(grads[0], mine), tf.gather(grads[0], theirs)]);
     tf.dispose([za, value, ...grads]);
     const remoteGrads = replica.call<Record<string, Float32Array>>("backward", { dz: dzb.dataSync(), dim: D });
-    const vars = trainableVariables(model.params);
-    const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
-    const local = tf.variableGrads(() => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar), vars);
+    const local = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar));
     const theirsGrads = await remoteGrads;
     const summed: Record<string, tf.Tensor> = {};
     const wire: Record<string, Float32Array> = {};
-    for (const [vn, g] of Object.entries(local.grads)) {
-      const name = names.get(vn)!;
+    for (const [name, g] of Object.entries(local.grads)) {
       summed[name] = tf.tidy(() => tf.add(g, tf.tensor(theirsGrads[name], g.shape)));
       wire[name] = summed[name].dataSync() as Float32Array;
     }
