@@ -1,9 +1,12 @@
-// The wasm convolution gradients against the cpu backend's, on random shapes with odd sizes,
-// strides, paddings and non-square filters.
+// The wasm convolutions and their gradients against the cpu backend's, on random shapes with
+// odd sizes, strides, paddings and non-square filters: once with the composite XNNPACK kernels,
+// once with the native OpenBLAS ones (where the library builds), plus the grouped kernel.
 import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
+import { loadNative } from "../src/engine/native";
+import { groupedConv2d, setNativeConvolutions } from "../src/engine/native-kernels";
 import { assertClose, randomArray } from "./helpers";
 
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
@@ -28,7 +31,10 @@ function grads(c: Case, seed: number) {
     const y0 = tf.conv2d(x, f, c.stride, c.pad);
     const r = tf.tensor(randomArray(y0.size, seed + 2), y0.shape);
     const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)))([x, f]);
-    return { gx: gx.arraySync(), gf: gf.arraySync(), gxs: gx.shape, gfs: gf.shape };
+    // The fused form (bias + relu) as inference uses it.
+    const bias = tf.tensor1d(randomArray(c.f[3], seed + 3));
+    const fused = tf.fused.conv2d({ x, filter: f, strides: c.stride, pad: c.pad, bias, activation: "relu" });
+    return { y: y0.arraySync(), fused: fused.arraySync(), gx: gx.arraySync(), gf: gf.arraySync(), gxs: gx.shape, gfs: gf.shape };
   });
 }
 
@@ -39,17 +45,61 @@ after(async () => {
   await tf.setBackend("cpu");
 });
 
-CASES.forEach((c, i) => {
-  test(`wasm conv gradients match cpu: x ${c.x} filter ${c.f} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
+const native = loadNative();
+for (const engine of ["xnnpack", "native"] as const) {
+  const skip = engine === "native" && !native.ok ? `native library unavailable: ${native.ok ? "" : native.why}` : false;
+  CASES.forEach((c, i) => {
+    test(`wasm (${engine}) conv and gradients match cpu: x ${c.x} filter ${c.f} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, { skip }, async () => {
+      await tf.setBackend("cpu");
+      const ref = grads(c, 10 * i + 1);
+      await tf.setBackend("wasm");
+      setNativeConvolutions(engine === "native");
+      const dataIds = tf.backend().numDataIds();
+      const got = grads(c, 10 * i + 1);
+      setNativeConvolutions(true);
+      assert.equal(tf.backend().numDataIds(), dataIds, "the kernels free every intermediate buffer");
+      assert.deepEqual(got.gxs, ref.gxs);
+      assert.deepEqual(got.gfs, ref.gfs);
+      assertClose((got.y as number[][][][]).flat(3), (ref.y as number[][][][]).flat(3), 1e-4, 1e-4, "conv");
+      assertClose((got.fused as number[][][][]).flat(3), (ref.fused as number[][][][]).flat(3), 1e-4, 1e-4, "fused conv + bias + relu");
+      assertClose((got.gx as number[][][][]).flat(3), (ref.gx as number[][][][]).flat(3), 1e-4, 1e-4, "input gradient");
+      assertClose((got.gf as number[][][][]).flat(3), (ref.gf as number[][][][]).flat(3), 1e-4, 1e-4, "filter gradient");
+    });
+  });
+}
+
+// Grouped convolution as one native kernel, against groups computed one by one on cpu.
+const GROUPED: (Case & { groups: number })[] = [
+  { x: [2, 9, 7, 8], f: [3, 3, 2, 12], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 4 },
+  { x: [3, 11, 10, 6], f: [3, 3, 2, 9], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 3 },
+  { x: [1, 8, 9, 16], f: [1, 1, 2, 8], stride: 1, pad: "valid", groups: 8 },
+  { x: [2, 7, 7, 4], f: [2, 3, 2, 6], stride: [2, 1], pad: "valid", groups: 2 },
+];
+
+function groupedRef(x: tf.Tensor4D, f: tf.Tensor4D, c: Case & { groups: number }): tf.Tensor4D {
+  const xs = tf.split(x, c.groups, 3), fs = tf.split(f, c.groups, 3);
+  return tf.concat(xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, fs[g] as tf.Tensor4D, c.stride, c.pad as "valid")), 3) as tf.Tensor4D;
+}
+
+GROUPED.forEach((c, i) => {
+  test(`native grouped conv (groups ${c.groups}, x ${c.x}, filter ${c.f}, stride ${c.stride}): value, fused form and gradients match cpu`, { skip: native.ok ? false : `native library unavailable: ${native.ok ? "" : native.why}` }, async () => {
+    const run = (grouped: boolean) => tf.tidy(() => {
+      const x = tf.tensor4d(randomArray(c.x.reduce((a, b) => a * b), 100 + i), c.x);
+      const f = tf.tensor4d(randomArray(c.f.reduce((a, b) => a * b), 200 + i), c.f);
+      const bias = tf.tensor1d(randomArray(c.f[3], 300 + i));
+      const conv = (a: tf.Tensor, b: tf.Tensor) => (grouped ? groupedConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad as "valid", c.groups) : groupedRef(a as tf.Tensor4D, b as tf.Tensor4D, c));
+      const y = conv(x, f);
+      const fused = grouped ? groupedConv2d(x, f, c.stride, c.pad as "valid", c.groups, bias, true) : tf.relu(tf.add(y, bias));
+      const r = tf.tensor(randomArray(y.size, 400 + i), y.shape);
+      const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), r)))([x, f]);
+      return [y, fused, gx, gf].map((t) => t.dataSync());
+    });
     await tf.setBackend("cpu");
-    const ref = grads(c, 10 * i + 1);
+    const ref = run(false);
     await tf.setBackend("wasm");
     const dataIds = tf.backend().numDataIds();
-    const got = grads(c, 10 * i + 1);
-    assert.equal(tf.backend().numDataIds(), dataIds, "the kernels free every intermediate buffer");
-    assert.deepEqual(got.gxs, ref.gxs);
-    assert.deepEqual(got.gfs, ref.gfs);
-    assertClose((got.gx as number[][][][]).flat(3), (ref.gx as number[][][][]).flat(3), 1e-4, 1e-4, "input gradient");
-    assertClose((got.gf as number[][][][]).flat(3), (ref.gf as number[][][][]).flat(3), 1e-4, 1e-4, "filter gradient");
+    const got = run(true);
+    assert.equal(tf.backend().numDataIds(), dataIds, "no buffer outlives the step");
+    ["conv", "fused conv + bias + relu", "input gradient", "filter gradient"].forEach((what, k) => assertClose(got[k], ref[k], 1e-4, 1e-4, what));
   });
 });

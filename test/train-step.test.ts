@@ -4,6 +4,8 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
+import { nativeConvolutionsOn, setNativeConvolutions } from "../src/engine/native-kernels";
+import { loadNative } from "../src/engine/native";
 import { batchNorm, BN_EPS } from "../src/models/layers";
 import { createModel, disposeModel, features } from "../src/models/model";
 import { createParams, trainableVariables } from "../src/models/params";
@@ -68,22 +70,30 @@ async function stepGrads(backend: string): Promise<Map<string, Float32Array>> {
   return out;
 }
 
-test("a full ResNeXt + LCA training step on wasm has the cpu backend's gradients to 1e-4 relative", async () => {
-  await selectBackend({ force: "wasm", log: null });
-  const wasm = await stepGrads("wasm");
-  const cpu = await stepGrads("cpu");
-  assert.equal(wasm.size, cpu.size);
-  for (const [name, c] of cpu) {
-    const w = wasm.get(name)!;
-    let num = 0, den = 0;
-    for (let i = 0; i < c.length; i++) {
-      num += (w[i] - c[i]) ** 2;
-      den += c[i] ** 2;
+// Both wasm engines: XNNPACK with the composite gradient kernels, and the native OpenBLAS
+// convolutions (including the grouped-convolution kernel) where the library builds.
+const native = loadNative();
+for (const engine of ["xnnpack", "native"] as const) {
+  test(`a full ResNeXt + LCA training step on wasm (${engine} convolutions) has the cpu backend's gradients to 1e-4 relative`, { skip: engine === "native" && !native.ok ? `native library unavailable: ${native.ok ? "" : native.why}` : false }, async () => {
+    await selectBackend({ force: "wasm", log: null });
+    setNativeConvolutions(engine === "native");
+    assert.equal(nativeConvolutionsOn(), engine === "native");
+    const wasm = await stepGrads("wasm");
+    const cpu = await stepGrads("cpu");
+    setNativeConvolutions(true);
+    assert.equal(wasm.size, cpu.size);
+    for (const [name, c] of cpu) {
+      const w = wasm.get(name)!;
+      let num = 0, den = 0;
+      for (let i = 0; i < c.length; i++) {
+        num += (w[i] - c[i]) ** 2;
+        den += c[i] ** 2;
+      }
+      const rel = Math.sqrt(num / Math.max(den, 1e-30));
+      assert.ok(rel <= 1e-4, `${name}: relative gradient difference ${rel.toExponential(2)}`);
     }
-    const rel = Math.sqrt(num / Math.max(den, 1e-30));
-    assert.ok(rel <= 1e-4, `${name}: relative gradient difference ${rel.toExponential(2)}`);
-  }
-});
+  });
+}
 
 test("training steps do not leak tensors (numTensors flat over 20 steps on wasm)", async () => {
   await selectBackend({ force: "wasm", log: null });

@@ -6,6 +6,7 @@ import * as os from "os";
 import { BACKEND_ORDER, BackendName, selectBackend } from "../engine/backend";
 import { defaultProbes } from "../engine/probes";
 import { environmentInfo } from "../engine/info";
+import { loadNative } from "../engine/native";
 import { GroupedConvMode } from "../models/layers";
 import { getPreset } from "../models/resnext";
 import { reportPath } from "../report/metrics";
@@ -26,6 +27,11 @@ const CONFIGS = [
   { arch: "resnext14_8x8d", size: 64, batch: 64 },
   { arch: "resnext50_32x4d", size: 224, batch: 4 },
 ];
+
+/** "wasm/xnnpack", "wasm/native" or the backend's name. */
+function engineName(r: { backend: string; conv?: string }): string {
+  return r.conv ? `${r.backend}/${r.conv}` : r.backend;
+}
 
 /** Backends too slow to time a ResNeXt step on in reasonable time (measured: ~0.2 img/s). */
 const TOO_SLOW: BackendName[] = ["cpu"];
@@ -57,26 +63,39 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
       continue;
     }
     await selectBackend({ force: name, log: null });
-    // Grouped convolution: time both formulations on the small config, keep the faster.
-    const first = configs[0];
-    const per: Record<string, ModelBenchResult> = {};
-    for (const mode of ["split", "blockdiag"] as GroupedConvMode[]) {
-      per[mode] = await benchModel({ ...first, repeats, grouped: mode });
-      log(`${name} ${first.arch}@${first.size} b${first.batch} grouped=${mode}: train ${per[mode].train_img_s} img/s, infer ${per[mode].infer_img_s} img/s`);
-    }
-    const best: GroupedConvMode = per.split.train_img_s >= per.blockdiag.train_img_s ? "split" : "blockdiag";
-    groupedChoice[name] = best;
-    results.push(per.split, per.blockdiag);
-    if (name === "wasm" && os.cpus().length >= 2) {
-      // Both cores: data-parallel training with a worker replica (inference stays one thread).
-      const dp = await benchModel({ ...first, repeats, grouped: best, workers: 2 });
-      log(`${name} ${first.arch}@${first.size} b${first.batch} 2 workers: train ${dp.train_img_s} img/s`);
-      results.push(dp);
-    }
-    for (const cfg of configs.slice(1)) {
-      const r = await benchModel({ ...cfg, repeats, grouped: best });
-      log(`${name} ${cfg.arch}@${cfg.size} b${cfg.batch} grouped=${best}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
-      results.push(r);
+    const native = name === "wasm" ? loadNative() : undefined;
+    if (native && !native.ok) skipped["wasm/native"] = native.why;
+    for (const conv of name !== "wasm" ? [undefined] : native?.ok ? (["xnnpack", "native"] as const) : (["xnnpack"] as const)) {
+      const engine = engineName({ backend: name, conv });
+      const first = configs[0];
+      let best: GroupedConvMode = "split";
+      if (conv !== "native") {
+        // Grouped convolution: time both formulations on the small config, keep the faster.
+        // (The native engine has one grouped kernel and needs neither.)
+        const per: Record<string, ModelBenchResult> = {};
+        for (const mode of ["split", "blockdiag"] as GroupedConvMode[]) {
+          per[mode] = await benchModel({ ...first, repeats, grouped: mode, conv });
+          log(`${engine} ${first.arch}@${first.size} b${first.batch} grouped=${mode}: train ${per[mode].train_img_s} img/s, infer ${per[mode].infer_img_s} img/s`);
+        }
+        best = per.split.train_img_s >= per.blockdiag.train_img_s ? "split" : "blockdiag";
+        results.push(per.split, per.blockdiag);
+      } else {
+        const r = await benchModel({ ...first, repeats, conv });
+        log(`${engine} ${first.arch}@${first.size} b${first.batch}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
+        results.push(r);
+      }
+      groupedChoice[engine] = best;
+      if (name === "wasm" && os.cpus().length >= 2) {
+        // Both cores: data-parallel training with a worker replica (inference stays one thread).
+        const dp = await benchModel({ ...first, repeats, grouped: best, workers: 2, conv });
+        log(`${engine} ${first.arch}@${first.size} b${first.batch} 2 workers: train ${dp.train_img_s} img/s`);
+        results.push(dp);
+      }
+      for (const cfg of configs.slice(1)) {
+        const r = await benchModel({ ...cfg, repeats, grouped: best, conv });
+        log(`${engine} ${cfg.arch}@${cfg.size} b${cfg.batch}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
+        results.push(r);
+      }
     }
   }
 
@@ -94,12 +113,12 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
   }
 
   const ratios = results
-    .filter((r) => torch[`${r.arch}@${r.size}`] && r.grouped === groupedChoice[r.backend])
+    .filter((r) => torch[`${r.arch}@${r.size}`] && r.grouped === groupedChoice[engineName(r)])
     .map((r) => {
       const t = torch[`${r.arch}@${r.size}`];
-      return { backend: r.backend, workers: r.workers, arch: r.arch, size: r.size, batch: r.batch, train_ratio: round(r.train_img_s / t.train_img_s, 3), infer_ratio: round(r.infer_img_s / t.infer_img_s, 3) };
+      return { engine: engineName(r), workers: r.workers, arch: r.arch, size: r.size, batch: r.batch, train_ratio: round(r.train_img_s / t.train_img_s, 3), infer_ratio: r.workers === 1 ? round(r.infer_img_s / t.infer_img_s, 3) : null };
     });
-  for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.backend} x${r.workers} ${r.arch}@${r.size}: train ${r.train_ratio}, infer ${r.infer_ratio}`);
+  for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.engine} x${r.workers} ${r.arch}@${r.size}: train ${r.train_ratio}${r.infer_ratio === null ? "" : `, infer ${r.infer_ratio}`}`);
   const env = environmentInfo();
   const section = {
     machine: { cpus: os.cpus().length, cpuModel: env.cpuModel, memoryGiB: env.memoryGiB, node: env.node },

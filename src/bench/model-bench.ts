@@ -3,6 +3,7 @@
 // train mode, and a forward pass in eval mode, fp32, median of `repeats` after a warm-up.
 import { tf } from "../engine/tf";
 import { medianSeconds } from "../engine/microbench";
+import { nativeConvolutionsOn, setNativeConvolutions } from "../engine/native-kernels";
 import { getGroupedConvMode, GroupedConvMode, setGroupedConvMode } from "../models/layers";
 import { createModel, disposeModel, features } from "../models/model";
 import { paramGrads } from "../models/params";
@@ -17,6 +18,8 @@ export interface ModelBenchConfig {
   grouped?: GroupedConvMode;
   /** 2 = the training step runs data-parallel with a worker replica (train/replica.ts). */
   workers?: number;
+  /** wasm only: convolutions on XNNPACK, or on the native OpenBLAS kernels. */
+  conv?: "xnnpack" | "native";
 }
 
 export interface ModelBenchResult extends ModelBenchConfig {
@@ -30,7 +33,9 @@ export interface ModelBenchResult extends ModelBenchConfig {
 
 export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResult> {
   const prior = getGroupedConvMode();
+  const priorNative = nativeConvolutionsOn();
   if (cfg.grouped) setGroupedConvMode(cfg.grouped);
+  if (cfg.conv) setNativeConvolutions(cfg.conv === "native");
   const repeats = cfg.repeats ?? 3;
   const model = createModel({ arch: cfg.arch, pooling: "gap" }, 1);
   const x = tf.randomNormal([cfg.batch, cfg.size, cfg.size, 3], 0, 1, "float32", 2) as tf.Tensor4D;
@@ -61,6 +66,7 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
     return {
       ...cfg,
       grouped: getGroupedConvMode(),
+      conv: tf.getBackend() === "wasm" ? (nativeConvolutionsOn() ? "native" : "xnnpack") : undefined,
       repeats,
       backend: tf.getBackend(),
       workers: cfg.workers ?? 1,
@@ -74,6 +80,7 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
     x.dispose();
     disposeModel(model);
     setGroupedConvMode(prior);
+    if (tf.getBackend() === "wasm") setNativeConvolutions(priorNative);
   }
 }
 

@@ -5,6 +5,8 @@ import * as path from "path";
 import { tf } from "./tf";
 import type { BackendName, Probe } from "./backend";
 import { registerProjectKernels } from "./kernels";
+import { loadNative } from "./native";
+import { registerNativeKernels } from "./native-kernels";
 
 /** ESM-only packages (webgpu) cannot be `require`d from our CommonJS build. */
 const dynamicImport = new Function("s", "return import(s)") as (s: string) => Promise<any>;
@@ -26,6 +28,7 @@ async function activate(name: string): Promise<void> {
   if (!ok) throw new Error(`tf.setBackend('${name}') returned false`);
   await tf.ready();
   registerProjectKernels(name);
+  if (name === "wasm") registerNativeKernels();
 }
 
 function nvidiaDriver(): string | undefined {
@@ -75,7 +78,9 @@ const wasmProbe: Probe = async () => {
   if (why) return { ok: false, why };
   const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
   mod.setWasmPaths(path.join(dir, "dist") + path.sep);
-  return { ok: true, detail: "XNNPACK, SIMD, 1 thread", activate: () => activate("wasm") };
+  const native = loadNative();
+  const detail = native.ok ? `XNNPACK, SIMD, 1 thread; convolutions native: ${native.detail}` : `XNNPACK, SIMD, 1 thread; native convolutions off: ${native.why}`;
+  return { ok: true, detail, activate: () => activate("wasm") };
 };
 
 const cpuProbe: Probe = async () => ({ ok: true, detail: "pure JS", activate: () => activate("cpu") });

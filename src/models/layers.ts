@@ -3,6 +3,7 @@
 // come from ops every backend can differentiate.
 import { tf } from "../engine/tf";
 import { getParam, Params } from "./params";
+import { groupedConv2d, nativeConvolutionsOn } from "../engine/native-kernels";
 
 export type GroupedConvMode = "split" | "blockdiag";
 let groupedMode: GroupedConvMode = "split";
@@ -26,6 +27,7 @@ function torchPadding(w: tf.Tensor4D): Padding {
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, groups = 1): tf.Tensor4D {
   const p = torchPadding(w);
   if (groups === 1) return tf.conv2d(x, w, stride, p);
+  if (nativeConvolutionsOn()) return groupedConv2d(x, w, stride, p, groups);
   if (groupedMode === "blockdiag") return tf.conv2d(x, blockDiagonal(w, groups), stride, p);
   const xs = tf.split(x, groups, 3);
   const ws = tf.split(w, groups, 3);
@@ -147,6 +149,7 @@ export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D,
     const filter = groups === 1 ? wf : blockDiagonal(wf, groups);
     return tf.fused.conv2d({ x, filter, strides: stride, pad: p, bias, activation });
   }
+  if (nativeConvolutionsOn()) return groupedConv2d(x, wf, stride, p, groups, bias, relu);
   const xs = tf.split(x, groups, 3);
   const ws = tf.split(wf, groups, 3);
   const bs = tf.split(bias, groups, 0);

@@ -11,6 +11,7 @@ import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { embedForward, features, logitsForward, Model } from "../models/model";
 import { paramGrads } from "../models/params";
+import { nativeConvolutionsOn, setNativeThreads } from "../engine/native-kernels";
 import type { InitMessage } from "./replica-worker";
 import { Optimizer } from "./optimizer";
 
@@ -24,8 +25,11 @@ export class Replica {
   private readonly worker: Worker;
   private next = 0;
   private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  /** OpenBLAS threads before this replica: each replica computes on one core while it lives. */
+  private readonly blasThreads?: number;
 
   constructor() {
+    if (nativeConvolutionsOn()) this.blasThreads = setNativeThreads(1);
     // The worker's own stdout/stderr are not forwarded: in a tslab kernel, output arriving after
     // a cell has finished crashes the kernel ("Socket is closed"). Its errors come back as
     // rejected calls, with their stack.
@@ -67,6 +71,7 @@ export class Replica {
   }
 
   terminate(): Promise<number> {
+    if (this.blasThreads !== undefined) setNativeThreads(this.blasThreads);
     return this.worker.terminate();
   }
 }

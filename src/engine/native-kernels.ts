@@ -1,0 +1,203 @@
+// wasm kernels backed by the native OpenBLAS library (./native.ts), registered through tfjs's
+// public registry: Conv2D, FusedConv2D (bias + relu), both convolution gradients, and a
+// grouped convolution kernel with its own gradient, which tfjs has no op for. Each kernel
+// hands anything it does not cover (dilation, other activations, non-float input) to the
+// kernel registered before it, and `setNativeConvolutions(false)` hands everything back, so a
+// benchmark can compare both engines in one process.
+import { tf } from "./tf";
+import { loadNative, NativeLib } from "./native";
+
+type Info = tf.TensorInfo;
+type KernelFunc = tf.KernelConfig["kernelFunc"];
+
+/** The wasm backend's own bookkeeping: its heap and where each tensor lives in it. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+}
+
+export const GROUPED_CONV = "RetailGroupedConv2D";
+const GROUPED_FILTER_GRAD = "RetailGroupedConv2DBackpropFilter";
+const GROUPED_INPUT_GRAD = "RetailGroupedConv2DBackpropInput";
+
+let lib: NativeLib | undefined;
+let enabled = false;
+
+/** Whether convolutions on wasm currently run natively. */
+export function nativeConvolutionsOn(): boolean {
+  return enabled && lib !== undefined && tf.getBackend() === "wasm";
+}
+
+/** Switch the native kernels on or off (they stay registered; off defers to the previous ones). */
+export function setNativeConvolutions(on: boolean): void {
+  enabled = on && lib !== undefined;
+}
+
+/** OpenBLAS threads for the native kernels (process-wide); returns the previous count. */
+export function setNativeThreads(n: number): number {
+  return lib ? lib.setThreads(n) : 1;
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  activation?: string;
+  groups?: number;
+}
+
+function isOne(d: number | [number, number] | undefined): boolean {
+  return d === undefined || d === 1 || (Array.isArray(d) && d[0] === 1 && d[1] === 1);
+}
+
+/** The shape part of the native parameter vector: N,H,W,Ci,KH,KW,Co,G,sh,sw,top,left,Ho,Wo. */
+function shapeParams(xShape: number[], filterShape: number[], a: ConvAttrs): number[] | undefined {
+  if ((a.dataFormat && a.dataFormat !== "NHWC") || !isOne(a.dilations)) return undefined;
+  const G = a.groups ?? 1;
+  const [KH, KW, cg, Co] = filterShape;
+  const c = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    [KH, KW, cg * G, Co],
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  if (c.padInfo.top < 0 || c.padInfo.left < 0) return undefined;
+  const [N, H, W, Ci] = xShape;
+  return [N, H, W, Ci, KH, KW, Co, G, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth];
+}
+
+function wasmOf(backend: unknown): WasmBackend {
+  return backend as WasmBackend;
+}
+function offset(b: WasmBackend, t: Info): number {
+  return b.dataIdMap.get(t.dataId).memoryOffset;
+}
+const allFloat = (...ts: (Info | undefined)[]) => ts.every((t) => !t || t.dtype === "float32");
+
+/** Register `kernelName` on wasm with `native`, keeping the kernel it replaces as the fallback. */
+function override(kernelName: string, native: (args: Parameters<KernelFunc>[0]) => Info | undefined): void {
+  // getKernel is typed as always finding one; it returns undefined when none is registered.
+  const prior = tf.getKernel(kernelName, "wasm")?.kernelFunc as KernelFunc | undefined;
+  if (prior) tf.unregisterKernel(kernelName, "wasm");
+  tf.registerKernel({
+    kernelName,
+    backendName: "wasm",
+    kernelFunc: (args) => {
+      const out = enabled ? native(args) : undefined;
+      if (out) return out;
+      if (!prior) throw new Error(`${kernelName}: no native path for these arguments and no other wasm kernel`);
+      return prior(args);
+    },
+  });
+}
+
+function conv(args: Parameters<KernelFunc>[0], bias: Info | undefined, relu: boolean): Info | undefined {
+  const { x, filter } = args.inputs as { x: Info; filter: Info };
+  const a = args.attrs as unknown as ConvAttrs;
+  const s = shapeParams(x.shape, filter.shape, a);
+  const Co = filter.shape[3];
+  if (!s || !allFloat(x, filter, bias) || (bias && bias.shape.reduce((p, q) => p * q, 1) !== Co)) return undefined;
+  const b = wasmOf(args.backend);
+  const y = b.makeOutput([s[0], s[12], s[13], Co], "float32");
+  // Read the heap only after allocating: a malloc may grow (and so replace) its buffer.
+  lib!.conv2d(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, x), offset(b, filter), bias ? offset(b, bias) : -1, offset(b, y), relu ? 1 : 0, ...s]));
+  return y;
+}
+
+function filterGrad(args: Parameters<KernelFunc>[0], filterShape: number[]): Info | undefined {
+  const { x, dy } = args.inputs as { x: Info; dy: Info };
+  const s = shapeParams(x.shape, filterShape, args.attrs as unknown as ConvAttrs);
+  if (!s || !allFloat(x, dy)) return undefined;
+  const b = wasmOf(args.backend);
+  const dw = b.makeOutput(filterShape, "float32");
+  lib!.conv2dFilterGrad(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, x), offset(b, dy), offset(b, dw), ...s]));
+  return dw;
+}
+
+function inputGrad(args: Parameters<KernelFunc>[0], inputShape: number[]): Info | undefined {
+  const { dy, filter } = args.inputs as { dy: Info; filter: Info };
+  const s = shapeParams(inputShape, filter.shape, args.attrs as unknown as ConvAttrs);
+  if (!s || !allFloat(dy, filter)) return undefined;
+  const b = wasmOf(args.backend);
+  const dx = b.makeOutput(inputShape, "float32");
+  lib!.conv2dInputGrad(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, dy), offset(b, filter), offset(b, dx), ...s]));
+  return dx;
+}
+
+let registered = false;
+
+/** Load the native library and register its kernels on wasm (once). Returns why not, if not. */
+export function registerNativeKernels(): { ok: true; detail: string } | { ok: false; why: string } {
+  const status = loadNative();
+  if (!status.ok) return status;
+  lib = status.lib;
+  enabled = true;
+  if (registered) return { ok: true, detail: status.detail };
+  registered = true;
+  override("Conv2D", (args) => conv(args, undefined, false));
+  override("FusedConv2D", (args) => {
+    const a = args.attrs as unknown as ConvAttrs;
+    const { bias, preluActivationWeights } = args.inputs as { bias?: Info; preluActivationWeights?: Info };
+    if (preluActivationWeights || (a.activation !== "linear" && a.activation !== "relu")) return undefined;
+    return conv(args, bias, a.activation === "relu");
+  });
+  override("Conv2DBackpropFilter", (args) => filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape));
+  override("Conv2DBackpropInput", (args) => inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape));
+  registerGroupedConv();
+  return { ok: true, detail: status.detail };
+}
+
+/** Grouped convolution as one kernel: filter [kh, kw, cin/groups, cout], optional bias and relu
+ * (inference folds batch norm into them). Differentiable when it has neither. */
+function registerGroupedConv(): void {
+  const need = (name: string) => () => {
+    throw new Error(`${name} needs the native convolution library on the wasm backend`);
+  };
+  tf.registerKernel({
+    kernelName: GROUPED_CONV,
+    backendName: "wasm",
+    kernelFunc: (args) => {
+      const { bias } = args.inputs as { bias?: Info };
+      const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
+      return (enabled && conv(args, bias, relu)) || need(GROUPED_CONV)();
+    },
+  });
+  tf.registerKernel({
+    kernelName: GROUPED_FILTER_GRAD,
+    backendName: "wasm",
+    kernelFunc: (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || need(GROUPED_FILTER_GRAD)(),
+  });
+  tf.registerKernel({
+    kernelName: GROUPED_INPUT_GRAD,
+    backendName: "wasm",
+    kernelFunc: (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || need(GROUPED_INPUT_GRAD)(),
+  });
+  tf.registerGradient({
+    kernelName: GROUPED_CONV,
+    inputsToSave: ["x", "filter"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved;
+      if ((attrs as unknown as ConvAttrs).activation === "relu") throw new Error(`${GROUPED_CONV}: the fused relu form is for inference only`);
+      const a = attrs as unknown as tf.NamedAttrMap;
+      return {
+        x: () => tf.engine().runKernel(GROUPED_INPUT_GRAD, { dy: dy as tf.Tensor, filter }, { ...a, inputShape: x.shape }) as tf.Tensor,
+        filter: () => tf.engine().runKernel(GROUPED_FILTER_GRAD, { x, dy: dy as tf.Tensor }, { ...a, filterShape: filter.shape }) as tf.Tensor,
+        bias: () => tf.sum(dy as tf.Tensor, [0, 1, 2]),
+      };
+    },
+  });
+}
+
+/** y = conv(x, w) with `groups` groups, torchvision-style explicit padding; wasm + native only. */
+export function groupedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number | [number, number], pad: "valid" | tf.backend_util.ExplicitPadding, groups: number, bias?: tf.Tensor1D, relu = false): tf.Tensor4D {
+  const inputs: tf.NamedTensorMap = bias ? { x, filter: w, bias } : { x, filter: w };
+  const attrs = { strides: stride, pad, groups, activation: relu ? "relu" : "linear", dataFormat: "NHWC" };
+  return tf.engine().runKernel(GROUPED_CONV, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
