@@ -11,6 +11,7 @@
 // columns are a column block of W (leading dimension Co), so groups need no copies.
 // Rows are processed in chunks so that the column buffer stays small and warm in cache.
 #include <cblas.h>
+#include <math.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -205,6 +206,134 @@ static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+// --- Batch norm over the rows of an NHWC tensor seen as [P, C] (P = N*H*W) -------------------
+// Sums run in double per channel: a channel of a large batch has ~10^5-10^6 cells.
+
+// channelMoments(heap, [x, out, P, C]): out[0, c] = mean, out[1, c] = biased variance (two passes).
+static napi_value channel_moments(napi_env env, napi_callback_info info) {
+  uint8_t *heap;
+  double *p;
+  size_t np;
+  if (!read_args(env, info, &heap, &p, &np) || np < 4) return fail(env, "channelMoments(heap, params): bad arguments");
+  const float *x = (const float *)(heap + (int64_t)p[0]);
+  float *out = (float *)(heap + (int64_t)p[1]);
+  const int64_t P = (int64_t)p[2], C = (int64_t)p[3];
+  double *acc = calloc(2 * C, sizeof(double));
+  if (!acc) return fail(env, "channelMoments: out of memory");
+  for (int64_t i = 0; i < P; i++)
+    for (int64_t c = 0; c < C; c++) acc[c] += x[i * C + c];
+  for (int64_t c = 0; c < C; c++) acc[c] /= (double)P;
+  for (int64_t i = 0; i < P; i++)
+    for (int64_t c = 0; c < C; c++) {
+      const double d = x[i * C + c] - acc[c];
+      acc[C + c] += d * d;
+    }
+  for (int64_t c = 0; c < C; c++) {
+    out[c] = (float)acc[c];
+    out[C + c] = (float)(acc[C + c] / (double)P);
+  }
+  free(acc);
+  return undefined_value(env);
+}
+
+// channelAffine(heap, [y, a, sa, b, sb, c, P, C]): y = a*sa + b*sb + c per channel, with b
+// optional (offset -1). Batch norm's forward is (x, scale, shift); its input gradient is
+// (dy, k, x, B, C) from dx = k*dy + B*x + C.
+static napi_value channel_affine(napi_env env, napi_callback_info info) {
+  uint8_t *heap;
+  double *p;
+  size_t np;
+  if (!read_args(env, info, &heap, &p, &np) || np < 8) return fail(env, "channelAffine(heap, params): bad arguments");
+  float *y = (float *)(heap + (int64_t)p[0]);
+  const float *a = (const float *)(heap + (int64_t)p[1]), *sa = (const float *)(heap + (int64_t)p[2]);
+  const float *b = p[3] < 0 ? NULL : (const float *)(heap + (int64_t)p[3]);
+  const float *sb = p[3] < 0 ? NULL : (const float *)(heap + (int64_t)p[4]);
+  const float *cc = (const float *)(heap + (int64_t)p[5]);
+  const int64_t P = (int64_t)p[6], C = (int64_t)p[7];
+  for (int64_t i = 0; i < P; i++) {
+    const float *ar = a + i * C;
+    float *yr = y + i * C;
+    if (b) {
+      const float *br = b + i * C;
+      for (int64_t c = 0; c < C; c++) yr[c] = ar[c] * sa[c] + br[c] * sb[c] + cc[c];
+    } else {
+      for (int64_t c = 0; c < C; c++) yr[c] = ar[c] * sa[c] + cc[c];
+    }
+  }
+  return undefined_value(env);
+}
+
+// bnGradSums(heap, [dy, x, mean, out, P, C]): out[0, c] = sum dy, out[1, c] = sum dy*(x - mean).
+static napi_value bn_grad_sums(napi_env env, napi_callback_info info) {
+  uint8_t *heap;
+  double *p;
+  size_t np;
+  if (!read_args(env, info, &heap, &p, &np) || np < 6) return fail(env, "bnGradSums(heap, params): bad arguments");
+  const float *dy = (const float *)(heap + (int64_t)p[0]), *x = (const float *)(heap + (int64_t)p[1]);
+  const float *mean = (const float *)(heap + (int64_t)p[2]);
+  float *out = (float *)(heap + (int64_t)p[3]);
+  const int64_t P = (int64_t)p[4], C = (int64_t)p[5];
+  double *acc = calloc(2 * C, sizeof(double));
+  if (!acc) return fail(env, "bnGradSums: out of memory");
+  for (int64_t i = 0; i < P; i++)
+    for (int64_t c = 0; c < C; c++) {
+      const double d = dy[i * C + c];
+      acc[c] += d;
+      acc[C + c] += d * (x[i * C + c] - mean[c]);
+    }
+  for (int64_t c = 0; c < 2 * C; c++) out[c] = (float)acc[c];
+  free(acc);
+  return undefined_value(env);
+}
+
+// maxPoolGrad(heap, [dy, x, dx, N, H, W, C, KH, KW, sh, sw, top, left, Ho, Wo]): each window's
+// gradient goes to its first maximum in row-major order (strict >), as tfjs's cpu kernel does.
+static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
+  uint8_t *heap;
+  double *p;
+  size_t np;
+  if (!read_args(env, info, &heap, &p, &np) || np < 15) return fail(env, "maxPoolGrad(heap, params): bad arguments");
+  const float *dy = (const float *)(heap + (int64_t)p[0]), *x = (const float *)(heap + (int64_t)p[1]);
+  float *dx = (float *)(heap + (int64_t)p[2]);
+  const int64_t N = p[3], H = p[4], W = p[5], C = p[6], KH = p[7], KW = p[8], sh = p[9], sw = p[10], top = p[11], left = p[12], Ho = p[13], Wo = p[14];
+  float *best = malloc(sizeof(float) * C);
+  int64_t *at = malloc(sizeof(int64_t) * C);
+  if (!best || !at) {
+    free(best);
+    free(at);
+    return fail(env, "maxPoolGrad: out of memory");
+  }
+  memset(dx, 0, sizeof(float) * N * H * W * C);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oy = 0; oy < Ho; oy++)
+      for (int64_t ox = 0; ox < Wo; ox++) {
+        for (int64_t c = 0; c < C; c++) {
+          best[c] = -INFINITY;
+          at[c] = -1;
+        }
+        for (int64_t kh = 0; kh < KH; kh++) {
+          const int64_t iy = oy * sh - top + kh;
+          if (iy < 0 || iy >= H) continue;
+          for (int64_t kw = 0; kw < KW; kw++) {
+            const int64_t ix = ox * sw - left + kw;
+            if (ix < 0 || ix >= W) continue;
+            const int64_t base = ((n * H + iy) * W + ix) * C;
+            for (int64_t c = 0; c < C; c++)
+              if (x[base + c] > best[c]) {
+                best[c] = x[base + c];
+                at[c] = base + c;
+              }
+          }
+        }
+        const float *g = dy + ((n * Ho + oy) * Wo + ox) * C;
+        for (int64_t c = 0; c < C; c++)
+          if (at[c] >= 0) dx[at[c]] += g[c];
+      }
+  free(best);
+  free(at);
+  return undefined_value(env);
+}
+
 // setThreads(n) -> the previous count: OpenBLAS threads (data-parallel replicas want 1 each).
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -234,6 +363,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dFilterGrad", NULL, conv2d_filter_grad, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dInputGrad", NULL, conv2d_input_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"channelMoments", NULL, channel_moments, NULL, NULL, NULL, napi_default, NULL},
+      {"channelAffine", NULL, channel_affine, NULL, NULL, NULL, napi_default, NULL},
+      {"bnGradSums", NULL, bn_grad_sums, NULL, NULL, NULL, napi_default, NULL},
+      {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"describe", NULL, describe, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -14,8 +14,14 @@ import { assertClose, randomArray } from "./helpers";
 
 const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 16, planes: [8, 16, 32, 64], stem: 8 };
 
-test("batch norm (train): hand-written gradient equals autodiff through moments; running stats as PyTorch", async () => {
-  await tf.setBackend("cpu");
+// Batch norm's hand-written gradient on every engine: tfjs ops (cpu, wasm with XNNPACK) and the
+// native per-channel kernels (wasm native), each against autodiff through tf.moments.
+const bnEngines: [string, string, boolean][] = [["cpu", "cpu", false], ["wasm", "wasm (xnnpack)", false], ["wasm", "wasm (native)", true]];
+for (const [backend, label, useNative] of bnEngines) {
+test(`batch norm (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: useNative && !loadNative().ok ? "native library unavailable" : false }, async () => {
+  if (backend === "wasm") await selectBackend({ force: "wasm", log: null });
+  await tf.setBackend(backend);
+  if (backend === "wasm") setNativeConvolutions(useNative);
   const C = 6;
   const params = createParams([
     { name: "bn.weight", shape: [C], trainable: true, init: "ones" },
@@ -54,7 +60,9 @@ test("batch norm (train): hand-written gradient equals autodiff through moments;
   // variableGrads + grad ran the forward twice: rm = m * (1 - 0.9^2), rv = 0.9^2 + v * (1 - 0.9^2).
   assertClose(params.get("bn.running_mean")!, mean.map((m) => m * (1 - 0.81)), 1e-5, 1e-5, "running_mean");
   assertClose(params.get("bn.running_var")!, v.map((vv) => 0.81 + vv * (1 - 0.81)), 1e-5, 1e-5, "running_var");
+  setNativeConvolutions(true);
 });
+}
 
 async function stepGrads(backend: string): Promise<Map<string, Float32Array>> {
   await tf.setBackend(backend);

@@ -23,7 +23,8 @@ export interface TrainSizes {
   finetune: { steps: number; batch: number; lr: number; gamma: number };
   embedBatch: number;
   checkpointEvery: number;
-  /** Data-parallel replicas on the CPU (wasm runs one thread; 2 uses both cores of a laptop). */
+  /** Data-parallel replicas on the CPU when convolutions run on XNNPACK (one thread each; 2 uses
+   * both cores of a laptop). Ignored with the native OpenBLAS kernels, which use every core. */
   workers: number;
 }
 

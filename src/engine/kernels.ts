@@ -163,6 +163,20 @@ export function registerProjectKernels(backend: string): void {
   registered.add(backend);
   // Missing from wasm altogether.
   registerComposite("Conv2DBackpropFilter", (s, inputs, a: ConvAttrs & { filterShape: number[] }) => conv2dBackpropFilterInfo(s, inputs.x as Info, inputs.dy as Info, a.filterShape, a));
+  // Identity copied its input; tfjs calls it for every tensor a custom gradient saves (a whole
+  // activation per batch norm). Share the buffer with a reference count instead, as the cpu
+  // backend and wasm's own Reshape do; tensors are immutable, so sharing is safe.
+  if (tf.getKernel("Identity", "wasm")) tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    kernelName: "Identity",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as Info;
+      if (x.dtype === "string") throw new Error("Identity on wasm: string tensors are not used here");
+      (backend as Backend & { incRef(id: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
   // Replaces the slow built-in input gradient.
   registerComposite("Conv2DBackpropInput", (s, inputs, a: ConvAttrs & { inputShape: number[] }) => conv2dBackpropInputInfo(s, inputs.dy as Info, inputs.filter as Info, a.inputShape, a));
 }

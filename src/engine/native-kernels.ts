@@ -1,6 +1,7 @@
-// wasm kernels backed by the native OpenBLAS library (./native.ts), registered through tfjs's
-// public registry: Conv2D, FusedConv2D (bias + relu), both convolution gradients, and a
-// grouped convolution kernel with its own gradient, which tfjs has no op for. Each kernel
+// wasm kernels backed by the native library (./native.ts), registered through tfjs's public
+// registry: Conv2D, FusedConv2D (bias + relu), both convolution gradients and MaxPoolGrad
+// replace wasm's; a grouped convolution with its own gradient (tfjs has no such op) and three
+// per-channel kernels for batch norm (moments, affine map, gradient sums) are new. Each kernel
 // hands anything it does not cover (dilation, other activations, non-float input) to the
 // kernel registered before it, and `setNativeConvolutions(false)` hands everything back, so a
 // benchmark can compare both engines in one process.
@@ -131,6 +132,75 @@ function inputGrad(args: Parameters<KernelFunc>[0], inputShape: number[]): Info 
   return dx;
 }
 
+function maxPoolGrad(args: Parameters<KernelFunc>[0]): Info | undefined {
+  const { dy, input } = args.inputs as { dy: Info; input: Info };
+  const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: "valid" | "same" | number; dimRoundingMode?: "floor" | "round" | "ceil" };
+  if (!allFloat(dy, input)) return undefined;
+  const c = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  const b = wasmOf(args.backend);
+  const dx = b.makeOutput(input.shape, "float32");
+  const [N, H, W, C] = input.shape;
+  lib!.maxPoolGrad(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, dy), offset(b, input), offset(b, dx), N, H, W, C, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth]));
+  return dx;
+}
+
+const CHANNEL_MOMENTS = "RetailChannelMoments";
+const CHANNEL_AFFINE = "RetailChannelAffine";
+const BN_GRAD_SUMS = "RetailBatchNormGradSums";
+
+/** Per-channel kernels on an NHWC tensor viewed as [P, C]. */
+function registerChannelKernels(): void {
+  const rows = (t: Info) => t.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  const channels = (t: Info) => t.shape[t.shape.length - 1];
+  tf.registerKernel({
+    kernelName: CHANNEL_MOMENTS,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend }) => {
+      const { x } = inputs as { x: Info };
+      const b = wasmOf(backend);
+      const out = b.makeOutput([2, channels(x)], "float32");
+      lib!.channelMoments(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, x), offset(b, out), rows(x), channels(x)]));
+      return out;
+    },
+  });
+  tf.registerKernel({
+    kernelName: CHANNEL_AFFINE,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend }) => {
+      const { a, sa, b: bt, sb, c } = inputs as { a: Info; sa: Info; b?: Info; sb?: Info; c: Info };
+      const be = wasmOf(backend);
+      const y = be.makeOutput(a.shape, "float32");
+      const o = (t?: Info) => (t ? offset(be, t) : -1);
+      lib!.channelAffine(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(be, y), offset(be, a), offset(be, sa), o(bt), o(sb), offset(be, c), rows(a), channels(a)]));
+      return y;
+    },
+  });
+  tf.registerKernel({
+    kernelName: BN_GRAD_SUMS,
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend }) => {
+      const { dy, x, mean } = inputs as { dy: Info; x: Info; mean: Info };
+      const b = wasmOf(backend);
+      const out = b.makeOutput([2, channels(x)], "float32");
+      lib!.bnGradSums(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, dy), offset(b, x), offset(b, mean), offset(b, out), rows(x), channels(x)]));
+      return out;
+    },
+  });
+}
+
+/** [2, C]: per-channel mean and biased variance over every other axis. */
+export function channelMoments(x: tf.Tensor): tf.Tensor2D {
+  return tf.engine().runKernel(CHANNEL_MOMENTS, { x }) as tf.Tensor2D;
+}
+/** a * sa + b * sb + c, with sa, sb, c per channel (the last axis); b and sb optional. */
+export function channelAffine(a: tf.Tensor, sa: tf.Tensor1D, c: tf.Tensor1D, b?: tf.Tensor, sb?: tf.Tensor1D): tf.Tensor {
+  return tf.engine().runKernel(CHANNEL_AFFINE, b && sb ? { a, sa, b, sb, c } : { a, sa, c }) as tf.Tensor;
+}
+/** [2, C]: per-channel sum(dy) and sum(dy * (x - mean)). */
+export function batchNormGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D): tf.Tensor2D {
+  return tf.engine().runKernel(BN_GRAD_SUMS, { dy, x, mean }) as tf.Tensor2D;
+}
+
 let registered = false;
 
 /** Load the native library and register its kernels on wasm (once). Returns why not, if not. */
@@ -150,7 +220,9 @@ export function registerNativeKernels(): { ok: true; detail: string } | { ok: fa
   });
   override("Conv2DBackpropFilter", (args) => filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape));
   override("Conv2DBackpropInput", (args) => inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape));
+  override("MaxPoolGrad", maxPoolGrad);
   registerGroupedConv();
+  registerChannelKernels();
   return { ok: true, detail: status.detail };
 }
 

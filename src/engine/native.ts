@@ -13,6 +13,10 @@ export interface NativeLib {
   conv2d(heap: ArrayBuffer, params: Float64Array): void;
   conv2dFilterGrad(heap: ArrayBuffer, params: Float64Array): void;
   conv2dInputGrad(heap: ArrayBuffer, params: Float64Array): void;
+  channelMoments(heap: ArrayBuffer, params: Float64Array): void;
+  channelAffine(heap: ArrayBuffer, params: Float64Array): void;
+  bnGradSums(heap: ArrayBuffer, params: Float64Array): void;
+  maxPoolGrad(heap: ArrayBuffer, params: Float64Array): void;
   /** Returns the previous thread count. */
   setThreads(n: number): number;
   describe(): string;

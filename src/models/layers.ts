@@ -3,7 +3,7 @@
 // come from ops every backend can differentiate.
 import { tf } from "../engine/tf";
 import { getParam, Params } from "./params";
-import { groupedConv2d, nativeConvolutionsOn } from "../engine/native-kernels";
+import { batchNormGradSums, channelAffine, channelMoments, groupedConv2d, nativeConvolutionsOn } from "../engine/native-kernels";
 
 export type GroupedConvMode = "split" | "blockdiag";
 let groupedMode: GroupedConvMode = "split";
@@ -92,6 +92,7 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
   const M = x.shape[0] * x.shape[1] * x.shape[2];
+  if (nativeConvolutionsOn()) return batchNormNative(x, gamma, beta, rm, rv, M);
   // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
@@ -102,10 +103,7 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
       const xcT = tf.sub(xIn, mean) as tf.Tensor4D;
       const variance = channelMean(tf.square(xcT) as tf.Tensor4D);
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS));
-      if (updateRunningStats) {
-        rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-        rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
-      }
+      updateRunning(rm, rv, mean, variance, M);
       return [tf.add(tf.mul(xcT, tf.mul(g, rstdT)), b), xcT, rstdT];
     });
     save([xc, rstd, g]);
@@ -119,6 +117,41 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
         // dx = k * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc))
         const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
         return [dx, tf.mul(tf.mul(srstd, dyxcMean), M), tf.mul(dyMean, M)];
+      }),
+    };
+  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  return bn(x, gamma, beta) as tf.Tensor4D;
+}
+
+function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, variance: tf.Tensor1D, M: number): void {
+  if (!updateRunningStats) return;
+  rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+  rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
+}
+
+/** The same batch norm on the native per-channel kernels: two passes forward (moments, then
+ * y = x * scale + shift), two backward (the sums, then dx = k*dy + B*x + C per channel, which
+ * is the formula above regrouped), and x itself saved instead of a centred copy. */
+function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, M: number): tf.Tensor4D {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const [y, mean, rstd] = tf.tidy(() => {
+      const [meanT, variance] = tf.unstack(channelMoments(xIn)) as [tf.Tensor1D, tf.Tensor1D];
+      updateRunning(rm, rv, meanT, variance, M);
+      const rstdT = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D;
+      const scale = tf.mul(g, rstdT) as tf.Tensor1D;
+      return [channelAffine(xIn, scale, tf.sub(b, tf.mul(meanT, scale)) as tf.Tensor1D), meanT, rstdT];
+    });
+    save([xIn, mean, rstd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => tf.tidy(() => {
+        const [sx, smean, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const [sumDy, sumDyXc] = tf.unstack(batchNormGradSums(dy, sx, smean)) as [tf.Tensor1D, tf.Tensor1D];
+        const k = tf.mul(sg, srstd) as tf.Tensor1D;
+        const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), tf.div(sumDyXc, M)))) as tf.Tensor1D;
+        const C = tf.sub(tf.neg(tf.mul(k, tf.div(sumDy, M))), tf.mul(B, smean)) as tf.Tensor1D;
+        return [channelAffine(dy, k, C, sx, B), tf.mul(srstd, sumDyXc), sumDy];
       }),
     };
   }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;

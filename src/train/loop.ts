@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
+import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
 import { paramGrads } from "../models/params";
@@ -107,7 +108,10 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
   const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name } });
-  const replica = (cfg.workers ?? 1) > 1 && task.embedding && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
+  // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
+  // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
+  const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;
+  const replica = workers > 1 && task.embedding && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.embedding!.output ?? "embedding");
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
