@@ -103,3 +103,49 @@ GROUPED.forEach((c, i) => {
     ["conv", "fused conv + bias + relu", "input gradient", "filter gradient"].forEach((what, k) => assertClose(got[k], ref[k], 1e-4, 1e-4, what));
   });
 });
+
+// Max-pool gradient after a relu: many windows hold several equal maxima (zeros). The native
+// kernel sends a window's gradient to the same one as the cpu backend and PyTorch (the first in
+// row-major order); wasm's built-in kernel picks another, which only matters where nothing
+// differentiates through a relu first (a zero's relu gradient is 0 either way, as in ResNeXt's
+// stem). So: ties strictly for native, and through the relu (the model's case) for both.
+for (const engine of ["xnnpack", "native"] as const) {
+  test(`wasm (${engine}) max-pool gradient with tied maxima matches cpu (3x3 stride 2 pad 1, 2x2 'valid')`, { skip: engine === "native" && !native.ok ? "native library unavailable" : false }, async () => {
+    const run = () => tf.tidy(() => {
+      const x = tf.tensor4d(randomArray(2 * 9 * 8 * 5, 71), [2, 9, 8, 5]);
+      const out: Float32Array[] = [];
+      for (const [k, s, p] of [[3, 2, 1], [2, 2, "valid"]] as [number, number, number | "valid"][]) {
+        const y0 = tf.maxPool(x, k, s, p);
+        const r = tf.tensor(randomArray(y0.size, 72), y0.shape);
+        const pooledSum = (a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, k, s, p), r));
+        out.push(tf.grad((a: tf.Tensor) => pooledSum(tf.relu(a)))(x).dataSync() as Float32Array);
+        out.push(tf.grad(pooledSum)(tf.relu(x)).dataSync() as Float32Array);
+      }
+      return out;
+    });
+    await tf.setBackend("cpu");
+    const ref = run();
+    await tf.setBackend("wasm");
+    setNativeConvolutions(engine === "native");
+    const got = run();
+    setNativeConvolutions(true);
+    assertClose(got[0], ref[0], 1e-6, 0, "through relu, 3x3 s2 pad 1");
+    assertClose(got[2], ref[2], 1e-6, 0, "through relu, 2x2 s2 valid");
+    if (engine === "native") {
+      assertClose(got[1], ref[1], 1e-6, 0, "ties, 3x3 s2 pad 1");
+      assertClose(got[3], ref[3], 1e-6, 0, "ties, 2x2 s2 valid");
+    }
+  });
+}
+
+test("wasm Identity (tfjs clones every tensor a custom gradient saves) shares the buffer, and each holder can be freed alone", async () => {
+  await tf.setBackend("wasm");
+  const before = tf.backend().numDataIds();
+  const a = tf.tensor1d([1, 2, 3]);
+  const b = tf.engine().runKernel("Identity", { x: a }) as tf.Tensor;
+  assert.equal(tf.backend().numDataIds(), before + 1, "no second buffer");
+  a.dispose();
+  assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3], "the clone outlives its source");
+  b.dispose();
+  assert.equal(tf.backend().numDataIds(), before, "freed with its last holder");
+});
