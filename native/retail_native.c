@@ -56,6 +56,17 @@ static int64_t chunk_rows(const Conv *c) {
   return r < 64 ? 64 : r;
 }
 
+// The filter columns [lo, hi) of a window starting at column ix0 that fall inside the image.
+static void inside_run(const Conv *c, int64_t ix0, int64_t *lo, int64_t *hi) {
+  int64_t l = -ix0, h = c->W - ix0;
+  if (l < 0) l = 0;
+  if (l > c->KW) l = c->KW;
+  if (h > c->KW) h = c->KW;
+  if (h < l) h = l;
+  *lo = l;
+  *hi = h;
+}
+
 // col rows [p0, p1) of the patch matrix, layout [p, g, kh, kw, cg].
 static void im2col(const Conv *c, const float *x, float *col, int64_t p0, int64_t p1) {
   const int64_t cg = c->Ci / c->G, K = c->KH * c->KW * c->Ci;
@@ -64,8 +75,23 @@ static void im2col(const Conv *c, const float *x, float *col, int64_t p0, int64_
     float *row = col + (p - p0) * K;
     for (int64_t kh = 0; kh < c->KH; kh++) {
       const int64_t iy = oy * c->sh + kh - c->top;
+      const int64_t ix0 = ox * c->sw - c->left;
+      if (c->G == 1) {
+        // One group: a filter row's patch is one contiguous run of x (kw, ci), zero outside.
+        float *dst = row + kh * c->KW * c->Ci;
+        if (iy < 0 || iy >= c->H) {
+          memset(dst, 0, c->KW * c->Ci * sizeof(float));
+          continue;
+        }
+        int64_t lo, hi;
+        inside_run(c, ix0, &lo, &hi);
+        memset(dst, 0, lo * c->Ci * sizeof(float));
+        memcpy(dst + lo * c->Ci, x + ((n * c->H + iy) * c->W + ix0 + lo) * c->Ci, (hi - lo) * c->Ci * sizeof(float));
+        memset(dst + hi * c->Ci, 0, (c->KW - hi) * c->Ci * sizeof(float));
+        continue;
+      }
       for (int64_t kw = 0; kw < c->KW; kw++) {
-        const int64_t ix = ox * c->sw + kw - c->left;
+        const int64_t ix = ix0 + kw;
         const int inside = iy >= 0 && iy < c->H && ix >= 0 && ix < c->W;
         const float *src = x + ((n * c->H + iy) * c->W + ix) * c->Ci;
         for (int64_t g = 0; g < c->G; g++) {
@@ -87,6 +113,16 @@ static void col2im(const Conv *c, const float *col, float *dx, int64_t p0, int64
     for (int64_t kh = 0; kh < c->KH; kh++) {
       const int64_t iy = oy * c->sh + kh - c->top;
       if (iy < 0 || iy >= c->H) continue;
+      if (c->G == 1) {
+        // One group: the filter row's patch is one contiguous run of dx.
+        const int64_t ix0 = ox * c->sw - c->left;
+        int64_t lo, hi;
+        inside_run(c, ix0, &lo, &hi);
+        const float *src = row + (kh * c->KW + lo) * c->Ci;
+        float *dst = dx + ((n * c->H + iy) * c->W + ix0 + lo) * c->Ci;
+        for (int64_t i = 0; i < (hi - lo) * c->Ci; i++) dst[i] += src[i];
+        continue;
+      }
       for (int64_t kw = 0; kw < c->KW; kw++) {
         const int64_t ix = ox * c->sw + kw - c->left;
         if (ix < 0 || ix >= c->W) continue;

@@ -68,6 +68,21 @@ for (const engine of ["xnnpack", "native"] as const) {
   });
 }
 
+// Padding wider than the filter (windows wholly outside the image): native only, the composite
+// input gradient refuses it.
+for (const [i, c] of ([
+  { x: [1, 5, 4, 2], f: [2, 2, 2, 3], stride: 1, pad: [[0, 0], [3, 3], [4, 2], [0, 0]] },
+  { x: [2, 6, 5, 3], f: [3, 1, 3, 2], stride: 2, pad: [[0, 0], [4, 4], [2, 5], [0, 0]] },
+] as Case[]).entries()) {
+  test(`wasm (native) conv and gradients with padding wider than the filter match cpu: x ${c.x} filter ${c.f} pad ${JSON.stringify(c.pad)}`, { skip: native.ok ? false : "native library unavailable" }, async () => {
+    await tf.setBackend("cpu");
+    const ref = grads(c, 500 + i);
+    await tf.setBackend("wasm");
+    const got = grads(c, 500 + i);
+    for (const k of ["y", "fused", "gx", "gf"] as const) assertClose((got[k] as number[][][][]).flat(3), (ref[k] as number[][][][]).flat(3), 1e-4, 1e-4, k);
+  });
+}
+
 // Grouped convolution as one native kernel, against groups computed one by one on cpu.
 const GROUPED: (Case & { groups: number })[] = [
   { x: [2, 9, 7, 8], f: [3, 3, 2, 12], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 4 },
