@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run setup` (after `npm run build`): register the project's tslab kernel in
-// kernel-setup/jupyter/ and check that Jupyter + nbconvert are reachable.
+// kernel-setup/jupyter/, check that Jupyter + nbconvert are reachable, build the native library.
 const path = require("path");
 const { installKernel, checkJupyter, KERNEL_NAME } = require(path.join(__dirname, "..", "dist", "src", "notebooks", "jupyter.js"));
 const { paths } = require(path.join(__dirname, "..", "dist", "src", "util", "paths.js"));
@@ -16,3 +16,10 @@ if (check.ok) {
   console.warn(`warning: ${check.problem}`);
   console.warn("The library and CLI work without Jupyter; notebooks and `npm test`'s notebook step need it.");
 }
+
+// Compile the native convolution library now (it would be on first use) and say which engine
+// training will run on.
+const { loadNative } = require(path.join(__dirname, "..", "dist", "src", "engine", "native.js"));
+const native = loadNative();
+if (native.ok) console.log(`native convolutions: ${native.detail}`);
+else console.warn(`native convolutions off (training falls back to XNNPACK alone, ~5x slower): ${native.why}`);

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "../src/notebooks/jupyter";
+import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME, TSLAB_SHUTDOWN_RACE } from "../src/notebooks/jupyter";
 import { paths } from "../src/util/paths";
 
 function execute(fixture: string) {
@@ -34,4 +34,13 @@ test("an error thrown in a timer, which tslab hides from nbconvert, fails the ru
   assert.equal(r.status, 1);
   assert.match(r.stderr, /thrown outside any cell/);
   assert.match(r.stderr, /late failure in a timer/);
+});
+
+test("the kernel launcher ignores only tslab's own 'Socket is closed' at shutdown", () => {
+  const isRace = new Function(`return ${TSLAB_SHUTDOWN_RACE}`)() as (e: unknown) => boolean;
+  const err = (message: string, frame: string) => Object.assign(new Error(message), { stack: `Error: ${message}\n    at ${frame}` });
+  assert.equal(isRace(err("Socket is closed", "/repo/node_modules/tslab/dist/jupyter.js:510:33")), true);
+  assert.equal(isRace(err("Socket is closed", "/repo/notebooks/cell.ts:3:9")), false, "the same message from notebook code still counts");
+  assert.equal(isRace(err("bad input in widgets.csv", "/repo/node_modules/tslab/dist/jupyter.js:510:33")), false);
+  assert.equal(isRace(undefined), false);
 });

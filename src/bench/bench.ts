@@ -127,7 +127,7 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
   for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.engine} x${r.workers} ${key(r)}: train ${r.train_ratio}${r.infer_ratio === null ? "" : `, infer ${r.infer_ratio}`}`);
   const env = environmentInfo();
   const section = {
-    machine: { cpus: os.cpus().length, cpuModel: env.cpuModel, memoryGiB: env.memoryGiB, node: env.node },
+    machine: { cpus: os.cpus().length, cpuModel: env.cpuModel, memoryGiB: env.memoryGiB, node: env.node, nativeConvolutions: env.nativeConvolutions },
     packages: env.packages,
     method: "one SGD step on mean(GAP features^2), train mode, fp32; inference in eval mode; median of repeats after warm-up",
     groupedChoice,

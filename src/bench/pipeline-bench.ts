@@ -19,6 +19,7 @@ import { embedFiles } from "../train/embed";
 import { trainLoop } from "../train/loop";
 import { studentTask } from "../train/student";
 import { teacherTask } from "../train/teacher";
+import { nativeConvolutionsOn, setNativeConvolutions } from "../engine/native-kernels";
 import { round } from "./model-bench";
 import { mergeBenchSection } from "./bench";
 
@@ -61,8 +62,12 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
       const steady = r.history.slice(1).map((h) => h.imgPerSec).sort((a, b) => a - b);
       return round(steady[Math.floor(steady.length / 2)]);
     };
+    // The engine in use (native convolutions where they build), then the XNNPACK engine with
+    // two data-parallel replicas, its best configuration.
+    const native = nativeConvolutionsOn();
     const teacher = await run("teacher", teacherTask(pairs, profile));
-    const teacher2 = await run("teacher", teacherTask(pairs, profile), 2);
+    setNativeConvolutions(false);
+    const teacherXnnpack2 = await run("teacher", teacherTask(pairs, profile), 2).finally(() => setNativeConvolutions(native));
     const { files: uFiles } = filesOf(datasetDir("student-pseudo", "cpu"));
     const fakeTargets = { dim: 2048, data: l2NormalizeRows(new Float32Array(uFiles.length * 2048).fill(1), 2048) };
     const student = await run("student", studentTask(pairs, uFiles, fakeTargets, profile));
@@ -72,9 +77,10 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     await embedFiles(m, uFiles.slice(0, 256), { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true });
     const pseudo = rate(256, Date.now() - t);
     disposeModel(m);
-    log(`cpu profile (${profile.arch} @${profile.imageSize}px): teacher ${teacher} img/s (2 workers: ${teacher2}), student ${student} img/s, pseudolabel ${pseudo} img/s`);
+    const engine = native ? "wasm/native" : "wasm/xnnpack";
+    log(`cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s, pseudolabel ${pseudo} img/s`);
     mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
-    mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, teacherImgPerSec: teacher, teacherTwoWorkersImgPerSec: teacher2, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });
+    mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, engine, teacherImgPerSec: teacher, teacherXnnpackTwoReplicasImgPerSec: teacherXnnpack2, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });
   }
 
   const K = 120, d = 2048;

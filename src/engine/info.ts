@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { tf } from "./tf";
+import { loadNative } from "./native";
 
 /** A package's version, also for packages whose `exports` hide package.json (sharp). */
 export function pkgVersion(name: string): string {
@@ -42,6 +43,8 @@ export interface EnvironmentInfo {
   cpuModel: string;
   memoryGiB: number;
   backend: string | undefined;
+  /** The native OpenBLAS convolution library that serves wasm: what it is, or why it is off. */
+  nativeConvolutions: string;
   packages: Record<string, string>;
 }
 
@@ -54,6 +57,10 @@ export function environmentInfo(): EnvironmentInfo {
     cpuModel: cpus[0]?.model ?? "unknown",
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     backend: tf.getBackend(),
+    nativeConvolutions: (() => {
+      const n = loadNative();
+      return n.ok ? n.detail : `off: ${n.why}`;
+    })(),
     packages: Object.fromEntries(REPORTED_PACKAGES.map((p) => [p, pkgVersion(p)])),
   };
 }
