@@ -103,23 +103,27 @@ for (const engine of ["xnnpack", "native"] as const) {
   });
 }
 
-test("training steps do not leak tensors (numTensors flat over 20 steps on wasm)", async () => {
-  await selectBackend({ force: "wasm", log: null });
-  const m = createModel({ arch: SMALL, pooling: "lca" }, 4);
-  const x = tf.tensor4d(randomArray(2 * 32 * 32 * 3, 12), [2, 32, 32, 3]);
-  const vars = trainableVariables(m.params);
-  const step = () => {
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
-    tf.tidy(() => vars.forEach((v) => v.assign(tf.sub(v, tf.mul(grads[v.name], 0.01)))));
-    tf.dispose([value, ...Object.values(grads)]);
-  };
-  step();
-  const tensors = tf.memory().numTensors;
-  const buffers = tf.backend().numDataIds();
-  for (let i = 0; i < 20; i++) step();
-  assert.equal(tf.memory().numTensors, tensors);
-  assert.equal(tf.backend().numDataIds(), buffers);
-  x.dispose();
-  disposeModel(m);
-  await tf.setBackend("cpu");
-});
+for (const engine of ["xnnpack", "native"] as const) {
+  test(`training steps do not leak tensors (numTensors and wasm buffers flat over 100 steps, ${engine} convolutions)`, { skip: engine === "native" && !native.ok ? "native library unavailable" : false }, async () => {
+    await selectBackend({ force: "wasm", log: null });
+    setNativeConvolutions(engine === "native");
+    const m = createModel({ arch: SMALL, pooling: "lca" }, 4);
+    const x = tf.tensor4d(randomArray(2 * 32 * 32 * 3, 12), [2, 32, 32, 3]);
+    const vars = trainableVariables(m.params);
+    const step = () => {
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
+      tf.tidy(() => vars.forEach((v) => v.assign(tf.sub(v, tf.mul(grads[v.name], 0.01)))));
+      tf.dispose([value, ...Object.values(grads)]);
+    };
+    step();
+    const tensors = tf.memory().numTensors;
+    const buffers = tf.backend().numDataIds();
+    for (let i = 0; i < 100; i++) step();
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.equal(tf.backend().numDataIds(), buffers);
+    x.dispose();
+    disposeModel(m);
+    setNativeConvolutions(true);
+    await tf.setBackend("cpu");
+  });
+}
