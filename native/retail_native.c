@@ -45,6 +45,15 @@ static Conv read_conv(const double *p) {
   return c;
 }
 
+// Every entry point starts the same way: heap and parameters, at least `count` of them.
+#define ENTRY(name, count)                                                              \
+  uint8_t *heap;                                                                        \
+  double *p;                                                                            \
+  size_t np;                                                                            \
+  if (!read_args(env, info, &heap, &p, &np) || np < (count)) return fail(env, name "(heap, params): bad arguments")
+// The float tensor at heap offset p[i].
+#define F32(i) ((float *)(heap + (int64_t)p[i]))
+
 static int is_pointwise(const Conv *c) {
   return c->KH == 1 && c->KW == 1 && c->sh == 1 && c->sw == 1 && c->top == 0 && c->left == 0 && c->G == 1;
 }
@@ -150,13 +159,10 @@ static napi_value fail(napi_env env, const char *msg) {
 
 // conv2d(heap, [x, w, bias|-1, y, relu, ...shape]): y = act(conv(x, w) + bias).
 static napi_value conv2d(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 19) return fail(env, "conv2d(heap, params): bad arguments");
-  const float *x = (const float *)(heap + (int64_t)p[0]), *w = (const float *)(heap + (int64_t)p[1]);
-  const float *bias = p[2] < 0 ? NULL : (const float *)(heap + (int64_t)p[2]);
-  float *y = (float *)(heap + (int64_t)p[3]);
+  ENTRY("conv2d", 19);
+  const float *x = F32(0), *w = F32(1);
+  const float *bias = p[2] < 0 ? NULL : F32(2);
+  float *y = F32(3);
   const int relu = p[4] != 0;
   const Conv c = read_conv(p + 5);
   const int64_t P = c.N * c.Ho * c.Wo, K = c.KH * c.KW * c.Ci, og = c.Co / c.G, Kg = K / c.G;
@@ -187,12 +193,9 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
 
 // conv2dFilterGrad(heap, [x, dy, dw, ...shape]): dw = col^T dy per group.
 static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 17) return fail(env, "conv2dFilterGrad(heap, params): bad arguments");
-  const float *x = (const float *)(heap + (int64_t)p[0]), *dy = (const float *)(heap + (int64_t)p[1]);
-  float *dw = (float *)(heap + (int64_t)p[2]);
+  ENTRY("conv2dFilterGrad", 17);
+  const float *x = F32(0), *dy = F32(1);
+  float *dw = F32(2);
   const Conv c = read_conv(p + 3);
   const int64_t P = c.N * c.Ho * c.Wo, K = c.KH * c.KW * c.Ci, og = c.Co / c.G, Kg = K / c.G;
   if (is_pointwise(&c)) {
@@ -215,12 +218,9 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
 
 // conv2dInputGrad(heap, [dy, w, dx, ...shape]): dx = col2im(dy W^T) per group.
 static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 17) return fail(env, "conv2dInputGrad(heap, params): bad arguments");
-  const float *dy = (const float *)(heap + (int64_t)p[0]), *w = (const float *)(heap + (int64_t)p[1]);
-  float *dx = (float *)(heap + (int64_t)p[2]);
+  ENTRY("conv2dInputGrad", 17);
+  const float *dy = F32(0), *w = F32(1);
+  float *dx = F32(2);
   const Conv c = read_conv(p + 3);
   const int64_t P = c.N * c.Ho * c.Wo, K = c.KH * c.KW * c.Ci, og = c.Co / c.G, Kg = K / c.G;
   if (is_pointwise(&c)) {
@@ -247,12 +247,9 @@ static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
 
 // channelMoments(heap, [x, out, P, C]): out[0, c] = mean, out[1, c] = biased variance (two passes).
 static napi_value channel_moments(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 4) return fail(env, "channelMoments(heap, params): bad arguments");
-  const float *x = (const float *)(heap + (int64_t)p[0]);
-  float *out = (float *)(heap + (int64_t)p[1]);
+  ENTRY("channelMoments", 4);
+  const float *x = F32(0);
+  float *out = F32(1);
   const int64_t P = (int64_t)p[2], C = (int64_t)p[3];
   double *acc = calloc(2 * C, sizeof(double));
   if (!acc) return fail(env, "channelMoments: out of memory");
@@ -276,15 +273,12 @@ static napi_value channel_moments(napi_env env, napi_callback_info info) {
 // optional (offset -1). Batch norm's forward is (x, scale, shift); its input gradient is
 // (dy, k, x, B, C) from dx = k*dy + B*x + C.
 static napi_value channel_affine(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 8) return fail(env, "channelAffine(heap, params): bad arguments");
-  float *y = (float *)(heap + (int64_t)p[0]);
-  const float *a = (const float *)(heap + (int64_t)p[1]), *sa = (const float *)(heap + (int64_t)p[2]);
-  const float *b = p[3] < 0 ? NULL : (const float *)(heap + (int64_t)p[3]);
-  const float *sb = p[3] < 0 ? NULL : (const float *)(heap + (int64_t)p[4]);
-  const float *cc = (const float *)(heap + (int64_t)p[5]);
+  ENTRY("channelAffine", 8);
+  float *y = F32(0);
+  const float *a = F32(1), *sa = F32(2);
+  const float *b = p[3] < 0 ? NULL : F32(3);
+  const float *sb = p[3] < 0 ? NULL : F32(4);
+  const float *cc = F32(5);
   const int64_t P = (int64_t)p[6], C = (int64_t)p[7];
   for (int64_t i = 0; i < P; i++) {
     const float *ar = a + i * C;
@@ -301,13 +295,10 @@ static napi_value channel_affine(napi_env env, napi_callback_info info) {
 
 // bnGradSums(heap, [dy, x, mean, out, P, C]): out[0, c] = sum dy, out[1, c] = sum dy*(x - mean).
 static napi_value bn_grad_sums(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 6) return fail(env, "bnGradSums(heap, params): bad arguments");
-  const float *dy = (const float *)(heap + (int64_t)p[0]), *x = (const float *)(heap + (int64_t)p[1]);
-  const float *mean = (const float *)(heap + (int64_t)p[2]);
-  float *out = (float *)(heap + (int64_t)p[3]);
+  ENTRY("bnGradSums", 6);
+  const float *dy = F32(0), *x = F32(1);
+  const float *mean = F32(2);
+  float *out = F32(3);
   const int64_t P = (int64_t)p[4], C = (int64_t)p[5];
   double *acc = calloc(2 * C, sizeof(double));
   if (!acc) return fail(env, "bnGradSums: out of memory");
@@ -325,12 +316,9 @@ static napi_value bn_grad_sums(napi_env env, napi_callback_info info) {
 // maxPoolGrad(heap, [dy, x, dx, N, H, W, C, KH, KW, sh, sw, top, left, Ho, Wo]): each window's
 // gradient goes to its first maximum in row-major order (strict >), as tfjs's cpu kernel does.
 static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
-  uint8_t *heap;
-  double *p;
-  size_t np;
-  if (!read_args(env, info, &heap, &p, &np) || np < 15) return fail(env, "maxPoolGrad(heap, params): bad arguments");
-  const float *dy = (const float *)(heap + (int64_t)p[0]), *x = (const float *)(heap + (int64_t)p[1]);
-  float *dx = (float *)(heap + (int64_t)p[2]);
+  ENTRY("maxPoolGrad", 15);
+  const float *dy = F32(0), *x = F32(1);
+  float *dx = F32(2);
   const int64_t N = p[3], H = p[4], W = p[5], C = p[6], KH = p[7], KW = p[8], sh = p[9], sw = p[10], top = p[11], left = p[12], Ho = p[13], Wo = p[14];
   float *best = malloc(sizeof(float) * C);
   int64_t *at = malloc(sizeof(int64_t) * C);

@@ -27,7 +27,8 @@ export type NativeStatus = { ok: true; lib: NativeLib; detail: string } | { ok: 
 /** `RETAIL_REPR_NATIVE=0` keeps the native library off (pure wasm). */
 export const NATIVE_ENV = "RETAIL_REPR_NATIVE";
 const SOURCE = path.join(REPO_ROOT, "native", "retail_native.c");
-const BUILD_DIR = path.join(REPO_ROOT, "build", "native");
+/** Where builds go: build/native/, or RETAIL_REPR_NATIVE_BUILD. */
+const BUILD_DIR = process.env.RETAIL_REPR_NATIVE_BUILD || path.join(REPO_ROOT, "build", "native");
 
 let cached: NativeStatus | undefined;
 
@@ -65,6 +66,9 @@ function load(): NativeStatus {
     try {
       execFileSync(process.env.CC || "cc", ["-O3", "-shared", "-fPIC", `-I${headers}`, "-o", tmp, SOURCE, "-lopenblas"], { stdio: "pipe" });
       fs.renameSync(tmp, target);
+      // Builds of earlier source versions are dead weight (unlinking one a process still has
+      // loaded is harmless on Linux).
+      for (const f of fs.readdirSync(BUILD_DIR)) if (/^retail_native-[0-9a-f]+\.node$/.test(f) && path.join(BUILD_DIR, f) !== target) fs.rmSync(path.join(BUILD_DIR, f), { force: true });
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       return { ok: false, why: `could not compile ${path.relative(REPO_ROOT, SOURCE)} (${firstLine(err)}); install a C compiler and OpenBLAS: apt-get install build-essential libopenblas-dev` };
@@ -75,7 +79,7 @@ function load(): NativeStatus {
     const lib = require(target) as NativeLib;
     // describe() is "OpenBLAS 0.3.21 <build flags> <core>; core <core>; <n> threads".
     const [config, core, threads] = lib.describe().split("; ");
-    return { ok: true, lib, detail: `${config.split(" ").slice(0, 2).join(" ")}, ${core}, ${threads}` };
+    return { ok: true, lib, detail: `${config.split(" ").slice(0, 2).join(" ")}, ${core.replace(/^core /, "")}, ${threads}` };
   } catch (err) {
     return { ok: false, why: `could not load ${target}: ${(err as Error).message.split("\n")[0]}` };
   }
