@@ -30,6 +30,13 @@ export function nativeConvolutionsOn(): boolean {
   return enabled && lib !== undefined && tf.getBackend() === "wasm";
 }
 
+/** What computes right now: "wasm/native", "wasm/xnnpack", or the backend's name. Runs record
+ * it, since two engines' arithmetic (summation order) sends training down different paths. */
+export function engineLabel(): string {
+  const b = tf.getBackend();
+  return b === "wasm" ? (nativeConvolutionsOn() ? "wasm/native" : "wasm/xnnpack") : b;
+}
+
 /** Switch the native kernels on or off (they stay registered; off defers to the previous ones). */
 export function setNativeConvolutions(on: boolean): void {
   enabled = on && lib !== undefined;

@@ -8,10 +8,17 @@ import { paths } from "../util/paths";
 import { evaluate, Metrics } from "./evaluate";
 import { runDir } from "./steps";
 import type { HistoryRow } from "../train/loop";
+import { readCheckpointMeta } from "../models/checkpoint";
 
-export const BASELINE_FILE = path.join(paths.root, "test", "fixtures", "smoke-baseline.json");
+/** One baseline per engine: the native and the XNNPACK engines sum in different orders, and on
+ * the smoke profile's few images that sends training to different (equally valid) results. */
+export function baselineFile(engine: string): string {
+  return path.join(paths.root, "test", "fixtures", `smoke-baseline-${engine.replace(/\//g, "-")}.json`);
+}
 
 export interface Baseline {
+  /** The engine that trained the runs these numbers come from (the teacher's checkpoint says). */
+  engine: string;
   metrics: Pick<Metrics, "probes" | "finetune">;
   teacherLoss: { first: number; last: number };
   studentLoss: { first: number; last: number };
@@ -26,7 +33,10 @@ function lossEnds(profile: Profile, step: string): { first: number; last: number
 
 export async function currentBaseline(profile: Profile): Promise<Baseline> {
   const m = await evaluate(profile, { quiet: true });
-  return { metrics: { probes: m.probes, finetune: m.finetune }, teacherLoss: lossEnds(profile, "teacher"), studentLoss: lossEnds(profile, "student") };
+  const teacher = path.join(runDir(profile, "teacher"), "checkpoint");
+  const engine = readCheckpointMeta(teacher).extra.engine as string | undefined;
+  if (!engine) throw new Error(`${teacher} does not say which engine trained it (made before engines were recorded): delete ${path.dirname(runDir(profile, "teacher"))} and run again`);
+  return { engine, metrics: { probes: m.probes, finetune: m.finetune }, teacherLoss: lossEnds(profile, "teacher"), studentLoss: lossEnds(profile, "student") };
 }
 
 /** Differences beyond the tolerances, as readable lines (empty when within). */

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
-import { nativeConvolutionsOn } from "../engine/native-kernels";
+import { engineLabel, nativeConvolutionsOn } from "../engine/native-kernels";
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
 import { paramGrads } from "../models/params";
@@ -107,7 +107,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
-  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name } });
+  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel() } });
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
   const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;
