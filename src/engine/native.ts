@@ -6,6 +6,7 @@
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../util/paths";
 
@@ -53,8 +54,11 @@ export function loadNative(): NativeStatus {
 function load(): NativeStatus {
   if (process.env[NATIVE_ENV] === "0") return { ok: false, why: `${NATIVE_ENV}=0` };
   if (!fs.existsSync(SOURCE)) return { ok: false, why: `${SOURCE} is missing` };
+  // Compiled for this machine's CPU (-march=native: AVX-512 where there is one), so the build is
+  // keyed by the source, the flags and the CPU model: a checkout moved to another CPU rebuilds.
+  const flags = ["-O3", "-march=native", "-shared", "-fPIC"];
   const src = fs.readFileSync(SOURCE);
-  const hash = crypto.createHash("sha256").update(src).digest("hex").slice(0, 12);
+  const hash = crypto.createHash("sha256").update(src).update(flags.join(" ")).update(os.cpus()[0]?.model ?? "").digest("hex").slice(0, 12);
   const target = path.join(BUILD_DIR, `retail_native-${hash}.node`);
   if (!fs.existsSync(target)) {
     const headers = nodeHeaders();
@@ -64,7 +68,7 @@ function load(): NativeStatus {
     // runners) may race to compile, and none may load a half-written file.
     const tmp = `${target}.${process.pid}.tmp`;
     try {
-      execFileSync(process.env.CC || "cc", ["-O3", "-shared", "-fPIC", `-I${headers}`, "-o", tmp, SOURCE, "-lopenblas"], { stdio: "pipe" });
+      execFileSync(process.env.CC || "cc", [...flags, `-I${headers}`, "-o", tmp, SOURCE, "-lopenblas"], { stdio: "pipe" });
       fs.renameSync(tmp, target);
       // Builds of earlier source versions are dead weight (unlinking one a process still has
       // loaded is harmless on Linux).
