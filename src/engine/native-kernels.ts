@@ -81,11 +81,21 @@ function shapeParams(xShape: number[], filterShape: number[], a: ConvAttrs): num
   return [N, H, W, Ci, KH, KW, Co, G, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth];
 }
 
-function wasmOf(backend: unknown): WasmBackend {
-  return backend as WasmBackend;
+/** A float32 output on the wasm heap. */
+function output(backend: unknown, shape: number[]): Info {
+  return (backend as WasmBackend).makeOutput(shape, "float32");
 }
-function offset(b: WasmBackend, t: Info): number {
-  return b.dataIdMap.get(t.dataId).memoryOffset;
+
+/** Call a native entry point with the heap offsets of `tensors` (-1 for an absent one), then
+ * `numbers`. The heap is read after the outputs exist: a malloc may grow (replace) its buffer. */
+function callNative(backend: unknown, fn: (heap: ArrayBuffer, params: Float64Array) => void, tensors: (Info | undefined)[], numbers: number[]): void {
+  const b = backend as WasmBackend;
+  const offsets = tensors.map((t) => (t ? b.dataIdMap.get(t.dataId).memoryOffset : -1));
+  fn(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([...offsets, ...numbers]));
+}
+
+function registerWasm(kernelName: string, kernelFunc: KernelFunc): void {
+  tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
 }
 const allFloat = (...ts: (Info | undefined)[]) => ts.every((t) => !t || t.dtype === "float32");
 
@@ -94,15 +104,11 @@ function override(kernelName: string, native: (args: Parameters<KernelFunc>[0]) 
   // getKernel is typed as always finding one; it returns undefined when none is registered.
   const prior = tf.getKernel(kernelName, "wasm")?.kernelFunc as KernelFunc | undefined;
   if (prior) tf.unregisterKernel(kernelName, "wasm");
-  tf.registerKernel({
-    kernelName,
-    backendName: "wasm",
-    kernelFunc: (args) => {
-      const out = enabled ? native(args) : undefined;
-      if (out) return out;
-      if (!prior) throw new Error(`${kernelName}: no native path for these arguments and no other wasm kernel`);
-      return prior(args);
-    },
+  registerWasm(kernelName, (args) => {
+    const out = enabled ? native(args) : undefined;
+    if (out) return out;
+    if (!prior) throw new Error(`${kernelName}: no native path for these arguments and no other wasm kernel`);
+    return prior(args);
   });
 }
 
@@ -112,10 +118,8 @@ function conv(args: Parameters<KernelFunc>[0], bias: Info | undefined, relu: boo
   const s = shapeParams(x.shape, filter.shape, a);
   const Co = filter.shape[3];
   if (!s || !allFloat(x, filter, bias) || (bias && bias.shape.reduce((p, q) => p * q, 1) !== Co)) return undefined;
-  const b = wasmOf(args.backend);
-  const y = b.makeOutput([s[0], s[12], s[13], Co], "float32");
-  // Read the heap only after allocating: a malloc may grow (and so replace) its buffer.
-  lib!.conv2d(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, x), offset(b, filter), bias ? offset(b, bias) : -1, offset(b, y), relu ? 1 : 0, ...s]));
+  const y = output(args.backend, [s[0], s[12], s[13], Co]);
+  callNative(args.backend, lib!.conv2d, [x, filter, bias, y], [relu ? 1 : 0, ...s]);
   return y;
 }
 
@@ -123,9 +127,8 @@ function filterGrad(args: Parameters<KernelFunc>[0], filterShape: number[]): Inf
   const { x, dy } = args.inputs as { x: Info; dy: Info };
   const s = shapeParams(x.shape, filterShape, args.attrs as unknown as ConvAttrs);
   if (!s || !allFloat(x, dy)) return undefined;
-  const b = wasmOf(args.backend);
-  const dw = b.makeOutput(filterShape, "float32");
-  lib!.conv2dFilterGrad(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, x), offset(b, dy), offset(b, dw), ...s]));
+  const dw = output(args.backend, filterShape);
+  callNative(args.backend, lib!.conv2dFilterGrad, [x, dy, dw], s);
   return dw;
 }
 
@@ -133,9 +136,8 @@ function inputGrad(args: Parameters<KernelFunc>[0], inputShape: number[]): Info 
   const { dy, filter } = args.inputs as { dy: Info; filter: Info };
   const s = shapeParams(inputShape, filter.shape, args.attrs as unknown as ConvAttrs);
   if (!s || !allFloat(dy, filter)) return undefined;
-  const b = wasmOf(args.backend);
-  const dx = b.makeOutput(inputShape, "float32");
-  lib!.conv2dInputGrad(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, dy), offset(b, filter), offset(b, dx), ...s]));
+  const dx = output(args.backend, inputShape);
+  callNative(args.backend, lib!.conv2dInputGrad, [dy, filter, dx], s);
   return dx;
 }
 
@@ -144,10 +146,8 @@ function maxPoolGrad(args: Parameters<KernelFunc>[0]): Info | undefined {
   const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: "valid" | "same" | number; dimRoundingMode?: "floor" | "round" | "ceil" };
   if (!allFloat(dy, input)) return undefined;
   const c = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-  const b = wasmOf(args.backend);
-  const dx = b.makeOutput(input.shape, "float32");
-  const [N, H, W, C] = input.shape;
-  lib!.maxPoolGrad(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, dy), offset(b, input), offset(b, dx), N, H, W, C, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth]));
+  const dx = output(args.backend, input.shape);
+  callNative(args.backend, lib!.maxPoolGrad, [dy, input, dx], [...input.shape, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth]);
   return dx;
 }
 
@@ -159,39 +159,23 @@ const BN_GRAD_SUMS = "RetailBatchNormGradSums";
 function registerChannelKernels(): void {
   const rows = (t: Info) => t.shape.slice(0, -1).reduce((p, q) => p * q, 1);
   const channels = (t: Info) => t.shape[t.shape.length - 1];
-  tf.registerKernel({
-    kernelName: CHANNEL_MOMENTS,
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend }) => {
-      const { x } = inputs as { x: Info };
-      const b = wasmOf(backend);
-      const out = b.makeOutput([2, channels(x)], "float32");
-      lib!.channelMoments(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, x), offset(b, out), rows(x), channels(x)]));
-      return out;
-    },
+  registerWasm(CHANNEL_MOMENTS, ({ inputs, backend }) => {
+    const { x } = inputs as { x: Info };
+    const out = output(backend, [2, channels(x)]);
+    callNative(backend, lib!.channelMoments, [x, out], [rows(x), channels(x)]);
+    return out;
   });
-  tf.registerKernel({
-    kernelName: CHANNEL_AFFINE,
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend }) => {
-      const { a, sa, b: bt, sb, c } = inputs as { a: Info; sa: Info; b?: Info; sb?: Info; c: Info };
-      const be = wasmOf(backend);
-      const y = be.makeOutput(a.shape, "float32");
-      const o = (t?: Info) => (t ? offset(be, t) : -1);
-      lib!.channelAffine(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(be, y), offset(be, a), offset(be, sa), o(bt), o(sb), offset(be, c), rows(a), channels(a)]));
-      return y;
-    },
+  registerWasm(CHANNEL_AFFINE, ({ inputs, backend }) => {
+    const { a, sa, b, sb, c } = inputs as { a: Info; sa: Info; b?: Info; sb?: Info; c: Info };
+    const y = output(backend, a.shape);
+    callNative(backend, lib!.channelAffine, [y, a, sa, b, sb, c], [rows(a), channels(a)]);
+    return y;
   });
-  tf.registerKernel({
-    kernelName: BN_GRAD_SUMS,
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend }) => {
-      const { dy, x, mean } = inputs as { dy: Info; x: Info; mean: Info };
-      const b = wasmOf(backend);
-      const out = b.makeOutput([2, channels(x)], "float32");
-      lib!.bnGradSums(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([offset(b, dy), offset(b, x), offset(b, mean), offset(b, out), rows(x), channels(x)]));
-      return out;
-    },
+  registerWasm(BN_GRAD_SUMS, ({ inputs, backend }) => {
+    const { dy, x, mean } = inputs as { dy: Info; x: Info; mean: Info };
+    const out = output(backend, [2, channels(x)]);
+    callNative(backend, lib!.bnGradSums, [dy, x, mean, out], [rows(x), channels(x)]);
+    return out;
   });
 }
 
@@ -239,25 +223,13 @@ function registerGroupedConv(): void {
   const need = (name: string) => () => {
     throw new Error(`${name} needs the native convolution library on the wasm backend`);
   };
-  tf.registerKernel({
-    kernelName: GROUPED_CONV,
-    backendName: "wasm",
-    kernelFunc: (args) => {
-      const { bias } = args.inputs as { bias?: Info };
-      const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
-      return (enabled && conv(args, bias, relu)) || need(GROUPED_CONV)();
-    },
+  registerWasm(GROUPED_CONV, (args) => {
+    const { bias } = args.inputs as { bias?: Info };
+    const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
+    return (enabled && conv(args, bias, relu)) || need(GROUPED_CONV)();
   });
-  tf.registerKernel({
-    kernelName: GROUPED_FILTER_GRAD,
-    backendName: "wasm",
-    kernelFunc: (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || need(GROUPED_FILTER_GRAD)(),
-  });
-  tf.registerKernel({
-    kernelName: GROUPED_INPUT_GRAD,
-    backendName: "wasm",
-    kernelFunc: (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || need(GROUPED_INPUT_GRAD)(),
-  });
+  registerWasm(GROUPED_FILTER_GRAD, (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || need(GROUPED_FILTER_GRAD)());
+  registerWasm(GROUPED_INPUT_GRAD, (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || need(GROUPED_INPUT_GRAD)());
   tf.registerGradient({
     kernelName: GROUPED_CONV,
     inputsToSave: ["x", "filter"],
