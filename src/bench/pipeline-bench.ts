@@ -19,7 +19,7 @@ import { embedFiles } from "../train/embed";
 import { trainLoop } from "../train/loop";
 import { studentTask } from "../train/student";
 import { teacherTask } from "../train/teacher";
-import { nativeConvolutionsOn, setNativeConvolutions } from "../engine/native-kernels";
+import { engineLabel, nativeConvolutionsOn, setNativeConvolutions } from "../engine/native-kernels";
 import { round } from "./model-bench";
 import { mergeBenchSection } from "./bench";
 
@@ -77,7 +77,7 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     await embedFiles(m, uFiles.slice(0, 256), { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true });
     const pseudo = rate(256, Date.now() - t);
     disposeModel(m);
-    const engine = native ? "wasm/native" : "wasm/xnnpack";
+    const engine = engineLabel();
     log(`cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s, pseudolabel ${pseudo} img/s`);
     mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
     mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, engine, teacherImgPerSec: teacher, teacherXnnpackTwoReplicasImgPerSec: teacherXnnpack2, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });

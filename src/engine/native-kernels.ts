@@ -220,16 +220,16 @@ export function registerNativeKernels(): { ok: true; detail: string } | { ok: fa
 /** Grouped convolution as one kernel: filter [kh, kw, cin/groups, cout], optional bias and relu
  * (inference folds batch norm into them). Differentiable when it has neither. */
 function registerGroupedConv(): void {
-  const need = (name: string) => () => {
+  const unavailable = (name: string): never => {
     throw new Error(`${name} needs the native convolution library on the wasm backend`);
   };
   registerWasm(GROUPED_CONV, (args) => {
     const { bias } = args.inputs as { bias?: Info };
     const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
-    return (enabled && conv(args, bias, relu)) || need(GROUPED_CONV)();
+    return (enabled && conv(args, bias, relu)) || unavailable(GROUPED_CONV);
   });
-  registerWasm(GROUPED_FILTER_GRAD, (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || need(GROUPED_FILTER_GRAD)());
-  registerWasm(GROUPED_INPUT_GRAD, (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || need(GROUPED_INPUT_GRAD)());
+  registerWasm(GROUPED_FILTER_GRAD, (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || unavailable(GROUPED_FILTER_GRAD));
+  registerWasm(GROUPED_INPUT_GRAD, (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || unavailable(GROUPED_INPUT_GRAD));
   tf.registerGradient({
     kernelName: GROUPED_CONV,
     inputsToSave: ["x", "filter"],
