@@ -2,6 +2,7 @@
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { rngFrom } from "../src/data/rng";
+import { loadNative } from "../src/engine/native";
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number } {
   assert.equal(a.length, b.length, `lengths differ: ${a.length} vs ${b.length}`);
@@ -35,4 +36,11 @@ export function assertClose(a: ArrayLike<number> | tf.Tensor, b: ArrayLike<numbe
 export function randomArray(n: number, seed: number): Float32Array {
   const r = rngFrom(seed);
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/** node:test's `skip` for a test of the native engine: false where the library loads, else why. */
+export function skipUnlessNative(engine: "native" | "xnnpack" = "native"): false | string {
+  if (engine !== "native") return false;
+  const n = loadNative();
+  return n.ok ? false : `native library unavailable: ${n.why}`;
 }

@@ -5,9 +5,8 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
-import { loadNative } from "../src/engine/native";
 import { groupedConv2d, setNativeConvolutions } from "../src/engine/native-kernels";
-import { assertClose, randomArray } from "./helpers";
+import { assertClose, randomArray, skipUnlessNative } from "./helpers";
 
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
 interface Case { x: [number, number, number, number]; f: [number, number, number, number]; stride: number | [number, number]; pad: Pad }
@@ -45,9 +44,8 @@ after(async () => {
   await tf.setBackend("cpu");
 });
 
-const native = loadNative();
 for (const engine of ["xnnpack", "native"] as const) {
-  const skip = engine === "native" && !native.ok ? `native library unavailable: ${native.ok ? "" : native.why}` : false;
+  const skip = skipUnlessNative(engine);
   CASES.forEach((c, i) => {
     test(`wasm (${engine}) conv and gradients match cpu: x ${c.x} filter ${c.f} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, { skip }, async () => {
       await tf.setBackend("cpu");
@@ -74,7 +72,7 @@ for (const [i, c] of ([
   { x: [1, 5, 4, 2], f: [2, 2, 2, 3], stride: 1, pad: [[0, 0], [3, 3], [4, 2], [0, 0]] },
   { x: [2, 6, 5, 3], f: [3, 1, 3, 2], stride: 2, pad: [[0, 0], [4, 4], [2, 5], [0, 0]] },
 ] as Case[]).entries()) {
-  test(`wasm (native) conv and gradients with padding wider than the filter match cpu: x ${c.x} filter ${c.f} pad ${JSON.stringify(c.pad)}`, { skip: native.ok ? false : "native library unavailable" }, async () => {
+  test(`wasm (native) conv and gradients with padding wider than the filter match cpu: x ${c.x} filter ${c.f} pad ${JSON.stringify(c.pad)}`, { skip: skipUnlessNative() }, async () => {
     await tf.setBackend("cpu");
     const ref = grads(c, 500 + i);
     await tf.setBackend("wasm");
@@ -97,7 +95,7 @@ function groupedRef(x: tf.Tensor4D, f: tf.Tensor4D, c: Case & { groups: number }
 }
 
 GROUPED.forEach((c, i) => {
-  test(`native grouped conv (groups ${c.groups}, x ${c.x}, filter ${c.f}, stride ${c.stride}): value, fused form and gradients match cpu`, { skip: native.ok ? false : `native library unavailable: ${native.ok ? "" : native.why}` }, async () => {
+  test(`native grouped conv (groups ${c.groups}, x ${c.x}, filter ${c.f}, stride ${c.stride}): value, fused form and gradients match cpu`, { skip: skipUnlessNative() }, async () => {
     const run = (grouped: boolean) => tf.tidy(() => {
       const x = tf.tensor4d(randomArray(c.x.reduce((a, b) => a * b), 100 + i), c.x);
       const f = tf.tensor4d(randomArray(c.f.reduce((a, b) => a * b), 200 + i), c.f);
@@ -125,7 +123,7 @@ GROUPED.forEach((c, i) => {
 // differentiates through a relu first (a zero's relu gradient is 0 either way, as in ResNeXt's
 // stem). So: ties strictly for native, and through the relu (the model's case) for both.
 for (const engine of ["xnnpack", "native"] as const) {
-  test(`wasm (${engine}) max-pool gradient with tied maxima matches cpu (3x3 stride 2 pad 1, 2x2 'valid')`, { skip: engine === "native" && !native.ok ? "native library unavailable" : false }, async () => {
+  test(`wasm (${engine}) max-pool gradient with tied maxima matches cpu (3x3 stride 2 pad 1, 2x2 'valid')`, { skip: skipUnlessNative(engine) }, async () => {
     const run = () => tf.tidy(() => {
       const x = tf.tensor4d(randomArray(2 * 9 * 8 * 5, 71), [2, 9, 8, 5]);
       const out: Float32Array[] = [];

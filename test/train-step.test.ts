@@ -5,12 +5,11 @@ import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { nativeConvolutionsOn, setNativeConvolutions } from "../src/engine/native-kernels";
-import { loadNative } from "../src/engine/native";
 import { batchNorm, BN_EPS } from "../src/models/layers";
 import { createModel, disposeModel, features } from "../src/models/model";
 import { createParams, trainableVariables } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
-import { assertClose, randomArray } from "./helpers";
+import { assertClose, randomArray, skipUnlessNative } from "./helpers";
 
 const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 16, planes: [8, 16, 32, 64], stem: 8 };
 
@@ -18,7 +17,7 @@ const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups:
 // native per-channel kernels (wasm native), each against autodiff through tf.moments.
 const bnEngines: [string, string, boolean][] = [["cpu", "cpu", false], ["wasm", "wasm (xnnpack)", false], ["wasm", "wasm (native)", true]];
 for (const [backend, label, useNative] of bnEngines) {
-test(`batch norm (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: useNative && !loadNative().ok ? "native library unavailable" : false }, async () => {
+test(`batch norm (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: skipUnlessNative(useNative ? "native" : "xnnpack") }, async () => {
   if (backend === "wasm") await selectBackend({ force: "wasm", log: null });
   await tf.setBackend(backend);
   if (backend === "wasm") setNativeConvolutions(useNative);
@@ -80,9 +79,8 @@ async function stepGrads(backend: string): Promise<Map<string, Float32Array>> {
 
 // Both wasm engines: XNNPACK with the composite gradient kernels, and the native OpenBLAS
 // convolutions (including the grouped-convolution kernel) where the library builds.
-const native = loadNative();
 for (const engine of ["xnnpack", "native"] as const) {
-  test(`a full ResNeXt + LCA training step on wasm (${engine} convolutions) has the cpu backend's gradients to 1e-4 relative`, { skip: engine === "native" && !native.ok ? `native library unavailable: ${native.ok ? "" : native.why}` : false }, async () => {
+  test(`a full ResNeXt + LCA training step on wasm (${engine} convolutions) has the cpu backend's gradients to 1e-4 relative`, { skip: skipUnlessNative(engine) }, async () => {
     await selectBackend({ force: "wasm", log: null });
     setNativeConvolutions(engine === "native");
     assert.equal(nativeConvolutionsOn(), engine === "native");
@@ -104,7 +102,7 @@ for (const engine of ["xnnpack", "native"] as const) {
 }
 
 for (const engine of ["xnnpack", "native"] as const) {
-  test(`training steps do not leak tensors (numTensors and wasm buffers flat over 100 steps, ${engine} convolutions)`, { skip: engine === "native" && !native.ok ? "native library unavailable" : false }, async () => {
+  test(`training steps do not leak tensors (numTensors and wasm buffers flat over 100 steps, ${engine} convolutions)`, { skip: skipUnlessNative(engine) }, async () => {
     await selectBackend({ force: "wasm", log: null });
     setNativeConvolutions(engine === "native");
     const m = createModel({ arch: SMALL, pooling: "lca" }, 4);
