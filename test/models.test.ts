@@ -33,6 +33,21 @@ test("feature map side follows the stride-32 topology", () => {
   assert.equal(featureMapSize(72), 3);
 });
 
+for (const [what, opt, preset] of [["without the stem max-pool", { stemPool: false }, "resnext14_8x8d_os16"], ["with last stride 1", { lastStride: 1 }, "resnext14_8x8d_ls1"]] as const) {
+  test(`${what} (output stride 16) a 64 px input ends on a 4x4 map, with the same parameters`, () => {
+    assert.equal(featureMapSize(64, opt), 4);
+    assert.equal(featureMapSize(224, opt), 14);
+    assert.equal(backboneParamCount(PRESETS[preset]), backboneParamCount(PRESETS.resnext14_8x8d));
+    const cfg: ResNeXtConfig = { name: "os16_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4, ...opt };
+    const m = createModel({ arch: cfg, pooling: "lca" }, 1);
+    tf.tidy(() => {
+      const F = backboneForward(m.params, cfg, tf.zeros([1, 64, 64, 3]) as tf.Tensor4D, false);
+      assert.deepEqual(F.shape, [1, 4, 4, 32]);
+    });
+    disposeModel(m);
+  });
+}
+
 for (const [H, W] of [[1, 1], [1, 5], [4, 1], [2, 2], [3, 4], [5, 5], [7, 7], [6, 3]]) {
   test(`LCA closed form equals the window-by-window definition on ${H}x${W}, values and gradient`, () => {
     tf.tidy(() => {

@@ -26,7 +26,7 @@ export function modelInfo(config: ModelConfig, size: number): ModelInfo {
     params: paramCounts(config),
     embeddingDim: embeddingDim(config),
     inputSize: size,
-    featureMap: featureMapSize(size),
+    featureMap: featureMapSize(size, b),
     gflopsPerImage: Math.round((backboneFlops(b, size) / 1e9) * 1000) / 1000,
   };
 }

@@ -24,6 +24,14 @@ export interface ResNeXtConfig {
   planes?: [number, number, number, number];
   /** Stem output channels (torchvision: 64). */
   stem?: number;
+  /** The stem's 3x3/2 max-pool (torchvision: true). Without it the network's output stride is
+   * 16, not 32: a 64 px input ends on a 4x4 map instead of 2x2, where LCA differs from GAP.
+   * No parameter changes, so torchvision weights load either way. */
+  stemPool?: boolean;
+  /** layer4's stride (torchvision: 2). 1 is the "last stride 1" of retrieval models (Luo et al.
+   * 2019): output stride 16 at a fraction of the cost of dropping the stem pool, since only
+   * layer4 runs at the larger map. No parameter changes. */
+  lastStride?: 1 | 2;
 }
 
 export const EXPANSION = 4;
@@ -33,6 +41,9 @@ export const PRESETS: Record<string, ResNeXtConfig> = {
   resnext50_32x4d: { name: "resnext50_32x4d", layers: [3, 4, 6, 3], groups: 32, widthPerGroup: 4 },
   resnext26_32x4d: { name: "resnext26_32x4d", layers: [2, 2, 2, 2], groups: 32, widthPerGroup: 4 },
   resnext14_8x8d: { name: "resnext14_8x8d", layers: [1, 1, 1, 1], groups: 8, widthPerGroup: 8 },
+  // The cpu profile's backbone: resnext14_8x8d with output stride 16 (no stem max-pool).
+  resnext14_8x8d_os16: { name: "resnext14_8x8d_os16", layers: [1, 1, 1, 1], groups: 8, widthPerGroup: 8, stemPool: false },
+  resnext14_8x8d_ls1: { name: "resnext14_8x8d_ls1", layers: [1, 1, 1, 1], groups: 8, widthPerGroup: 8, lastStride: 1 },
   resnext_tiny: { name: "resnext_tiny", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 4 },
 };
 
@@ -66,7 +77,7 @@ export function blockPlan(cfg: ResNeXtConfig): BlockPlan[] {
   (cfg.planes ?? [64, 128, 256, 512]).forEach((planes, li) => {
     const width = Math.floor(planes * (cfg.widthPerGroup / 64)) * cfg.groups;
     for (let b = 0; b < cfg.layers[li]; b++) {
-      const stride = b === 0 && li > 0 ? 2 : 1;
+      const stride = b === 0 && li > 0 ? (li === 3 ? cfg.lastStride ?? 2 : 2) : 1;
       const outplanes = planes * EXPANSION;
       plan.push({ prefix: `layer${li + 1}.${b}`, inplanes, width, outplanes, stride, downsample: b === 0 && (stride !== 1 || inplanes !== outplanes) });
       inplanes = outplanes;
@@ -115,7 +126,7 @@ export function backboneFlops(cfg: ResNeXtConfig, size: number): number {
   const conv = (s: number, k: number, cin: number, cout: number, groups = 1) => 2 * s * s * k * k * (cin / groups) * cout;
   let s = out(size, 7, 2);
   let flops = conv(s, 7, 3, cfg.stem ?? 64);
-  s = Math.floor((s + 2 - 3) / 2) + 1;
+  if (cfg.stemPool !== false) s = Math.floor((s + 2 - 3) / 2) + 1;
   for (const b of blockPlan(cfg)) {
     const so = out(s, 3, b.stride);
     flops += conv(s, 1, b.inplanes, b.width) + conv(so, 3, b.width, b.width, cfg.groups) + conv(so, 1, b.width, b.outplanes);
@@ -125,11 +136,11 @@ export function backboneFlops(cfg: ResNeXtConfig, size: number): number {
   return flops;
 }
 
-/** Spatial side of the final feature map for a square input. */
-export function featureMapSize(size: number): number {
+/** Spatial side of the final feature map for a square input (torchvision's stem by default). */
+export function featureMapSize(size: number, cfg: Pick<ResNeXtConfig, "stemPool" | "lastStride"> = {}): number {
   let s = Math.floor((size + 6 - 7) / 2) + 1;
-  s = Math.floor((s + 2 - 3) / 2) + 1;
-  for (let i = 0; i < 3; i++) s = Math.floor((s + 2 - 3) / 2) + 1;
+  if (cfg.stemPool !== false) s = Math.floor((s + 2 - 3) / 2) + 1;
+  for (let i = 0; i < 3; i++) if (i < 2 || cfg.lastStride !== 1) s = Math.floor((s + 2 - 3) / 2) + 1;
   return s;
 }
 
@@ -145,7 +156,7 @@ function bottleneck(params: Params, cfg: ResNeXtConfig, b: BlockPlan, x: tf.Tens
 /** x: [N, H, W, 3] normalised images -> final feature map F: [N, H/32, W/32, 2048]. */
 export function backboneForward(params: Params, cfg: ResNeXtConfig, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   let h = convBn(params, "conv1.weight", "bn1", x, 2, 1, training, true);
-  h = maxPool3x3s2(h);
+  if (cfg.stemPool !== false) h = maxPool3x3s2(h);
   for (const b of blockPlan(cfg)) h = bottleneck(params, cfg, b, h, training);
   return h;
 }
