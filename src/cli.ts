@@ -4,7 +4,8 @@ import { runEngineBench } from "./bench/bench";
 import { runPipelineBench } from "./bench/pipeline-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { finetune, ONE_SHOT_SETS, OneShotSet, pseudolabel, trainStudent, trainTeacher } from "./pipeline/steps";
+import { finetune, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, trainStudent, trainTeacher } from "./pipeline/steps";
+import { formatAccuracy } from "./probe/bootstrap";
 import { evaluate } from "./pipeline/evaluate";
 import { reproduce } from "./pipeline/reproduce";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "./train/finetune";
@@ -27,9 +28,16 @@ import { formatModelInfo, modelInfo } from "./models/info";
 import { Pooling } from "./models/heads";
 import { importTorchToCheckpoint } from "./models/import-torch";
 
-/** The `--profile` of a command that takes nothing else, with the compute backend started. */
+const INIT_HELP = "--init pretrained|random|CHECKPOINT_DIR";
+
+/** `--profile` and `--init` of a training command. */
+function profileOf(args: ReturnType<typeof parseArgs>) {
+  return getProfile(flagString(args, "profile"), flagString(args, "init"));
+}
+
+/** The `--profile` and `--init` of a command that takes nothing else, with the compute backend started. */
 async function profileAndEngine(argv: string[]) {
-  const profile = getProfile(flagString(parseArgs(argv, { values: ["profile"] }), "profile"));
+  const profile = profileOf(parseArgs(argv, { values: ["profile", "init"] }));
   await selectBackend();
   return profile;
 }
@@ -116,9 +124,18 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  pretrain: {
+    summary: "step 0: the pretrained start (weakly supervised on the hashtag corpus; the stand-in for ResNeXt-WSL)",
+    usage: "retail-repr pretrain [--profile P]",
+    async run(argv) {
+      const profile = await profileAndEngine(argv);
+      console.log(`pretrained backbone in ${await pretrainedCheckpoint(profile)}`);
+      return 0;
+    },
+  },
   "train-teacher": {
     summary: "step 1: the teacher (SupCon + hard negatives on teacher-pairs)",
-    usage: "retail-repr train-teacher [--profile P]",
+    usage: `retail-repr train-teacher [--profile P] [${INIT_HELP}]`,
     async run(argv) {
       const profile = await profileAndEngine(argv);
       const { result } = await trainTeacher(profile);
@@ -128,7 +145,7 @@ const commands: Record<string, Command> = {
   },
   pseudolabel: {
     summary: "step 2: teacher embeddings of student-pseudo, as sharded files",
-    usage: "retail-repr pseudolabel [--profile P]",
+    usage: `retail-repr pseudolabel [--profile P] [${INIT_HELP}]`,
     async run(argv) {
       const profile = await profileAndEngine(argv);
       console.log(`pseudolabels in ${await pseudolabel(profile)}`);
@@ -137,7 +154,7 @@ const commands: Record<string, Command> = {
   },
   "train-student": {
     summary: "step 3: the student (SupCon on pairs + Smooth L1 to pseudolabels)",
-    usage: "retail-repr train-student [--profile P]",
+    usage: `retail-repr train-student [--profile P] [${INIT_HELP}]`,
     async run(argv) {
       const profile = await profileAndEngine(argv);
       const { result } = await trainStudent(profile);
@@ -147,10 +164,10 @@ const commands: Record<string, Command> = {
   },
   finetune: {
     summary: "fine-tune baselines (gap, lca, lca-maxent) on the one-shot sets",
-    usage: "retail-repr finetune [--profile P] [--dataset capg-like|grozi-like] [--variant gap|lca|lca-maxent]",
+    usage: `retail-repr finetune [--profile P] [${INIT_HELP}] [--dataset capg-like|grozi-like] [--variant gap|lca|lca-maxent]`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["profile", "dataset", "variant"] });
-      const profile = getProfile(flagString(args, "profile"));
+      const args = parseArgs(argv, { values: ["profile", "init", "dataset", "variant"] });
+      const profile = profileOf(args);
       await selectBackend();
       const sets = flagString(args, "dataset") ? [flagString(args, "dataset") as OneShotSet] : [...ONE_SHOT_SETS];
       const variants = flagString(args, "variant") ? [flagString(args, "variant") as FinetuneVariant] : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
@@ -158,14 +175,14 @@ const commands: Record<string, Command> = {
         if (!(ONE_SHOT_SETS as readonly string[]).includes(set)) throw new Error(`--dataset: unknown '${set}' (have: ${ONE_SHOT_SETS.join(", ")})`);
         if (!(v in FINETUNE_VARIANTS)) throw new Error(`--variant: unknown '${v}' (have: ${Object.keys(FINETUNE_VARIANTS).join(", ")})`);
         const r = await finetune(profile, set, v);
-        console.log(`${set} ${v}: test accuracy ${(100 * r.accuracy).toFixed(1)}%`);
+        console.log(`${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${(100 * r.trainAccuracy).toFixed(1)} %`);
       }
       return 0;
     },
   },
   evaluate: {
-    summary: "probes (LR, kNN, NCM) on random-init/teacher/student + fine-tune baselines -> tables",
-    usage: "retail-repr evaluate [--profile P]",
+    summary: "probes (LR, kNN, NCM) on random-init/pretrained/teacher/student + fine-tune baselines -> tables, findings",
+    usage: `retail-repr evaluate [--profile P] [${INIT_HELP}]`,
     async run(argv) {
       const profile = await profileAndEngine(argv);
       reportTables(await evaluate(profile));
@@ -214,8 +231,8 @@ const commands: Record<string, Command> = {
       const model = await representationModel(profile, which);
       const base = await embedOneShot(profile, model, set);
       const r = await addProduct(profile, model, base, image, tests.length ? tests : [image]);
-      console.log(`${set}, ${which} embeddings: probe accuracy ${(100 * r.before.logreg).toFixed(1)}% before, ${(100 * r.oldClassesAfter).toFixed(1)}% on the old classes after adding class ${r.newClass}`);
-      console.log(`new product: ${(100 * r.newProduct).toFixed(1)}% of ${tests.length ? `${tests.length} test image(s)` : "its own image"} recognised; refit took ${r.fitMs.toFixed(1)} ms`);
+      console.log(`${set}, ${which} embeddings: probe accuracy ${formatAccuracy(r.before.logreg, r.before.logregCI)} % before, ${formatAccuracy(r.oldClassesAfter, r.oldClassesAfterCI)} % on the old classes after adding class ${r.newClass}`);
+      console.log(`new product: ${formatAccuracy(r.newProduct, r.newProductCI)} % of ${tests.length ? `${tests.length} test image(s)` : "its own image"} recognised; refit took ${r.fitMs.toFixed(1)} ms`);
       return 0;
     },
   },
@@ -238,12 +255,13 @@ const commands: Record<string, Command> = {
     },
   },
   reproduce: {
-    summary: "everything: data, teacher, pseudolabels, student, baselines, probes, tables, notebooks",
-    usage: "retail-repr reproduce [--profile P] [--no-notebooks]",
+    summary: "everything: data, pretraining, teacher, pseudolabels, student, baselines, probes, tables, findings, notebooks",
+    usage: `retail-repr reproduce [--profile P] [${INIT_HELP}] [--seeds N] [--no-notebooks]`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["profile"], switches: ["no-notebooks"] });
-      const profile = getProfile(flagString(args, "profile"));
-      return reproduce(profile, { notebooks: args.flags["no-notebooks"] !== true });
+      const args = parseArgs(argv, { values: ["profile", "init", "seeds"], switches: ["no-notebooks"] });
+      const seeds = flagInt(args, "seeds") ?? 1;
+      if (seeds < 1) throw new Error("--seeds: give a whole number >= 1");
+      return reproduce(profileOf(args), { notebooks: args.flags["no-notebooks"] !== true, seeds });
     },
   },
   "import-torch": {

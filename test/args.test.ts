@@ -24,7 +24,7 @@ test("getProfile: explicit name, env var, default, and a clear error", () => {
     process.env[PROFILE_ENV] = "smoke";
     assert.equal(getProfile().name, "smoke");
     assert.equal(getProfile("paper").name, "paper");
-    assert.throws(() => getProfile("huge"), /--profile: unknown profile 'huge'. Use one of: smoke, cpu, paper/);
+    assert.throws(() => getProfile("huge"), /profile: unknown profile 'huge'. Use one of: smoke, cpu, paper/);
   } finally {
     if (before === undefined) delete process.env[PROFILE_ENV];
     else process.env[PROFILE_ENV] = before;

@@ -25,7 +25,7 @@ test("products are pure functions of (seed, id); variants of a brand differ in f
   assert.equal(new Set(variants.map((v) => v.accent)).size, 4);
 });
 
-test("smoke datasets: four manifests, disjoint products, every file opens in an independent reader (PIL), cached on rerun", async () => {
+test("smoke datasets: five manifests (the pretraining corpus too), disjoint products, every file opens in an independent reader (PIL), cached on rerun", async () => {
   const profile = getProfile("smoke");
   const brands = new Map<string, Set<number>>();
   const files: string[] = [];

@@ -9,14 +9,18 @@ import { Progress } from "../util/progress";
 import { Item, Manifest, manifestPath, readManifest, resolveItem, writeManifest } from "./manifest";
 import { renderInSitu, renderInVitro } from "./render";
 import { mixSeed, rngFrom } from "./rng";
+import { hashtagVocabulary, noisyHashtags } from "./hashtags";
 import { productSpec, ProductSpec } from "./universe";
 
-export const DATASET_NAMES = ["teacher-pairs", "student-pseudo", "grozi-like", "capg-like"] as const;
+export const DATASET_NAMES = ["pretrain-corpus", "teacher-pairs", "student-pseudo", "grozi-like", "capg-like"] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
-/** Brand-id ranges keep the four datasets' products disjoint. */
-const BRAND_OFFSET: Record<DatasetName, number> = { "teacher-pairs": 0, "student-pseudo": 1_000_000, "grozi-like": 2_000_000, "capg-like": 3_000_000 };
-const GENERATOR_VERSION = 1;
+/** Brand-id ranges keep the datasets' products disjoint (add-product draws from 4,000,000 on);
+ * the pretraining corpus also has logos of its own (universe.ts, logoPool). */
+const BRAND_OFFSET: Record<DatasetName, number> = { "teacher-pairs": 0, "student-pseudo": 1_000_000, "grozi-like": 2_000_000, "capg-like": 3_000_000, "pretrain-corpus": 5_000_000 };
+// 2: the pretraining corpus, and logos split between it and the other sets. 3: in-situ photos
+// really are down-scaled (the effect was lost to sharp's one-resize-per-pipeline rule).
+const GENERATOR_VERSION = 3;
 
 interface Job {
   file: string;
@@ -25,7 +29,7 @@ interface Job {
 }
 
 function product(seed: number, name: DatasetName, brand: number, variant: number, variants: number): ProductSpec {
-  return productSpec(seed, (BRAND_OFFSET[name] + brand) * variants + variant, variants);
+  return productSpec(seed, (BRAND_OFFSET[name] + brand) * variants + variant, variants, name === "pretrain-corpus" ? "pretrain" : "main");
 }
 
 function plan(name: DatasetName, profile: Profile): { spec: Record<string, unknown>; jobs: Job[] } {
@@ -46,6 +50,21 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
   };
   let spec: Record<string, unknown>;
   switch (name) {
+    case "pretrain-corpus": {
+      // Photos "from the web": packshots and shelf photos of many products, each with noisy
+      // hashtags. About three photos per product, two variants per brand.
+      const vocabulary = hashtagVocabulary();
+      const index = new Map(vocabulary.map((t, i) => [t, i]));
+      const products = Math.max(2, Math.ceil(d.pretrainImages / 3));
+      const tp = profile.train.pretrain;
+      for (let i = 0; i < d.pretrainImages; i++) {
+        const k = Math.floor(r() * products);
+        const p = product(seed, name, k >> 1, k & 1, 2);
+        add(`w/${i}`, p, r() < 0.4 ? "in-vitro" : "in-situ", "train", i, { tags: noisyHashtags(p, index, seed, i, tp.tagDrop, tp.tagNoise) });
+      }
+      spec = { images: d.pretrainImages, products, tagDrop: tp.tagDrop, tagNoise: tp.tagNoise, vocabulary };
+      break;
+    }
     case "teacher-pairs": {
       // Pairs of two images of one product (a packshot or a shelf photo, and a shelf photo);
       // two variants per brand so some negatives are fine-grained.

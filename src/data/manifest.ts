@@ -17,6 +17,8 @@ export interface Item {
   pair?: number;
   /** Brand (fine-grained group) when known. */
   brand?: number;
+  /** Weak multi-label targets (pretraining): indices into the manifest spec's `vocabulary`. */
+  tags?: number[];
 }
 
 export interface Manifest {

@@ -105,13 +105,14 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
   const S = size * 2; // draw at twice the resolution, crop, then degrade
   const W = S * 3, H = S * 1.6;
   const shelf = pick(r, ["#c8a27a", "#b0b7bf", "#e6e1d8", "#8a6a4f", "#d9d9d9"]);
-  let scene = `<rect width="${W}" height="${H}" fill="${shelf}"/><rect y="${H * 0.86}" width="${W}" height="${H * 0.14}" fill="#555555"/>`;
+  const back = `<rect width="${W}" height="${H}" fill="${shelf}"/><rect y="${H * 0.86}" width="${W}" height="${H * 0.14}" fill="#555555"/>`;
   // Neighbours left and right, then the product in the middle (drawn last: in front).
   const slots = [W * 0.17, W * 0.83];
-  neighbours.slice(0, 2).forEach((n, i) => {
+  const beside = neighbours.slice(0, 2).map((n, i) => {
     const { w, h } = packageSize(n, S * uniform(r, 0.85, 1.05));
-    scene += `<g transform="translate(${slots[i] - w / 2},${H * 0.86 - h})">${packageSvg(n, w, h, `n${i}-${n.id}`)}</g>`;
+    return { x0: slots[i] - w * 0.51, x1: slots[i] + w * 0.51, svg: `<g transform="translate(${slots[i] - w / 2},${H * 0.86 - h})">${packageSvg(n, w, h, `n${i}-${n.id}`)}</g>` };
   });
+  let scene = "";
   const scale = uniform(r, 0.85, 1.05);
   const { w, h } = packageSize(p, S * scale);
   const angle = normal(r) * 8 * s;
@@ -132,14 +133,20 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
     `<ellipse cx="${gx}" cy="${gy}" rx="${S * uniform(r, 0.2, 0.5)}" ry="${S * uniform(r, 0.1, 0.3)}" fill="url(#glare)"/>` +
     `<rect width="${W}" height="${H}" fill="url(#light)"/>` +
     `<rect width="${W}" height="${H}" fill="hsl(${Math.floor(r() * 360)},80%,50%)" opacity="${0.18 * s * r()}"/>`;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${scene}</svg>`;
-
   // Crop a square around the product (with jitter), then degrade like a phone camera would.
   const side = Math.round(Math.max(w, h) * uniform(r, 1.05, 1.3));
   const left = Math.round(Math.min(Math.max(0, cx - side / 2 + normal(r) * 0.06 * side * s), W - side));
   const top = Math.round(Math.min(Math.max(0, base - h / 2 - side / 2 + normal(r) * 0.06 * side * s), H - side));
   const low = Math.max(8, Math.round(size * uniform(r, 1 - 0.6 * s, 1)));
-  let img = sharp(Buffer.from(svg)).extract({ left, top, width: side, height: side }).resize(low, low).resize(size, size, { kernel: "nearest" });
+  // The crop is the SVG's viewBox: only the pixels kept are rasterised (the same image as
+  // rasterising the whole scene and cutting it out, at a third of the cost).
+  // Neighbours wholly outside the crop are left out: drawing them changed no pixel.
+  const visible = beside.filter((b) => b.x1 > left && b.x0 < left + side).map((b) => b.svg).join("");
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side}" viewBox="${left} ${top} ${side} ${side}">${back}${visible}${scene}</svg>`;
+  // Down-scale to `low` and back up, blocky, as a distant or cheap camera would. Two steps: sharp
+  // keeps only the last resize of a pipeline (generator 2 and earlier lost this one).
+  const small = await sharp(Buffer.from(svg)).resize(low, low).removeAlpha().raw().toBuffer();
+  let img = sharp(small, { raw: { width: low, height: low, channels: 3 } }).resize(size, size, { kernel: "nearest" });
   const blur = uniform(r, 0, 1.5 * s);
   const raw = await img.blur(blur > 0.3 ? blur : undefined).removeAlpha().raw().toBuffer();
   const sigma = 12 * s * r();

@@ -6,6 +6,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { intIn, mixSeed, pick, Rng, rngFrom, uniform } from "./rng";
 
+/** Logos are split between the pretraining corpus and every other set, so that pretraining
+ * shares no logo (as no brand or product) with what the method is evaluated on. */
+export type LogoPool = "pretrain" | "main";
+
 export const SHAPES = ["box", "bottle", "can", "jar", "pouch", "carton"] as const;
 export type Shape = (typeof SHAPES)[number];
 export const PATTERNS = ["plain", "stripes", "dots", "gradient", "band"] as const;
@@ -32,9 +36,9 @@ export interface ProductSpec extends BrandSpec {
   size: string;
 }
 
-const SYLLABLES = ["ka", "lo", "mi", "ra", "ve", "no", "ti", "zu", "pa", "be", "do", "fi", "gra", "sto", "lu", "ne", "cor", "via", "mar", "sol", "ber", "qui", "dan", "tex"];
-const FLAVOURS = ["Original", "Lemon", "Cherry", "Mint", "Vanilla", "Cocoa", "Berry", "Apple", "Mango", "Honey", "Salted", "Spicy", "Light", "Zero", "Classic", "Orange", "Peach", "Coconut", "Caramel", "Lime"];
-const SIZES = ["100 g", "150 g", "200 g", "250 g", "330 ml", "500 ml", "750 ml", "1 L", "6 x 50 g", "400 g"];
+export const SYLLABLES = ["ka", "lo", "mi", "ra", "ve", "no", "ti", "zu", "pa", "be", "do", "fi", "gra", "sto", "lu", "ne", "cor", "via", "mar", "sol", "ber", "qui", "dan", "tex"];
+export const FLAVOURS = ["Original", "Lemon", "Cherry", "Mint", "Vanilla", "Cocoa", "Berry", "Apple", "Mango", "Honey", "Salted", "Spicy", "Light", "Zero", "Classic", "Orange", "Peach", "Coconut", "Caramel", "Lime"];
+export const SIZES = ["100 g", "150 g", "200 g", "250 g", "330 ml", "500 ml", "750 ml", "1 L", "6 x 50 g", "400 g"];
 
 /** Twemoji artwork (CC-BY 4.0): single-codepoint emoji, sorted, so indices are stable. */
 let logos: string[] | undefined;
@@ -44,6 +48,12 @@ export function twemojiDir(): string {
 export function logoNames(): string[] {
   if (!logos) logos = fs.readdirSync(twemojiDir()).filter((f) => f.endsWith(".svg") && !f.includes("-")).map((f) => f.slice(0, -4)).sort();
   return logos;
+}
+
+/** Every fourth logo (in sorted order) belongs to the pretraining corpus, the rest to the
+ * other sets. */
+export function logoPool(pool: LogoPool): string[] {
+  return logoNames().filter((_, i) => (i % 4 === 0) === (pool === "pretrain"));
 }
 
 function colour(r: Rng, light: boolean): string {
@@ -59,10 +69,10 @@ function brandName(r: Rng): string {
   return w[0].toUpperCase() + w.slice(1);
 }
 
-export function brandSpec(universeSeed: number, brandId: number): BrandSpec {
+export function brandSpec(universeSeed: number, brandId: number, pool: LogoPool = "main"): BrandSpec {
   const r = rngFrom(mixSeed(universeSeed, "brand", brandId));
   const dark = r() < 0.5;
-  const names = logoNames();
+  const names = logoPool(pool);
   return {
     brandId,
     name: brandName(r),
@@ -78,10 +88,10 @@ export function brandSpec(universeSeed: number, brandId: number): BrandSpec {
 }
 
 /** Product `id` of a universe where each brand has `variantsPerBrand` products. */
-export function productSpec(universeSeed: number, id: number, variantsPerBrand = 1): ProductSpec {
+export function productSpec(universeSeed: number, id: number, variantsPerBrand = 1, pool: LogoPool = "main"): ProductSpec {
   const brandId = Math.floor(id / variantsPerBrand);
   const variant = id % variantsPerBrand;
-  const brand = brandSpec(universeSeed, brandId);
+  const brand = brandSpec(universeSeed, brandId, pool);
   // Variants of one brand step through flavours and accent hues so that no two are identical
   // (7 is coprime with the 20 flavours; 47 degrees of hue per variant).
   const b = rngFrom(mixSeed(universeSeed, "brand-variants", brandId));

@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
 import { createModel, Model, ModelConfig } from "./model";
-import { archName } from "./resnext";
+import { archName, backboneSpecs } from "./resnext";
+import { ParamSpec } from "./params";
 import { parseSafetensors, serializeSafetensors } from "./safetensors";
 import { Optimizer, OptimizerConfig } from "../train/optimizer";
 
@@ -76,30 +77,49 @@ function describe(c: ModelConfig): string {
   return `${archName(c.arch)} (pooling ${c.pooling}, projection ${c.projDim || "none"}, classes ${c.classes || "none"})`;
 }
 
-/** Load into `model` (same architecture required) and, when given, the optimiser's state. */
-export function loadCheckpoint(dir: string, model?: Model, optimizer?: Optimizer): { model: Model; meta: CheckpointMeta } {
-  const meta = readCheckpointMeta(dir);
-  if (model && !sameModel(model.config, meta.model)) {
-    throw new Error(`${dir}: checkpoint is ${describe(meta.model)}, the model is ${describe(model.config)}; load it into a model of the same architecture`);
-  }
+/** The checked weights file of a checkpoint. */
+function readWeights(dir: string, meta: CheckpointMeta) {
   const wfile = path.join(dir, meta.weights.file);
   const bytes = fs.existsSync(wfile) ? fs.readFileSync(wfile) : undefined;
   if (!bytes) throw new Error(`${wfile}: missing; the checkpoint is incomplete`);
   if (bytes.length !== meta.weights.bytes || sha256(bytes) !== meta.weights.sha256) {
     throw new Error(`${wfile}: ${bytes.length} bytes with a different checksum than recorded (${meta.weights.bytes} bytes) — truncated or corrupt; nothing was loaded`);
   }
-  const file = parseSafetensors(bytes, wfile);
-  const target = model ?? createModel(meta.model, 0);
-  for (const spec of target.specs) {
-    const t = file.tensors.get(spec.name);
-    if (!t || t.shape.join("x") !== spec.shape.join("x")) throw new Error(`${wfile}: tensor '${spec.name}' missing or mis-shaped; nothing was loaded`);
+  return { wfile, file: parseSafetensors(bytes, wfile) };
+}
+
+/** Assign the named tensors of a weights file to `model`, all or nothing. */
+function assignTensors(model: Model, specs: ParamSpec[], wfile: string, tensors: Map<string, { shape: number[]; data: Float32Array }>, hint: string): void {
+  for (const spec of specs) {
+    const t = tensors.get(spec.name);
+    if (!t || t.shape.join("x") !== spec.shape.join("x")) throw new Error(`${wfile}: tensor '${spec.name}' ${t ? `is ${t.shape.join("x")}, expected ${spec.shape.join("x")}` : "missing"}; nothing was loaded. ${hint}`);
   }
   tf.tidy(() => {
-    for (const spec of target.specs) target.params.get(spec.name)!.assign(tf.tensor(file.tensors.get(spec.name)!.data, spec.shape));
+    for (const spec of specs) model.params.get(spec.name)!.assign(tf.tensor(tensors.get(spec.name)!.data, spec.shape));
   });
+}
+
+/** Load into `model` (same architecture required) and, when given, the optimiser's state. */
+export function loadCheckpoint(dir: string, model?: Model, optimizer?: Optimizer): { model: Model; meta: CheckpointMeta } {
+  const meta = readCheckpointMeta(dir);
+  if (model && !sameModel(model.config, meta.model)) {
+    throw new Error(`${dir}: checkpoint is ${describe(meta.model)}, the model is ${describe(model.config)}; load it into a model of the same architecture`);
+  }
+  const { wfile, file } = readWeights(dir, meta);
+  const target = model ?? createModel(meta.model, 0);
+  assignTensors(target, target.specs, wfile, file.tensors, "");
   if (optimizer) {
     const slots = [...file.tensors].filter(([name]) => name.startsWith("optim/")).map(([name, t]) => [name.slice(6), t] as [string, typeof t]);
     optimizer.restore(meta.optimizer?.step ?? 0, slots);
   }
   return { model: target, meta };
+}
+
+/** Start `model` from another checkpoint's backbone (the heads keep their own initialisation):
+ * how the teacher, the student and the fine-tune baselines start from a pretrained network. */
+export function loadBackbone(dir: string, model: Model): CheckpointMeta {
+  const meta = readCheckpointMeta(dir);
+  const { wfile, file } = readWeights(dir, meta);
+  assignTensors(model, backboneSpecs(model.backbone), wfile, file.tensors, `The start must be a ${archName(model.config.arch)} backbone (it is ${archName(meta.model.arch)}).`);
+  return meta;
 }

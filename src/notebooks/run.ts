@@ -3,8 +3,9 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ProfileName, PROFILE_ENV } from "../config/profiles";
-import { ensureDir, paths } from "../util/paths";
+import { INIT_ENV, ProfileName, PROFILE_ENV } from "../config/profiles";
+import { ensureDir, paths, writeJsonAtomic } from "../util/paths";
+import { hashOf } from "../util/fingerprint";
 import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "./jupyter";
 
 export interface NotebookRun {
@@ -25,26 +26,58 @@ export function listNotebooks(only: string[] = []): string[] {
   });
 }
 
-export function runNotebooks(opts: { profile: ProfileName; only?: string[]; timeoutSec?: number; log?: (s: string) => void }): NotebookRun[] {
+/** Where a notebook's last successful run under `reproduce` records what it was made from. */
+export function notebookStamp(profile: string, notebook: string): string {
+  return path.join(paths.reports, "notebooks", profile, `${path.basename(notebook, ".ipynb")}.inputs.json`);
+}
+
+/** The compiled library's fingerprint: a notebook's output depends on it. */
+function libraryFingerprint(): string {
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (f.endsWith(".js")) files.push(f);
+    }
+  };
+  walk(path.join(paths.root, "dist", "src"));
+  return hashOf(files.sort().map((f) => hashOf(fs.readFileSync(f, "latin1"))).join(""));
+}
+
+/** `inputs`: what the notebooks' results are made from (e.g. the metrics' inputs). With it, a
+ * notebook whose source, library and inputs are those of its last successful run is not run
+ * again (reproduce's second run); without it, every notebook runs (tests). */
+export function runNotebooks(opts: { profile: ProfileName; init?: string; only?: string[]; timeoutSec?: number; log?: (s: string) => void; inputs?: unknown }): NotebookRun[] {
   const log = opts.log ?? ((s: string) => console.log(s));
   const check = checkJupyter();
   if (!check.ok) throw new Error(check.problem);
   installKernel(); // cheap, and keeps the launcher pointing at this checkout
   const outDir = ensureDir(path.join(paths.reports, "notebooks", opts.profile));
   const runs: NotebookRun[] = [];
+  const library = opts.inputs === undefined ? "" : libraryFingerprint();
   for (const nb of listNotebooks(opts.only)) {
     const name = path.basename(nb, ".ipynb");
     const t0 = Date.now();
+    const stamp = notebookStamp(opts.profile, nb);
+    const key = opts.inputs === undefined ? undefined : hashOf({ source: hashOf(fs.readFileSync(nb, "utf8")), library, inputs: opts.inputs });
+    if (key && fs.existsSync(stamp) && JSON.parse(fs.readFileSync(stamp, "utf8")).key === key && fs.existsSync(path.join(outDir, `${name}.html`))) {
+      log(`notebook ${name} [${opts.profile}]: unchanged since its last run -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}`);
+      runs.push({ notebook: name, ok: true, seconds: 0, html: path.join(outDir, `${name}.html`) });
+      continue;
+    }
+    fs.rmSync(stamp, { force: true });
     log(`notebook ${name} [${opts.profile}] ...`);
     const r = spawnSync(
       check.python,
       [paths.executeScript, nb, outDir, "--kernel", KERNEL_NAME, "--timeout", String(opts.timeoutSec ?? 1800)],
-      { env: jupyterEnv({ [PROFILE_ENV]: opts.profile }), encoding: "utf8", maxBuffer: 64 << 20 },
+      { env: jupyterEnv({ [PROFILE_ENV]: opts.profile, ...(opts.init ? { [INIT_ENV]: opts.init } : {}) }), encoding: "utf8", maxBuffer: 64 << 20 },
     );
     const seconds = (Date.now() - t0) / 1000;
     const ok = r.status === 0;
     const message = ok ? undefined : (r.stderr || r.error?.message || `exit ${r.status}`).trim();
     runs.push({ notebook: name, ok, seconds, html: path.join(outDir, `${name}.html`), message });
+    if (ok && key) writeJsonAtomic(stamp, { key });
     log(ok ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}` : `  FAILED in ${seconds.toFixed(1)}s\n${message}`);
   }
   return runs;

@@ -10,6 +10,7 @@ import { runDir } from "./steps";
 import type { HistoryRow } from "../train/loop";
 import { readCheckpointMeta } from "../models/checkpoint";
 import { engineLabel } from "../engine/native-kernels";
+import type { FinetuneVariant } from "../train/finetune";
 
 export const BASELINE_FILE = path.join(paths.root, "test", "fixtures", "smoke-baseline.json");
 
@@ -67,8 +68,8 @@ export function compareBaseline(now: Baseline, ref: Baseline, tol = { accuracy: 
   }
   for (const [set, vs] of Object.entries(ref.metrics.finetune)) {
     for (const [v, b] of Object.entries(vs)) {
-      const a = (now.metrics.finetune as any)[set][v];
-      if (Math.abs(a - (b as number)) > tol.accuracy) out.push(`${set} fine-tune ${v}: ${a.toFixed(3)} vs baseline ${(b as number).toFixed(3)}`);
+      const a = now.metrics.finetune[set as keyof Baseline["metrics"]["finetune"]][v as FinetuneVariant].accuracy;
+      if (Math.abs(a - b.accuracy) > tol.accuracy) out.push(`${set} fine-tune ${v}: ${a.toFixed(3)} vs baseline ${b.accuracy.toFixed(3)}`);
     }
   }
   for (const step of ["teacherLoss", "studentLoss"] as const) {

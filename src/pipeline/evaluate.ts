@@ -1,21 +1,34 @@
 // The paper's evaluation: logistic-regression probes on frozen embeddings (plus kNN and
-// nearest-class-mean columns) for random-init, teacher and student, beside the fine-tuned
-// baselines, on both one-shot sets; written to reports/metrics.json and CSV tables.
-import { Profile } from "../config/profiles";
+// nearest-class-mean columns) for random-init, pretrained, teacher and student, beside the
+// fine-tuned baselines, on both one-shot sets, every accuracy with a 95 % bootstrap interval,
+// and the paper's claims as findings; written to reports/metrics-<profile>.json.
+import * as path from "path";
+import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { oneShotOf } from "../data/sets";
+import { filesOf, oneShotOf } from "../data/sets";
+import { readManifest } from "../data/manifest";
+import { readCheckpointMeta } from "../models/checkpoint";
+import { featureMapSize, resolveArch } from "../models/resnext";
+import { accuracyWithInterval, Interval } from "../probe/bootstrap";
+import { Finding } from "../report/findings";
+import type { SeedSummary } from "./seeds";
+import { paperFindings } from "../report/paper-findings";
+import { changedInputs, datasetFingerprint, Inputs } from "../util/fingerprint";
 import { disposeModel, embeddingDim, Model } from "../models/model";
 import { argmaxRows, fitLogReg, logRegScores } from "../probe/logreg";
-import { accuracy, knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
-import { writeReport } from "../report/metrics";
+import { knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
+import { readReport, writeReport } from "../report/metrics";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { finetune, initialModel, ONE_SHOT_SETS, OneShotSet, StepOptions, trainedModel } from "./steps";
+import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runDir, runTag, StepOptions, trainedModel } from "./steps";
 
 export interface ProbeScores {
   logreg: number;
+  logregCI: Interval;
   knn: number;
+  knnCI: Interval;
   ncm: number;
+  ncmCI: Interval;
   fitMs: number;
   iterations: number;
 }
@@ -44,52 +57,119 @@ export async function embedOneShot(profile: Profile, model: Model, set: OneShotS
   };
 }
 
-export function probe(e: Embedded, C = 1): ProbeScores {
+/** LR, 1-NN and NCM probes on frozen embeddings, each accuracy with its bootstrap interval
+ * (`seed` fixes the resamples). */
+export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
   const t = process.hrtime.bigint();
   const lr = fitLogReg(e.train, e.trainLabels, e.dim, { C });
   const fitMs = Number(process.hrtime.bigint() - t) / 1e6;
-  return {
-    logreg: accuracy(argmaxRows(logRegScores(lr, e.test), lr.classes), e.testLabels),
-    knn: accuracy(knnPredict(e.train, e.trainLabels, e.test, e.dim), e.testLabels),
-    ncm: accuracy(nearestClassMeanPredict(e.train, e.trainLabels, e.test, e.dim), e.testLabels),
-    fitMs,
-    iterations: lr.iterations,
-  };
+  const score = (pred: Int32Array) => accuracyWithInterval(pred, e.testLabels, { seed });
+  const logreg = score(argmaxRows(logRegScores(lr, e.test), lr.classes));
+  const knn = score(knnPredict(e.train, e.trainLabels, e.test, e.dim));
+  const ncm = score(nearestClassMeanPredict(e.train, e.trainLabels, e.test, e.dim));
+  return { logreg: logreg.accuracy, logregCI: logreg.interval, knn: knn.accuracy, knnCI: knn.interval, ncm: ncm.accuracy, ncmCI: ncm.interval, fitMs, iterations: lr.iterations };
 }
 
-export const REPRESENTATIONS = ["random-init", "teacher", "student"] as const;
+export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
 export type Representation = (typeof REPRESENTATIONS)[number];
 
 export async function representationModel(profile: Profile, which: Representation, opts: StepOptions = {}): Promise<Model> {
-  return which === "random-init" ? initialModel(profile) : trainedModel(profile, which, opts);
+  if (which === "random-init") return initialModel(profile);
+  if (which === "pretrained") return pretrainedModel(profile, opts);
+  return trainedModel(profile, which, opts);
+}
+
+/** What a representation's probe rows are made from: its weights' checksum. */
+async function representationInputs(profile: Profile, which: Representation, opts: StepOptions): Promise<Inputs> {
+  if (which === "random-init") return { random: trainSeed(profile), arch: profile.arch };
+  if (which === "pretrained") return { pretrained: (await initInputs(withRun(profile, { init: "pretrained" }), opts)).weights };
+  const m = await trainedModel(profile, which, opts); // trains it when needed; the checkpoint names it
+  disposeModel(m);
+  return { [which]: readCheckpointMeta(path.join(runDir(profile, which), "checkpoint")).weights.sha256 };
+}
+
+export interface EvaluationMeta {
+  init: string;
+  featureMap: [number, number];
+  /** Images the teacher / student saw in training (steps x images per step). */
+  teacherImages: number;
+  studentImages: number;
+  /** Dataset sizes behind the paper's ratio (unlabeled >= 4x the teacher's images). */
+  teacherSetImages: number;
+  unlabeledImages: number;
+  seeds: number;
+  stageSeconds: Record<string, number>;
 }
 
 export interface Metrics {
   profile: string;
   arch: string;
   imageSize: number;
+  /** Each one-shot set's title: "grozi-like (synthetic)" or "grozi-like (imported from X)". */
+  datasets: Record<OneShotSet, string>;
   probes: Record<OneShotSet, Record<Representation, ProbeScores>>;
-  finetune: Record<OneShotSet, Record<FinetuneVariant, number>>;
+  finetune: Record<OneShotSet, Record<FinetuneVariant, FinetuneResult>>;
+  findings: Finding[];
+  meta: EvaluationMeta;
+  /** With `reproduce --seeds N`: each accuracy's mean and sd over the N training seeds. */
+  seeds?: SeedSummary[];
+  /** What these numbers were computed from; a later evaluate with the same inputs reuses them. */
+  inputs: Inputs;
 }
 
+export function datasetTitle(profile: Profile, set: string): string {
+  const m = readManifest(datasetDir(set, profile.name));
+  return m.specHash === "imported" ? `${set} (imported from ${path.basename(String(m.spec.source))})` : `${set} (synthetic)`;
+}
+
+export function evaluationMeta(profile: Profile, seeds = 1): EvaluationMeta {
+  const t = profile.train;
+  const map = featureMapSize(profile.imageSize, resolveArch(profile.arch));
+  return {
+    init: profile.init,
+    featureMap: [map, map],
+    teacherImages: t.teacher.steps * 2 * t.teacher.pairsPerBatch,
+    studentImages: t.student.steps * (2 * t.student.pairsPerBatch + t.student.pseudoPerBatch),
+    teacherSetImages: filesOf(datasetDir("teacher-pairs", profile.name)).files.length,
+    unlabeledImages: filesOf(datasetDir("student-pseudo", profile.name)).files.length,
+    seeds,
+    stageSeconds: {},
+  };
+}
+
+export function metricsName(profile: Profile): string {
+  const tag = runTag(profile).replace(/\//g, "-");
+  return `metrics-${profile.name}${tag ? `-${tag}` : ""}`;
+}
+
+/** Probes on every representation and the fine-tune baselines on both sets, with intervals and
+ * the findings; written to reports/metrics-<profile>.json. Cached by its inputs: a second call
+ * with nothing changed reads the file and embeds nothing. */
 export async function evaluate(profile: Profile, opts: StepOptions = {}): Promise<Metrics> {
-  const probes = {} as Metrics["probes"];
+  await ensureData(profile);
   const ft = {} as Metrics["finetune"];
   for (const set of ONE_SHOT_SETS) {
-    probes[set] = {} as Record<Representation, ProbeScores>;
-    ft[set] = {} as Record<FinetuneVariant, number>;
-  }
-  for (const which of REPRESENTATIONS) {
-    const model = await representationModel(profile, which, opts);
-    for (const set of ONE_SHOT_SETS) probes[set][which] = probe(await embedOneShot(profile, model, set));
-    disposeModel(model);
-  }
-  for (const set of ONE_SHOT_SETS) {
+    ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
     for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
-      ft[set][variant] = (await finetune(profile, set, variant, opts)).accuracy;
+      const { accuracy, accuracyCI, trainAccuracy } = await finetune(profile, set, variant, opts);
+      ft[set][variant] = { accuracy, accuracyCI, trainAccuracy };
     }
   }
-  const metrics: Metrics = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, probes, finetune: ft };
-  writeReport(`metrics-${profile.name}`, metrics);
+  const reps = {} as Record<Representation, Inputs>;
+  for (const which of REPRESENTATIONS) reps[which] = await representationInputs(profile, which, opts);
+  const inputs: Inputs = { data: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))])), representations: reps, imageSize: profile.imageSize, finetune: ft };
+  const cached = readReport<Metrics>(metricsName(profile));
+  if (cached?.inputs && changedInputs(cached.inputs, inputs).length === 0 && cached.findings) return cached;
+
+  const probes = {} as Metrics["probes"];
+  for (const set of ONE_SHOT_SETS) probes[set] = {} as Record<Representation, ProbeScores>;
+  for (const which of REPRESENTATIONS) {
+    const model = await representationModel(profile, which, opts);
+    for (const set of ONE_SHOT_SETS) probes[set][which] = probe(await embedOneShot(profile, model, set), 1, profile.seed);
+    disposeModel(model);
+  }
+  const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetTitle(profile, s)])) as Record<OneShotSet, string>, probes, finetune: ft };
+  const metrics: Metrics = { ...partial, findings: paperFindings(partial), meta: { ...evaluationMeta(profile), stageSeconds: cached?.meta?.stageSeconds ?? {} }, inputs };
+  writeReport(metricsName(profile), metrics);
   return metrics;
 }

@@ -1,33 +1,97 @@
-// `npm run reproduce`: the whole paper on one profile, then the notebook series executed
-// headless into reports/. Every step is cached, so a second run only redoes what changed.
+// `npm run reproduce`: the whole paper on one profile — data, the pretrained start, teacher,
+// pseudolabels and student, fine-tune baselines and probes, the tables with intervals and the
+// findings — then the notebook series executed headless into reports/. Every step is cached by
+// its inputs, so a second run with nothing changed only reads results back.
+import * as path from "path";
 import { selectBackend } from "../engine/backend";
-import { Profile } from "../config/profiles";
-import { runNotebooks } from "../notebooks/run";
+import { Profile, withRun } from "../config/profiles";
+import * as fs from "fs";
+import { listNotebooks, notebookStamp, runNotebooks } from "../notebooks/run";
+import { DATASET_NAMES, datasetDir } from "../data/generate";
+import { manifestPath } from "../data/manifest";
+import { reportPath, writeReport } from "../report/metrics";
+import { disposeModel, Model } from "../models/model";
 import { reportTables } from "../report/tables";
+import { showTable, toDataFrame } from "../report/table";
+import { paths } from "../util/paths";
 import { formatSeconds } from "../util/progress";
-import { evaluate } from "./evaluate";
-import { ensureData, trainStudent, trainTeacher } from "./steps";
+import { evaluate, Metrics, metricsName } from "./evaluate";
+import { summariseSeeds } from "./seeds";
+import { ensureData, pretrainedCheckpoint, runDir, trainedModel } from "./steps";
 
-export async function reproduce(profile: Profile, opts: { notebooks?: boolean } = {}): Promise<number> {
+export interface ReproduceOptions {
+  notebooks?: boolean;
+  /** Repeat the training steps with this many training seeds (1 = the profile's run only). */
+  seeds?: number;
+}
+
+export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): Promise<number> {
   const t0 = Date.now();
   await selectBackend();
-  const stage = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+  const dispose = async (p: Promise<Model>) => disposeModel(await p);
+  const seconds: Record<string, number> = {};
+  const cached = new Set<string>();
+  /** Run a stage, timed; it was read back from its cache when every file it writes was there
+   * before and is unchanged after. */
+  const stage = async <T>(name: string, fn: () => Promise<T>, outputs: () => string[] = () => []): Promise<T> => {
+    const stamp = () => outputs().map((f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : -1)).join(",");
+    const before = stamp();
     const t = Date.now();
     console.log(`== ${name}`);
     const r = await fn();
-    console.log(`   ${name} done in ${formatSeconds((Date.now() - t) / 1000)}`);
+    seconds[name] = Math.round((Date.now() - t) / 100) / 10;
+    const reused = outputs().length > 0 && !before.includes("-1") && stamp() === before;
+    if (reused) cached.add(name);
+    console.log(`   ${name} ${reused ? "read back from its cache" : "done"} in ${formatSeconds(seconds[name])}`);
     return r;
   };
-  await stage("data", () => ensureData(profile));
-  await stage("teacher", () => trainTeacher(profile));
-  await stage("student (with pseudolabels)", () => trainStudent(profile));
-  const metrics = await stage("probes and fine-tune baselines", () => evaluate(profile));
-  reportTables(metrics);
+  const checkpointOf = (p: Profile, step: string) => () => [path.join(runDir(p, step), "checkpoint", "checkpoint.json")];
+  await stage("data", () => ensureData(profile), () => DATASET_NAMES.map((n) => manifestPath(datasetDir(n, profile.name))));
+  if (profile.init === "pretrained") await stage("pretrain", () => pretrainedCheckpoint(profile), checkpointOf(profile, "pretrain"));
+  await stage("teacher", () => dispose(trainedModel(profile, "teacher")), checkpointOf(profile, "teacher"));
+  await stage("student (with pseudolabels)", () => dispose(trainedModel(profile, "student")), checkpointOf(profile, "student"));
+  let metrics = await stage("fine-tune baselines and probes", () => evaluate(profile), () => [reportPath(metricsName(profile))]);
+
+  const seeds = Math.max(1, opts.seeds ?? 1);
+  if (seeds > 1) {
+    const runs: Metrics[] = [metrics];
+    for (let k = 1; k < seeds; k++) {
+      const pk = withRun(profile, { repeat: k });
+      runs.push(
+        await stage(`repeat ${k} of ${seeds - 1} (training seed +${k})`, async () => {
+          await dispose(trainedModel(pk, "teacher"));
+          await dispose(trainedModel(pk, "student"));
+          return evaluate(pk);
+        }, () => [reportPath(metricsName(pk))]),
+      );
+    }
+    const summary = summariseSeeds(runs);
+    metrics = { ...metrics, seeds: summary };
+    const p = (v: number) => (100 * v).toFixed(1);
+    showTable(toDataFrame(summary.map((s) => ({ set: s.set, row: s.row, "mean % ± sd": `${p(s.mean)} ± ${p(s.sd)}`, runs: s.values.map(p).join(" / ") }))), `${seeds} training seeds: mean ± sd`);
+  }
+  // Each stage's time in the run that did its work: a stage this run read back from its cache
+  // keeps the time recorded when it was computed.
+  const recorded = { ...metrics.meta.stageSeconds };
+  const save = () => {
+    const stageSeconds = Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, cached.has(k) && recorded[k] !== undefined ? recorded[k] : v]));
+    // A one-seed rerun keeps an earlier --seeds summary (and its count) that it read back.
+    metrics = { ...metrics, meta: { ...metrics.meta, seeds: seeds > 1 || !metrics.seeds ? seeds : metrics.meta.seeds, stageSeconds: { ...recorded, ...stageSeconds } } };
+    return writeReport(metricsName(profile), metrics);
+  };
+  const metricsFile = save();
+  const written = [metricsFile, ...reportTables(metrics)];
+
   let failed = 0;
   if (opts.notebooks !== false) {
-    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name }));
+    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name, init: profile.init === "pretrained" ? undefined : profile.init, inputs: metrics.inputs }), () => listNotebooks().map((nb) => notebookStamp(profile.name, nb)));
     failed = runs.filter((r) => !r.ok).length;
+    save();
+    written.push(...runs.map((r) => r.html));
   }
-  console.log(`reproduce (${profile.name}) finished in ${formatSeconds((Date.now() - t0) / 1000)}${failed ? `; ${failed} notebooks FAILED` : ""}`);
+  console.log(`\nwritten:\n${written.map((f) => `  ${path.relative(paths.root, f)}`).join("\n")}`);
+  const total = (Date.now() - t0) / 1000;
+  console.log(`stage times: ${Object.entries(seconds).map(([k, v]) => `${k} ${formatSeconds(v)}`).join(", ")}`);
+  console.log(`reproduce (${profile.name}, init ${profile.init}) finished in ${formatSeconds(total)}${failed ? `; ${failed} notebooks FAILED` : ""}`);
   return failed ? 1 : 0;
 }

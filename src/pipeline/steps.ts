@@ -1,14 +1,21 @@
 // The method step by step, each step cached in runs/<profile>/: a finished step is loaded,
-// an unfinished one resumes from its last checkpoint. The CLI, `reproduce` and the notebooks
+// an unfinished one resumes from its last checkpoint, and one whose inputs changed (data, init,
+// profile values, model) is redone. Every model starts from the profile's init: the pretrained
+// backbone (step 0), random weights, or a checkpoint. The CLI, `reproduce` and the notebooks
 // all call these.
 import * as fs from "fs";
 import * as os from "os";
 import { tf } from "../engine/tf";
 import * as path from "path";
-import { Profile } from "../config/profiles";
+import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir, generateAll } from "../data/generate";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
-import { loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
+import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
+import { manifestPath, readManifest, resolveItem } from "../data/manifest";
+import { changedInputs, datasetFingerprint, hashOf, Inputs } from "../util/fingerprint";
+import { pretrainTask, TaggedImages } from "../train/pretrain";
+import { accuracyWithInterval, Interval } from "../probe/bootstrap";
+import { writeJsonAtomic } from "../util/paths";
 import { createModel, disposeModel, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
@@ -20,16 +27,25 @@ import { embedFiles } from "../train/embed";
 import { accuracy } from "../probe/neighbours";
 import { argmaxRows } from "../probe/logreg";
 
-export const runDir = (profile: Profile, step: string) => path.join(paths.runs, profile.name, step);
+/** Runs of the profile's own init and repeat live in runs/<profile>/; others beside them in
+ * runs/<profile>/init-<...>/ and .../repeat-<k>/, so no variant overwrites another. */
+export function runTag(profile: Profile): string {
+  const parts: string[] = [];
+  if (profile.init !== PROFILES[profile.name].init) parts.push(profile.init === "random" || profile.init === "pretrained" ? `init-${profile.init}` : `init-${path.basename(path.resolve(profile.init))}-${hashOf(path.resolve(profile.init)).slice(0, 6)}`);
+  if (profile.repeat) parts.push(`repeat-${profile.repeat}`);
+  return parts.join("/");
+}
+
+export const runDir = (profile: Profile, step: string) => path.join(paths.runs, profile.name, step === "pretrain" ? "" : runTag(profile), step);
 const ckptDir = (profile: Profile, step: string) => path.join(runDir(profile, step), "checkpoint");
 
 export function embeddingConfig(profile: Profile): ModelConfig {
   return { arch: profile.arch, pooling: "lca", projDim: 0, classes: 0 };
 }
 
-/** The untrained network every method starts from (same seed for teacher and student). */
+/** A network with random weights (every layer from the run's seed): the "random init" floor. */
 export function initialModel(profile: Profile, config: ModelConfig = embeddingConfig(profile)): Model {
-  return createModel(config, profile.seed);
+  return createModel(config, trainSeed(profile));
 }
 
 /** Replicas for data-parallel training: the profile's, RETAIL_REPR_WORKERS to override, and
@@ -43,7 +59,7 @@ export function workersFor(profile: Profile): number {
   return Math.min(wanted, 2, os.cpus().length);
 }
 
-function loopConfig(profile: Profile, name: string, steps: number, lr: number, quiet?: boolean): LoopConfig {
+function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, quiet?: boolean): LoopConfig {
   return {
     name,
     steps,
@@ -53,12 +69,16 @@ function loopConfig(profile: Profile, name: string, steps: number, lr: number, q
     runDir: runDir(profile, name),
     quiet,
     workers: workersFor(profile),
+    inputs,
   };
 }
 
-export function stepDone(profile: Profile, name: string, steps: number): boolean {
+/** Is this step's checkpoint finished and made from these inputs? */
+export function stepDone(profile: Profile, name: string, steps: number, inputs: Inputs): boolean {
   const dir = ckptDir(profile, name);
-  return fs.existsSync(path.join(dir, "checkpoint.json")) && readCheckpointMeta(dir).step >= steps;
+  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) return false;
+  const meta = readCheckpointMeta(dir);
+  return meta.step >= steps && changedInputs(meta.extra.inputs as Inputs | undefined, inputs).length === 0;
 }
 
 export interface StepOptions {
@@ -69,61 +89,165 @@ export async function ensureData(profile: Profile): Promise<void> {
   await generateAll(profile);
 }
 
+/** The same profile values and model a step of any init or repeat records as its inputs. */
+function commonInputs(profile: Profile, config: ModelConfig): Inputs {
+  return { model: config, imageSize: profile.imageSize, seed: trainSeed(profile) };
+}
+
+// ---- step 0: the pretrained start ----------------------------------------------------------
+
+export function pretrainConfig(profile: Profile, vocabulary: number): ModelConfig {
+  return { arch: profile.arch, pooling: "gap", projDim: 0, classes: vocabulary };
+}
+
+function pretrainData(profile: Profile): TaggedImages {
+  const dir = datasetDir("pretrain-corpus", profile.name);
+  const m = readManifest(dir);
+  const vocabulary = m.spec.vocabulary as string[] | undefined;
+  if (!Array.isArray(vocabulary)) throw new Error(`${manifestPath(dir)}: no 'vocabulary' in its spec; regenerate it with \`retail-repr generate --only pretrain-corpus\``);
+  const items = m.items.filter((it) => it.tags?.length);
+  if (items.length === 0) throw new Error(`${manifestPath(dir)}: no item has 'tags'; the pretraining corpus needs hashtags`);
+  return { files: items.map((it) => resolveItem(dir, it)), tags: items.map((it) => it.tags!), vocabulary };
+}
+
+function pretrainInputs(profile: Profile, vocabulary: number): Inputs {
+  const p = withRun(profile, { repeat: 0 });
+  return { data: datasetFingerprint(datasetDir("pretrain-corpus", profile.name)), ...commonInputs(p, pretrainConfig(p, vocabulary)), train: profile.train.pretrain };
+}
+
+/** Weakly supervised pretraining on the hashtag corpus (shared by every init and repeat). */
+export async function pretrain(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+  await generateAll(profile, ["pretrain-corpus"]);
+  const p = withRun(profile, { repeat: 0 });
+  const data = pretrainData(p);
+  const model = initialModel(p, pretrainConfig(p, data.vocabulary.length));
+  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p, data.vocabulary.length), opts.quiet));
+  return { model, result };
+}
+
+/** The finished pretraining checkpoint's folder (pretraining first when needed). */
+export async function pretrainedCheckpoint(profile: Profile, opts: StepOptions = {}): Promise<string> {
+  await generateAll(profile, ["pretrain-corpus"]);
+  const vocabulary = pretrainData(profile).vocabulary.length;
+  if (!stepDone(profile, "pretrain", profile.train.pretrain.steps, pretrainInputs(profile, vocabulary))) disposeModel((await pretrain(profile, opts)).model);
+  return ckptDir(profile, "pretrain");
+}
+
+/** Where a run starts, as an input: "random", or the starting weights' checksum and origin. */
+export async function initInputs(profile: Profile, opts: StepOptions = {}): Promise<Inputs> {
+  if (profile.init === "random") return { kind: "random" };
+  const dir = profile.init === "pretrained" ? await pretrainedCheckpoint(profile, opts) : path.resolve(profile.init);
+  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`init: '${profile.init}' is neither 'pretrained', 'random' nor a checkpoint folder (no checkpoint.json in ${dir})`);
+  return { kind: profile.init === "pretrained" ? "pretrained" : "checkpoint", dir: profile.init === "pretrained" ? "runs/pretrain" : dir, weights: readCheckpointMeta(dir).weights.sha256 };
+}
+
+/** A new model for `config` at the run's init: random weights, then the init's backbone. */
+export async function startingModel(profile: Profile, config: ModelConfig, opts: StepOptions = {}): Promise<Model> {
+  const model = initialModel(profile, config);
+  if (profile.init !== "random") loadBackbone(profile.init === "pretrained" ? await pretrainedCheckpoint(profile, opts) : path.resolve(profile.init), model);
+  return model;
+}
+
+/** The pretrained backbone as an embedding model (LCA pooling), for the probe row. */
+export async function pretrainedModel(profile: Profile, opts: StepOptions = {}): Promise<Model> {
+  return startingModel(withRun(profile, { init: "pretrained", repeat: 0 }), embeddingConfig(profile), opts);
+}
+
+// ---- steps 1-3: teacher, pseudolabels, student ---------------------------------------------
+
+async function teacherInputs(profile: Profile, opts: StepOptions): Promise<Inputs> {
+  return { data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)), init: await initInputs(profile, opts), ...commonInputs(profile, embeddingConfig(profile)), train: profile.train.teacher };
+}
+
 export async function trainTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   await ensureData(profile);
-  const model = initialModel(profile);
+  const model = await startingModel(profile, embeddingConfig(profile), opts);
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, opts.quiet));
+  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, await teacherInputs(profile, opts), opts.quiet));
   return { model, result };
+}
+
+async function studentInputs(profile: Profile, opts: StepOptions): Promise<Inputs> {
+  return {
+    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
+    unlabeled: datasetFingerprint(datasetDir("student-pseudo", profile.name)),
+    teacher: await teacherId(profile, opts),
+    init: await initInputs(profile, opts),
+    ...commonInputs(profile, embeddingConfig(profile)),
+    train: profile.train.student,
+  };
 }
 
 /** A finished step's model from its checkpoint (training it first when needed). */
 export async function trainedModel(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<Model> {
-  const steps = profile.train[which].steps;
-  if (!stepDone(profile, which, steps)) {
+  await ensureData(profile);
+  const inputs = which === "teacher" ? await teacherInputs(profile, opts) : await studentInputs(profile, opts);
+  if (!stepDone(profile, which, profile.train[which].steps, inputs)) {
     const { model } = which === "teacher" ? await trainTeacher(profile, opts) : await trainStudent(profile, opts);
     return model;
   }
   return loadCheckpoint(ckptDir(profile, which), initialModel(profile)).model;
 }
 
-export function teacherId(profile: Profile): string {
+/** The finished teacher's weights checksum (training it first when needed). */
+export async function teacherId(profile: Profile, opts: StepOptions = {}): Promise<string> {
+  if (!stepDone(profile, "teacher", profile.train.teacher.steps, await teacherInputs(profile, opts))) disposeModel((await trainTeacher(profile, opts)).model);
   return readCheckpointMeta(ckptDir(profile, "teacher")).weights.sha256;
 }
 
 export async function pseudolabel(profile: Profile, opts: StepOptions = {}): Promise<string> {
-  const teacher = await trainedModel(profile, "teacher", opts);
   const dir = runDir(profile, "pseudolabels");
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-  const id = teacherId(profile);
+  const id = await teacherId(profile, opts);
   if (!pseudoComplete(readPseudoIndex(dir), files.length, id)) {
+    const teacher = await trainedModel(profile, "teacher", opts);
     await writePseudolabels(teacher, files, dir, { teacher: id, size: profile.imageSize, batch: profile.train.embedBatch, quiet: opts.quiet });
+    disposeModel(teacher);
   }
-  disposeModel(teacher);
   return dir;
 }
 
 export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   const dir = await pseudolabel(profile, opts);
-  const model = initialModel(profile);
+  const model = await startingModel(profile, embeddingConfig(profile), opts);
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, readPseudolabels(dir), profile);
-  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, opts.quiet));
+  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, opts), opts.quiet));
   return { model, result };
 }
 
 export const ONE_SHOT_SETS = ["capg-like", "grozi-like"] as const;
 export type OneShotSet = (typeof ONE_SHOT_SETS)[number];
 
-/** Fine-tune a classifier baseline; returns its test accuracy on the one-shot set. */
-export async function finetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<{ accuracy: number; result: LoopResult }> {
+export interface FinetuneResult {
+  accuracy: number;
+  accuracyCI: Interval;
+  /** Accuracy on the (clean, un-augmented) training images after training: has it plateaued? */
+  trainAccuracy: number;
+}
+
+/** Fine-tune a classifier baseline from the run's init; its test accuracy with a bootstrap
+ * interval and its training accuracy, cached in the run's folder by its inputs. */
+export async function finetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<FinetuneResult & { result?: LoopResult }> {
   await ensureData(profile);
-  const data = oneShotOf(datasetDir(set, profile.name));
-  const model = initialModel(profile, { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: data.classes });
+  const dataDir = datasetDir(set, profile.name);
+  const data = oneShotOf(dataDir);
+  const config: ModelConfig = { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: data.classes };
   const name = `finetune-${set}-${variant}`;
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, opts.quiet));
-  const logits = await embedFiles(model, data.test.files, { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true });
+  const inputs = { data: datasetFingerprint(dataDir), init: await initInputs(profile, opts), ...commonInputs(profile, config), variant, train: profile.train.finetune };
+  const resultFile = path.join(runDir(profile, name), "result.json");
+  if (fs.existsSync(resultFile)) {
+    const cached = JSON.parse(fs.readFileSync(resultFile, "utf8"));
+    if (changedInputs(cached.inputs, inputs).length === 0) return cached.result as FinetuneResult;
+  }
+  const model = await startingModel(profile, config, opts);
+  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, inputs, opts.quiet));
+  const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
+  const test = accuracyWithInterval(argmaxRows(await embedFiles(model, data.test.files, o), data.classes), data.test.labels, { seed: profile.seed });
+  const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
   disposeModel(model);
-  return { accuracy: accuracy(argmaxRows(logits, data.classes), data.test.labels), result };
+  const out: FinetuneResult = { accuracy: test.accuracy, accuracyCI: test.interval, trainAccuracy };
+  writeJsonAtomic(resultFile, { inputs, result: out });
+  return { ...out, result };
 }

@@ -8,7 +8,7 @@ import { productSpec } from "../data/universe";
 import { Model } from "../models/model";
 import { Embedded, probe, ProbeScores } from "../pipeline/evaluate";
 import { argmaxRows, fitLogReg, logRegScores } from "../probe/logreg";
-import { accuracy } from "../probe/neighbours";
+import { accuracyWithInterval, Interval } from "../probe/bootstrap";
 import { embedFiles } from "../train/embed";
 import * as fs from "fs";
 import * as os from "os";
@@ -18,8 +18,10 @@ export interface AddProductResult {
   before: ProbeScores;
   /** Accuracy on the old classes' test images after the refit. */
   oldClassesAfter: number;
+  oldClassesAfterCI: Interval;
   /** Accuracy on the new product's in-situ images. */
   newProduct: number;
+  newProductCI: Interval;
   fitMs: number;
   newClass: number;
   trainImage: string;
@@ -42,7 +44,7 @@ export async function renderNewProduct(profile: Profile, index: number, tests: n
 }
 
 export async function addProduct(profile: Profile, model: Model, base: Embedded, image: string, testImages: string[]): Promise<AddProductResult> {
-  const before = probe(base);
+  const before = probe(base, 1, profile.seed);
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true };
   const zNew = await embedFiles(model, [image], o);
   const zTest = await embedFiles(model, testImages, o);
@@ -56,10 +58,14 @@ export async function addProduct(profile: Profile, model: Model, base: Embedded,
   const fitMs = Number(process.hrtime.bigint() - t) / 1e6;
   const predOld = argmaxRows(logRegScores(lr, base.test), lr.classes);
   const predNew = argmaxRows(logRegScores(lr, zTest), lr.classes);
+  const old = accuracyWithInterval(predOld, base.testLabels, { seed: profile.seed });
+  const fresh = accuracyWithInterval(predNew, new Int32Array(testImages.length).fill(newClass), { seed: profile.seed });
   return {
     before,
-    oldClassesAfter: accuracy(predOld, base.testLabels),
-    newProduct: accuracy(predNew, new Int32Array(testImages.length).fill(newClass)),
+    oldClassesAfter: old.accuracy,
+    oldClassesAfterCI: old.interval,
+    newProduct: fresh.accuracy,
+    newProductCI: fresh.interval,
     fitMs,
     newClass,
     trainImage: image,

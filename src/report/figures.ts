@@ -15,10 +15,25 @@ export function lossFigure(history: HistoryRow[], title: string, smooth = 5): Fi
   };
 }
 
-export function barFigure(labels: string[], series: { name: string; values: number[] }[], title: string, yTitle: string): Figure {
+/** Grouped bars; `intervals` (same units as values) draw as asymmetric error bars. */
+export function barFigure(labels: string[], series: { name: string; values: number[]; intervals?: [number, number][] }[], title: string, yTitle: string): Figure {
   return {
-    data: series.map((s) => ({ x: labels, y: s.values, type: "bar", name: s.name })),
+    data: series.map((s) => ({
+      x: labels,
+      y: s.values,
+      type: "bar",
+      name: s.name,
+      ...(s.intervals ? { error_y: { type: "data", symmetric: false, array: s.intervals.map((c, i) => c[1] - s.values[i]), arrayminus: s.intervals.map((c, i) => s.values[i] - c[0]) } } : {}),
+    })),
     layout: { title: { text: title }, barmode: "group", yaxis: { title: { text: yTitle } } },
+  };
+}
+
+/** A matrix as a heatmap with its values written in the cells (row 0 at the top). */
+export function heatmapFigure(values: number[][], title: string, digits = 3): Figure {
+  return {
+    data: [{ z: values, type: "heatmap", colorscale: "Viridis", text: values.map((r) => r.map((v) => v.toFixed(digits))), texttemplate: "%{text}", hovertemplate: "row %{y}, column %{x}: %{z}<extra></extra>" }],
+    layout: { title: { text: title }, yaxis: { autorange: "reversed", scaleanchor: "x" }, width: 480, height: 460 },
   };
 }
 

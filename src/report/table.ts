@@ -18,8 +18,18 @@ export function toDataFrame(rows: Row[]): any {
 
 function fmt(v: unknown): string {
   if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return "";
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) < 1 ? 3 : 1);
   return String(v);
+}
+
+/** A plain-text table for terminals: whole cells, no index column, blanks as blanks, numbers
+ * right-aligned. */
+export function textTable(cols: string[], values: unknown[][]): string {
+  const cells = values.map((r) => r.map(fmt));
+  const width = cols.map((c, j) => Math.max(c.length, ...cells.map((r) => r[j].length)));
+  const numeric = cols.map((_, j) => values.every((r) => r[j] === null || r[j] === undefined || typeof r[j] === "number"));
+  const line = (r: string[]) => r.map((v, j) => (numeric[j] ? v.padStart(width[j]) : v.padEnd(width[j]))).join("  ").trimEnd();
+  return [line(cols), width.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
 }
 
 /** HTML of a DataFrame (danfojs has no HTML export in Node). */
@@ -34,12 +44,12 @@ export function dataFrameHtml(df: any, caption?: string): string {
   return `<table class="rr-table" style="border-collapse:collapse">${cap}<thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-/** Show inline in a notebook, or print as text elsewhere. */
-export function showTable(df: any, caption?: string): void {
-  if (!showHtml(dataFrameHtml(df, caption))) {
-    if (caption) console.log(caption);
-    console.log(df.toString());
-  }
+/** Show inline in a notebook (returns true), or print as text elsewhere (false). */
+export function showTable(df: any, caption?: string): boolean {
+  if (showHtml(dataFrameHtml(df, caption))) return true;
+  if (caption) console.log(`\n${caption}`);
+  console.log(textTable(df.columns, df.values));
+  return false;
 }
 
 export function saveTableCsv(rows: Row[], file: string): void {

@@ -1,7 +1,10 @@
 // The paper's two tables, beside ours: same rows, paper's number, ours, and the difference.
-import type { Metrics } from "../pipeline/evaluate";
+import type { Metrics, Representation } from "../pipeline/evaluate";
+import type { Interval } from "../probe/bootstrap";
+import type { FinetuneVariant } from "../train/finetune";
 import type { OneShotSet } from "../pipeline/steps";
-import { Row, saveTableCsv, showTable, toDataFrame } from "./table";
+import { dataFrameHtml, Row, saveTableCsv, showTable, toDataFrame } from "./table";
+import { showHtml } from "./notebook";
 import { reportPath } from "./metrics";
 
 /** Table 1 (CAPG-GP) and Table 2 (Grozi-120) of the paper, in percent. */
@@ -16,36 +19,60 @@ const ROWS: { key: string; label: string; kind: "finetune" | "probe" }[] = [
   { key: "lca-maxent", label: "+ LCA + MaxEnt loss", kind: "finetune" },
   { key: "teacher", label: "Teacher representations + LR", kind: "probe" },
   { key: "student", label: "Student representations + LR", kind: "probe" },
-  { key: "random-init", label: "Random-init representations + LR (floor)", kind: "probe" },
+  { key: "pretrained", label: "Pretrained backbone + LR (ours only)", kind: "probe" },
+  { key: "random-init", label: "Random-init representations + LR (floor, ours only)", kind: "probe" },
 ];
 
+const pct = (v: number) => Math.round(v * 1000) / 10;
+const ci = (c: Interval) => `${pct(c[0]).toFixed(1)}–${pct(c[1]).toFixed(1)}`;
+
 export function tableRows(m: Metrics, set: OneShotSet): Row[] {
-  const pct = (v: number) => Math.round(v * 1000) / 10;
   return ROWS.map((r) => {
-    const ours = r.kind === "finetune" ? m.finetune[set][r.key as keyof Metrics["finetune"][OneShotSet]] : m.probes[set][r.key as keyof Metrics["probes"][OneShotSet]].logreg;
+    const f = r.kind === "finetune" ? m.finetune[set][r.key as FinetuneVariant] : undefined;
+    const p = r.kind === "probe" ? m.probes[set][r.key as Representation] : undefined;
+    const ours = f ? f.accuracy : p!.logreg;
     const paper = PAPER[set][r.key];
-    const p = r.kind === "probe" ? m.probes[set][r.key as keyof Metrics["probes"][OneShotSet]] : undefined;
     return {
       Model: r.label,
       "paper %": paper ?? null,
       "ours %": pct(ours),
+      "95% CI": ci(f ? f.accuracyCI : p!.logregCI),
       "diff (pts)": paper === undefined ? null : Math.round((pct(ours) - paper) * 10) / 10,
-      "ours kNN %": p ? pct(p.knn) : null,
-      "ours NCM %": p ? pct(p.ncm) : null,
+      "kNN % (CI)": p ? `${pct(p.knn).toFixed(1)} (${ci(p.knnCI)})` : null,
+      "NCM % (CI)": p ? `${pct(p.ncm).toFixed(1)} (${ci(p.ncmCI)})` : null,
+      "train acc %": f ? pct(f.trainAccuracy) : null,
     };
   });
 }
 
-export const TABLE_TITLES: Record<OneShotSet, string> = {
-  "capg-like": "Table 1 — CAPG-GP (paper) vs capg-like (ours, synthetic)",
-  "grozi-like": "Table 2 — Grozi-120 (paper) vs grozi-like (ours, synthetic)",
-};
+export const PAPER_SET_NAMES: Record<OneShotSet, string> = { "capg-like": "Table 1 — CAPG-GP", "grozi-like": "Table 2 — Grozi-120" };
 
-/** Show both tables (inline in notebooks, as text elsewhere) and save them as CSV. */
-export function reportTables(m: Metrics): void {
+export function tableTitle(m: Metrics, set: OneShotSet): string {
+  return `${PAPER_SET_NAMES[set]} (paper) vs ${m.datasets?.[set] ?? set} — profile ${m.profile}, ${m.arch} @ ${m.imageSize}px, init ${m.meta?.init ?? "?"}`;
+}
+
+export function findingRows(m: Metrics): Row[] {
+  return m.findings.map((f) => ({ finding: f.id, claim: f.claim, paper: f.paper, verdict: f.verdict, ours: f.ours }));
+}
+
+/** Show both tables and the findings (inline in notebooks, as text elsewhere) and save them as
+ * CSV; returns the files written. */
+export function reportTables(m: Metrics): string[] {
+  const files: string[] = [];
   for (const set of ["capg-like", "grozi-like"] as OneShotSet[]) {
     const rows = tableRows(m, set);
-    showTable(toDataFrame(rows), `${TABLE_TITLES[set]} — profile ${m.profile}, ${m.arch} @ ${m.imageSize}px`);
-    saveTableCsv(rows, reportPath(`table-${set}-${m.profile}`, "csv"));
+    showTable(toDataFrame(rows), tableTitle(m, set));
+    files.push(reportPath(`table-${set}-${m.profile}`, "csv"));
+    saveTableCsv(rows, files[files.length - 1]);
   }
+  const rows = findingRows(m);
+  const caption = `The paper's claims, tested (95 % bootstrap intervals; overlap = inconclusive) — profile ${m.profile}`;
+  if (!showHtml(dataFrameHtml(toDataFrame(rows), caption))) {
+    // Too wide for a terminal table: one block per finding.
+    console.log(`\n${caption}`);
+    for (const f of m.findings) console.log(`  ${f.verdict.toUpperCase().padEnd(12)} ${f.id}: ${f.claim}\n               paper: ${f.paper}\n               ours:  ${f.ours}`);
+  }
+  files.push(reportPath(`findings-${m.profile}`, "csv"));
+  saveTableCsv(rows, files[files.length - 1]);
+  return files;
 }

@@ -1,7 +1,7 @@
 // The paper's baselines: the whole network fine-tuned as a classifier on the one-shot training
 // images (one packshot per class, augmented), with a GAP head, an LCA head, or LCA + MaxEnt.
 import { tf } from "../engine/tf";
-import { Profile } from "../config/profiles";
+import { Profile, trainSeed } from "../config/profiles";
 import { NOISY_STUDENT_AUGMENT } from "../data/images";
 import { loadBatch } from "../data/loader";
 import { OneShot } from "../data/sets";
@@ -32,10 +32,10 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
     imagesPerStep: f.batch,
     async batch(step) {
       // Sampled with replacement: there is one image per class, and many augmentations of it.
-      const r = rngFrom(mixSeed(profile.seed, "finetune", step));
+      const r = rngFrom(mixSeed(trainSeed(profile), "finetune", step));
       const idx = Array.from({ length: f.batch }, () => Math.floor(r() * n));
       const files = idx.map((i) => data.train.files[i]);
-      return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: profile.seed }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
+      return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: trainSeed(profile) }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
     },
     loss(model: Model, b) {
       return lossFromLogits(logitsForward(model, b.x, true), b.labels);

@@ -12,6 +12,7 @@ import { ensureDir } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Output, parallelStep, Replica } from "./replica";
+import { changedInputs, Inputs } from "../util/fingerprint";
 
 export interface TrainTask<B> {
   /** Images per step, for img/s. */
@@ -43,6 +44,9 @@ export interface LoopConfig {
   runDir: string;
   /** 2 = data-parallel on two cores (a worker replica) for tasks that support it. */
   workers?: number;
+  /** What this run is made from (util/fingerprint.ts): a checkpoint made from other inputs
+   * is not resumed; the run starts again from step 0 and says what changed. */
+  inputs?: Inputs;
   /** Stop (as if killed) after this many steps in this call: for resume tests. */
   stopAfter?: number;
   quiet?: boolean;
@@ -97,6 +101,11 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   const opt = new Optimizer(cfg.optimizer);
   let start = 0;
   let history: HistoryRow[] = [];
+  const stale = cfg.inputs && fs.existsSync(path.join(ckpt, "checkpoint.json")) ? changedInputs(readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined, cfg.inputs) : [];
+  if (stale.length) {
+    console.log(`${cfg.name}: inputs changed (${stale.join(", ")}); training from scratch`);
+    fs.rmSync(ckpt, { recursive: true, force: true });
+  }
   if (fs.existsSync(path.join(ckpt, "checkpoint.json"))) {
     const meta = readCheckpointMeta(ckpt);
     loadCheckpoint(ckpt, model, opt);
@@ -107,7 +116,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
-  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel() } });
+  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel(), inputs: cfg.inputs } });
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
   const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;

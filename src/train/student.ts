@@ -4,7 +4,7 @@
 // Both embeddings are unit vectors; they are compared scaled by sqrt(D) so that per-element
 // differences are O(1) and Smooth L1's beta keeps its usual meaning.
 import { tf } from "../engine/tf";
-import { Profile } from "../config/profiles";
+import { Profile, trainSeed } from "../config/profiles";
 import { NOISY_STUDENT_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { Pair } from "../data/sets";
@@ -34,7 +34,7 @@ export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim
   const n = Math.min(s.pairsPerBatch, pairs.length);
   const m = Math.min(s.pseudoPerBatch, pseudoFiles.length);
   const size = profile.imageSize;
-  const seed = profile.seed + 1;
+  const seed = trainSeed(profile) + 1;
   const combine = combineWith(s, targets.dim);
   return {
     imagesPerStep: 2 * n + m,

@@ -1,7 +1,7 @@
 // Step 1 of the method: the teacher. Batches of N product pairs, supervised contrastive loss
 // where each pair is a class and the other pairs are the negatives, with hard negative mining.
 import { tf } from "../engine/tf";
-import { Profile } from "../config/profiles";
+import { Profile, trainSeed } from "../config/profiles";
 import { NOISY_STUDENT_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { Pair } from "../data/sets";
@@ -43,7 +43,7 @@ export function teacherTask(pairs: Pair[], profile: Profile): TrainTask<PairBatc
   const n = Math.min(t.pairsPerBatch, pairs.length);
   return {
     imagesPerStep: 2 * n,
-    batch: pairBatches(pairs, n, profile.imageSize, profile.seed),
+    batch: pairBatches(pairs, n, profile.imageSize, trainSeed(profile)),
     loss: (model, b) => ({ loss: pairLoss(model, b.x, n, t) }),
     // Data-parallel form (the caller owns the returned tensor; clone shares the data).
     embedding: { images: (b) => tf.clone(b.x), loss: (z) => ({ loss: pairLossFromEmbeddings(z, n, t) }) },

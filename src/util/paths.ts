@@ -29,3 +29,11 @@ export function ensureDir(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
+
+/** Write JSON through a temporary file and a rename: a kill never leaves half a file. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  ensureDir(path.dirname(file));
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 1) + "\n");
+  fs.renameSync(tmp, file);
+}

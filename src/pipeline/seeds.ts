@@ -1,0 +1,28 @@
+// `--seeds N`: the training steps repeated with N training seeds (the data and the pretrained
+// start stay fixed, as the paper's ResNeXt-WSL was one given network), summarised as mean ± sd
+// per table cell: how much of a difference between rows is the seed's.
+import type { Metrics } from "./evaluate";
+import { ONE_SHOT_SETS, OneShotSet } from "./steps";
+
+export interface SeedSummary {
+  set: OneShotSet;
+  row: string;
+  values: number[];
+  mean: number;
+  sd: number;
+}
+
+/** Sample mean and standard deviation (n - 1) of each accuracy over the repeats. */
+export function summariseSeeds(runs: Pick<Metrics, "probes" | "finetune">[]): SeedSummary[] {
+  const out: SeedSummary[] = [];
+  const add = (set: OneShotSet, row: string, values: number[]) => {
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1)) : 0;
+    out.push({ set, row, values, mean, sd });
+  };
+  for (const set of ONE_SHOT_SETS) {
+    for (const v of Object.keys(runs[0].finetune[set])) add(set, `finetune ${v}`, runs.map((m) => (m.finetune[set] as any)[v].accuracy));
+    for (const r of Object.keys(runs[0].probes[set])) add(set, `${r} + LR`, runs.map((m) => (m.probes[set] as any)[r].logreg));
+  }
+  return out;
+}
