@@ -191,7 +191,7 @@ const commands: Record<string, Command> = {
   },
   embed: {
     summary: "embeddings of any image folder with a trained model, to .npy or .json",
-    usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX] [--on-bad skip|stop]",
+    usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX (default: the model's training size)] [--on-bad skip|stop]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch"] });
       const [modelDir, input, out] = ["model", "input", "out"].map((n) => flagString(args, n) ?? (() => { throw new Error(`embed: --${n} is required`); })());
@@ -202,7 +202,12 @@ const commands: Record<string, Command> = {
       for (const p of report.problems) console.warn(`skipped ${p}`);
       const files = report.items.map((it) => it.file);
       if (files.length === 0) throw new Error(`${input}: no images to embed`);
-      const size = flagInt(args, "size") ?? 64;
+      // The image size the model was trained at (its run's recorded inputs) unless --size says otherwise.
+      const trained = (meta.extra.inputs as { imageSize?: number } | undefined)?.imageSize;
+      const asked = flagInt(args, "size");
+      if (asked !== undefined && trained !== undefined && asked !== trained) console.warn(`embed: --size ${asked} differs from the ${trained} px this model was trained at`);
+      if (asked === undefined && trained === undefined) console.warn(`embed: ${modelDir} records no training image size; using 64 px (set --size)`);
+      const size = asked ?? trained ?? 64;
       const z = await embedFiles(model, files, { size, batch: flagInt(args, "batch") ?? 32, label: "embed" });
       const dim = z.length / files.length;
       if (out.endsWith(".npy")) {

@@ -51,4 +51,19 @@ test("embed: a folder of images to .npy and .json with the same numbers; bad fil
   assert.ok(Math.abs(Math.hypot(...first) - 1) < 1e-4, "embeddings are unit vectors");
   assert.deepEqual(fs.readFileSync(path.join(dir, "z.files.txt"), "utf8").trim().split("\n"), j.files);
   assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "z.csv")]).stderr, /must end in \.npy or \.json/);
+
+  // A model whose run recorded its training size is embedded at that size by default; another
+  // --size is allowed with a one-line warning.
+  const m32 = createModel({ arch: { name: "cli_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 } }, 3);
+  const ckpt32 = path.join(dir, "model32");
+  saveCheckpoint(ckpt32, m32, { step: 1, extra: { inputs: { imageSize: 32 } } });
+  disposeModel(m32);
+  const byDefault = cli(["embed", "--model", ckpt32, "--input", imgs, "--out", path.join(dir, "d.json")]);
+  assert.equal(byDefault.status, 0, byDefault.stderr);
+  assert.doesNotMatch(byDefault.stderr, /differs|records no/);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "d.json"), "utf8")).embeddings, j.embeddings, "default size = the recorded 32 px");
+  const other = cli(["embed", "--model", ckpt32, "--input", imgs, "--out", path.join(dir, "o.json"), "--size", "40"]);
+  assert.equal(other.status, 0, other.stderr);
+  assert.match(other.stderr, /--size 40 differs from the 32 px this model was trained at/);
+  assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "n.json")]).stderr, /records no training image size; using 64 px/);
 });
