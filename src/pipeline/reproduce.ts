@@ -19,6 +19,13 @@ import { evaluate, Metrics, metricsName } from "./evaluate";
 import { summariseSeeds } from "./seeds";
 import { ensureData, pretrainedCheckpoint, runDir, trainedModel } from "./steps";
 
+/** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
+ * notebooks run in notebooks/, not where the command was given. */
+function notebookInit(profile: Profile): string | undefined {
+  if (profile.init === "pretrained") return undefined;
+  return profile.init === "random" ? "random" : path.resolve(profile.init);
+}
+
 export interface ReproduceOptions {
   notebooks?: boolean;
   /** Repeat the training steps with this many training seeds (1 = the profile's run only). */
@@ -84,7 +91,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
 
   let failed = 0;
   if (opts.notebooks !== false) {
-    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name, init: profile.init === "pretrained" ? undefined : profile.init, inputs: metrics.inputs }), () => listNotebooks().map((nb) => notebookStamp(profile.name, nb)));
+    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs }), () => listNotebooks().map((nb) => notebookStamp(profile.name, nb)));
     failed = runs.filter((r) => !r.ok).length;
     save();
     written.push(...runs.map((r) => r.html));
