@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
-import { loadCheckpoint, saveCheckpoint } from "../src/models/checkpoint";
+import { loadCheckpoint, readCheckpointMeta, recoverCheckpoint, saveCheckpoint } from "../src/models/checkpoint";
 import { createModel, disposeModel, embedForward, Model } from "../src/models/model";
 import { paramGrads } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
@@ -52,6 +52,33 @@ test("resume is exact: 2 steps + checkpoint + 2 steps equals 4 uninterrupted ste
   assert.deepEqual(snapshot(c), snapshot(a));
   [a, c].forEach(disposeModel);
   [optA, optC].forEach((o) => o.dispose());
+});
+
+test("a save killed between its two renames: the previous checkpoint comes back from .old; killed saves' temporary folders are removed", async () => {
+  await tf.setBackend("cpu");
+  const dir = path.join(tmp(), "checkpoint");
+  const m = createModel({ arch: SMALL }, 3);
+  saveCheckpoint(dir, m, { step: 4 });
+  // The state a kill leaves: checkpoint renamed to checkpoint.old, the new one still a temporary folder.
+  fs.renameSync(dir, `${dir}.old`);
+  const orphan = path.join(path.dirname(dir), ".checkpoint.tmp-killed");
+  fs.mkdirSync(orphan);
+  fs.writeFileSync(path.join(orphan, "weights.safetensors"), "half");
+  const log = console.log;
+  const lines: string[] = [];
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    assert.equal(recoverCheckpoint(dir), true);
+  } finally {
+    console.log = log;
+  }
+  assert.match(lines.join("\n"), /a save was interrupted; the previous checkpoint is back from checkpoint\.old/);
+  assert.equal(readCheckpointMeta(dir).step, 4);
+  assert.equal(fs.existsSync(`${dir}.old`), false);
+  assert.equal(fs.existsSync(orphan), false);
+  loadCheckpoint(dir, m); // loads: the checksum still holds
+  assert.equal(recoverCheckpoint(path.join(tmp(), "none")), false, "nothing to recover: no checkpoint");
+  disposeModel(m);
 });
 
 test("a checkpoint of another architecture is refused with both descriptions", () => {

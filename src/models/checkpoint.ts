@@ -56,6 +56,23 @@ export function saveCheckpoint(dir: string, model: Model, opts: { step: number; 
   fs.rmSync(old, { recursive: true, force: true });
 }
 
+/** Before reading or resuming: a save killed between its two renames leaves `<dir>.old` and no
+ * `<dir>`, so the previous checkpoint is put back; temporary folders of killed saves are
+ * removed. Returns whether a checkpoint is there. */
+export function recoverCheckpoint(dir: string): boolean {
+  const abs = path.resolve(dir);
+  const old = `${abs}.old`;
+  if (!fs.existsSync(path.join(abs, "checkpoint.json")) && fs.existsSync(path.join(old, "checkpoint.json"))) {
+    fs.rmSync(abs, { recursive: true, force: true });
+    fs.renameSync(old, abs);
+    console.log(`${abs}: a save was interrupted; the previous checkpoint is back from ${path.basename(old)}`);
+  }
+  const parent = path.dirname(abs);
+  const tmp = `.${path.basename(abs)}.tmp-`;
+  if (fs.existsSync(parent)) for (const e of fs.readdirSync(parent)) if (e.startsWith(tmp)) fs.rmSync(path.join(parent, e), { recursive: true, force: true });
+  return fs.existsSync(path.join(abs, "checkpoint.json"));
+}
+
 export function readCheckpointMeta(dir: string): CheckpointMeta {
   const file = path.join(dir, "checkpoint.json");
   if (!fs.existsSync(file)) throw new Error(`${dir}: not a checkpoint (no checkpoint.json)`);

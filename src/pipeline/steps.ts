@@ -10,7 +10,7 @@ import * as path from "path";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir, generateAll } from "../data/generate";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
-import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
+import { loadBackbone, loadCheckpoint, readCheckpointMeta, recoverCheckpoint } from "../models/checkpoint";
 import { manifestPath, readManifest, resolveItem } from "../data/manifest";
 import { changedInputs, datasetFingerprint, hashOf, Inputs } from "../util/fingerprint";
 import { pretrainTask, TaggedImages } from "../train/pretrain";
@@ -76,7 +76,7 @@ function loopConfig(profile: Profile, name: string, steps: number, lr: number, i
 /** Is this step's checkpoint finished and made from these inputs? */
 export function stepDone(profile: Profile, name: string, steps: number, inputs: Inputs): boolean {
   const dir = ckptDir(profile, name);
-  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) return false;
+  if (!recoverCheckpoint(dir)) return false;
   const meta = readCheckpointMeta(dir);
   return meta.step >= steps && changedInputs(meta.extra.inputs as Inputs | undefined, inputs).length === 0;
 }

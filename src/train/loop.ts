@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
 import { engineLabel, nativeConvolutionsOn } from "../engine/native-kernels";
-import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from "../models/checkpoint";
+import { loadCheckpoint, readCheckpointMeta, recoverCheckpoint, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
 import { paramGrads } from "../models/params";
 import { ensureDir } from "../util/paths";
@@ -101,12 +101,12 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   const opt = new Optimizer(cfg.optimizer);
   let start = 0;
   let history: HistoryRow[] = [];
-  const stale = cfg.inputs && fs.existsSync(path.join(ckpt, "checkpoint.json")) ? changedInputs(readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined, cfg.inputs) : [];
+  const stale = cfg.inputs && recoverCheckpoint(ckpt) ? changedInputs(readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined, cfg.inputs) : [];
   if (stale.length) {
     console.log(`${cfg.name}: inputs changed (${stale.join(", ")}); training from scratch`);
     fs.rmSync(ckpt, { recursive: true, force: true });
   }
-  if (fs.existsSync(path.join(ckpt, "checkpoint.json"))) {
+  if (recoverCheckpoint(ckpt)) {
     const meta = readCheckpointMeta(ckpt);
     loadCheckpoint(ckpt, model, opt);
     start = meta.step;
