@@ -10,7 +10,7 @@ import { createModel, disposeModel, embedForward, Model } from "../src/models/mo
 import { ResNeXtConfig } from "../src/models/resnext";
 import { LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
 import { pairLabels, supConLoss } from "../src/losses/supcon";
-import { readPseudolabels, writePseudolabels } from "../src/train/pseudolabel";
+import { readPseudoIndex, readPseudolabels, writePseudolabels } from "../src/train/pseudolabel";
 import { getProfile } from "../src/config/profiles";
 import { datasetDir, generateDataset } from "../src/data/generate";
 import { filesOf } from "../src/data/sets";
@@ -86,4 +86,10 @@ test("pseudolabels: a run stopped after one shard resumes to the same embeddings
   const other = await writePseudolabels(m, part, broken, { ...opts, teacher: "t2", stopAfterShards: 0 });
   assert.equal(other.shards.length, 0, "another teacher's labels are not reused");
   disposeModel(m);
+});
+
+test("pseudolabels: a truncated index.json is reported with its path and what to do", () => {
+  const dir = tmp();
+  fs.writeFileSync(path.join(dir, "index.json"), '{"teacher": "abc", "cou');
+  assert.throws(() => readPseudoIndex(dir), (e: Error) => e.message.startsWith(path.join(dir, "index.json")) && /corrupt pseudolabel index/.test(e.message) && /retail-repr pseudolabel/.test(e.message));
 });

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Model, embeddingDim } from "../models/model";
-import { ensureDir } from "../util/paths";
+import { ensureDir, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { embedFiles } from "./embed";
 
@@ -18,7 +18,12 @@ export interface PseudoIndex {
 
 export function readPseudoIndex(dir: string): PseudoIndex | undefined {
   const f = path.join(dir, "index.json");
-  return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : undefined;
+  if (!fs.existsSync(f)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(f, "utf8"));
+  } catch (e) {
+    throw new Error(`${f}: corrupt pseudolabel index (${(e as Error).message}); remove ${dir} and run \`retail-repr pseudolabel\` again`);
+  }
 }
 
 export function pseudoComplete(idx: PseudoIndex | undefined, count: number, teacher: string): boolean {
@@ -50,7 +55,7 @@ export async function writePseudolabels(model: Model, files: string[], dir: stri
     fs.renameSync(path.join(dir, `${file}.tmp`), path.join(dir, file));
     idx.shards.push({ file, start, count: part.length });
     idx.shards.sort((a, b) => a.start - b.start);
-    fs.writeFileSync(path.join(dir, "index.json"), JSON.stringify(idx, null, 1) + "\n");
+    writeJsonAtomic(path.join(dir, "index.json"), idx); // a kill never leaves half an index
     written++;
     bar?.tick(part.length);
   }
