@@ -10,7 +10,7 @@ import { createModel, disposeModel, embedForward, Model } from "../src/models/mo
 import { ResNeXtConfig } from "../src/models/resnext";
 import { LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
 import { pairLabels, supConLoss } from "../src/losses/supcon";
-import { readPseudoIndex, readPseudolabels, writePseudolabels } from "../src/train/pseudolabel";
+import { readPseudoIndex, readPseudolabels, shardProblems, writePseudolabels } from "../src/train/pseudolabel";
 import { getProfile } from "../src/config/profiles";
 import { datasetDir, generateDataset } from "../src/data/generate";
 import { filesOf } from "../src/data/sets";
@@ -82,6 +82,24 @@ test("pseudolabels: a run stopped after one shard resumes to the same embeddings
   assert.equal(idx1.shards.length, 1);
   const idx2 = await writePseudolabels(m, part, broken, opts);
   assert.equal(idx2.shards.length, 3);
+  assert.deepEqual([...readPseudolabels(broken).data], [...readPseudolabels(whole).data]);
+  // A shard truncated, and another spoiled with a NaN, after they were written: named and redone.
+  const shard = (k: number) => path.join(broken, idx2.shards[k].file);
+  fs.truncateSync(shard(0), 100);
+  const spoiled = fs.readFileSync(shard(1));
+  spoiled.writeFloatLE(NaN, 4 * 32 * 2 + 8); // row 2 of the second shard: image 6
+  fs.writeFileSync(shard(1), spoiled);
+  assert.throws(() => readPseudolabels(broken), /shard-00000\.f32: 100 bytes, expected 512 \(truncated\?\); run `retail-repr pseudolabel`/);
+  assert.deepEqual(shardProblems(broken, readPseudoIndex(broken)).map((p) => p.replace(broken, "DIR")), ["DIR/shard-00000.f32: 100 bytes, expected 512 (truncated?)", "DIR/shard-00001.f32: a non-finite value in row 2 (image 6 of the list)"]);
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    await writePseudolabels(m, part, broken, opts);
+  } finally {
+    console.log = log;
+  }
+  assert.equal(lines.filter((l) => /redoing that shard/.test(l)).length, 2, lines.join("\n"));
   assert.deepEqual([...readPseudolabels(broken).data], [...readPseudolabels(whole).data]);
   const other = await writePseudolabels(m, part, broken, { ...opts, teacher: "t2", stopAfterShards: 0 });
   assert.equal(other.shards.length, 0, "another teacher's labels are not reused");

@@ -20,7 +20,7 @@ import { createModel, disposeModel, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
-import { pseudoComplete, readPseudoIndex, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
+import { pseudoComplete, readPseudoIndex, readPseudolabels, shardProblems, writePseudolabels } from "../train/pseudolabel";
 import { studentTask } from "../train/student";
 import { teacherTask } from "../train/teacher";
 import { embedFiles } from "../train/embed";
@@ -199,7 +199,8 @@ export async function pseudolabel(profile: Profile, opts: StepOptions = {}): Pro
   const dir = runDir(profile, "pseudolabels");
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const id = await teacherId(profile, opts);
-  if (!pseudoComplete(readPseudoIndex(dir), files.length, id)) {
+  const idx = readPseudoIndex(dir);
+  if (!pseudoComplete(idx, files.length, id) || shardProblems(dir, idx).length) {
     const teacher = await trainedModel(profile, "teacher", opts);
     await writePseudolabels(teacher, files, dir, { teacher: id, size: profile.imageSize, batch: profile.train.embedBatch, quiet: opts.quiet });
     disposeModel(teacher);

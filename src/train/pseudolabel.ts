@@ -26,6 +26,22 @@ export function readPseudoIndex(dir: string): PseudoIndex | undefined {
   }
 }
 
+/** What is wrong with a shard on disk (missing, truncated, a non-finite value), or undefined. */
+export function shardProblem(dir: string, idx: PseudoIndex, s: PseudoIndex["shards"][number]): string | undefined {
+  const f = path.join(dir, s.file);
+  if (!fs.existsSync(f)) return `${f}: missing`;
+  const buf = fs.readFileSync(f);
+  if (buf.length !== s.count * idx.dim * 4) return `${f}: ${buf.length} bytes, expected ${s.count * idx.dim * 4} (truncated?)`;
+  const z = new Float32Array(buf.buffer, buf.byteOffset, s.count * idx.dim);
+  const bad = z.findIndex((v) => !Number.isFinite(v));
+  return bad < 0 ? undefined : `${f}: a non-finite value in row ${Math.floor(bad / idx.dim)} (image ${s.start + Math.floor(bad / idx.dim)} of the list)`;
+}
+
+/** Every shard's problem, one line each (none: the shards are sound). */
+export function shardProblems(dir: string, idx: PseudoIndex | undefined): string[] {
+  return idx ? idx.shards.map((s) => shardProblem(dir, idx, s)).filter((p): p is string => p !== undefined) : [];
+}
+
 export function pseudoComplete(idx: PseudoIndex | undefined, count: number, teacher: string): boolean {
   return !!idx && idx.teacher === teacher && idx.count === count && idx.shards.reduce((n, s) => n + s.count, 0) === count;
 }
@@ -41,6 +57,13 @@ export async function writePseudolabels(model: Model, files: string[], dir: stri
     idx = undefined;
   }
   idx ??= { teacher: opts.teacher, dim, count: files.length, shardSize, shards: [] };
+  // A shard cut short or spoiled since it was written is redone, named.
+  const sound = idx.shards.filter((s) => {
+    const problem = shardProblem(dir, idx!, s);
+    if (problem) console.log(`${problem}; redoing that shard`);
+    return !problem;
+  });
+  idx.shards = sound;
   const bar = opts.quiet ? undefined : new Progress({ label: "pseudolabel", total: files.length, unit: "img" });
   const done = new Set(idx.shards.map((s) => s.start));
   bar?.tick(idx.shards.reduce((n, s) => n + s.count, 0));
@@ -50,6 +73,8 @@ export async function writePseudolabels(model: Model, files: string[], dir: stri
     if (opts.stopAfterShards !== undefined && written >= opts.stopAfterShards) break;
     const part = files.slice(start, start + shardSize);
     const z = await embedFiles(model, part, { size: opts.size, batch: opts.batch, quiet: true });
+    const bad = z.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`${part[Math.floor(bad / dim)]}: the teacher's embedding of this image is not finite; check the image, or the teacher checkpoint if every image fails`);
     const file = `shard-${String(start / shardSize).padStart(5, "0")}.f32`;
     fs.writeFileSync(path.join(dir, `${file}.tmp`), Buffer.from(z.buffer, z.byteOffset, z.byteLength));
     fs.renameSync(path.join(dir, `${file}.tmp`), path.join(dir, file));
@@ -68,8 +93,9 @@ export function readPseudolabels(dir: string): { dim: number; data: Float32Array
   if (!idx) throw new Error(`${dir}: no pseudolabels (index.json); run \`retail-repr pseudolabel\` first`);
   const data = new Float32Array(idx.count * idx.dim);
   for (const s of idx.shards) {
+    const problem = shardProblem(dir, idx, s);
+    if (problem) throw new Error(`${problem}; run \`retail-repr pseudolabel\` to redo it`);
     const buf = fs.readFileSync(path.join(dir, s.file));
-    if (buf.length !== s.count * idx.dim * 4) throw new Error(`${path.join(dir, s.file)}: ${buf.length} bytes, expected ${s.count * idx.dim * 4} (truncated?)`);
     data.set(new Float32Array(buf.buffer, buf.byteOffset, s.count * idx.dim), s.start * idx.dim);
   }
   return { dim: idx.dim, data };
