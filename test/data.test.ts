@@ -85,20 +85,36 @@ test("bad images: each problem named with its file; convertible ones load with a
   x.dispose();
 });
 
-test("class-folder import: skip-and-report or stop, empty class folders reported", async () => {
+test("class-folder import: skip-and-report or stop, empty class folders reported, class ids contiguous after the checks", async () => {
   const root = tmp();
-  for (const c of ["apples", "beans", "empty"]) fs.mkdirSync(path.join(root, c));
+  for (const c of ["aa-all-bad", "apples", "beans", "empty", "words"]) fs.mkdirSync(path.join(root, c));
   const a = await badFiles(path.join(root, "apples"));
+  fs.copyFileSync(a.truncated, path.join(root, "aa-all-bad", "t.jpg"));
   fs.copyFileSync(a.good, path.join(root, "beans", "b1.jpg"));
   fs.copyFileSync(a.good, path.join(root, "beans", "b2.jpg"));
+  fs.writeFileSync(path.join(root, "words", "w.txt"), "not an image");
   const r = await readDataset("class-folders", root, "skip");
-  assert.ok(r.problems.some((p) => p.includes(`${path.join(root, "empty")}: empty class folder`)));
+  assert.ok(r.problems.includes(`${path.join(root, "empty")}: empty (no files); class 'empty' left out`), r.problems.join("\n"));
+  assert.ok(r.problems.includes(`${path.join(root, "words")}: no image files (1 file with an unknown extension: w.txt); class 'words' left out`), r.problems.join("\n"));
   assert.ok(r.problems.some((p) => p.startsWith(`${a.truncated}: truncated`)));
   assert.ok(r.problems.some((p) => p.startsWith(`${a.tiny}: 1x1`)));
+  // aa-all-bad lost its only image: apples and beans are classes 0 and 1, not 1 and 2.
+  assert.deepEqual([...new Set(r.items.map((it) => it.product))], [0, 1]);
   assert.equal(r.items.filter((it) => it.product === 1).length, 2);
+  assert.equal(r.items.filter((it) => it.split === "train").length, 2, "one training image per class");
   assert.ok(r.notes.some((n) => n.includes("CMYK")));
-  await assert.rejects(readDataset("class-folders", root, "stop"), /alpha\.png|cmyk|deep16|empty\.png: empty file \(import stopped: --on-bad stop/);
+  // --on-bad stop stops on an empty class folder too (before reading any image).
+  await assert.rejects(readDataset("class-folders", root, "stop"), /empty: empty \(no files\); class 'empty' left out \(import stopped: --on-bad stop/);
+  fs.rmSync(path.join(root, "empty"), { recursive: true });
+  fs.rmSync(path.join(root, "words"), { recursive: true });
+  await assert.rejects(readDataset("class-folders", root, "stop"), /t\.jpg: truncated .*\(import stopped: --on-bad stop/);
   await assert.rejects(readDataset("class-folders", path.join(root, "nothing")), /cannot read \(ENOENT\)/);
+});
+
+test("an image over the pixel limit is refused by name before it is decoded", async () => {
+  const big = path.join(tmp(), "big.png");
+  await sharp({ create: { width: 8000, height: 8000, channels: 3, background: "#123" } }).png({ compressionLevel: 9 }).toFile(big);
+  await assert.rejects(checkImage(big), (e: Error) => e.message.startsWith(`${big}: `) && /larger than the 50 megapixel limit/.test(e.message));
 });
 
 test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
@@ -113,6 +129,22 @@ test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
   const g = await readDataset("grozi120", root);
   assert.equal(g.items.filter((it) => it.split === "train").length, 2);
   assert.equal(g.items.filter((it) => it.split === "test" && it.product === 1).length, 2);
+  // Product 3 with a broken packshot, product 4 only under inSitu/: both reported, neither in
+  // the test set, and the ids stay 0..K-1.
+  fs.mkdirSync(path.join(root, "inVitro", "3", "web", "JPEG"), { recursive: true });
+  fs.writeFileSync(path.join(root, "inVitro", "3", "web", "JPEG", "web1.jpg"), img.subarray(0, 40));
+  for (const id of ["3", "4"]) {
+    fs.mkdirSync(path.join(root, "inSitu", id, "video"), { recursive: true });
+    fs.writeFileSync(path.join(root, "inSitu", id, "video", "video1.png"), img);
+  }
+  const g2 = await readDataset("grozi120", root);
+  assert.ok(g2.problems.includes("product 3: no usable training image; its 1 test image left out of the test set"), g2.problems.join("\n"));
+  assert.ok(g2.problems.includes(`${path.join(root, "inSitu", "4")}: product 4 is only under inSitu/ (no inVitro/4/ to train on); left out`), g2.problems.join("\n"));
+  assert.deepEqual([...new Set(g2.items.map((it) => it.product))], [0, 1]);
+  assert.equal(g2.items.length, 6);
+  fs.rmSync(path.join(root, "inVitro", "3"), { recursive: true });
+  fs.rmSync(path.join(root, "inSitu", "3"), { recursive: true });
+  fs.rmSync(path.join(root, "inSitu", "4"), { recursive: true });
   await assert.rejects(readDataset("grozi120", path.join(root, "inSitu")), /not a Grozi-120 folder \(missing inVitro\/\)/);
 
   const csv = path.join(root, "pairs.csv");

@@ -41,6 +41,48 @@ function walk(dir: string): string[] {
   });
 }
 
+/** Files under `dir` that are not images by their extension, for "no images" messages. */
+function otherFiles(dir: string): string[] {
+  return listDir(dir).flatMap((n) => {
+    const p = path.join(dir, n);
+    return fs.statSync(p).isDirectory() ? otherFiles(p) : IMAGE_EXT.test(n) ? [] : [n];
+  });
+}
+
+function noImages(dir: string): string {
+  const other = otherFiles(dir);
+  return other.length ? `no image files (${other.length} file${other.length > 1 ? "s" : ""} with an unknown extension: ${other.slice(0, 3).join(", ")}${other.length > 3 ? ", ..." : ""})` : "empty (no files)";
+}
+
+/** A problem that is not one image's: reported under "skip", the end of the import under "stop". */
+function problem(report: ImportReport, policy: BadPolicy, line: string): void {
+  if (policy === "stop") throw new Error(`${line} (import stopped: --on-bad stop; use --on-bad skip to leave it out)`);
+  report.problems.push(line);
+}
+
+/** One-shot sets after the checks: the first surviving image of a class is its training image
+ * (class folders), a class with no training image leaves the test set too (it could only count
+ * as errors), and class ids are renumbered 0..K-1 in order. */
+function oneShotClasses(report: ImportReport, name: (product: number) => string, assignTrain: boolean): void {
+  if (assignTrain) {
+    const seen = new Set<number>();
+    for (const it of report.items) {
+      it.split = seen.has(it.product) ? "test" : "train";
+      seen.add(it.product);
+    }
+  }
+  const trained = new Set(report.items.filter((it) => it.split === "train").map((it) => it.product));
+  const orphans = new Map<number, number>();
+  for (const it of report.items) if (!trained.has(it.product)) orphans.set(it.product, (orphans.get(it.product) ?? 0) + 1);
+  for (const [p, n] of orphans) report.problems.push(`${name(p)}: no usable training image; its ${n} test image${n > 1 ? "s" : ""} left out of the test set`);
+  report.items = report.items.filter((it) => trained.has(it.product));
+  const ids = new Map<number, number>();
+  for (const it of report.items) {
+    if (!ids.has(it.product)) ids.set(it.product, ids.size);
+    it.product = ids.get(it.product)!;
+  }
+}
+
 async function checked(candidates: Item[], policy: BadPolicy, report: ImportReport): Promise<void> {
   for (const it of candidates) {
     try {
@@ -59,30 +101,36 @@ export async function readDataset(format: Format, source: string, policy: BadPol
   const report: ImportReport = { items: [], problems: [], notes: [] };
   const root = path.resolve(source);
   const candidates: Item[] = [];
+  let classNames: ((product: number) => string) | undefined;
   switch (format) {
     case "class-folders": {
       const classes = listDir(root).filter((n) => fs.statSync(path.join(root, n)).isDirectory());
       if (classes.length === 0) throw new Error(`${root}: no class folders (expected ROOT/<class>/<image>)`);
       classes.forEach((c, id) => {
         const files = walk(path.join(root, c));
-        if (files.length === 0) report.problems.push(`${path.join(root, c)}: empty class folder (no images), class '${c}' left out`);
-        // First image of each class is the one-shot training image; the rest test it.
-        files.forEach((f, k) => candidates.push({ file: f, product: id, split: k === 0 ? "train" : "test" }));
+        if (files.length === 0) problem(report, policy, `${path.join(root, c)}: ${noImages(path.join(root, c))}; class '${c}' left out`);
+        // Splits are given after the checks: the first usable image trains, the rest test.
+        files.forEach((f) => candidates.push({ file: f, product: id, split: "test" }));
       });
+      classNames = (p) => `class '${classes[p]}' (${path.join(root, classes[p])})`;
       break;
     }
     case "grozi120": {
       for (const part of ["inVitro", "inSitu"]) if (!fs.existsSync(path.join(root, part))) throw new Error(`${root}: not a Grozi-120 folder (missing ${part}/)`);
       const ids = listDir(path.join(root, "inVitro")).filter((n) => /^\d+$/.test(n));
+      for (const id of listDir(path.join(root, "inSitu")).filter((n) => /^\d+$/.test(n) && !ids.includes(n))) {
+        problem(report, policy, `${path.join(root, "inSitu", id)}: product ${id} is only under inSitu/ (no inVitro/${id}/ to train on); left out`);
+      }
       ids.forEach((id, k) => {
         const web = path.join(root, "inVitro", id, "web", "JPEG");
         const video = path.join(root, "inSitu", id, "video");
         const train = fs.existsSync(web) ? walk(web) : [];
         const test = fs.existsSync(video) ? walk(video) : [];
-        if (train.length === 0) report.problems.push(`${web}: no in-vitro images for product ${id}`);
+        if (train.length === 0) problem(report, policy, `${web}: no in-vitro images for product ${id}`);
         train.forEach((f) => candidates.push({ file: f, product: k, split: "train", view: "in-vitro" }));
         test.forEach((f) => candidates.push({ file: f, product: k, split: "test", view: "in-situ" }));
       });
+      classNames = (p) => `product ${ids[p]}`;
       break;
     }
     case "pairs-csv": {
@@ -104,6 +152,7 @@ export async function readDataset(format: Format, source: string, policy: BadPol
       break;
   }
   await checked(candidates, policy, report);
+  if (classNames) oneShotClasses(report, classNames, format === "class-folders");
   if (format === "pairs-csv") {
     // A pair with one bad image is no pair: drop its partner too.
     const counts = new Map<number, number>();
