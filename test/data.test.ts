@@ -165,3 +165,9 @@ test("batch order is a seeded shuffle: reproducible, a permutation per epoch", (
   assert.throws(() => batchAt(3, 4, 5, 0), /smaller than one batch/);
   void tf;
 });
+
+test("a truncated manifest is reported with its path and the way out", () => {
+  const dir = tmp();
+  fs.writeFileSync(path.join(dir, "manifest.json"), '{"name": "x", "items": [{"fi');
+  assert.throws(() => readManifest(dir), (e: Error) => e.message.startsWith(path.join(dir, "manifest.json")) && /corrupt manifest/.test(e.message) && /retail-repr generate/.test(e.message));
+});

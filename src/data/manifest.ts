@@ -2,6 +2,7 @@
 // share this shape, so every loop reads one kind of list.
 import * as fs from "fs";
 import * as path from "path";
+import { writeJsonAtomic } from "../util/paths";
 
 export type View = "in-vitro" | "in-situ";
 export type Split = "train" | "test" | "pair" | "unlabeled";
@@ -36,13 +37,18 @@ export function manifestPath(dir: string): string {
 export function readManifest(dir: string): Manifest {
   const file = manifestPath(dir);
   if (!fs.existsSync(file)) throw new Error(`${dir}: no manifest.json; generate it with \`retail-repr generate\` or point at a real dataset folder`);
-  const m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
+  let m: Manifest;
+  try {
+    m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
+  } catch (e) {
+    throw new Error(`${file}: corrupt manifest (${(e as Error).message}); regenerate it (\`retail-repr generate\`) or import the dataset again`);
+  }
   if (!Array.isArray(m.items)) throw new Error(`${file}: field 'items' must be a list`);
   return m;
 }
 
 export function writeManifest(dir: string, m: Manifest): void {
-  fs.writeFileSync(manifestPath(dir), JSON.stringify(m, null, 1) + "\n");
+  writeJsonAtomic(manifestPath(dir), m);
 }
 
 export function resolveItem(dir: string, item: Item): string {

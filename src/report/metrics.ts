@@ -2,7 +2,7 @@
 // steps never overwrite each other's numbers.
 import * as fs from "fs";
 import * as path from "path";
-import { ensureDir, paths } from "../util/paths";
+import { ensureDir, paths, writeJsonAtomic } from "../util/paths";
 
 export function reportPath(name: string, ext = "json"): string {
   return path.join(ensureDir(paths.reports), `${name}.${ext}`);
@@ -10,7 +10,7 @@ export function reportPath(name: string, ext = "json"): string {
 
 export function writeReport(name: string, data: unknown): string {
   const file = reportPath(name);
-  fs.writeFileSync(file, JSON.stringify({ written: new Date().toISOString(), ...(data as object) }, null, 2) + "\n");
+  writeJsonAtomic(file, { written: new Date().toISOString(), ...(data as object) }, 2);
   return file;
 }
 

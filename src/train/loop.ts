@@ -8,7 +8,7 @@ import { engineLabel, nativeConvolutionsOn } from "../engine/native-kernels";
 import { loadCheckpoint, readCheckpointMeta, recoverCheckpoint, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
 import { paramGrads } from "../models/params";
-import { ensureDir } from "../util/paths";
+import { ensureDir, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Output, parallelStep, Replica } from "./replica";
@@ -166,7 +166,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     opt.dispose();
     await replica?.terminate();
   }
-  fs.writeFileSync(historyFile, JSON.stringify(history) + "\n");
+  writeJsonAtomic(historyFile, history, 0);
   const seconds = (Date.now() - t0) / 1000;
   return { steps: step, resumedFrom: start, history, imgPerSec: images / Math.max(1e-3, seconds), seconds };
 }

@@ -31,9 +31,9 @@ export function ensureDir(dir: string): string {
 }
 
 /** Write JSON through a temporary file and a rename: a kill never leaves half a file. */
-export function writeJsonAtomic(file: string, value: unknown): void {
+export function writeJsonAtomic(file: string, value: unknown, indent = 1): void {
   ensureDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 1) + "\n");
+  fs.writeFileSync(tmp, JSON.stringify(value, null, indent) + "\n");
   fs.renameSync(tmp, file);
 }
