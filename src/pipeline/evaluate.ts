@@ -7,7 +7,6 @@ import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, oneShotOf } from "../data/sets";
 import { readManifest } from "../data/manifest";
-import { readCheckpointMeta } from "../models/checkpoint";
 import { featureMapSize, resolveArch } from "../models/resnext";
 import { accuracyWithInterval, Interval } from "../probe/bootstrap";
 import { Finding } from "../report/findings";
@@ -20,7 +19,7 @@ import { knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
 import { readReport, writeReport } from "../report/metrics";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runDir, runTag, StepOptions, trainedModel } from "./steps";
+import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runTag, StepOptions, trainedModel, trainedWeights } from "./steps";
 
 export interface ProbeScores {
   logreg: number;
@@ -83,9 +82,7 @@ export async function representationModel(profile: Profile, which: Representatio
 async function representationInputs(profile: Profile, which: Representation, opts: StepOptions): Promise<Inputs> {
   if (which === "random-init") return { random: trainSeed(profile), arch: profile.arch };
   if (which === "pretrained") return { pretrained: (await initInputs(withRun(profile, { init: "pretrained" }), opts)).weights };
-  const m = await trainedModel(profile, which, opts); // trains it when needed; the checkpoint names it
-  disposeModel(m);
-  return { [which]: readCheckpointMeta(path.join(runDir(profile, which), "checkpoint")).weights.sha256 };
+  return { [which]: await trainedWeights(profile, which, opts) };
 }
 
 export interface EvaluationMeta {

@@ -133,10 +133,15 @@ export async function pretrainedCheckpoint(profile: Profile, opts: StepOptions =
   return ckptDir(profile, "pretrain");
 }
 
+/** The checkpoint folder a non-random init starts from (pretraining first when needed). */
+async function initCheckpoint(profile: Profile, opts: StepOptions): Promise<string> {
+  return profile.init === "pretrained" ? pretrainedCheckpoint(profile, opts) : path.resolve(profile.init);
+}
+
 /** Where a run starts, as an input: "random", or the starting weights' checksum and origin. */
 export async function initInputs(profile: Profile, opts: StepOptions = {}): Promise<Inputs> {
   if (profile.init === "random") return { kind: "random" };
-  const dir = profile.init === "pretrained" ? await pretrainedCheckpoint(profile, opts) : path.resolve(profile.init);
+  const dir = await initCheckpoint(profile, opts);
   if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`init: '${profile.init}' is neither 'pretrained', 'random' nor a checkpoint folder (no checkpoint.json in ${dir})`);
   return { kind: profile.init === "pretrained" ? "pretrained" : "checkpoint", dir: profile.init === "pretrained" ? "runs/pretrain" : dir, weights: readCheckpointMeta(dir).weights.sha256 };
 }
@@ -144,7 +149,7 @@ export async function initInputs(profile: Profile, opts: StepOptions = {}): Prom
 /** A new model for `config` at the run's init: random weights, then the init's backbone. */
 export async function startingModel(profile: Profile, config: ModelConfig, opts: StepOptions = {}): Promise<Model> {
   const model = initialModel(profile, config);
-  if (profile.init !== "random") loadBackbone(profile.init === "pretrained" ? await pretrainedCheckpoint(profile, opts) : path.resolve(profile.init), model);
+  if (profile.init !== "random") loadBackbone(await initCheckpoint(profile, opts), model);
   return model;
 }
 
@@ -181,19 +186,18 @@ async function studentInputs(profile: Profile, opts: StepOptions): Promise<Input
 /** A finished step's model from its checkpoint (training it first when needed). */
 export async function trainedModel(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<Model> {
   await ensureData(profile);
-  const inputs = which === "teacher" ? await teacherInputs(profile, opts) : await studentInputs(profile, opts);
-  if (!stepDone(profile, which, profile.train[which].steps, inputs)) {
-    const { model } = which === "teacher" ? await trainTeacher(profile, opts) : await trainStudent(profile, opts);
-    return model;
-  }
+  await trainedWeights(profile, which, opts);
   return loadCheckpoint(ckptDir(profile, which), initialModel(profile)).model;
 }
 
-/** The finished teacher's weights checksum (training it first when needed). */
-export async function teacherId(profile: Profile, opts: StepOptions = {}): Promise<string> {
-  if (!stepDone(profile, "teacher", profile.train.teacher.steps, await teacherInputs(profile, opts))) disposeModel((await trainTeacher(profile, opts)).model);
-  return readCheckpointMeta(ckptDir(profile, "teacher")).weights.sha256;
+/** A finished step's weights checksum (training it first when needed), without loading it. */
+export async function trainedWeights(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<string> {
+  const inputs = which === "teacher" ? await teacherInputs(profile, opts) : await studentInputs(profile, opts);
+  if (!stepDone(profile, which, profile.train[which].steps, inputs)) disposeModel((which === "teacher" ? await trainTeacher(profile, opts) : await trainStudent(profile, opts)).model);
+  return readCheckpointMeta(ckptDir(profile, which)).weights.sha256;
 }
+
+export const teacherId = (profile: Profile, opts: StepOptions = {}) => trainedWeights(profile, "teacher", opts);
 
 export async function pseudolabel(profile: Profile, opts: StepOptions = {}): Promise<string> {
   const dir = runDir(profile, "pseudolabels");

@@ -27,10 +27,10 @@ export function readPseudoIndex(dir: string): PseudoIndex | undefined {
 }
 
 /** What is wrong with a shard on disk (missing, truncated, a non-finite value), or undefined. */
-export function shardProblem(dir: string, idx: PseudoIndex, s: PseudoIndex["shards"][number]): string | undefined {
+export function shardProblem(dir: string, idx: PseudoIndex, s: PseudoIndex["shards"][number], buf?: Buffer): string | undefined {
   const f = path.join(dir, s.file);
-  if (!fs.existsSync(f)) return `${f}: missing`;
-  const buf = fs.readFileSync(f);
+  if (!buf && !fs.existsSync(f)) return `${f}: missing`;
+  buf ??= fs.readFileSync(f);
   if (buf.length !== s.count * idx.dim * 4) return `${f}: ${buf.length} bytes, expected ${s.count * idx.dim * 4} (truncated?)`;
   const z = new Float32Array(buf.buffer, buf.byteOffset, s.count * idx.dim);
   const bad = z.findIndex((v) => !Number.isFinite(v));
@@ -93,9 +93,10 @@ export function readPseudolabels(dir: string): { dim: number; data: Float32Array
   if (!idx) throw new Error(`${dir}: no pseudolabels (index.json); run \`retail-repr pseudolabel\` first`);
   const data = new Float32Array(idx.count * idx.dim);
   for (const s of idx.shards) {
-    const problem = shardProblem(dir, idx, s);
-    if (problem) throw new Error(`${problem}; run \`retail-repr pseudolabel\` to redo it`);
-    const buf = fs.readFileSync(path.join(dir, s.file));
+    const f = path.join(dir, s.file);
+    const buf = fs.existsSync(f) ? fs.readFileSync(f) : undefined;
+    const problem = shardProblem(dir, idx, s, buf);
+    if (problem || !buf) throw new Error(`${problem}; run \`retail-repr pseudolabel\` to redo it`);
     data.set(new Float32Array(buf.buffer, buf.byteOffset, s.count * idx.dim), s.start * idx.dim);
   }
   return { dim: idx.dim, data };
