@@ -270,14 +270,14 @@ const commands: Record<string, Command> = {
     },
   },
   "import-torch": {
-    summary: "torchvision-named .safetensors weights -> a retail-repr checkpoint",
-    usage: "retail-repr import-torch --arch NAME --safetensors FILE --out DIR [--pooling lca|gap] [--classes N]",
+    summary: "torchvision-named weights (.pth from torch.save, either format, or .safetensors) -> a retail-repr checkpoint",
+    usage: "retail-repr import-torch --arch NAME --weights FILE.pth|FILE.safetensors --out DIR [--pooling lca|gap] [--classes N]",
     async run(argv) {
-      const args = parseArgs(argv, { values: ["arch", "safetensors", "out", "pooling", "classes"] });
+      const args = parseArgs(argv, { values: ["arch", "weights", "safetensors", "out", "pooling", "classes"] });
       const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`import-torch: --${n} is required`); })();
       const r = importTorchToCheckpoint({
         config: { arch: need("arch"), pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 },
-        safetensors: need("safetensors"),
+        weights: flagString(args, "safetensors") ?? need("weights"), // --safetensors: the earlier name
         out: need("out"),
       });
       console.log(`loaded ${r.loaded} tensors${r.ignored.length ? ` (left out: ${r.ignored.length}, e.g. ${r.ignored[0]})` : ""}; checkpoint written to ${need("out")}`);

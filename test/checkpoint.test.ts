@@ -120,12 +120,12 @@ test("CLI: info --arch reports torchvision's counts; import-torch writes a loada
   assert.ok(Math.abs(r50.gflopsPerImage - 8.457) < 0.01, `resnext50 GFLOP ${r50.gflopsPerImage}`);
 
   const out = path.join(tmp(), "imported");
-  const bad = cli(["import-torch", "--arch", "resnext_tiny", "--safetensors", path.join(ROOT, "test", "fixtures", "torch_resnext_small.safetensors"), "--out", out]);
+  const bad = cli(["import-torch", "--arch", "resnext_tiny", "--weights", path.join(ROOT, "test", "fixtures", "torch_resnext_small.safetensors"), "--out", out]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /cannot load into resnext_tiny \(\d+ problems, nothing loaded\)/);
   assert.ok(!fs.existsSync(out), "no checkpoint is written for a refused import");
   const missing = cli(["import-torch", "--arch", "resnext_tiny", "--out", out]);
-  assert.match(missing.stderr, /--safetensors is required/);
+  assert.match(missing.stderr, /--weights is required/);
 });
 
 test("imported PyTorch weights survive the checkpoint: loaded model still matches PyTorch to 1e-4", async () => {
@@ -137,7 +137,7 @@ test("imported PyTorch weights survive the checkpoint: loaded model still matche
   const a = JSON.parse(readSafetensors(path.join(fix, "torch_resnext_small.safetensors")).metadata.arch);
   const arch: ResNeXtConfig = { name: "torch_fixture", layers: a.layers, groups: a.groups, widthPerGroup: a.widthPerGroup, planes: a.planes, stem: a.stem };
   const out = path.join(tmp(), "imported");
-  importTorchToCheckpoint({ config: { arch, pooling: "lca", projDim: 0, classes: 0 }, safetensors: path.join(fix, "torch_resnext_small.safetensors"), out });
+  importTorchToCheckpoint({ config: { arch, pooling: "lca", projDim: 0, classes: 0 }, weights: path.join(fix, "torch_resnext_small.safetensors"), out });
   const { model } = loadCheckpoint(out);
   const io = readSafetensors(path.join(fix, "torch_resnext_small_io.safetensors"));
   const inp = io.tensors.get("input_nhwc")!;

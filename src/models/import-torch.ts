@@ -1,8 +1,11 @@
-// Load torchvision-named weights (a state_dict saved as .safetensors) into a model.
+// Load torchvision-named weights (a state_dict saved as .safetensors, or by torch.save as
+// .pth in either of its formats) into a model.
 // PyTorch stores conv filters OIHW and Linear weights [out, in]; we store HWIO and [in, out].
+import * as fs from "fs";
 import { tf } from "../engine/tf";
 import { createModel, disposeModel, Model, ModelConfig } from "./model";
 import { readSafetensors, SafeTensorsFile } from "./safetensors";
+import { readPth } from "./torch-pth";
 import { saveCheckpoint } from "./checkpoint";
 
 export interface ImportReport {
@@ -56,13 +59,24 @@ export function importTorchWeights(model: Model, file: SafeTensorsFile, source: 
   return { loaded: staged.length, ignored };
 }
 
+/** A weights file by its content: torch.save's zip or legacy pickle, else safetensors. */
+export function readWeights(file: string): SafeTensorsFile {
+  const fd = fs.openSync(file, "r");
+  const head = Buffer.alloc(4);
+  fs.readSync(fd, head, 0, 4, 0);
+  fs.closeSync(fd);
+  const torchSave = head.readUInt32LE(0) === 0x04034b50 || head[0] === 0x80;
+  return torchSave ? readPth(file) : readSafetensors(file);
+}
+
 /** `retail-repr import-torch`: read, check, load, and write a step-0 checkpoint. */
-export function importTorchToCheckpoint(opts: { config: ModelConfig; safetensors: string; out: string }): ImportReport {
-  const file = readSafetensors(opts.safetensors);
+export function importTorchToCheckpoint(opts: { config: ModelConfig; weights: string; out: string }): ImportReport {
+  if (!fs.existsSync(opts.weights)) throw new Error(`${opts.weights}: no such file`);
+  const file = readWeights(opts.weights);
   const model = createModel(opts.config, 0);
   try {
-    const report = importTorchWeights(model, file, opts.safetensors);
-    saveCheckpoint(opts.out, model, { step: 0, extra: { importedFrom: opts.safetensors } });
+    const report = importTorchWeights(model, file, opts.weights);
+    saveCheckpoint(opts.out, model, { step: 0, extra: { importedFrom: opts.weights, format: file.metadata.format ?? "safetensors" } });
     return report;
   } finally {
     disposeModel(model);

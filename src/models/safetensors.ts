@@ -4,8 +4,8 @@
 // buffer after the header), "__metadata__"?: { string: string } }.
 import * as fs from "fs";
 
-export type SafeDType = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | "U8";
-const BYTES: Record<SafeDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, U8: 1 };
+export type SafeDType = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
+export const DTYPE_BYTES: Record<SafeDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export interface SafeTensor {
   dtype: SafeDType;
@@ -28,17 +28,20 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function decode(dtype: SafeDType, buf: Buffer, count: number): Float32Array {
+/** `count` little-endian values of `dtype` from `buf`, widened to float32. */
+export function decode(dtype: SafeDType, buf: Buffer, count: number): Float32Array {
+  if (dtype === "F32") return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + count * 4));
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     switch (dtype) {
-      case "F32": out[i] = buf.readFloatLE(i * 4); break;
       case "F64": out[i] = buf.readDoubleLE(i * 8); break;
       case "F16": out[i] = halfToFloat(buf.readUInt16LE(i * 2)); break;
       case "BF16": out[i] = new Float32Array(new Uint32Array([buf.readUInt16LE(i * 2) << 16]).buffer)[0]; break;
       case "I64": out[i] = Number(buf.readBigInt64LE(i * 8)); break;
       case "I32": out[i] = buf.readInt32LE(i * 4); break;
-      case "U8": out[i] = buf[i]; break;
+      case "I16": out[i] = buf.readInt16LE(i * 2); break;
+      case "I8": out[i] = buf.readInt8(i); break;
+      case "U8": case "BOOL": out[i] = buf[i]; break;
     }
   }
   return out;
@@ -65,11 +68,11 @@ export function parseSafetensors(bytes: Buffer, file = "<buffer>"): SafeTensorsF
       continue;
     }
     const dtype = info.dtype as SafeDType;
-    if (!(dtype in BYTES)) throw bad(`tensor '${name}' has unsupported dtype ${info.dtype}`);
+    if (!(dtype in DTYPE_BYTES)) throw bad(`tensor '${name}' has unsupported dtype ${info.dtype}`);
     const shape: number[] = info.shape;
     const [begin, end] = info.data_offsets as [number, number];
     const count = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * BYTES[dtype]) throw bad(`tensor '${name}' ${dtype}[${shape}] needs ${count * BYTES[dtype]} bytes, offsets give ${end - begin}`);
+    if (end - begin !== count * DTYPE_BYTES[dtype]) throw bad(`tensor '${name}' ${dtype}[${shape}] needs ${count * DTYPE_BYTES[dtype]} bytes, offsets give ${end - begin}`);
     if (end > body.length) throw bad(`tensor '${name}' ends at byte ${end} of a ${body.length}-byte body (truncated?)`);
     tensors.set(name, { dtype, shape, data: decode(dtype, body.subarray(begin, end), count) });
   }
