@@ -4,7 +4,12 @@ import { runEngineBench } from "./bench/bench";
 import { runPipelineBench } from "./bench/pipeline-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { finetune, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, trainStudent, trainTeacher } from "./pipeline/steps";
+import { finetune, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
+import { exportPseudolabels } from "./train/pseudolabel";
+import { mergeEmbeddingShards, writeEmbeddingShard } from "./train/embed-shards";
+import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shard";
+import { writeFileAtomic } from "./util/paths";
+import { embeddingDim } from "./models/model";
 import { formatAccuracy } from "./probe/bootstrap";
 import { evaluate } from "./pipeline/evaluate";
 import { reproduce } from "./pipeline/reproduce";
@@ -144,11 +149,25 @@ const commands: Record<string, Command> = {
     },
   },
   pseudolabel: {
-    summary: "step 2: teacher embeddings of student-pseudo, as sharded files",
-    usage: `retail-repr pseudolabel [--profile P] [${INIT_HELP}]`,
+    summary: "step 2: teacher embeddings of student-pseudo, in parts (--shard K/N splits the work across machines; --export writes one .npy)",
+    usage: `retail-repr pseudolabel [--profile P] [${INIT_HELP}] [--shard K/N] | --export FILE.npy`,
     async run(argv) {
-      const profile = await profileAndEngine(argv);
-      console.log(`pseudolabels in ${await pseudolabel(profile)}`);
+      const args = parseArgs(argv, { values: ["profile", "init", "shard", "export"] });
+      const profile = profileOf(args);
+      const out = flagString(args, "export");
+      if (out !== undefined) {
+        if (!out.endsWith(".npy")) throw new Error(`--export: ${out} must end in .npy`);
+        const dir = runDir(profile, "pseudolabels");
+        const r = exportPseudolabels(dir, out);
+        console.log(`${r.count} pseudolabels of dimension ${r.dim} (float32, manifest order) -> ${out}`);
+        return 0;
+      }
+      const shard = shardFrom(flagString(args, "shard"));
+      await selectBackend();
+      if (shard && flagString(args, "shard") === undefined) console.log(`shard ${shardName(shard)} (from JOB_COMPLETION_INDEX and ${SHARD_COUNT_ENV})`);
+      const { dir, status } = await pseudolabel(profile, { shard });
+      const left = status.parts - status.done.length;
+      console.log(`pseudolabels in ${dir}: ${status.done.length} of ${status.parts} parts done${left ? ` (${left} left to other shards)` : ""}`);
       return 0;
     },
   },
@@ -190,33 +209,48 @@ const commands: Record<string, Command> = {
     },
   },
   embed: {
-    summary: "embeddings of any image folder with a trained model, to .npy or .json",
-    usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX (default: the model's training size)] [--on-bad skip|stop]",
+    summary: "embeddings of any image folder with a trained model, to .npy or .json (--shard K/N, then --merge, across machines)",
+    usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX (default: the model's training size)] [--on-bad skip|stop] [--shard K/N] | --merge --out FILE.npy",
     async run(argv) {
-      const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch"] });
-      const [modelDir, input, out] = ["model", "input", "out"].map((n) => flagString(args, n) ?? (() => { throw new Error(`embed: --${n} is required`); })());
+      const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch", "shard"], switches: ["merge"] });
+      const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`embed: --${n} is required`); })();
+      const out = need("out");
       if (!/\.(npy|json)$/.test(out)) throw new Error(`--out: ${out} must end in .npy or .json`);
+      if (args.flags.merge === true) {
+        const r = mergeEmbeddingShards(out);
+        console.log(`${r.count} embeddings of dimension ${r.dim} from ${r.shards} shard(s) -> ${out}`);
+        return 0;
+      }
+      const [modelDir, input] = [need("model"), need("input")];
+      const shard = shardFrom(flagString(args, "shard"));
+      if (shard && !out.endsWith(".npy")) throw new Error(`--shard: write shards to a .npy (--out ${out.replace(/\.json$/, ".npy")}); \`embed --merge\` joins them`);
       await selectBackend({ log: null });
       const { model, meta } = loadCheckpoint(modelDir);
       const report = await readDataset("unlabeled", input, (flagString(args, "on-bad") ?? "skip") as BadPolicy);
       for (const p of report.problems) console.warn(`skipped ${p}`);
-      const files = report.items.map((it) => it.file);
-      if (files.length === 0) throw new Error(`${input}: no images to embed`);
+      const all = report.items.map((it) => it.file);
+      if (all.length === 0) throw new Error(`${input}: no images to embed`);
       // The image size the model was trained at (its run's recorded inputs) unless --size says otherwise.
       const trained = (meta.extra.inputs as { imageSize?: number } | undefined)?.imageSize;
       const asked = flagInt(args, "size");
       if (asked !== undefined && trained !== undefined && asked !== trained) console.warn(`embed: --size ${asked} differs from the ${trained} px this model was trained at`);
       if (asked === undefined && trained === undefined) console.warn(`embed: ${modelDir} records no training image size; using 64 px (set --size)`);
       const size = asked ?? trained ?? 64;
-      const z = await embedFiles(model, files, { size, batch: flagInt(args, "batch") ?? 32, label: "embed" });
-      const dim = z.length / files.length;
-      if (out.endsWith(".npy")) {
-        fs.writeFileSync(out, npyBytes(z, [files.length, dim]));
-        fs.writeFileSync(out.replace(/\.npy$/, ".files.txt"), files.join("\n") + "\n");
+      const batch = flagInt(args, "batch") ?? 32;
+      const [begin, end] = sliceOfShard(all.length, shard, batch);
+      const files = all.slice(begin, end);
+      const z = await embedFiles(model, files, { size, batch, label: shard ? `embed ${shardName(shard)}` : "embed" });
+      const dim = embeddingDim(model.config);
+      if (shard) {
+        const file = writeEmbeddingShard(out, shard, z, files, { model: meta.weights.sha256, total: all.length, begin });
+        console.log(`shard ${shardName(shard)}: ${files.length} embeddings (images ${begin}-${end - 1} of ${all.length}) -> ${file}`);
+      } else if (out.endsWith(".npy")) {
+        writeFileAtomic(out, npyBytes(z, [files.length, dim]));
+        writeFileAtomic(out.replace(/\.npy$/, ".files.txt"), files.join("\n") + "\n");
       } else {
-        fs.writeFileSync(out, JSON.stringify({ model: modelDir, step: meta.step, dim, files, embeddings: files.map((_, i) => Array.from(z.subarray(i * dim, (i + 1) * dim))) }) + "\n");
+        writeFileAtomic(out, JSON.stringify({ model: modelDir, step: meta.step, dim, files, embeddings: files.map((_, i) => Array.from(z.subarray(i * dim, (i + 1) * dim))) }) + "\n");
       }
-      console.log(`${files.length} embeddings of dimension ${dim} -> ${out}`);
+      if (!shard) console.log(`${files.length} embeddings of dimension ${dim} -> ${out}`);
       return 0;
     },
   },

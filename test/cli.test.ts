@@ -67,3 +67,18 @@ test("embed: a folder of images to .npy and .json with the same numbers; bad fil
   assert.match(other.stderr, /--size 40 differs from the 32 px this model was trained at/);
   assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "n.json")]).stderr, /records no training image size; using 64 px/);
 });
+
+test("deploy/pseudolabel-job.yaml: its shard count equals its completions, and its command is one the CLI accepts", () => {
+  const yaml = fs.readFileSync(path.join(ROOT, "deploy", "pseudolabel-job.yaml"), "utf8");
+  const completions = /^\s*completions:\s*(\d+)/m.exec(yaml)?.[1];
+  const shards = /name: RETAIL_REPR_SHARDS[^\n]*\n\s*value:\s*"(\d+)"/.exec(yaml)?.[1];
+  assert.ok(completions && shards, "completions and RETAIL_REPR_SHARDS are both set");
+  assert.equal(shards, completions);
+  assert.match(yaml, /completionMode: Indexed/);
+  const command = JSON.parse(/command:\s*(\[.*\])/.exec(yaml)![1]) as string[];
+  assert.deepEqual(command.slice(0, 3), ["node", "bin/retail-repr.cjs", "pseudolabel"]);
+  const help = cli([...command.slice(2), "--help"]);
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /--shard K\/N/);
+  for (const flag of command.slice(3).filter((a) => a.startsWith("--"))) assert.ok(help.stdout.includes(flag), `${flag} is a pseudolabel option`);
+});

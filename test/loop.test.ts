@@ -1,5 +1,4 @@
-// The shared training loop: exact resume after a kill, the NaN guard, no tensor growth; and the
-// pseudolabel writer's shard-by-shard resume.
+// The shared training loop: exact resume after a kill, the NaN guard, no tensor growth.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -10,10 +9,6 @@ import { createModel, disposeModel, embedForward, Model } from "../src/models/mo
 import { ResNeXtConfig } from "../src/models/resnext";
 import { LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
 import { pairLabels, supConLoss } from "../src/losses/supcon";
-import { readPseudoIndex, readPseudolabels, shardProblems, writePseudolabels } from "../src/train/pseudolabel";
-import { getProfile } from "../src/config/profiles";
-import { datasetDir, generateDataset } from "../src/data/generate";
-import { filesOf } from "../src/data/sets";
 import { randomArray } from "./helpers";
 
 const SMALL: ResNeXtConfig = { name: "loop_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 };
@@ -69,45 +64,3 @@ test("numTensors is flat across training steps of the loop", async () => {
   disposeModel(m);
 });
 
-test("pseudolabels: a run stopped after one shard resumes to the same embeddings as one uninterrupted run", async () => {
-  const profile = getProfile("smoke");
-  await generateDataset("student-pseudo", profile, { quiet: true });
-  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-  const part = files.slice(0, 10);
-  const m = createModel({ arch: SMALL }, 5);
-  const opts = { teacher: "t1", size: 32, batch: 4, shardSize: 4, quiet: true };
-  const whole = tmp(), broken = tmp();
-  await writePseudolabels(m, part, whole, opts);
-  const idx1 = await writePseudolabels(m, part, broken, { ...opts, stopAfterShards: 1 });
-  assert.equal(idx1.shards.length, 1);
-  const idx2 = await writePseudolabels(m, part, broken, opts);
-  assert.equal(idx2.shards.length, 3);
-  assert.deepEqual([...readPseudolabels(broken).data], [...readPseudolabels(whole).data]);
-  // A shard truncated, and another spoiled with a NaN, after they were written: named and redone.
-  const shard = (k: number) => path.join(broken, idx2.shards[k].file);
-  fs.truncateSync(shard(0), 100);
-  const spoiled = fs.readFileSync(shard(1));
-  spoiled.writeFloatLE(NaN, 4 * 32 * 2 + 8); // row 2 of the second shard: image 6
-  fs.writeFileSync(shard(1), spoiled);
-  assert.throws(() => readPseudolabels(broken), /shard-00000\.f32: 100 bytes, expected 512 \(truncated\?\); run `retail-repr pseudolabel`/);
-  assert.deepEqual(shardProblems(broken, readPseudoIndex(broken)).map((p) => p.replace(broken, "DIR")), ["DIR/shard-00000.f32: 100 bytes, expected 512 (truncated?)", "DIR/shard-00001.f32: a non-finite value in row 2 (image 6 of the list)"]);
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
-  try {
-    await writePseudolabels(m, part, broken, opts);
-  } finally {
-    console.log = log;
-  }
-  assert.equal(lines.filter((l) => /redoing that shard/.test(l)).length, 2, lines.join("\n"));
-  assert.deepEqual([...readPseudolabels(broken).data], [...readPseudolabels(whole).data]);
-  const other = await writePseudolabels(m, part, broken, { ...opts, teacher: "t2", stopAfterShards: 0 });
-  assert.equal(other.shards.length, 0, "another teacher's labels are not reused");
-  disposeModel(m);
-});
-
-test("pseudolabels: a truncated index.json is reported with its path and what to do", () => {
-  const dir = tmp();
-  fs.writeFileSync(path.join(dir, "index.json"), '{"teacher": "abc", "cou');
-  assert.throws(() => readPseudoIndex(dir), (e: Error) => e.message.startsWith(path.join(dir, "index.json")) && /corrupt pseudolabel index/.test(e.message) && /retail-repr pseudolabel/.test(e.message));
-});

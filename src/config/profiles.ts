@@ -31,6 +31,8 @@ export interface TrainSizes {
   /** The whole network from `init`, on the one-shot training images with augmentation. */
   finetune: { steps: number; batch: number; lr: number; gamma: number };
   embedBatch: number;
+  /** Pseudolabels are written in parts of this many images: the unit of resume and of sharding. */
+  pseudoPartSize: number;
   checkpointEvery: number;
   /** Data-parallel replicas on the CPU when convolutions run on XNNPACK (one thread each; 2 uses
    * both cores of a laptop). Ignored with the native OpenBLAS kernels, which use every core. */
@@ -68,6 +70,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1 },
       finetune: { steps: 10, batch: 12, lr: 0.03, gamma: 0.5 },
       embedBatch: 32,
+      pseudoPartSize: 16,
       checkpointEvery: 10,
       workers: 1,
     },
@@ -94,6 +97,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1 },
       finetune: { steps: 80, batch: 32, lr: 0.1, gamma: 0.5 },
       embedBatch: 64,
+      pseudoPartSize: 1024,
       checkpointEvery: 20,
       workers: 2,
     },
@@ -114,6 +118,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       student: { steps: 40_000, pairsPerBatch: 32, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1 },
       finetune: { steps: 2_000, batch: 64, lr: 0.01, gamma: 0.5 },
       embedBatch: 128,
+      pseudoPartSize: 4096,
       checkpointEvery: 500,
       workers: 1,
     },

@@ -2,6 +2,7 @@
 // nearest-class-mean columns) for random-init, pretrained, teacher and student, beside the
 // fine-tuned baselines, on both one-shot sets, every accuracy with a 95 % bootstrap interval,
 // and the paper's claims as findings; written to reports/metrics-<profile>.json.
+import * as fs from "fs";
 import * as path from "path";
 import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
@@ -13,13 +14,14 @@ import { Finding } from "../report/findings";
 import type { SeedSummary } from "./seeds";
 import { paperFindings } from "../report/paper-findings";
 import { changedInputs, datasetFingerprint, Inputs } from "../util/fingerprint";
+import { writeJsonAtomic } from "../util/paths";
 import { disposeModel, embeddingDim, Model } from "../models/model";
 import { argmaxRows, fitLogReg, logRegScores } from "../probe/logreg";
 import { knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
 import { readReport, writeReport } from "../report/metrics";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runTag, StepOptions, trainedModel, trainedWeights } from "./steps";
+import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runDir, runTag, StepOptions, trainedModel, trainedWeights } from "./steps";
 
 export interface ProbeScores {
   logreg: number;
@@ -160,10 +162,31 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
 
   const probes = {} as Metrics["probes"];
   for (const set of ONE_SHOT_SETS) probes[set] = {} as Record<Representation, ProbeScores>;
+  // Each (set, representation) probe is kept as soon as it is computed, so a later failure (a
+  // model that will not load, a kill) costs only what was not done yet.
   for (const which of REPRESENTATIONS) {
+    const keyOf = (set: OneShotSet) => ({ data: (inputs.data as Record<string, string>)[set], representation: reps[which], imageSize: profile.imageSize, seed: profile.seed });
+    const file = (set: OneShotSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
+    const kept = (set: OneShotSet) => {
+      if (!fs.existsSync(file(set))) return undefined;
+      const c = JSON.parse(fs.readFileSync(file(set), "utf8"));
+      return changedInputs(c.inputs, keyOf(set)).length === 0 ? (c.scores as ProbeScores) : undefined;
+    };
+    for (const set of ONE_SHOT_SETS) {
+      const k = kept(set);
+      if (k) probes[set][which] = k;
+    }
+    const todo = ONE_SHOT_SETS.filter((set) => !probes[set][which]);
+    if (!todo.length) continue;
     const model = await representationModel(profile, which, opts);
-    for (const set of ONE_SHOT_SETS) probes[set][which] = probe(await embedOneShot(profile, model, set), 1, profile.seed);
-    disposeModel(model);
+    try {
+      for (const set of todo) {
+        probes[set][which] = probe(await embedOneShot(profile, model, set), 1, profile.seed);
+        writeJsonAtomic(file(set), { inputs: keyOf(set), scores: probes[set][which] });
+      }
+    } finally {
+      disposeModel(model);
+    }
   }
   const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetTitle(profile, s)])) as Record<OneShotSet, string>, probes, finetune: ft };
   const metrics: Metrics = { ...partial, findings: paperFindings(partial), meta: { ...evaluationMeta(profile), stageSeconds: cached?.meta?.stageSeconds ?? {} }, inputs };

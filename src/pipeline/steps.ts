@@ -16,11 +16,12 @@ import { changedInputs, datasetFingerprint, hashOf, Inputs } from "../util/finge
 import { pretrainTask, TaggedImages } from "../train/pretrain";
 import { accuracyWithInterval, Interval } from "../probe/bootstrap";
 import { writeJsonAtomic } from "../util/paths";
-import { createModel, disposeModel, Model, ModelConfig } from "../models/model";
+import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
-import { pseudoComplete, readPseudoIndex, readPseudolabels, shardProblems, writePseudolabels } from "../train/pseudolabel";
+import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
+import { partsOfShard, Shard } from "../util/shard";
 import { studentTask } from "../train/student";
 import { teacherTask } from "../train/teacher";
 import { embedFiles } from "../train/embed";
@@ -37,7 +38,7 @@ export function runTag(profile: Profile): string {
 }
 
 export const runDir = (profile: Profile, step: string) => path.join(paths.runs, profile.name, step === "pretrain" ? "" : runTag(profile), step);
-const ckptDir = (profile: Profile, step: string) => path.join(runDir(profile, step), "checkpoint");
+export const ckptDir = (profile: Profile, step: string) => path.join(runDir(profile, step), "checkpoint");
 
 export function embeddingConfig(profile: Profile): ModelConfig {
   return { arch: profile.arch, pooling: "lca", projDim: 0, classes: 0 };
@@ -83,6 +84,12 @@ export function stepDone(profile: Profile, name: string, steps: number, inputs: 
 
 export interface StepOptions {
   quiet?: boolean;
+  /** Refuse, instead of training, when a needed earlier step is not finished (shard workers). */
+  noTraining?: boolean;
+}
+
+function mustTrain(profile: Profile, name: string, command: string, opts: StepOptions): void {
+  if (opts.noTraining) throw new Error(`${name} is not trained for profile ${profile.name} (${ckptDir(profile, name)}); run \`retail-repr ${command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
 }
 
 export async function ensureData(profile: Profile): Promise<void> {
@@ -129,7 +136,10 @@ export async function pretrain(profile: Profile, opts: StepOptions = {}): Promis
 export async function pretrainedCheckpoint(profile: Profile, opts: StepOptions = {}): Promise<string> {
   await generateAll(profile, ["pretrain-corpus"]);
   const vocabulary = pretrainData(profile).vocabulary.length;
-  if (!stepDone(profile, "pretrain", profile.train.pretrain.steps, pretrainInputs(profile, vocabulary))) disposeModel((await pretrain(profile, opts)).model);
+  if (!stepDone(profile, "pretrain", profile.train.pretrain.steps, pretrainInputs(profile, vocabulary))) {
+    mustTrain(profile, "pretrain", "pretrain", opts);
+    disposeModel((await pretrain(profile, opts)).model);
+  }
   return ckptDir(profile, "pretrain");
 }
 
@@ -193,31 +203,61 @@ export async function trainedModel(profile: Profile, which: "teacher" | "student
 /** A finished step's weights checksum (training it first when needed), without loading it. */
 export async function trainedWeights(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<string> {
   const inputs = which === "teacher" ? await teacherInputs(profile, opts) : await studentInputs(profile, opts);
-  if (!stepDone(profile, which, profile.train[which].steps, inputs)) disposeModel((which === "teacher" ? await trainTeacher(profile, opts) : await trainStudent(profile, opts)).model);
+  if (!stepDone(profile, which, profile.train[which].steps, inputs)) {
+    mustTrain(profile, which, `train-${which}`, opts);
+    disposeModel((which === "teacher" ? await trainTeacher(profile, opts) : await trainStudent(profile, opts)).model);
+  }
   return readCheckpointMeta(ckptDir(profile, which)).weights.sha256;
 }
 
 export const teacherId = (profile: Profile, opts: StepOptions = {}) => trainedWeights(profile, "teacher", opts);
 
-export async function pseudolabel(profile: Profile, opts: StepOptions = {}): Promise<string> {
+/** What this profile's pseudolabels must be made from (the teacher trained first when needed). */
+export async function pseudoSpec(profile: Profile, opts: StepOptions = {}): Promise<PseudoSpec> {
+  const ds = datasetDir("student-pseudo", profile.name);
+  return {
+    teacher: await teacherId(profile, opts),
+    list: datasetFingerprint(ds),
+    count: filesOf(ds).files.length,
+    dim: embeddingDim(embeddingConfig(profile)),
+    partSize: profile.train.pseudoPartSize,
+  };
+}
+
+/** Step 2, or this process's shard of it: the teacher's embeddings of the unlabeled set, in parts.
+ * A shard worker trains nothing: the data and the teacher must be there (shared storage). */
+export async function pseudolabel(profile: Profile, opts: StepOptions & { shard?: Shard } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
   const dir = runDir(profile, "pseudolabels");
-  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-  const id = await teacherId(profile, opts);
-  const idx = readPseudoIndex(dir);
-  if (!pseudoComplete(idx, files.length, id) || shardProblems(dir, idx).length) {
-    const teacher = await trainedModel(profile, "teacher", opts);
-    await writePseudolabels(teacher, files, dir, { teacher: id, size: profile.imageSize, batch: profile.train.embedBatch, quiet: opts.quiet });
+  const o = opts.shard ? { ...opts, noTraining: true } : opts;
+  if (!opts.shard) await ensureData(profile);
+  const spec = await pseudoSpec(profile, o);
+  let status = pseudoStatus(dir, spec);
+  if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
+    const teacher = await trainedModel(profile, "teacher", o);
+    const { files } = filesOf(datasetDir("student-pseudo", profile.name));
+    status = await writePseudolabels(teacher, files, dir, { spec, size: profile.imageSize, batch: profile.train.embedBatch, shard: opts.shard, quiet: opts.quiet });
     disposeModel(teacher);
   }
-  return dir;
+  return { dir, status, spec };
+}
+
+/** The student's pseudolabels: made here when none exist yet; parts split across shards are
+ * never finished here behind the user's back: an incomplete or mixed set is refused, named. */
+async function studentPseudolabels(profile: Profile, opts: StepOptions): Promise<{ dim: number; data: Float32Array }> {
+  const dir = runDir(profile, "pseudolabels");
+  const spec = await pseudoSpec(profile, opts);
+  const st = pseudoStatus(dir, spec);
+  if (st.problems.size && st.shards) throw new Error(describeIncomplete(dir, spec, st));
+  if (st.problems.size) await pseudolabel(profile, opts);
+  return readPseudolabels(dir, spec);
 }
 
 export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  const dir = await pseudolabel(profile, opts);
+  const labels = await studentPseudolabels(profile, opts);
   const model = await startingModel(profile, embeddingConfig(profile), opts);
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-  const task = studentTask(pairs, files, readPseudolabels(dir), profile);
+  const task = studentTask(pairs, files, labels, profile);
   const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, opts), opts.quiet));
   return { model, result };
 }

@@ -15,12 +15,15 @@ function findRoot(start: string): string {
 }
 
 export const REPO_ROOT = findRoot(__dirname);
+/** Where runs and datasets live when not in the clone: shared storage for shard workers. */
+export const RUNS_ENV = "RETAIL_REPR_RUNS";
+export const DATASETS_ENV = "RETAIL_REPR_DATASETS";
 export const paths = {
   root: REPO_ROOT,
   notebooks: path.join(REPO_ROOT, "notebooks"),
   reports: path.join(REPO_ROOT, "reports"),
-  datasets: path.join(REPO_ROOT, "datasets"),
-  runs: path.join(REPO_ROOT, "runs"),
+  datasets: path.resolve(process.env[DATASETS_ENV] || path.join(REPO_ROOT, "datasets")),
+  runs: path.resolve(process.env[RUNS_ENV] || path.join(REPO_ROOT, "runs")),
   jupyterData: path.join(REPO_ROOT, "kernel-setup", "jupyter"),
   executeScript: path.join(REPO_ROOT, "kernel-setup", "execute_notebook.py"),
 };
@@ -30,10 +33,15 @@ export function ensureDir(dir: string): string {
   return dir;
 }
 
-/** Write JSON through a temporary file and a rename: a kill never leaves half a file. */
-export function writeJsonAtomic(file: string, value: unknown, indent = 1): void {
+/** Write through a temporary file (named by this process) and a rename: a kill never leaves
+ * half a file, and processes writing beside each other on shared storage never collide. */
+export function writeFileAtomic(file: string, bytes: string | Buffer): void {
   ensureDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, indent) + "\n");
+  fs.writeFileSync(tmp, bytes);
   fs.renameSync(tmp, file);
+}
+
+export function writeJsonAtomic(file: string, value: unknown, indent = 1): void {
+  writeFileAtomic(file, JSON.stringify(value, null, indent) + "\n");
 }
