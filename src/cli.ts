@@ -2,6 +2,7 @@
 import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
 import { runEngineBench } from "./bench/bench";
 import { runPipelineBench } from "./bench/pipeline-bench";
+import { runMemoryBench } from "./bench/memory-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
 import { finetune, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
@@ -21,28 +22,30 @@ import * as fs from "fs";
 import { loadCheckpoint } from "./models/checkpoint";
 import { readDataset } from "./data/formats";
 import { checkImage } from "./data/images";
-import { embedFiles } from "./train/embed";
+import { embedBatchFor, embedFiles } from "./train/embed";
 import { npyBytes } from "./report/npy";
 import { embedOneShot, Representation, representationModel } from "./pipeline/evaluate";
 import { addProduct } from "./probe/add-product";
 import { environmentInfo } from "./engine/info";
-import { getProfile } from "./config/profiles";
+import { getProfile, withChunk } from "./config/profiles";
 import { runNotebooks } from "./notebooks/run";
 import { flagInt, flagString, parseArgs } from "./util/args";
 import { formatModelInfo, modelInfo } from "./models/info";
 import { Pooling } from "./models/heads";
 import { importTorchToCheckpoint } from "./models/import-torch";
 
-const INIT_HELP = "--init pretrained|random|CHECKPOINT_DIR";
+const INIT_HELP = "--init pretrained|random|CHECKPOINT_DIR] [--chunk N";
 
-/** `--profile` and `--init` of a training command. */
+/** `--profile`, `--init` and `--chunk` of a training command. */
 function profileOf(args: ReturnType<typeof parseArgs>) {
-  return getProfile(flagString(args, "profile"), flagString(args, "init"));
+  const p = getProfile(flagString(args, "profile"), flagString(args, "init"));
+  const chunk = flagString(args, "chunk");
+  return chunk === undefined ? p : withChunk(p, Number(chunk));
 }
 
-/** The `--profile` and `--init` of a command that takes nothing else, with the compute backend started. */
+/** The `--profile`, `--init` and `--chunk` of a command that takes nothing else, with the compute backend started. */
 async function profileAndEngine(argv: string[]) {
-  const profile = profileOf(parseArgs(argv, { values: ["profile", "init"] }));
+  const profile = profileOf(parseArgs(argv, { values: ["profile", "init", "chunk"] }));
   await selectBackend();
   return profile;
 }
@@ -56,16 +59,19 @@ interface Command {
 const commands: Record<string, Command> = {
   bench: {
     summary: "throughput per backend beside PyTorch (same machine, same run) -> reports/bench.json",
-    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|pipeline]",
+    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|pipeline|memory]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["backend", "only"], switches: ["quick"] });
       const b = flagString(args, "backend");
       const only = flagString(args, "only");
-      if (only !== "pipeline") await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
-      if (only !== "engine") {
+      if (only !== undefined && !["engine", "pipeline", "memory"].includes(only)) throw new Error(`--only: '${only}' is not engine, pipeline or memory`);
+      if (!only || only === "engine") await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
+      if (!only || only === "pipeline") {
         await selectBackend({ log: null });
         await runPipelineBench();
       }
+      // The memory cases take minutes (a 256-image ResNeXt-101 step): asked for by name only.
+      if (only === "memory") runMemoryBench({ quick: args.flags.quick === true });
       return 0;
     },
   },
@@ -77,6 +83,7 @@ const commands: Record<string, Command> = {
       const json = args.flags.json === true;
       const arch = flagString(args, "arch");
       if (arch) {
+        await selectBackend({ force: flagString(args, "backend"), log: null }); // the heap limits depend on the engine
         const info = modelInfo({ arch, pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 }, flagInt(args, "size") ?? 224);
         console.log(json ? JSON.stringify(info, null, 2) : formatModelInfo(info));
         return 0;
@@ -131,7 +138,7 @@ const commands: Record<string, Command> = {
   },
   pretrain: {
     summary: "step 0: the pretrained start (weakly supervised on the hashtag corpus; the stand-in for ResNeXt-WSL)",
-    usage: "retail-repr pretrain [--profile P]",
+    usage: "retail-repr pretrain [--profile P] [--chunk N]",
     async run(argv) {
       const profile = await profileAndEngine(argv);
       console.log(`pretrained backbone in ${await pretrainedCheckpoint(profile)}`);
@@ -152,7 +159,7 @@ const commands: Record<string, Command> = {
     summary: "step 2: teacher embeddings of student-pseudo, in parts (--shard K/N splits the work across machines; --export writes one .npy)",
     usage: `retail-repr pseudolabel [--profile P] [${INIT_HELP}] [--shard K/N] | --export FILE.npy`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["profile", "init", "shard", "export"] });
+      const args = parseArgs(argv, { values: ["profile", "init", "chunk", "shard", "export"] });
       const profile = profileOf(args);
       const out = flagString(args, "export");
       if (out !== undefined) {
@@ -185,7 +192,7 @@ const commands: Record<string, Command> = {
     summary: "fine-tune baselines (gap, lca, lca-maxent) on the one-shot sets",
     usage: `retail-repr finetune [--profile P] [${INIT_HELP}] [--dataset capg-like|grozi-like] [--variant gap|lca|lca-maxent]`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["profile", "init", "dataset", "variant"] });
+      const args = parseArgs(argv, { values: ["profile", "init", "chunk", "dataset", "variant"] });
       const profile = profileOf(args);
       await selectBackend();
       const sets = flagString(args, "dataset") ? [flagString(args, "dataset") as OneShotSet] : [...ONE_SHOT_SETS];
@@ -236,7 +243,7 @@ const commands: Record<string, Command> = {
       if (asked !== undefined && trained !== undefined && asked !== trained) console.warn(`embed: --size ${asked} differs from the ${trained} px this model was trained at`);
       if (asked === undefined && trained === undefined) console.warn(`embed: ${modelDir} records no training image size; using 64 px (set --size)`);
       const size = asked ?? trained ?? 64;
-      const batch = flagInt(args, "batch") ?? 32;
+      const batch = embedBatchFor(model.config, size, flagInt(args, "batch") ?? 32);
       const [begin, end] = sliceOfShard(all.length, shard, batch);
       const files = all.slice(begin, end);
       const z = await embedFiles(model, files, { size, batch, label: shard ? `embed ${shardName(shard)}` : "embed" });
@@ -297,7 +304,7 @@ const commands: Record<string, Command> = {
     summary: "everything: data, pretraining, teacher, pseudolabels, student, baselines, probes, tables, findings, notebooks",
     usage: `retail-repr reproduce [--profile P] [${INIT_HELP}] [--seeds N] [--no-notebooks]`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["profile", "init", "seeds"], switches: ["no-notebooks"] });
+      const args = parseArgs(argv, { values: ["profile", "init", "chunk", "seeds"], switches: ["no-notebooks"] });
       const seeds = flagInt(args, "seeds") ?? 1;
       if (seeds < 1) throw new Error("--seeds: give a whole number >= 1");
       return reproduce(profileOf(args), { notebooks: args.flags["no-notebooks"] !== true, seeds });

@@ -31,6 +31,10 @@ export interface TrainSizes {
   /** The whole network from `init`, on the one-shot training images with augmentation. */
   finetune: { steps: number; batch: number; lr: number; gamma: number };
   embedBatch: number;
+  /** Gradient-cache chunk (train/chunked.ts): embed and backpropagate a step's batch this many
+   * images at a time. Unset: only when the batch does not fit the wasm heap, in the largest
+   * chunks that do (`--chunk N` or RETAIL_REPR_CHUNK sets it). */
+  chunk?: number;
   /** Pseudolabels are written in parts of this many images: the unit of resume and of sharding. */
   pseudoPartSize: number;
   checkpointEvery: number;
@@ -126,6 +130,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
 };
 
 export const INIT_ENV = "RETAIL_REPR_INIT";
+export const CHUNK_ENV = "RETAIL_REPR_CHUNK";
 
 /** The profile named by `name`, else by RETAIL_REPR_PROFILE, else `cpu`; its init from
  * `init`, else RETAIL_REPR_INIT, else the profile's own. */
@@ -137,7 +142,15 @@ export function getProfile(name?: string, init?: string): Profile {
     throw new Error(`${src}: unknown profile '${raw}'. Use one of: ${PROFILE_NAMES.join(", ")}.`);
   }
   const i = init ?? process.env[INIT_ENV];
-  return i ? withRun(p, { init: i }) : p;
+  const withInit = i ? withRun(p, { init: i }) : p;
+  const chunk = process.env[CHUNK_ENV];
+  return chunk ? withChunk(withInit, Number(chunk), CHUNK_ENV) : withInit;
+}
+
+/** The same profile training in gradient-cache chunks of `chunk` images (train/chunked.ts). */
+export function withChunk(p: Profile, chunk: number, source = "--chunk"): Profile {
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`${source}: the chunk size must be a whole number of images >= 1 (got ${chunk})`);
+  return { ...p, train: { ...p.train, chunk } };
 }
 
 /** The same profile for another init or repeat (its runs live in their own folder). */

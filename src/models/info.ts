@@ -1,5 +1,7 @@
 // What `retail-repr info --arch` reports: parameters, embedding size, FLOPs at an input size.
 import { embeddingDim, ModelConfig, paramCounts } from "./model";
+import { largestBatch, stepBytes } from "./memory";
+import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { archName, backboneFlops, featureMapSize, resolveArch } from "./resnext";
 
 export interface ModelInfo {
@@ -13,6 +15,9 @@ export interface ModelInfo {
   inputSize: number;
   featureMap: number;
   gflopsPerImage: number;
+  /** On the wasm engine (4 GiB heap): the largest batch a training step and an inference batch
+   * fit, and the estimated bytes of one image in each (models/memory.ts). */
+  wasmHeap: { engine: string; largestTrainBatch: number; largestInferBatch: number; trainBytesPerImage: number; inferBytesPerImage: number };
 }
 
 export function modelInfo(config: ModelConfig, size: number): ModelInfo {
@@ -28,8 +33,17 @@ export function modelInfo(config: ModelConfig, size: number): ModelInfo {
     inputSize: size,
     featureMap: featureMapSize(size, b),
     gflopsPerImage: Math.round((backboneFlops(b, size) / 1e9) * 1000) / 1000,
+    wasmHeap: {
+      engine: nativeConvolutionsOn() ? "wasm/native" : "wasm/xnnpack",
+      largestTrainBatch: largestBatch(config, size, "train"),
+      largestInferBatch: largestBatch(config, size, "infer"),
+      trainBytesPerImage: Math.round(stepBytes(config, size, 2, "train") - stepBytes(config, size, 1, "train")),
+      inferBytesPerImage: Math.round(stepBytes(config, size, 2, "infer") - stepBytes(config, size, 1, "infer")),
+    },
   };
 }
+
+const mb = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 
 export function formatModelInfo(i: ModelInfo): string {
   const n = (v: number) => v.toLocaleString("en-US");
@@ -37,5 +51,6 @@ export function formatModelInfo(i: ModelInfo): string {
     `${i.arch}: layers [${i.layers}], ${i.groups} groups x ${i.widthPerGroup}d, pooling ${i.pooling}`,
     `  parameters: backbone ${n(i.params.backbone)}, head ${n(i.params.head)}, total ${n(i.params.total)}`,
     `  embedding: ${i.embeddingDim}-d; at ${i.inputSize}x${i.inputSize}: ${i.featureMap}x${i.featureMap} feature map, ${i.gflopsPerImage} GFLOP/image (2 x MACs)`,
+    `  ${i.wasmHeap.engine} engine (4 GiB heap) at ${i.inputSize}px: largest batch ${i.wasmHeap.largestTrainBatch} to train (~${mb(i.wasmHeap.trainBytesPerImage)} per image), ${i.wasmHeap.largestInferBatch} to embed (~${mb(i.wasmHeap.inferBytesPerImage)} per image); larger training batches run in chunks (gradient cache)`,
   ].join("\n");
 }

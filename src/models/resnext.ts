@@ -136,6 +136,28 @@ export function backboneFlops(cfg: ResNeXtConfig, size: number): number {
   return flops;
 }
 
+/** Floats of every feature map one image leaves behind in a training forward pass (each conv,
+ * batch-norm and ReLU output, the shortcuts and sums), the input included: what the memory
+ * estimate (models/memory.ts) scales with. */
+export function activationFloats(cfg: ResNeXtConfig, size: number): number {
+  const out = (s: number, k: number, stride: number) => Math.floor((s + 2 * Math.floor(k / 2) - k) / stride) + 1;
+  const stem = cfg.stem ?? 64;
+  let s = out(size, 7, 2);
+  let floats = size * size * 3 + 3 * s * s * stem; // input; stem conv, bn, relu
+  if (cfg.stemPool !== false) {
+    s = Math.floor((s + 2 - 3) / 2) + 1;
+    floats += s * s * stem;
+  }
+  for (const b of blockPlan(cfg)) {
+    const so = out(s, 3, b.stride);
+    floats += 3 * s * s * b.width + 3 * so * so * b.width + 2 * so * so * b.outplanes; // conv1-3 with bn (+relu)
+    if (b.downsample) floats += 2 * so * so * b.outplanes;
+    floats += 2 * so * so * b.outplanes; // sum, relu
+    s = so;
+  }
+  return floats;
+}
+
 /** Spatial side of the final feature map for a square input (torchvision's stem by default). */
 export function featureMapSize(size: number, cfg: Pick<ResNeXtConfig, "stemPool" | "lastStride"> = {}): number {
   let s = Math.floor((size + 6 - 7) / 2) + 1;

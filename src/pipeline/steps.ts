@@ -71,6 +71,8 @@ function loopConfig(profile: Profile, name: string, steps: number, lr: number, i
     quiet,
     workers: workersFor(profile),
     inputs,
+    imageSize: profile.imageSize,
+    chunk: profile.train.chunk,
   };
 }
 
@@ -98,7 +100,8 @@ export async function ensureData(profile: Profile): Promise<void> {
 
 /** The same profile values and model a step of any init or repeat records as its inputs. */
 function commonInputs(profile: Profile, config: ModelConfig): Inputs {
-  return { model: config, imageSize: profile.imageSize, seed: trainSeed(profile) };
+  // A chunk size set by hand changes batch-norm statistics (per chunk), so it is an input.
+  return { model: config, imageSize: profile.imageSize, seed: trainSeed(profile), ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}) };
 }
 
 // ---- step 0: the pretrained start ----------------------------------------------------------

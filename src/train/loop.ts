@@ -12,6 +12,8 @@ import { ensureDir, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Output, parallelStep, Replica } from "./replica";
+import { chunkedGrads, LossFromEmbeddings } from "./chunked";
+import { checkStepFits, largestBatch } from "../models/memory";
 import { changedInputs, Inputs } from "../util/fingerprint";
 
 export interface TrainTask<B> {
@@ -47,6 +49,10 @@ export interface LoopConfig {
   /** What this run is made from (util/fingerprint.ts): a checkpoint made from other inputs
    * is not resumed; the run starts again from step 0 and says what changed. */
   inputs?: Inputs;
+  /** The images' side, for the wasm heap check (models/memory.ts). */
+  imageSize?: number;
+  /** Gradient-cache chunk size (train/chunked.ts); unset: only when the batch does not fit. */
+  chunk?: number;
   /** Stop (as if killed) after this many steps in this call: for resume tests. */
   stopAfter?: number;
   quiet?: boolean;
@@ -94,7 +100,38 @@ function localStep(model: Model, opt: Optimizer, loss: () => { loss: tf.Scalar; 
   }
 }
 
+/** The chunk size a run trains with: the configured one, or on the wasm engine the largest
+ * that fits when the whole batch does not; 0 = the whole batch at once. */
+export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopConfig, "name" | "imageSize" | "chunk">): number {
+  const wasm = tf.getBackend() === "wasm" && cfg.imageSize !== undefined;
+  const chunk = cfg.chunk && cfg.chunk < task.imagesPerStep ? cfg.chunk : 0;
+  if (!wasm) return chunk;
+  const largest = largestBatch(model.config, cfg.imageSize!, "train");
+  if (chunk) {
+    checkStepFits(model.config, cfg.imageSize!, chunk, "train", "lower the chunk size");
+    return chunk;
+  }
+  if (task.imagesPerStep <= largest) return 0;
+  if (!task.embedding || largest === 0) checkStepFits(model.config, cfg.imageSize!, task.imagesPerStep, "train", `${cfg.name} cannot be computed in chunks; lower its batch`);
+  return largest;
+}
+
+/** One gradient-cache step in this thread: chunked gradients, the guard, then the update. */
+function chunkedStep(model: Model, opt: Optimizer, x: tf.Tensor4D, lossFromZ: LossFromEmbeddings, o: { chunk: number; output?: Output }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
+  const r = chunkedGrads(model, x, lossFromZ, o);
+  try {
+    Object.assign(parts, r.parts);
+    guard(r.loss);
+    opt.apply(model.params, r.grads, lr);
+    return r.loss;
+  } finally {
+    tf.dispose(Object.values(r.grads));
+  }
+}
+
 export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
+  const chunk = chunkFor(model, task as TrainTask<unknown>, cfg);
+  if (chunk && !cfg.quiet) console.log(`${cfg.name}: batch ${task.imagesPerStep} in chunks of ${chunk} (gradient cache${cfg.chunk ? "" : ": the whole batch does not fit the wasm heap"})`);
   const ckpt = path.join(cfg.runDir, "checkpoint");
   const historyFile = path.join(cfg.runDir, "history.json");
   ensureDir(cfg.runDir);
@@ -116,11 +153,11 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
-  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel(), inputs: cfg.inputs } });
+  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel(), inputs: cfg.inputs, ...(chunk ? { chunk } : {}) } });
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
   const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;
-  const replica = workers > 1 && task.embedding && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
+  const replica = workers > 1 && !chunk && task.embedding && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.embedding!.output ?? "embedding");
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
@@ -145,6 +182,14 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
             const r = await parallelStep(model, opt, replica, x, (z) => emb.loss(z, batch), lr, guard, emb.output ?? "embedding");
             lossValue = r.loss;
             Object.assign(parts, r.parts);
+          } finally {
+            x.dispose();
+          }
+        } else if (chunk && task.embedding) {
+          const emb = task.embedding;
+          const x = emb.images(batch);
+          try {
+            lossValue = chunkedStep(model, opt, x, (z) => emb.loss(z, batch), { chunk, output: emb.output }, lr, guard, parts);
           } finally {
             x.dispose();
           }
