@@ -13,6 +13,6 @@ require(entry).main(process.argv.slice(2)).then(
   (err) => {
     console.error(`retail-repr: ${err && err.message ? err.message : err}`);
     if (process.env.RETAIL_REPR_DEBUG) console.error(err);
-    process.exit(1);
+    process.exit(err && err.name === "InterruptedError" ? 130 : 1); // 130: stopped by Ctrl-C, as shells report it
   },
 );

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Execute one notebook headless with the project's tslab kernel and export it to HTML.
 
-  execute_notebook.py NOTEBOOK OUT_DIR --kernel NAME [--timeout SECONDS]
+  execute_notebook.py NOTEBOOK OUT_DIR --kernel NAME [--timeout SECONDS] [--plotly MIN_JS]
 
-Writes OUT_DIR/<name>.ipynb (executed, also when a cell fails) and OUT_DIR/<name>.html.
+Writes OUT_DIR/<name>.ipynb (executed, also when a cell fails) and OUT_DIR/<name>.html. The HTML
+is made to stand alone: the exporter's <script src> tags into this system's paths (require.js
+and MathJax under /usr/share on Debian) are dropped, none of our outputs need them, and the
+minified plotly.js given by --plotly is inlined once in its head, where the figures' own
+scripts find it.
 Exit 1 with the failing cell's number, its first source line and its own output when a cell
 fails. tslab hands nbclient an empty error message, so the output the cell wrote (stdout and
 stderr) is what names the problem; an error thrown in a timer or an unawaited promise never
@@ -17,6 +21,7 @@ import sys
 import tempfile
 
 import nbformat
+from nbformat.sign import NotebookNotary
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
@@ -41,12 +46,28 @@ def describe(nb, index):
     return f"cell {index + 1} (`{first[:80]}`)"
 
 
+LOCAL_SCRIPT = re.compile(r'<script[^>]*\bsrc="(?:file://|/usr/|/opt/)[^"]*"[^>]*>\s*</script>\s*', re.IGNORECASE)
+LOCAL_CONFIG = re.compile(r'<script type="text/x-mathjax-config">.*?</script>\s*', re.IGNORECASE | re.DOTALL)
+
+
+def standalone(html, plotly):
+    """The report without references to this machine's paths, with one plotly.js inlined."""
+    html = LOCAL_SCRIPT.sub("", html)
+    html = LOCAL_CONFIG.sub("", html)
+    if plotly:
+        with open(plotly, encoding="utf-8") as f:
+            bundle = f.read()
+        html = html.replace("</head>", '<script type="text/javascript">' + bundle + "</script>\n</head>", 1)
+    return html
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("notebook")
     ap.add_argument("out_dir")
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--plotly", help="minified plotly.js to inline in the HTML report")
     a = ap.parse_args()
 
     name = os.path.splitext(os.path.basename(a.notebook))[0]
@@ -64,8 +85,14 @@ def main():
         failure = e
 
     os.makedirs(a.out_dir, exist_ok=True)
+    # Signed as Jupyter signs what its user ran: opened later, its charts' scripts may run.
+    try:
+        NotebookNotary().sign(nb)
+    except Exception as e:  # a read-only Jupyter data dir: the copy opens untrusted, nothing else
+        print(f"note: executed copy not signed ({e})", file=sys.stderr)
     nbformat.write(nb, os.path.join(a.out_dir, name + ".ipynb"))
     html, _ = HTMLExporter().from_notebook_node(nb)
+    html = standalone(html, a.plotly)
     with open(os.path.join(a.out_dir, name + ".html"), "w", encoding="utf-8") as f:
         f.write(html)
 

@@ -23,6 +23,7 @@ import { loadCheckpoint } from "./models/checkpoint";
 import { readDataset } from "./data/formats";
 import { checkImage } from "./data/images";
 import { embedBatchFor, embedFiles } from "./train/embed";
+import { InterruptedError } from "./train/interrupt";
 import { npyBytes } from "./report/npy";
 import { embedOneShot, Representation, representationModel } from "./pipeline/evaluate";
 import { addProduct } from "./probe/add-product";
@@ -370,7 +371,7 @@ if (require.main === module) {
     (err) => {
       console.error(`retail-repr: ${(err as Error).message}`);
       if (process.env.RETAIL_REPR_DEBUG) console.error(err);
-      process.exit(1);
+      process.exit(err instanceof InterruptedError ? 130 : 1);
     },
   );
 }

@@ -94,3 +94,28 @@ test("the real probes start a backend on this machine", async () => {
   // Every backend ahead of the chosen one must have a reason.
   for (const s of sel.skipped) assert.ok(s.why.length > 5, `${s.name} skipped without a reason`);
 });
+
+test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader is one line in the report", async () => {
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { spawnSync } = await import("node:child_process");
+  const { vulkanLoaderPresent } = await import("../src/engine/probes");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-vk-"));
+  if (process.platform === "linux") {
+    assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), fs.existsSync("/usr/lib/x86_64-linux-gnu/libvulkan.so.1") || fs.existsSync("/usr/lib64/libvulkan.so.1") || fs.existsSync("/usr/lib/libvulkan.so.1") || fs.existsSync("/usr/local/lib/libvulkan.so.1") || fs.existsSync("/usr/lib/aarch64-linux-gnu/libvulkan.so.1") || fs.existsSync("/lib/x86_64-linux-gnu/libvulkan.so.1"));
+    fs.writeFileSync(path.join(dir, "libvulkan.so.1"), "");
+    assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), true);
+  }
+  const root = path.join(__dirname, "..", "..");
+  const r = spawnSync(process.execPath, [path.join(root, "bin", "retail-repr.cjs"), "info"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const all = r.stdout + r.stderr;
+  assert.doesNotMatch(all, /Hi, looks like you are running TensorFlow\.js in Node\.js/);
+  if (!vulkanLoaderPresent()) {
+    assert.doesNotMatch(all, /Couldn't load Vulkan|BackendVk\.cpp/);
+    assert.match(all, /webgpu: no Vulkan loader \(libvulkan\.so\.1/);
+  }
+  const cpu = spawnSync(process.execPath, ["-e", `const { tf } = require(${JSON.stringify(path.join(root, "dist", "src", "engine", "tf"))}); tf.tensor([1, 2]).print();`], { encoding: "utf8" });
+  assert.doesNotMatch(cpu.stdout + cpu.stderr, /install our node backend/);
+});

@@ -51,7 +51,16 @@ function tensorflowProbe(pkg: string, needsCuda: boolean): Probe {
   };
 }
 
+/** Is Vulkan's loader (libvulkan.so.1) where the dynamic linker looks? Without it Dawn can find
+ * no GPU, and loading it only prints a warning with a path from Dawn's build machine. */
+export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.platform !== "linux") return true; // other systems: let Dawn decide
+  const dirs = [...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib/x86_64-linux-gnu"];
+  return dirs.some((d) => fs.existsSync(path.join(d, "libvulkan.so.1")));
+}
+
 const webgpuProbe: Probe = async () => {
+  if (!vulkanLoaderPresent()) return { ok: false, why: "no Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1 and a GPU driver)" };
   let webgpu: any;
   try {
     webgpu = await dynamicImport("webgpu");

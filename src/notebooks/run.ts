@@ -70,7 +70,7 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     log(`notebook ${name} [${opts.profile}] ...`);
     const r = spawnSync(
       check.python,
-      [paths.executeScript, nb, outDir, "--kernel", KERNEL_NAME, "--timeout", String(opts.timeoutSec ?? 1800)],
+      [paths.executeScript, nb, outDir, "--kernel", KERNEL_NAME, "--timeout", String(opts.timeoutSec ?? 1800), "--plotly", require.resolve("plotly.js-cartesian-dist-min/plotly-cartesian.min.js")],
       { env: jupyterEnv({ [PROFILE_ENV]: opts.profile, ...(opts.init ? { [INIT_ENV]: opts.init } : {}) }), encoding: "utf8", maxBuffer: 64 << 20 },
     );
     const seconds = (Date.now() - t0) / 1000;

@@ -31,6 +31,14 @@ export function showHtml(html: string): boolean {
   return true;
 }
 
+/** One display with several MIME forms of the same thing; the front end draws the richest it
+ * can (tslab's own display API sends a single type per output). */
+export function showBundle(data: Record<string, unknown>): boolean {
+  if (!inNotebook()) return false;
+  require("tslab/dist/jupyter").lastWriteDisplayData({ data, metadata: {}, transient: {} }, false);
+  return true;
+}
+
 export function showPng(png: Uint8Array): boolean {
   if (!inNotebook()) return false;
   tslab()!.display.png(png);

@@ -13,6 +13,7 @@ import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Output, parallelStep, Replica } from "./replica";
 import { chunkedGrads, LossFromEmbeddings } from "./chunked";
+import { InterruptedError, listenForInterrupt } from "./interrupt";
 import { checkStepFits, largestBatch } from "../models/memory";
 import { changedInputs, Inputs } from "../util/fingerprint";
 
@@ -162,6 +163,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
   let images = 0;
+  const interrupt = listenForInterrupt();
   try {
     while (step < cfg.steps) {
       if (cfg.stopAfter !== undefined && step - start >= cfg.stopAfter) break;
@@ -205,8 +207,14 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       history.push({ step, loss: lossValue, lr, imgPerSec: rate, ...parts });
       bar?.tick(1, `loss ${lossValue.toFixed(4)} ${rate.toFixed(1)} img/s`);
       if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
+      if (interrupt.requested() && step < cfg.steps) {
+        if (step % cfg.checkpointEvery !== 0) save();
+        writeJsonAtomic(historyFile, history, 0);
+        throw new InterruptedError(`${cfg.name}: interrupted at step ${step} of ${cfg.steps}; checkpoint saved (${ckpt}): run again to resume`);
+      }
     }
   } finally {
+    interrupt.stop();
     if (pending) task.dispose(await pending);
     opt.dispose();
     await replica?.terminate();
