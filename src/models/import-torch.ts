@@ -4,8 +4,9 @@
 import * as fs from "fs";
 import { tf } from "../engine/tf";
 import { createModel, disposeModel, Model, ModelConfig } from "./model";
-import { readSafetensors, SafeTensorsFile } from "./safetensors";
-import { readPth } from "./torch-pth";
+import { parseSafetensors, readWeightsBytes, SafeTensorsFile } from "./safetensors";
+import { parsePth } from "./torch-pth";
+import { isZip } from "./zip";
 import { saveCheckpoint } from "./checkpoint";
 
 export interface ImportReport {
@@ -59,14 +60,10 @@ export function importTorchWeights(model: Model, file: SafeTensorsFile, source: 
   return { loaded: staged.length, ignored };
 }
 
-/** A weights file by its content: torch.save's zip or legacy pickle, else safetensors. */
+/** A weights file by its content (read once): torch.save's zip or legacy pickle, else safetensors. */
 export function readWeights(file: string): SafeTensorsFile {
-  const fd = fs.openSync(file, "r");
-  const head = Buffer.alloc(4);
-  fs.readSync(fd, head, 0, 4, 0);
-  fs.closeSync(fd);
-  const torchSave = head.readUInt32LE(0) === 0x04034b50 || head[0] === 0x80;
-  return torchSave ? readPth(file) : readSafetensors(file);
+  const bytes = readWeightsBytes(file);
+  return isZip(bytes) || bytes[0] === 0x80 ? parsePth(bytes, file) : parseSafetensors(bytes, file);
 }
 
 /** `retail-repr import-torch`: read, check, load, and write a step-0 checkpoint. */

@@ -1,6 +1,6 @@
 // What `retail-repr info --arch` reports: parameters, embedding size, FLOPs at an input size.
 import { embeddingDim, ModelConfig, paramCounts } from "./model";
-import { largestBatch, stepBytes } from "./memory";
+import { heapTerms, largestBatch } from "./memory";
 import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { archName, backboneFlops, featureMapSize, resolveArch } from "./resnext";
 
@@ -37,8 +37,8 @@ export function modelInfo(config: ModelConfig, size: number): ModelInfo {
       engine: nativeConvolutionsOn() ? "wasm/native" : "wasm/xnnpack",
       largestTrainBatch: largestBatch(config, size, "train"),
       largestInferBatch: largestBatch(config, size, "infer"),
-      trainBytesPerImage: Math.round(stepBytes(config, size, 2, "train") - stepBytes(config, size, 1, "train")),
-      inferBytesPerImage: Math.round(stepBytes(config, size, 2, "infer") - stepBytes(config, size, 1, "infer")),
+      trainBytesPerImage: Math.round(heapTerms(config, size, "train").perImage),
+      inferBytesPerImage: Math.round(heapTerms(config, size, "infer").perImage),
     },
   };
 }

@@ -34,16 +34,20 @@ const factors = (mode: StepMode) => (nativeConvolutionsOn() ? NATIVE : XNNPACK)[
 const SLACK = 64 * 2 ** 20;
 const USABLE = 0.98; // the heap grows in steps; keep clear of the last one
 
-export function stepBytes(config: ModelConfig, size: number, batch: number, mode: StepMode): number {
+/** The estimate's two terms for this model and size: bytes whatever the batch, and per image. */
+export function heapTerms(config: ModelConfig, size: number, mode: StepMode): { fixed: number; perImage: number } {
   const f = factors(mode);
-  return f.params * paramCounts(config).total * 4 + f.perImage * activationFloats(resolveArch(config.arch), size) * 4 * batch + SLACK;
+  return { fixed: f.params * paramCounts(config).total * 4 + SLACK, perImage: f.perImage * activationFloats(resolveArch(config.arch), size) * 4 };
+}
+
+export function stepBytes(config: ModelConfig, size: number, batch: number, mode: StepMode): number {
+  const { fixed, perImage } = heapTerms(config, size, mode);
+  return fixed + perImage * batch;
 }
 
 /** The largest batch whose step fits the heap (0: not even one image). */
 export function largestBatch(config: ModelConfig, size: number, mode: StepMode, heap = WASM_HEAP_BYTES): number {
-  const f = factors(mode);
-  const fixed = f.params * paramCounts(config).total * 4 + SLACK;
-  const perImage = f.perImage * activationFloats(resolveArch(config.arch), size) * 4;
+  const { fixed, perImage } = heapTerms(config, size, mode);
   return Math.max(0, Math.floor((heap * USABLE - fixed) / perImage));
 }
 

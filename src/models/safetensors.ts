@@ -79,14 +79,17 @@ export function parseSafetensors(bytes: Buffer, file = "<buffer>"): SafeTensorsF
   return { tensors, metadata };
 }
 
-export function readSafetensors(file: string): SafeTensorsFile {
-  let bytes: Buffer;
+/** A weights file's bytes; a file that cannot be read is named with the reason. */
+export function readWeightsBytes(file: string): Buffer {
   try {
-    bytes = fs.readFileSync(file);
+    return fs.readFileSync(file);
   } catch (e) {
     throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return parseSafetensors(bytes, file);
+}
+
+export function readSafetensors(file: string): SafeTensorsFile {
+  return parseSafetensors(readWeightsBytes(file), file);
 }
 
 /** Write float32 tensors (header entries sorted by name, as the reference writer does). */

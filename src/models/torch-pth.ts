@@ -7,9 +7,8 @@
 // Only tensors are read: the pickle may name the tensor/storage rebuild functions and
 // OrderedDict, nothing else (see pickle.ts). The state dict is found under the usual wrappers
 // ({"state_dict": ...}, {"model": ...}) and DataParallel's "module." prefix is removed.
-import * as fs from "fs";
 import { PyDict, PyGlobal, PyTuple, unpickle } from "./pickle";
-import { decode, DTYPE_BYTES, SafeDType, SafeTensorsFile } from "./safetensors";
+import { decode, DTYPE_BYTES, readWeightsBytes, SafeDType, SafeTensorsFile } from "./safetensors";
 import { isZip, zipEntries, zipRead } from "./zip";
 
 const STORAGE_DTYPES: Record<string, SafeDType> = {
@@ -170,11 +169,5 @@ export function parsePth(bytes: Buffer, file: string): SafeTensorsFile {
 }
 
 export function readPth(file: string): SafeTensorsFile {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parsePth(bytes, file);
+  return parsePth(readWeightsBytes(file), file);
 }
