@@ -10,7 +10,7 @@ import { createModel, disposeModel, embedForward, Model } from "../src/models/mo
 import { paramGrads } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
 import { Optimizer } from "../src/train/optimizer";
-import { randomArray } from "./helpers";
+import { randomArray, CHILD } from "./helpers";
 
 const SMALL: ResNeXtConfig = { name: "ckpt_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-ckpt-"));
@@ -111,7 +111,7 @@ test("a truncated or altered checkpoint is detected and nothing is loaded", () =
 });
 
 test("CLI: info --arch reports torchvision's counts; import-torch writes a loadable checkpoint", () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8" });
+  const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", ...CHILD });
   const r101 = JSON.parse(cli(["info", "--arch", "resnext101_32x8d", "--json"]).stdout);
   assert.equal(r101.params.backbone, 86_742_336);
   assert.equal(r101.embeddingDim, 2048);

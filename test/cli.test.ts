@@ -10,9 +10,10 @@ import { datasetDir, generateDataset } from "../src/data/generate";
 import { createModel, disposeModel } from "../src/models/model";
 import { saveCheckpoint } from "../src/models/checkpoint";
 import { npyBytes } from "../src/report/npy";
+import { CHILD } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
-const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", env: { ...process.env, RETAIL_REPR_BACKEND: "wasm" } });
+const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", env: { ...process.env, RETAIL_REPR_BACKEND: "wasm" }, ...CHILD });
 
 test(".npy bytes: magic, version, 64-byte aligned header, little-endian float32", () => {
   const b = npyBytes(Float32Array.from([1, -2.5, 3, 4, 5, 6]), [2, 3]);

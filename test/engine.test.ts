@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { BACKEND_ENV, BackendName, Probe, selectBackend } from "../src/engine/backend";
+import { CHILD } from "./helpers";
 
 /** Simulated machine: each backend either starts (recording its activation) or fails with a reason. */
 function machine(works: Partial<Record<BackendName, true | string>>) {
@@ -108,7 +109,7 @@ test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader
     assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), true);
   }
   const root = path.join(__dirname, "..", "..");
-  const r = spawnSync(process.execPath, [path.join(root, "bin", "retail-repr.cjs"), "info"], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [path.join(root, "bin", "retail-repr.cjs"), "info"], { encoding: "utf8", ...CHILD });
   assert.equal(r.status, 0, r.stderr);
   const all = r.stdout + r.stderr;
   assert.doesNotMatch(all, /Hi, looks like you are running TensorFlow\.js in Node\.js/);
@@ -116,6 +117,6 @@ test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader
     assert.doesNotMatch(all, /Couldn't load Vulkan|BackendVk\.cpp/);
     assert.match(all, /webgpu: no Vulkan loader \(libvulkan\.so\.1/);
   }
-  const cpu = spawnSync(process.execPath, ["-e", `const { tf } = require(${JSON.stringify(path.join(root, "dist", "src", "engine", "tf"))}); tf.tensor([1, 2]).print();`], { encoding: "utf8" });
+  const cpu = spawnSync(process.execPath, ["-e", `const { tf } = require(${JSON.stringify(path.join(root, "dist", "src", "engine", "tf"))}); tf.tensor([1, 2]).print();`], { encoding: "utf8", ...CHILD });
   assert.doesNotMatch(cpu.stdout + cpu.stderr, /install our node backend/);
 });

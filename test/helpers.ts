@@ -44,3 +44,7 @@ export function skipUnlessNative(engine: "native" | "xnnpack" = "native"): false
   const n = loadNative();
   return n.ok ? false : `native library unavailable: ${n.why}`;
 }
+
+/** Options for a child process a test waits on: a hung child is killed after ten minutes and
+ * the test fails (a blocking spawnSync keeps node's own --test-timeout from firing). */
+export const CHILD = { timeout: 600_000, killSignal: "SIGKILL" as const };

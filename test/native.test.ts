@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { CHILD } from "./helpers";
 
 const loader = path.join(__dirname, "..", "src", "engine", "native.js");
 
@@ -14,6 +15,7 @@ function load(env: Record<string, string>): { ok: boolean; detail?: string; why?
   const r = spawnSync(process.execPath, ["-e", `process.stdout.write(JSON.stringify(require(${JSON.stringify(loader)}).loadNative(), (k, v) => k === "lib" ? undefined : v))`], {
     env: { ...process.env, ...env },
     encoding: "utf8",
+    ...CHILD,
   });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME, TSLAB_SHUTDOWN_RACE } from "../src/notebooks/jupyter";
 import { paths } from "../src/util/paths";
+import { CHILD } from "./helpers";
 
 function execute(fixture: string, extra: string[] = []) {
   const check = checkJupyter();
@@ -15,6 +16,7 @@ function execute(fixture: string, extra: string[] = []) {
   const r = spawnSync(check.python, [paths.executeScript, path.join(paths.root, "test", "fixtures", fixture), out, "--kernel", KERNEL_NAME, ...extra], {
     env: jupyterEnv(),
     encoding: "utf8",
+    ...CHILD,
   });
   return { ...r, out };
 }

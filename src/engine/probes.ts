@@ -7,6 +7,7 @@ import type { BackendName, Probe } from "./backend";
 import { registerProjectKernels } from "./kernels";
 import { loadNative } from "./native";
 import { registerNativeKernels } from "./native-kernels";
+import { checkWasmAllocations } from "./wasm-heap";
 
 /** ESM-only packages (webgpu) cannot be `require`d from our CommonJS build. */
 const dynamicImport = new Function("s", "return import(s)") as (s: string) => Promise<any>;
@@ -28,7 +29,10 @@ async function activate(name: string): Promise<void> {
   if (!ok) throw new Error(`tf.setBackend('${name}') returned false`);
   await tf.ready();
   registerProjectKernels(name);
-  if (name === "wasm") registerNativeKernels();
+  if (name === "wasm") {
+    registerNativeKernels();
+    checkWasmAllocations();
+  }
 }
 
 function nvidiaDriver(): string | undefined {
