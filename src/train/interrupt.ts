@@ -3,9 +3,10 @@
 // saves a checkpoint and throws an InterruptedError (one line, no stack), and the next run of
 // the same command or cell resumes from that checkpoint.
 //
-// In a notebook kernel SIGINT belongs to tslab (its handler ends the cell at once while the work
-// goes on behind it); routing it to the event below from the kernel's launcher is not done yet
-// (issue #13), so inside a kernel the loop listens to the event only.
+// In a notebook kernel SIGINT belongs to tslab: the project's patch to it
+// (kernel-setup/tslab-*.patch) turns Kernel > Interrupt into the event below whenever a loop
+// listens, and the cell ends when the loop has saved (unpatched, tslab ended the cell at once
+// while the work went on behind it).
 import { inNotebook } from "../report/notebook";
 
 export const INTERRUPT_EVENT = "retail-repr:interrupt";

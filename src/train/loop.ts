@@ -14,6 +14,7 @@ import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Output, parallelStep, Replica } from "./replica";
 import { chunkedGrads, LossFromEmbeddings } from "./chunked";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
+import { inNotebook } from "../report/notebook";
 import { checkStepFits, largestBatch } from "../models/memory";
 import { changedInputs, Inputs } from "../util/fingerprint";
 
@@ -210,7 +211,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       if (interrupt.requested() && step < cfg.steps) {
         if (step % cfg.checkpointEvery !== 0) save();
         writeJsonAtomic(historyFile, history, 0);
-        throw new InterruptedError(`${cfg.name}: interrupted at step ${step} of ${cfg.steps}; checkpoint saved (${ckpt}): run again to resume`);
+        throw new InterruptedError(`${cfg.name}: interrupted at step ${step} of ${cfg.steps}; checkpoint saved (${ckpt}): ${inNotebook() ? "run the cell again" : "run again"} to resume`);
       }
     }
   } finally {
