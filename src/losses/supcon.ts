@@ -37,6 +37,15 @@ export function contrastMasks(labels: Int32Array, contrastLabels: Int32Array): {
 }
 
 export function supConLoss(z: tf.Tensor2D, labels: Int32Array, opts: SupConOptions = {}): tf.Scalar {
+  return tf.tidy(() => {
+    const { perAnchor, hasPos } = supConPerAnchor(z, labels, opts);
+    return tf.div(tf.sum(perAnchor), tf.maximum(tf.sum(hasPos), 1)) as tf.Scalar;
+  });
+}
+
+/** The loss's terms: (t / t_base) * l_i per anchor ([B]; 0 where an anchor has no positive)
+ * and which anchors count ([B], 0/1). The loss is their mean over the anchors that count. */
+export function supConPerAnchor(z: tf.Tensor2D, labels: Int32Array, opts: SupConOptions = {}): { perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D } {
   const t = opts.temperature ?? SUPCON_DEFAULTS.temperature;
   const tBase = opts.baseTemperature ?? SUPCON_DEFAULTS.baseTemperature;
   return tf.tidy(() => {
@@ -60,8 +69,8 @@ export function supConLoss(z: tf.Tensor2D, labels: Int32Array, opts: SupConOptio
     // Anchors without a positive (an unpaired image) do not contribute.
     const hasPos = tf.cast(tf.greater(nPos, 0), "float32");
     const meanLogProbPos = tf.div(tf.sum(tf.mul(pos, logProb), 1), tf.maximum(nPos, 1)); // [B]
-    const perAnchor = tf.mul(tf.mul(meanLogProbPos, -(t / tBase)), hasPos);
-    return tf.div(tf.sum(perAnchor), tf.maximum(tf.sum(hasPos), 1)) as tf.Scalar;
+    const perAnchor = tf.mul(tf.mul(meanLogProbPos, -(t / tBase)), hasPos) as tf.Tensor1D;
+    return { perAnchor, hasPos: hasPos as tf.Tensor1D };
   });
 }
 

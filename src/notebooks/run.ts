@@ -45,6 +45,17 @@ function libraryFingerprint(): string {
   return hashOf(files.sort().map((f) => hashOf(fs.readFileSync(f, "latin1"))).join(""));
 }
 
+/** What an executed notebook may weigh: it is a file people save, diff and commit. 02-teacher,
+ * the step-by-step one, is held to 1 MB (issue #13); the galleries of 01-data need more. */
+export const NOTEBOOK_SIZE_LIMIT: Record<string, number> = { "02-teacher": 1e6 };
+const DEFAULT_SIZE_LIMIT = 2 * 2 ** 20;
+
+function oversized(file: string, name: string): string | undefined {
+  const limit = NOTEBOOK_SIZE_LIMIT[name] ?? DEFAULT_SIZE_LIMIT;
+  const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  return size > limit ? `${name}.ipynb is ${(size / 1e6).toFixed(2)} MB executed, over its ${(limit / 1e6).toFixed(2)} MB: an output too large for a notebook people save (draw less, or show it in the HTML report only)` : undefined;
+}
+
 /** `inputs`: what the notebooks' results are made from (e.g. the metrics' inputs). With it, a
  * notebook whose source, library and inputs are those of its last successful run is not run
  * again (reproduce's second run); without it, every notebook runs (tests). */
@@ -74,8 +85,9 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
       { env: jupyterEnv({ [PROFILE_ENV]: opts.profile, ...(opts.init ? { [INIT_ENV]: opts.init } : {}) }), encoding: "utf8", maxBuffer: 64 << 20 },
     );
     const seconds = (Date.now() - t0) / 1000;
-    const ok = r.status === 0;
-    const message = ok ? undefined : (r.stderr || r.error?.message || `exit ${r.status}`).trim();
+    const tooLarge = r.status === 0 ? oversized(path.join(outDir, `${name}.ipynb`), name) : undefined;
+    const ok = r.status === 0 && !tooLarge;
+    const message = ok ? undefined : (tooLarge ?? (r.stderr || r.error?.message || `exit ${r.status}`)).trim();
     runs.push({ notebook: name, ok, seconds, html: path.join(outDir, `${name}.html`), message });
     if (ok && key) writeJsonAtomic(stamp, { key });
     log(ok ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}` : `  FAILED in ${seconds.toFixed(1)}s\n${message}`);

@@ -17,7 +17,7 @@ import { changedInputs, datasetFingerprint, Inputs } from "../util/fingerprint";
 import { writeJsonAtomic } from "../util/paths";
 import { disposeModel, embeddingDim, Model } from "../models/model";
 import { argmaxRows, fitLogReg, logRegScores } from "../probe/logreg";
-import { knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
+import { accuracy, knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
 import { readReport, writeReport } from "../report/metrics";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
@@ -56,6 +56,12 @@ export async function embedOneShot(profile: Profile, model: Model, set: OneShotS
     testFiles: data.test.files,
     dim: embeddingDim(model.config),
   };
+}
+
+/** 1-NN accuracy alone (no interval, no probe to fit): a quick check while training runs. */
+export async function oneNNAccuracy(profile: Profile, model: Model, set: OneShotSet): Promise<number> {
+  const e = await embedOneShot(profile, model, set);
+  return accuracy(knnPredict(e.train, e.trainLabels, e.test, e.dim), e.testLabels);
 }
 
 /** LR, 1-NN and NCM probes on frozen embeddings, each accuracy with its bootstrap interval

@@ -20,6 +20,7 @@ import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../
 import { paths } from "../util/paths";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
+import type { OptimizerConfig } from "../train/optimizer";
 import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
 import { partsOfShard, Shard } from "../util/shard";
 import { studentTask } from "../train/student";
@@ -60,15 +61,21 @@ export function workersFor(profile: Profile): number {
   return Math.min(wanted, 2, os.cpus().length);
 }
 
-function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, quiet?: boolean): LoopConfig {
+/** The optimiser every training step uses, at base learning rate `lr`. */
+export function sgdConfig(lr: number): OptimizerConfig {
+  return { kind: "sgd", lr, momentum: 0.9, weightDecay: 1e-4 };
+}
+
+function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, opts: StepOptions = {}): LoopConfig {
   return {
     name,
     steps,
-    optimizer: { kind: "sgd", lr, momentum: 0.9, weightDecay: 1e-4 },
+    optimizer: sgdConfig(lr),
     warmup: Math.max(1, Math.round(steps * 0.05)),
     checkpointEvery: profile.train.checkpointEvery,
     runDir: runDir(profile, name),
-    quiet,
+    quiet: opts.quiet,
+    onStep: opts.onStep,
     workers: workersFor(profile),
     inputs,
     imageSize: profile.imageSize,
@@ -86,6 +93,8 @@ export function stepDone(profile: Profile, name: string, steps: number, inputs: 
 
 export interface StepOptions {
   quiet?: boolean;
+  /** After each training step (see LoopConfig.onStep): live charts and checks in notebooks. */
+  onStep?: LoopConfig["onStep"];
   /** Refuse, instead of training, when a needed earlier step is not finished (shard workers). */
   noTraining?: boolean;
 }
@@ -131,7 +140,7 @@ export async function pretrain(profile: Profile, opts: StepOptions = {}): Promis
   const p = withRun(profile, { repeat: 0 });
   const data = pretrainData(p);
   const model = initialModel(p, pretrainConfig(p, data.vocabulary.length));
-  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p, data.vocabulary.length), opts.quiet));
+  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p, data.vocabulary.length), { quiet: opts.quiet }));
   return { model, result };
 }
 
@@ -181,7 +190,7 @@ export async function trainTeacher(profile: Profile, opts: StepOptions = {}): Pr
   await ensureData(profile);
   const model = await startingModel(profile, embeddingConfig(profile), opts);
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, await teacherInputs(profile, opts), opts.quiet));
+  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, await teacherInputs(profile, opts), opts));
   return { model, result };
 }
 
@@ -261,7 +270,7 @@ export async function trainStudent(profile: Profile, opts: StepOptions = {}): Pr
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, labels, profile);
-  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, opts), opts.quiet));
+  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, opts), opts));
   return { model, result };
 }
 
@@ -290,7 +299,7 @@ export async function finetune(profile: Profile, set: OneShotSet, variant: Finet
     if (changedInputs(cached.inputs, inputs).length === 0) return cached.result as FinetuneResult;
   }
   const model = await startingModel(profile, config, opts);
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, inputs, opts.quiet));
+  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, inputs, { quiet: opts.quiet }));
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
   const test = accuracyWithInterval(argmaxRows(await embedFiles(model, data.test.files, o), data.classes), data.test.labels, { seed: profile.seed });
   const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);

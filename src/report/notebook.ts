@@ -39,6 +39,20 @@ export function showBundle(data: Record<string, unknown>): boolean {
   return true;
 }
 
+/** One output that later calls replace (by display id): a chart redrawn while training runs.
+ * Undefined outside a notebook. */
+export function liveBundle(): { show(data: Record<string, unknown>): void } | undefined {
+  if (!inNotebook()) return undefined;
+  const id = require("crypto").randomBytes(8).toString("hex");
+  let shown = false;
+  return {
+    show(data) {
+      require("tslab/dist/jupyter").lastWriteDisplayData({ data, metadata: {}, transient: { display_id: id } }, shown);
+      shown = true;
+    },
+  };
+}
+
 export function showPng(png: Uint8Array): boolean {
   if (!inNotebook()) return false;
   tslab()!.display.png(png);

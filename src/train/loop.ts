@@ -55,6 +55,9 @@ export interface LoopConfig {
   imageSize?: number;
   /** Gradient-cache chunk size (train/chunked.ts); unset: only when the batch does not fit. */
   chunk?: number;
+  /** Called after each step with its history row (a live chart, a check every few steps);
+   * awaited, so what it measures is the model after that step. */
+  onStep?: (row: HistoryRow, model: Model) => void | Promise<void>;
   /** Stop (as if killed) after this many steps in this call: for resume tests. */
   stopAfter?: number;
   quiet?: boolean;
@@ -207,6 +210,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       const rate = task.imagesPerStep / Math.max(1e-3, (Date.now() - ts) / 1000);
       history.push({ step, loss: lossValue, lr, imgPerSec: rate, ...parts });
       bar?.tick(1, `loss ${lossValue.toFixed(4)} ${rate.toFixed(1)} img/s`);
+      await cfg.onStep?.(history[history.length - 1], model);
       if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
       if (interrupt.requested() && step < cfg.steps) {
         if (step % cfg.checkpointEvery !== 0) save();

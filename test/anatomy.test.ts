@@ -1,0 +1,89 @@
+// One batch taken apart (train/anatomy.ts) against the training step's own computation, and the
+// live chart's bookkeeping.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { tf } from "../src/engine/tf";
+import { selectBackend } from "../src/engine/backend";
+import { getProfile, trainSeed } from "../src/config/profiles";
+import { paths } from "../src/util/paths";
+import { ensureData, initialModel, sgdConfig } from "../src/pipeline/steps";
+import { teacherBatchAnatomy } from "../src/train/anatomy";
+import { pairBatches, pairLoss } from "../src/train/teacher";
+import { pairsOf } from "../src/data/sets";
+import { datasetDir } from "../src/data/generate";
+import { disposeModel } from "../src/models/model";
+import { liveTraining } from "../src/report/live";
+import type { HistoryRow } from "../src/train/loop";
+import type { Model } from "../src/models/model";
+
+test("teacher batch anatomy: the loop's batch, its similarities, roles and per-anchor terms add up to the step's loss; one step changes the loss as recomputed", async () => {
+  await selectBackend({ force: "wasm", log: null });
+  const saved = { runs: paths.runs, datasets: paths.datasets };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-anatomy-"));
+  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets") });
+  const log = console.log;
+  console.log = () => undefined;
+  try {
+    const profile = getProfile("smoke");
+    await ensureData(profile);
+    console.log = log;
+    const t = profile.train.teacher;
+    // A first call on a spare model: tfjs keeps one tensor the first time an op runs.
+    const spare = initialModel(profile);
+    await teacherBatchAnatomy(profile, spare, sgdConfig(t.lr));
+    disposeModel(spare);
+    const model = initialModel(profile);
+    const before = tf.memory().numTensors;
+    const a = await teacherBatchAnatomy(profile, model, sgdConfig(t.lr));
+    assert.equal(tf.memory().numTensors, before, "no tensors left behind");
+    const B = a.labels.length;
+    const n = B / 2;
+    assert.equal(n, Math.min(t.pairsPerBatch, pairsOf(datasetDir("teacher-pairs", profile.name)).length));
+    const loopBatch = await pairBatches(pairsOf(datasetDir("teacher-pairs", profile.name)), n, profile.imageSize, trainSeed(profile))(0);
+    assert.deepEqual(a.files, loopBatch.files, "the loop's first batch");
+
+    // The similarity matrix of unit vectors: symmetric, 1 on the diagonal.
+    for (let i = 0; i < B; i++) {
+      assert.ok(Math.abs(a.similarity[i][i] - 1) < 1e-4);
+      for (let j = 0; j < B; j++) assert.ok(Math.abs(a.similarity[i][j] - a.similarity[j][i]) < 1e-5);
+    }
+    // One positive per anchor (the other view); the miner keeps the ceil(ratio * k) most similar negatives.
+    const k = Math.ceil(t.hardRatio * (B - 2));
+    for (let i = 0; i < B; i++) {
+      assert.deepEqual(a.positives[i].flatMap((v, j) => (v ? [j] : [])), [(i + n) % B]);
+      const kept = a.keptNegatives[i].flatMap((v, j) => (v ? [j] : []));
+      const dropped = a.similarity[i].flatMap((_, j) => (j !== i && j !== (i + n) % B && !a.keptNegatives[i][j] ? [j] : []));
+      assert.equal(kept.length, k);
+      assert.ok(!kept.includes(i) && !kept.includes((i + n) % B));
+      assert.ok(Math.min(...kept.map((j) => a.similarity[i][j])) >= Math.max(...dropped.map((j) => a.similarity[i][j])) - 1e-6, `row ${i}: kept negatives are the hardest`);
+    }
+    // The terms' mean is the loss the step minimised.
+    const mean = a.perAnchor.reduce((s, v) => s + v, 0) / B;
+    assert.ok(Math.abs(mean - a.loss) < 1e-4 * Math.max(1, a.loss), `mean of terms ${mean} vs loss ${a.loss}`);
+    // After the step, the model's loss on the same batch is the one reported, and it moved.
+    const after = tf.tidy(() => pairLoss(model, loopBatch.x, n, t).dataSync()[0]);
+    assert.ok(Math.abs(after - a.lossAfterStep) < 1e-5 * Math.max(1, after));
+    assert.notEqual(a.lossAfterStep, a.loss);
+    loopBatch.x.dispose();
+    disposeModel(model);
+  } finally {
+    console.log = log;
+    Object.assign(paths, saved);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("liveTraining outside a notebook: collects every row, runs the check every k steps on the model it is given, draws loss and check", async () => {
+  const seen: number[] = [];
+  const live = liveTraining("t", { name: "acc", every: 3, run: async (m) => { seen.push((m as unknown as { id: number }).id); return 10 * seen.length; } });
+  for (let step = 1; step <= 7; step++) await live.onStep({ step, loss: 1 / step, lr: 0.1, imgPerSec: 1 } as HistoryRow, { id: step } as unknown as Model);
+  assert.equal(live.rows.length, 7);
+  assert.deepEqual(seen, [3, 6]);
+  assert.deepEqual(live.checks, [{ step: 3, value: 10 }, { step: 6, value: 20 }]);
+  const fig = live.figure();
+  assert.equal(fig.data.length, 2);
+  assert.deepEqual((fig.data[1] as { x: number[] }).x, [3, 6]);
+});
