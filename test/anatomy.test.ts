@@ -10,16 +10,16 @@ import { selectBackend } from "../src/engine/backend";
 import { getProfile, trainSeed } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
 import { ensureData, initialModel, sgdConfig } from "../src/pipeline/steps";
-import { teacherBatchAnatomy } from "../src/train/anatomy";
+import { studentBatchAnatomy, teacherBatchAnatomy } from "../src/train/anatomy";
 import { pairBatches, pairLoss } from "../src/train/teacher";
-import { pairsOf } from "../src/data/sets";
+import { filesOf, pairsOf } from "../src/data/sets";
 import { datasetDir } from "../src/data/generate";
-import { disposeModel } from "../src/models/model";
+import { disposeModel, embeddingDim } from "../src/models/model";
 import { liveTraining } from "../src/report/live";
 import type { HistoryRow } from "../src/train/loop";
 import type { Model } from "../src/models/model";
 
-test("teacher batch anatomy: the loop's batch, its similarities, roles and per-anchor terms add up to the step's loss; one step changes the loss as recomputed", async () => {
+test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor terms add up to the step's loss, one step changes it as recomputed; the student's two terms make its loss", async () => {
   await selectBackend({ force: "wasm", log: null });
   const saved = { runs: paths.runs, datasets: paths.datasets };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-anatomy-"));
@@ -68,6 +68,23 @@ test("teacher batch anatomy: the loop's batch, its similarities, roles and per-a
     assert.ok(Math.abs(after - a.lossAfterStep) < 1e-5 * Math.max(1, after));
     assert.notEqual(a.lossAfterStep, a.loss);
     loopBatch.x.dispose();
+
+    // The student's mixed batch: its loss is alpha * SupCon + (1 - alpha) * Smooth L1, before and after.
+    const dim = embeddingDim(model.config);
+    const count = filesOf(datasetDir("student-pseudo", profile.name)).files.length;
+    const targets = { dim, data: new Float32Array(count * dim) };
+    for (let i = 0; i < count; i++) targets.data[i * dim + (i % dim)] = 1; // unit vectors
+    const s = profile.train.student;
+    await studentBatchAnatomy(profile, model, targets, sgdConfig(s.lr)); // first use of its ops
+    const held = tf.memory().numTensors;
+    const st = await studentBatchAnatomy(profile, model, targets, sgdConfig(s.lr));
+    assert.equal(tf.memory().numTensors, held, "no tensors left behind (student)");
+    assert.equal(st.pairFiles.length, 2 * Math.min(s.pairsPerBatch, pairsOf(datasetDir("teacher-pairs", profile.name)).length));
+    assert.equal(st.pseudoFiles.length, Math.min(s.pseudoPerBatch, count));
+    assert.equal(st.targetCosine.length, st.pseudoFiles.length);
+    assert.ok(st.targetCosine.every((c) => c >= -1 - 1e-5 && c <= 1 + 1e-5));
+    for (const p of [st.before, st.after]) assert.ok(Math.abs(p.loss - (s.alpha * p.supcon + (1 - s.alpha) * p.smoothl1)) < 1e-5 * Math.max(1, p.loss));
+    assert.notEqual(st.after.loss, st.before.loss);
     disposeModel(model);
   } finally {
     console.log = log;

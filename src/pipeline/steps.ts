@@ -255,7 +255,7 @@ export async function pseudolabel(profile: Profile, opts: StepOptions & { shard?
 
 /** The student's pseudolabels: made here when none exist yet; parts split across shards are
  * never finished here behind the user's back: an incomplete or mixed set is refused, named. */
-async function studentPseudolabels(profile: Profile, opts: StepOptions): Promise<{ dim: number; data: Float32Array }> {
+export async function studentPseudolabels(profile: Profile, opts: StepOptions = {}): Promise<{ dim: number; data: Float32Array }> {
   const dir = runDir(profile, "pseudolabels");
   const spec = await pseudoSpec(profile, opts);
   const st = pseudoStatus(dir, spec);

@@ -1,6 +1,6 @@
 // Pictures of one training batch taken apart (train/anatomy.ts): who is contrasted with whom,
 // how similar they are, and what each anchor contributes to the loss.
-import type { BatchAnatomy } from "../train/anatomy";
+import type { BatchAnatomy, StudentBatchAnatomy } from "../train/anatomy";
 import type { Figure } from "./plot";
 
 /** Anchor i's view name: "p3·a" is the first view of pair 3, "p3·b" its second. */
@@ -41,5 +41,26 @@ export function perAnchorLossFigure(a: BatchAnatomy, title = "Each anchor's loss
       { x: [names[0], names[names.length - 1]], y: [a.loss, a.loss], type: "scatter", mode: "lines", name: `mean = ${a.loss.toFixed(4)}` },
     ],
     layout: { title: { text: title }, yaxis: { title: { text: "loss term" } } },
+  };
+}
+
+/** How close the student's embedding of each unlabeled image is to the teacher's (its target). */
+export function targetCosineFigure(a: StudentBatchAnatomy, title = "Student vs teacher embedding of each unlabeled image (the Smooth L1 term pulls these to 1)"): Figure {
+  return {
+    data: [{ x: a.pseudoFiles.map((_, i) => `u${i}`), y: a.targetCosine, type: "bar", name: "cos(student, teacher)", hovertext: a.pseudoFiles, hovertemplate: "%{hovertext}: %{y:.3f}<extra></extra>" }],
+    layout: { title: { text: title }, yaxis: { title: { text: "cosine" }, range: [-1, 1] } },
+  };
+}
+
+/** The student's loss and its two weighted terms, before and after one optimiser step. */
+export function studentLossPartsFigure(a: StudentBatchAnatomy, title = "The two terms of the student's loss, before and after one step"): Figure {
+  const terms = ["alpha · SupCon (pairs)", "(1 - alpha) · Smooth L1 (pseudolabels)", "loss"];
+  const values = (p: StudentBatchAnatomy["before"]) => [a.alpha * p.supcon, (1 - a.alpha) * p.smoothl1, p.loss];
+  return {
+    data: [
+      { x: terms, y: values(a.before), type: "bar", name: "before" },
+      { x: terms, y: values(a.after), type: "bar", name: `after one step (lr ${a.lr})` },
+    ],
+    layout: { title: { text: title }, barmode: "group" },
   };
 }

@@ -75,3 +75,33 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
   });
   return { data, layout, hoverImages: maps.some((m) => m.points.some((p) => p.thumbnail)) };
 }
+
+/** Cosine similarities between unit embeddings, split by whether the two images show the same
+ * product (all pairs among the first `limit` images; images of unknown product, -1, are left
+ * out): do the embeddings group products? */
+export function similarityBySameProduct(data: Float32Array, dim: number, products: ArrayLike<number>, limit = 400): { same: number[]; different: number[] } {
+  const n = Math.min(products.length, limit);
+  const same: number[] = [];
+  const different: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (products[i] < 0) continue;
+    for (let j = i + 1; j < n; j++) {
+      if (products[j] < 0) continue;
+      let s = 0;
+      for (let c = 0; c < dim; c++) s += data[i * dim + c] * data[j * dim + c];
+      (products[i] === products[j] ? same : different).push(s);
+    }
+  }
+  return { same, different };
+}
+
+/** The two similarity distributions as overlaid, normalised histograms. */
+export function similarityHistogramFigure(s: { same: number[]; different: number[] }, title: string): Figure {
+  return {
+    data: [
+      { x: s.different, type: "histogram", name: "different products", histnorm: "probability density", opacity: 0.6 },
+      { x: s.same, type: "histogram", name: "same product", histnorm: "probability density", opacity: 0.6 },
+    ],
+    layout: { title: { text: title }, barmode: "overlay", xaxis: { title: { text: "cosine similarity" } } },
+  };
+}

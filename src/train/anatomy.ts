@@ -5,13 +5,14 @@
 import { tf } from "../engine/tf";
 import { Profile, trainSeed } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { pairsOf } from "../data/sets";
+import { filesOf, pairsOf } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
 import { contrastMasks, pairLabels, supConPerAnchor } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
 import { paramGrads } from "../models/params";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { pairBatches, pairLoss } from "./teacher";
+import { studentTask } from "./student";
 
 export interface BatchAnatomy {
   /** [2N]: the first views of N pairs, then their second views. */
@@ -76,5 +77,57 @@ export async function teacherBatchAnatomy(profile: Profile, model: Model, optimi
     };
   } finally {
     batch.x.dispose();
+  }
+}
+
+export interface LossParts {
+  /** alpha * supcon + (1 - alpha) * smoothl1: what the student's step minimises. */
+  loss: number;
+  supcon: number;
+  smoothl1: number;
+}
+
+export interface StudentBatchAnatomy {
+  /** [2N]: first views of N pairs, then their second views. */
+  pairFiles: string[];
+  /** [M]: unlabeled images whose targets are the teacher's embeddings (the pseudolabels). */
+  pseudoFiles: string[];
+  alpha: number;
+  /** [M] cos(student embedding, teacher pseudolabel) per unlabeled image: 1 is a perfect copy. */
+  targetCosine: number[];
+  before: LossParts;
+  /** The same batch after one optimiser step at learning rate `lr`. */
+  after: LossParts;
+  lr: number;
+}
+
+/** Batch `step` of the student's training (pairs half, pseudo-labelled images half) taken apart
+ * on `model`, which then takes one optimiser step on it: pass a model you can spend. */
+export async function studentBatchAnatomy(profile: Profile, model: Model, targets: { dim: number; data: Float32Array }, optimizer: OptimizerConfig, step = 0): Promise<StudentBatchAnatomy> {
+  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
+  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
+  const task = studentTask(pairs, files, targets, profile);
+  const b = await task.batch(step);
+  const n = b.pairs.shape[0] / 2;
+  const measure = (): LossParts => {
+    const [loss, supcon, smoothl1] = tf.tidy(() => {
+      const { loss, parts } = task.loss(model, b);
+      return [loss.dataSync()[0], parts!.supcon.dataSync()[0], parts!.smoothl1.dataSync()[0]];
+    });
+    return { loss, supcon, smoothl1 };
+  };
+  try {
+    const cos = tf.tidy(() => tf.sum(tf.mul(embedForward(model, b.pseudo, true), b.targets), 1));
+    const targetCosine = Array.from(cos.dataSync());
+    cos.dispose();
+    const before = measure();
+    const opt = new Optimizer(optimizer);
+    const { value, grads } = paramGrads(model.params, () => task.loss(model, b).loss);
+    opt.apply(model.params, grads, optimizer.lr);
+    tf.dispose([value, ...Object.values(grads)]);
+    opt.dispose();
+    return { pairFiles: b.files.slice(0, 2 * n), pseudoFiles: b.files.slice(2 * n), alpha: profile.train.student.alpha, targetCosine, before, after: measure(), lr: optimizer.lr };
+  } finally {
+    task.dispose(b);
   }
 }
