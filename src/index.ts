@@ -19,6 +19,7 @@ export { paths } from "./util/paths";
 export * from "./models/model";
 export * from "./models/info";
 export * from "./models/checkpoint";
+export * from "./models/memory";
 export * from "./data/universe";
 export * from "./data/render";
 export * from "./data/generate";

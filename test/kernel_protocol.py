@@ -138,6 +138,10 @@ try:
     drain(kc, first)
     drain(kc, second)
 
+    # the library's errors name the way out in notebook words (a call, not a CLI command)
+    reply, _ = execute(kc, 'import * as rr from "../dist/src";\nrr.checkStepFits({ arch: "resnext101_32x8d", pooling: "lca", projDim: 0, classes: 0 }, 224, 64, "train");')
+    check(reply["status"] == "error" and reply["ename"] == "HeapLimitError" and 'rr.largestBatch(config, 224, "train")' in reply["evalue"] and "retail-repr info" not in reply["evalue"], "library errors in notebook words", reply)
+
     # status: no idle while a cell runs, though other requests are answered meanwhile
     msg_id = kc.execute("await new Promise((r) => setTimeout(r, 2000)); 7")
     time.sleep(0.5)

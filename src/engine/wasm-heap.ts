@@ -5,6 +5,7 @@
 // for a CI run that hung instead of dying. Checking every allocation made through the module
 // turns that into one error, thrown before anything is written.
 import { tf } from "./tf";
+import { wayOut } from "../report/notebook";
 
 export class WasmHeapFullError extends Error {
   override name = "WasmHeapFullError";
@@ -32,7 +33,7 @@ export function checkWasmAllocations(): void {
     if (at === 0 && bytes > 0) {
       throw new WasmHeapFullError(
         `the wasm engine's heap is full: ${mib(bytes)} more did not fit in its 4 GiB. ` +
-          "Lower the batch, or set --chunk N to compute it in chunks; `retail-repr info --arch A --size S` shows the largest batch that fits.",
+          `Lower the batch, or compute it in chunks (${wayOut("--chunk N", "profile.train.chunk = N")}); ${wayOut("retail-repr info --arch A --size S", 'rr.largestBatch(config, size, "train")')} shows the largest batch that fits.`,
       );
     }
     return at;

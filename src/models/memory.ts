@@ -15,6 +15,7 @@
 import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { ModelConfig, paramCounts } from "./model";
 import { activationFloats, archName, resolveArch } from "./resnext";
+import { wayOut } from "../report/notebook";
 
 /** tfjs-backend-wasm's maximum memory: 65536 pages of 64 KiB, less one page. */
 export const WASM_HEAP_BYTES = 4294901760;
@@ -51,7 +52,9 @@ export function largestBatch(config: ModelConfig, size: number, mode: StepMode, 
   return Math.max(0, Math.floor((heap * USABLE - fixed) / perImage));
 }
 
-export class HeapLimitError extends Error {}
+export class HeapLimitError extends Error {
+  override name = "HeapLimitError";
+}
 
 const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
@@ -63,6 +66,6 @@ export function checkStepFits(config: ModelConfig, size: number, batch: number, 
   const what = mode === "train" ? "a training step" : "an inference batch";
   throw new HeapLimitError(
     `${archName(config.arch)} @${size}px, batch ${batch}: ${what} needs about ${gb(stepBytes(config, size, batch, mode))} of the wasm engine's 4 GiB heap; ` +
-      `the largest batch that fits is ${largest}${hint ? ` (${hint})` : ""}. \`retail-repr info --arch ${archName(config.arch)} --size ${size}\` shows the limits.`,
+      `the largest batch that fits is ${largest}${hint ? ` (${hint})` : ""}. ${wayOut(`retail-repr info --arch ${archName(config.arch)} --size ${size}`, `rr.largestBatch(config, ${size}, "${mode}")`)} shows the limits.`,
   );
 }

@@ -25,6 +25,12 @@ export function inNotebook(): boolean {
   return kernelChecked;
 }
 
+/** The way out an error names, in the words of where the user is: a command in a terminal, a
+ * library call in a notebook (`rr` is the notebooks' name for the library). */
+export function wayOut(command: string, call: string): string {
+  return inNotebook() ? `\`${call}\`` : `\`${command}\``;
+}
+
 export function showHtml(html: string): boolean {
   if (!inNotebook()) return false;
   tslab()!.display.html(html);

@@ -13,6 +13,7 @@ import { ensureDir, writeFileAtomic, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { partsOfShard, Shard, shardName } from "../util/shard";
 import { embedFiles } from "./embed";
+import { wayOut } from "../report/notebook";
 
 /** What a complete set of pseudolabels is made from; every part records it. */
 export interface PseudoSpec {
@@ -44,7 +45,7 @@ function readPartMeta(dir: string, p: number): PartMeta | undefined {
   try {
     return JSON.parse(fs.readFileSync(f, "utf8"));
   } catch (e) {
-    throw new Error(`${f}: corrupt (${(e as Error).message}); remove it and run \`retail-repr pseudolabel\` to redo that part`);
+    throw new Error(`${f}: corrupt (${(e as Error).message}); remove it and run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} to redo that part`);
   }
 }
 
@@ -107,7 +108,7 @@ export function describeIncomplete(dir: string, spec: PseudoSpec, st: PseudoStat
   if (st.shards) {
     const shards = [...new Set(bad.map((p) => p % st.shards!))];
     lines.push(`they belong to shard(s) ${shards.map((k) => `${k}/${st.shards}`).join(", ")}: run \`retail-repr pseudolabel --shard K/${st.shards}\` for each (or \`retail-repr pseudolabel\` to do them all here)`);
-  } else lines.push("run `retail-repr pseudolabel` to make them");
+  } else lines.push(`run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} to make them`);
   return lines.join("\n  ");
 }
 
@@ -167,7 +168,7 @@ export function readPseudolabels(dir: string, spec: PseudoSpec): { dim: number; 
  * whose parts disagree (two teachers, two image lists) is refused with both named. */
 export function specOnDisk(dir: string): PseudoSpec {
   const metas = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^part-\d+\.json$/.test(f)).sort().map((f) => readPartMeta(dir, Number(f.slice(5, -5)))!) : [];
-  if (!metas.length) throw new Error(`${dir}: no pseudolabel parts; run \`retail-repr pseudolabel\` first`);
+  if (!metas.length) throw new Error(`${dir}: no pseudolabel parts; run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} first`);
   const key = (m: PseudoSpec) => JSON.stringify([m.teacher, m.list, m.count, m.dim, m.partSize]);
   const kinds = [...new Set(metas.map(key))];
   if (kinds.length > 1) {
@@ -175,7 +176,7 @@ export function specOnDisk(dir: string): PseudoSpec {
       const ps = metas.filter((m) => key(m) === k);
       return `${ps.length} part(s) from teacher ${ps[0].teacher.slice(0, 12)} (list ${ps[0].list.slice(0, 8)}), e.g. part ${ps[0].part}`;
     });
-    throw new Error(`${dir}: the parts come from different teachers or image lists: ${by.join("; ")}; rerun \`retail-repr pseudolabel\` with the current teacher`);
+    throw new Error(`${dir}: the parts come from different teachers or image lists: ${by.join("; ")}; rerun ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} with the current teacher`);
   }
   const { teacher, list, count, dim, partSize } = metas[0];
   return { teacher, list, count, dim, partSize };
