@@ -57,7 +57,7 @@ test("heap guard near the limit: resnext50_32x4d @224 trains at the estimated la
   // placed the tensor at address 0 and what followed was undefined).
   const dies = stepInProcess(largest + 2, false);
   assert.equal(dies.status, 3, dies.out);
-  assert.match(dies.out, /the wasm engine's heap is full: \d+ MiB more did not fit in its 4 GiB\. Lower the batch, or set --chunk N/);
+  assert.match(dies.out, /the wasm engine's heap is full: \d+ MiB more did not fit in its 4 GiB\. Lower the batch, or compute it in chunks \(`--chunk N`\)/);
   assert.ok(!/HEAP/.test(dies.out));
   // With it, the same step is refused before anything is allocated, by name and with the way out.
   const refused = stepInProcess(largest + 2, true);
