@@ -2,6 +2,7 @@
 import { selectBackend, describeSelection, parseBackendName } from "./engine/backend";
 import { runEngineBench } from "./bench/bench";
 import { runPipelineBench } from "./bench/pipeline-bench";
+import { runKernelSplit } from "./bench/kernel-split";
 import { runMemoryBench } from "./bench/memory-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
@@ -60,12 +61,12 @@ interface Command {
 const commands: Record<string, Command> = {
   bench: {
     summary: "throughput per backend beside PyTorch (same machine, same run) -> reports/bench.json",
-    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|pipeline|memory]",
+    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|pipeline|memory|kernels]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["backend", "only"], switches: ["quick"] });
       const b = flagString(args, "backend");
       const only = flagString(args, "only");
-      if (only !== undefined && !["engine", "pipeline", "memory"].includes(only)) throw new Error(`--only: '${only}' is not engine, pipeline or memory`);
+      if (only !== undefined && !["engine", "pipeline", "memory", "kernels"].includes(only)) throw new Error(`--only: '${only}' is not engine, pipeline, memory or kernels`);
       if (!only || only === "engine") await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
       if (!only || only === "pipeline") {
         await selectBackend({ log: null });
@@ -73,6 +74,7 @@ const commands: Record<string, Command> = {
       }
       // The memory cases take minutes (a 256-image ResNeXt-101 step): asked for by name only.
       if (only === "memory") runMemoryBench({ quick: args.flags.quick === true });
+      if (!only || only === "kernels") runKernelSplit({ quick: args.flags.quick === true });
       return 0;
     },
   },

@@ -4,7 +4,6 @@
 //            (resnext101_32x8d @224, 256 images), img/s and peak RSS beside the chunk size;
 //   embedding: the same model embedding 1k and 10k images; peak RSS should not grow with the set
 //            beyond the output matrix itself (N x D float32).
-import { spawnSync } from "child_process";
 import { tf } from "../engine/tf";
 import { selectBackend } from "../engine/backend";
 import { engineLabel } from "../engine/native-kernels";
@@ -18,13 +17,13 @@ import { datasetDir } from "../data/generate";
 import { filesOf } from "../data/sets";
 import { mergeBenchSection } from "./bench";
 import { round } from "./model-bench";
+import { childMain, inFreshProcess, peakRss } from "./child";
 
 interface ChunkedCase { kind: "chunked"; arch: string; size: number; batch: number; chunk?: number }
 interface EmbedCase { kind: "embedding"; arch: string; size: number; images: number; batch: number }
 type Case = ChunkedCase | EmbedCase;
 
 const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
-const peakRss = () => process.resourceUsage().maxRSS * 1024;
 const heap = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength ?? 0;
 
 /** Runs in the child: one case, one JSON line on stdout. */
@@ -52,13 +51,6 @@ async function runCase(c: Case): Promise<Record<string, unknown>> {
   return { ...c, engine: engineLabel(), seconds: round(seconds, 1), imgPerSec: round(c.images / seconds, 1), outputMiB: mib(z.byteLength), dim: embeddingDim(config), peakRssMiB: mib(peakRss()), modelRssMiB: mib(rssModel), wasmHeapMiB: mib(heap()) };
 }
 
-function inChild(c: Case): Record<string, unknown> {
-  const r = spawnSync(process.execPath, [__filename, JSON.stringify(c)], { encoding: "utf8", maxBuffer: 1 << 24 });
-  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
-  if (r.status !== 0 || !line) return { ...c, error: (r.stderr || r.stdout).trim().split("\n").slice(-3).join(" / ") };
-  return JSON.parse(line);
-}
-
 export function runMemoryBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): void {
   const log = opts.log ?? console.log;
   const chunked: ChunkedCase[] = opts.quick
@@ -72,7 +64,7 @@ export function runMemoryBench(opts: { quick?: boolean; log?: (s: string) => voi
   const results: Record<string, unknown>[] = [];
   for (const c of [...chunked, ...embedding]) {
     log(`memory bench: ${JSON.stringify(c)} ...`);
-    const r = inChild(c);
+    const r = inFreshProcess(__filename, c);
     log(`  ${JSON.stringify(r)}`);
     results.push(r);
   }
@@ -84,12 +76,4 @@ export function runMemoryBench(opts: { quick?: boolean; log?: (s: string) => voi
   log(`memory bench -> ${file}`);
 }
 
-if (require.main === module) {
-  runCase(JSON.parse(process.argv[2]) as Case).then(
-    (r) => console.log(JSON.stringify(r)),
-    (e) => {
-      console.error((e as Error).message);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) childMain(runCase);
