@@ -269,45 +269,80 @@ static napi_value channel_moments(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
-// channelAffine(heap, [y, a, sa, b, sb, c, P, C]): y = a*sa + b*sb + c per channel, with b
-// optional (offset -1). Batch norm's forward is (x, scale, shift); its input gradient is
-// (dy, k, x, B, C) from dx = k*dy + B*x + C.
+// v where m > 0, else 0, without a branch: a float compare may trap (-ftrapping-math), which
+// keeps the compiler from vectorising a select on it; the sign and magnitude bits do not.
+static inline float keep_where_positive(float v, float m) {
+  int32_t mb, vb;
+  memcpy(&mb, &m, 4);
+  memcpy(&vb, &v, 4);
+  vb &= -(int32_t)(mb > 0); // m > 0 (and not -0, not negative) as an int compare
+  float r;
+  memcpy(&r, &vb, 4);
+  return r;
+}
+
+// channelAffine(heap, [y, a, sa, b, sb, c, mask, P, C, relu]): y = a'*sa + b*sb + c per channel,
+// with b and mask optional (offset -1), a' = a where mask > 0 and 0 elsewhere, and y = max(y, 0)
+// when relu. Batch norm's forward is (x, scale, shift), with relu when a ReLU follows; its input
+// gradient is (dy, k, x, B, C) from dx = k*dy + B*x + C, with the ReLU's output as the mask
+// (the gradient through the ReLU is dy where its output is positive, 0 elsewhere).
 static napi_value channel_affine(napi_env env, napi_callback_info info) {
-  ENTRY("channelAffine", 8);
+  ENTRY("channelAffine", 10);
   float *y = F32(0);
   const float *a = F32(1), *sa = F32(2);
   const float *b = p[3] < 0 ? NULL : F32(3);
   const float *sb = p[3] < 0 ? NULL : F32(4);
   const float *cc = F32(5);
-  const int64_t P = (int64_t)p[6], C = (int64_t)p[7];
+  const float *mask = p[6] < 0 ? NULL : F32(6);
+  const int64_t P = (int64_t)p[7], C = (int64_t)p[8];
+  const int relu = p[9] != 0;
+  // One loop per case, each branch-free so that the compiler vectorises it.
   for (int64_t i = 0; i < P; i++) {
     const float *ar = a + i * C;
     float *yr = y + i * C;
-    if (b) {
+    if (b && mask) {
+      const float *br = b + i * C, *mr = mask + i * C;
+      for (int64_t c = 0; c < C; c++) yr[c] = keep_where_positive(ar[c] * sa[c], mr[c]) + br[c] * sb[c] + cc[c];
+    } else if (b) {
       const float *br = b + i * C;
       for (int64_t c = 0; c < C; c++) yr[c] = ar[c] * sa[c] + br[c] * sb[c] + cc[c];
+    } else if (mask) {
+      const float *mr = mask + i * C;
+      for (int64_t c = 0; c < C; c++) yr[c] = keep_where_positive(ar[c] * sa[c], mr[c]) + cc[c];
     } else {
       for (int64_t c = 0; c < C; c++) yr[c] = ar[c] * sa[c] + cc[c];
     }
+    if (relu)
+      for (int64_t c = 0; c < C; c++) yr[c] = yr[c] > 0.f ? yr[c] : 0.f;
   }
   return undefined_value(env);
 }
 
-// bnGradSums(heap, [dy, x, mean, out, P, C]): out[0, c] = sum dy, out[1, c] = sum dy*(x - mean).
+// bnGradSums(heap, [dy, x, mean, out, mask, P, C]): out[0, c] = sum dy', out[1, c] =
+// sum dy'*(x - mean), where dy' = dy where mask > 0 and 0 elsewhere (mask optional, offset -1).
 static napi_value bn_grad_sums(napi_env env, napi_callback_info info) {
-  ENTRY("bnGradSums", 6);
+  ENTRY("bnGradSums", 7);
   const float *dy = F32(0), *x = F32(1);
   const float *mean = F32(2);
   float *out = F32(3);
-  const int64_t P = (int64_t)p[4], C = (int64_t)p[5];
+  const float *mask = p[4] < 0 ? NULL : F32(4);
+  const int64_t P = (int64_t)p[5], C = (int64_t)p[6];
   double *acc = calloc(2 * C, sizeof(double));
   if (!acc) return fail(env, "bnGradSums: out of memory");
-  for (int64_t i = 0; i < P; i++)
-    for (int64_t c = 0; c < C; c++) {
-      const double d = dy[i * C + c];
-      acc[c] += d;
-      acc[C + c] += d * (x[i * C + c] - mean[c]);
-    }
+  if (mask)
+    for (int64_t i = 0; i < P; i++)
+      for (int64_t c = 0; c < C; c++) {
+        const double d = keep_where_positive(dy[i * C + c], mask[i * C + c]);
+        acc[c] += d;
+        acc[C + c] += d * (x[i * C + c] - mean[c]);
+      }
+  else
+    for (int64_t i = 0; i < P; i++)
+      for (int64_t c = 0; c < C; c++) {
+        const double d = dy[i * C + c];
+        acc[c] += d;
+        acc[C + c] += d * (x[i * C + c] - mean[c]);
+      }
   for (int64_t c = 0; c < 2 * C; c++) out[c] = (float)acc[c];
   free(acc);
   return undefined_value(env);

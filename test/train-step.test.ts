@@ -16,8 +16,8 @@ const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups:
 // Batch norm's hand-written gradient on every engine: tfjs ops (cpu, wasm with XNNPACK) and the
 // native per-channel kernels (wasm native), each against autodiff through tf.moments.
 const bnEngines: [string, string, boolean][] = [["cpu", "cpu", false], ["wasm", "wasm (xnnpack)", false], ["wasm", "wasm (native)", true]];
-for (const [backend, label, useNative] of bnEngines) {
-test(`batch norm (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: skipUnlessNative(useNative ? "native" : "xnnpack") }, async () => {
+for (const [backend, label, useNative] of bnEngines) for (const relu of [false, true]) {
+test(`batch norm${relu ? " + ReLU (fused on the native engine)" : ""} (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: skipUnlessNative(useNative ? "native" : "xnnpack") }, async () => {
   if (backend === "wasm") await selectBackend({ force: "wasm", log: null });
   await tf.setBackend(backend);
   if (backend === "wasm") setNativeConvolutions(useNative);
@@ -37,11 +37,12 @@ test(`batch norm (train) on ${label}: hand-written gradient equals autodiff thro
   const g = params.get("bn.weight")!, b = params.get("bn.bias")!;
   const reference = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
     const { mean, variance } = tf.moments(xx, [0, 1, 2]);
-    return tf.sum(tf.mul(tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, BN_EPS))), gg), bb), r));
+    const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, BN_EPS))), gg), bb);
+    return tf.sum(tf.mul(relu ? tf.relu(y) : y, r));
   };
   const ours = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
     void gg, bb;
-    return tf.sum(tf.mul(batchNorm(params, "bn", xx as tf.Tensor4D, true), r));
+    return tf.sum(tf.mul(batchNorm(params, "bn", xx as tf.Tensor4D, true, relu), r));
   };
   const [rx, rg, rb] = tf.grads(reference)([x, g, b]);
   const { value, grads } = tf.variableGrads(() => ours(x, g, b) as tf.Scalar, [g, b]);

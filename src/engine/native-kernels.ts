@@ -165,16 +165,16 @@ function registerChannelKernels(): void {
     callNative(backend, lib!.channelMoments, [x, out], [rows(x), channels(x)]);
     return out;
   });
-  registerWasm(CHANNEL_AFFINE, ({ inputs, backend }) => {
-    const { a, sa, b, sb, c } = inputs as { a: Info; sa: Info; b?: Info; sb?: Info; c: Info };
+  registerWasm(CHANNEL_AFFINE, ({ inputs, backend, attrs }) => {
+    const { a, sa, b, sb, c, mask } = inputs as { a: Info; sa: Info; b?: Info; sb?: Info; c: Info; mask?: Info };
     const y = output(backend, a.shape);
-    callNative(backend, lib!.channelAffine, [y, a, sa, b, sb, c], [rows(a), channels(a)]);
+    callNative(backend, lib!.channelAffine, [y, a, sa, b, sb, c, mask], [rows(a), channels(a), (attrs as { relu?: boolean }).relu ? 1 : 0]);
     return y;
   });
   registerWasm(BN_GRAD_SUMS, ({ inputs, backend }) => {
-    const { dy, x, mean } = inputs as { dy: Info; x: Info; mean: Info };
+    const { dy, x, mean, mask } = inputs as { dy: Info; x: Info; mean: Info; mask?: Info };
     const out = output(backend, [2, channels(x)]);
-    callNative(backend, lib!.bnGradSums, [dy, x, mean, out], [rows(x), channels(x)]);
+    callNative(backend, lib!.bnGradSums, [dy, x, mean, out, mask], [rows(x), channels(x)]);
     return out;
   });
 }
@@ -183,13 +183,16 @@ function registerChannelKernels(): void {
 export function channelMoments(x: tf.Tensor): tf.Tensor2D {
   return tf.engine().runKernel(CHANNEL_MOMENTS, { x }) as tf.Tensor2D;
 }
-/** a * sa + b * sb + c, with sa, sb, c per channel (the last axis); b and sb optional. */
-export function channelAffine(a: tf.Tensor, sa: tf.Tensor1D, c: tf.Tensor1D, b?: tf.Tensor, sb?: tf.Tensor1D): tf.Tensor {
-  return tf.engine().runKernel(CHANNEL_AFFINE, b && sb ? { a, sa, b, sb, c } : { a, sa, c }) as tf.Tensor;
+/** a' * sa + b * sb + c, with sa, sb, c per channel (the last axis); b and sb optional;
+ * a' = a where `mask` > 0 and 0 elsewhere (no mask: a' = a); `relu`: max(., 0) of the result. */
+export function channelAffine(a: tf.Tensor, sa: tf.Tensor1D, c: tf.Tensor1D, b?: tf.Tensor, sb?: tf.Tensor1D, opts: { mask?: tf.Tensor; relu?: boolean } = {}): tf.Tensor {
+  const inputs: Record<string, tf.Tensor> = b && sb ? { a, sa, b, sb, c } : { a, sa, c };
+  if (opts.mask) inputs.mask = opts.mask;
+  return tf.engine().runKernel(CHANNEL_AFFINE, inputs, { relu: opts.relu ?? false }) as tf.Tensor;
 }
-/** [2, C]: per-channel sum(dy) and sum(dy * (x - mean)). */
-export function batchNormGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D): tf.Tensor2D {
-  return tf.engine().runKernel(BN_GRAD_SUMS, { dy, x, mean }) as tf.Tensor2D;
+/** [2, C]: per-channel sum(dy') and sum(dy' * (x - mean)), dy' = dy where `mask` > 0 (all of dy without one). */
+export function batchNormGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D, mask?: tf.Tensor): tf.Tensor2D {
+  return tf.engine().runKernel(BN_GRAD_SUMS, mask ? { dy, x, mean, mask } : { dy, x, mean }) as tf.Tensor2D;
 }
 
 let registered = false;

@@ -82,7 +82,9 @@ function channelMean(x: tf.Tensor4D): tf.Tensor1D {
  * moments, which costs a dozen broadcast reductions per layer. With xc = x - mean over M cells:
  *   dbeta = sum(dy), dgamma = rstd * sum(dy * xc),
  *   dx = gamma * rstd * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc)). */
-export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+/** Batch norm; `relu` applies max(., 0) to its output (fused into it on the native engine). */
+export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training: boolean, relu = false): tf.Tensor4D {
+  if (relu && !(training && nativeConvolutionsOn())) return tf.relu(batchNorm(params, name, x, training));
   const gamma = getParam(params, `${name}.weight`);
   const beta = getParam(params, `${name}.bias`);
   const rm = getParam(params, `${name}.running_mean`);
@@ -92,7 +94,7 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
   const M = x.shape[0] * x.shape[1] * x.shape[2];
-  if (nativeConvolutionsOn()) return batchNormNative(x, gamma, beta, rm, rv, M);
+  if (nativeConvolutionsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu);
   // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
@@ -131,8 +133,11 @@ function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, vari
 
 /** The same batch norm on the native per-channel kernels: two passes forward (moments, then
  * y = x * scale + shift), two backward (the sums, then dx = k*dy + B*x + C per channel, which
- * is the formula above regrouped), and x itself saved instead of a centred copy. */
-function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, M: number): tf.Tensor4D {
+ * is the formula above regrouped), and x itself saved instead of a centred copy. With `relu`
+ * the ReLU that follows is part of it: y = max(x * scale + shift, 0) in the same pass, and the
+ * backward passes read dy only where y > 0 (the ReLU's gradient), which saves the ReLU's
+ * three passes (max forward; step, cast and multiply backward) and one activation. */
+function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, M: number, relu: boolean): tf.Tensor4D {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.tidy(() => {
@@ -140,18 +145,18 @@ function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, 
       updateRunning(rm, rv, meanT, variance, M);
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D;
       const scale = tf.mul(g, rstdT) as tf.Tensor1D;
-      return [channelAffine(xIn, scale, tf.sub(b, tf.mul(meanT, scale)) as tf.Tensor1D), meanT, rstdT];
+      return [channelAffine(xIn, scale, tf.sub(b, tf.mul(meanT, scale)) as tf.Tensor1D, undefined, undefined, { relu }), meanT, rstdT];
     });
-    save([xIn, mean, rstd, g]);
+    save(relu ? [xIn, mean, rstd, g, y] : [xIn, mean, rstd, g]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => tf.tidy(() => {
-        const [sx, smean, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        const [sumDy, sumDyXc] = tf.unstack(batchNormGradSums(dy, sx, smean)) as [tf.Tensor1D, tf.Tensor1D];
+        const [sx, smean, srstd, sg, sy] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D | undefined];
+        const [sumDy, sumDyXc] = tf.unstack(batchNormGradSums(dy, sx, smean, sy)) as [tf.Tensor1D, tf.Tensor1D];
         const k = tf.mul(sg, srstd) as tf.Tensor1D;
         const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), tf.div(sumDyXc, M)))) as tf.Tensor1D;
         const C = tf.sub(tf.neg(tf.mul(k, tf.div(sumDy, M))), tf.mul(B, smean)) as tf.Tensor1D;
-        return [channelAffine(dy, k, C, sx, B), tf.mul(srstd, sumDyXc), sumDy];
+        return [channelAffine(dy, k, C, sx, B, { mask: sy }), tf.mul(srstd, sumDyXc), sumDy];
       }),
     };
   }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
@@ -169,10 +174,7 @@ export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
  * whole thing runs as tfjs's fused conv (one kernel instead of four passes over the activation). */
 export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D, stride: number, groups: number, training: boolean, relu: boolean): tf.Tensor4D {
   const w = getParam(params, conv) as tf.Tensor4D;
-  if (training) {
-    const y = batchNorm(params, bn, conv2d(x, w, stride, groups), true);
-    return relu ? tf.relu(y) : y;
-  }
+  if (training) return batchNorm(params, bn, conv2d(x, w, stride, groups), true, relu);
   const scale = tf.mul(getParam(params, `${bn}.weight`), tf.rsqrt(tf.add(getParam(params, `${bn}.running_var`), BN_EPS)));
   const bias = tf.sub(getParam(params, `${bn}.bias`), tf.mul(getParam(params, `${bn}.running_mean`), scale)) as tf.Tensor1D;
   const wf = tf.mul(w, scale) as tf.Tensor4D;

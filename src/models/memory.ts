@@ -6,12 +6,14 @@
 // parameter bytes and A the floats of one image's feature maps (activationFloats). The factors
 // were measured on this machine as the wasm heap's size after one step, in a fresh process,
 // at two or three batch sizes each:
-//   train (forward, backward, SGD with momentum), per image: native kernels 1.98-2.21 x A x 4
-//     bytes (resnext14_8x8d_ls1 @64, resnext50_32x4d @128 and @224, resnext101_32x8d @224),
+//   train (forward, backward, SGD with momentum), per image: native kernels 1.38-1.64 x A x 4
+//     bytes (resnext14_8x8d_ls1 @64, resnext50_32x4d @128 and @224, resnext101_32x8d @224; it
+//     was 1.98-2.21 before batch norm and ReLU were fused, which keeps one map less per layer),
 //     XNNPACK 2.53-2.58 x A x 4 (its batch norm keeps more for the backward pass);
 //   inference (eval mode, in a tidy), per image: native 0.43-0.55, XNNPACK 0.76 x A x 4.
 // The factors below are the largest measured, rounded up: the estimate errs on the side of
-// refusing (resnext101_32x8d @224 trains at batch 4 here; the estimate allows 3).
+// refusing (resnext50_32x4d @224 trains at batch 12 here, the estimate allows 11;
+// resnext101_32x8d @224 at batch 5, the estimate allows 4).
 import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { ModelConfig, paramCounts } from "./model";
 import { activationFloats, archName, resolveArch } from "./resnext";
@@ -26,7 +28,7 @@ export type StepMode = "train" | "infer";
 type Factors = Record<StepMode, { params: number; perImage: number }>;
 const NATIVE: Factors = {
   // params, gradients, momentum; the feature maps the backward pass keeps, and its temporaries
-  train: { params: 3, perImage: 2.25 },
+  train: { params: 3, perImage: 1.75 },
   // params and the dense copies grouped convolutions make of their weights; one batch's maps
   infer: { params: 2.5, perImage: 0.6 },
 };
