@@ -3,13 +3,14 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { splitByKernel } from "../src/bench/kernel-split";
 
-test("splitByKernel: sums per name, shares of the total, largest first, failed timings count as 0", () => {
+test("splitByKernel: sums per name, shares of the total, largest first, failed timings count as 0, wrappers left out", () => {
   const r = splitByKernel([
     { name: "Conv2D", kernelTimeMs: 6 },
     { name: "Relu", kernelTimeMs: 1 },
     { name: "Conv2D", kernelTimeMs: 2 },
     { name: "Transpose", kernelTimeMs: { error: "no timer" } },
     { name: "Relu", kernelTimeMs: 1 },
+    { name: "forward", kernelTimeMs: 7 }, // a custom gradient's wrapper: its kernels are above
   ]);
   assert.equal(r.total_ms, 10);
   assert.deepEqual(r.kernels, [

@@ -18,14 +18,25 @@ export function torchReferenceScript(): string | undefined {
   return candidates.find((c): c is string => !!c && fs.existsSync(c));
 }
 
-export function torchAvailable(python = "/usr/bin/python3"): { ok: boolean; why?: string } {
-  if (!torchReferenceScript()) return { ok: false, why: "torch_reference.py not found (set RETAIL_REPR_TORCH_REFERENCE)" };
-  const r = spawnSync(python, ["-c", "import torch, torchvision"], { encoding: "utf8" });
-  if (r.error || r.status !== 0) return { ok: false, why: `${python} has no torch/torchvision (Debian: apt-get install python3-torch python3-torchvision)` };
-  return { ok: true };
+/** Where torch may be: RETAIL_REPR_TORCH_PYTHON, the active virtualenv (where pip puts the
+ * current CPU wheel), Debian's python (python3-torch, 1.13). */
+export function torchPythonCandidates(): string[] {
+  const venv = process.env.VIRTUAL_ENV ? path.join(process.env.VIRTUAL_ENV, "bin", "python") : undefined;
+  return [...new Set([process.env.RETAIL_REPR_TORCH_PYTHON, venv, "/usr/bin/python3"].filter((p): p is string => !!p && fs.existsSync(p)))];
 }
 
-export function runTorchReference(args: { layers: number[]; groups: number; widthPerGroup: number; size: number; batch: number; threads: number; repeats?: number }, python = "/usr/bin/python3"): TorchResult {
+/** The first candidate whose torch imports (the script defines the model itself when there is
+ * no torchvision), with its version; or why none. */
+export function torchAvailable(candidates = torchPythonCandidates()): { ok: true; python: string; version: string } | { ok: false; why: string } {
+  if (!torchReferenceScript()) return { ok: false, why: "torch_reference.py not found (set RETAIL_REPR_TORCH_REFERENCE)" };
+  for (const python of candidates) {
+    const r = spawnSync(python, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
+    if (!r.error && r.status === 0) return { ok: true, python, version: r.stdout.trim() };
+  }
+  return { ok: false, why: `no torch in ${candidates.join(", ") || "any python"} (pip install torch in a virtualenv and activate it, or set RETAIL_REPR_TORCH_PYTHON; Debian: apt-get install python3-torch)` };
+}
+
+export function runTorchReference(args: { layers: number[]; groups: number; widthPerGroup: number; size: number; batch: number; threads: number; repeats?: number }, python: string): TorchResult {
   const script = torchReferenceScript();
   if (!script) throw new Error("torch_reference.py not found");
   const argv = [
