@@ -154,11 +154,13 @@ function removeOldLayout(dir: string, quiet?: boolean): void {
 
 /** All pseudolabels in memory ([count, dim]), refusing an incomplete or mixed set. */
 export function readPseudolabels(dir: string, spec: PseudoSpec): { dim: number; data: Float32Array } {
-  const st = pseudoStatus(dir, spec);
-  if (st.problems.size) throw new Error(describeIncomplete(dir, spec, st));
   const data = new Float32Array(spec.count * spec.dim);
-  for (let p = 0; p < st.parts; p++) {
-    const buf = fs.readFileSync(partDataFile(dir, p));
+  // Each part is read once and checked as read; on the first problem the whole account of what
+  // is missing or wrong (every part, every shard) is the error.
+  for (let p = 0; p < partCount(spec); p++) {
+    const f = partDataFile(dir, p);
+    const buf = fs.existsSync(f) ? fs.readFileSync(f) : undefined;
+    if (!buf || partProblem(dir, spec, p, buf)) throw new Error(describeIncomplete(dir, spec, pseudoStatus(dir, spec)));
     data.set(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4), p * spec.partSize * spec.dim);
   }
   return { dim: spec.dim, data };
