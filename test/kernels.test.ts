@@ -87,6 +87,10 @@ const GROUPED: (Case & { groups: number })[] = [
   { x: [3, 11, 10, 6], f: [3, 3, 2, 9], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 3 },
   { x: [1, 8, 9, 16], f: [1, 1, 2, 8], stride: 1, pad: "valid", groups: 8 },
   { x: [2, 7, 7, 4], f: [2, 3, 2, 6], stride: [2, 1], pad: "valid", groups: 2 },
+  // 4 and 8 output channels per group run the direct kernels (ResNeXt's first stages), not GEMMs.
+  { x: [2, 9, 8, 16], f: [3, 3, 4, 16], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 4 },
+  { x: [3, 10, 9, 12], f: [3, 3, 4, 24], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 3 },
+  { x: [2, 7, 6, 6], f: [2, 3, 3, 8], stride: [1, 2], pad: [[0, 0], [0, 1], [2, 1], [0, 0]], groups: 2 },
 ];
 
 function groupedRef(x: tf.Tensor4D, f: tf.Tensor4D, c: Case & { groups: number }): tf.Tensor4D {

@@ -56,7 +56,7 @@ function load(): NativeStatus {
   if (!fs.existsSync(SOURCE)) return { ok: false, why: `${SOURCE} is missing` };
   // Compiled for this machine's CPU (-march=native: AVX-512 where there is one), so the build is
   // keyed by the source, the flags and the CPU model: a checkout moved to another CPU rebuilds.
-  const flags = ["-O3", "-march=native", "-shared", "-fPIC"];
+  const flags = ["-O3", "-march=native", "-shared", "-fPIC", "-fopenmp"];
   const src = fs.readFileSync(SOURCE);
   const hash = crypto.createHash("sha256").update(src).update(flags.join(" ")).update(os.cpus()[0]?.model ?? "").digest("hex").slice(0, 12);
   const target = path.join(BUILD_DIR, `retail_native-${hash}.node`);
