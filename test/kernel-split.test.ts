@@ -11,6 +11,7 @@ test("splitByKernel: sums per name, shares of the total, largest first, failed t
     { name: "Transpose", kernelTimeMs: { error: "no timer" } },
     { name: "Relu", kernelTimeMs: 1 },
     { name: "forward", kernelTimeMs: 7 }, // a custom gradient's wrapper: its kernels are above
+    { name: "fusedConv2d__op", kernelTimeMs: 6 }, // an op made of kernels: the same
   ]);
   assert.equal(r.total_ms, 10);
   assert.deepEqual(r.kernels, [

@@ -16,15 +16,18 @@ interface SplitCase { arch: string; size: number; batch: number }
 
 export interface KernelShare { kernel: string; calls: number; ms: number; share: number }
 
-/** tfjs records a custom gradient's forward function as one more "kernel" named `forward`,
- * whose time is that of the kernels inside it, which are recorded too: left out of the sums. */
-export const WRAPPER_KERNELS = new Set(["forward"]);
+/** tfjs also records wrappers as kernels: a custom gradient's forward function (`forward`) and
+ * ops made of other kernels (`fusedConv2d__op`, any `<name>__op`). Their time is that of the
+ * kernels inside them, which are recorded too: wrappers are left out of the sums. */
+export function isWrapperKernel(name: string): boolean {
+  return name === "forward" || name.endsWith("__op");
+}
 
 /** Sum kernel times by name (wrappers left out), largest first; `share` is of the summed time. */
 export function splitByKernel(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): { total_ms: number; kernels: KernelShare[] } {
   const by = new Map<string, { calls: number; ms: number }>();
   for (const k of kernels) {
-    if (WRAPPER_KERNELS.has(k.name)) continue;
+    if (isWrapperKernel(k.name)) continue;
     const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
     const e = by.get(k.name) ?? { calls: 0, ms: 0 };
     e.calls++;
