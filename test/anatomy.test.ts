@@ -9,7 +9,7 @@ import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { getProfile, trainSeed } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
-import { ensureData, initialModel, sgdConfig } from "../src/pipeline/steps";
+import { ckptDir, ensureData, initialModel, sgdConfig, trainStudent } from "../src/pipeline/steps";
 import { studentBatchAnatomy, teacherBatchAnatomy } from "../src/train/anatomy";
 import { pairBatches, pairLoss } from "../src/train/teacher";
 import { filesOf, pairsOf } from "../src/data/sets";
@@ -103,4 +103,25 @@ test("liveTraining outside a notebook: collects every row, runs the check every 
   const fig = live.figure();
   assert.equal(fig.data.length, 2);
   assert.deepEqual((fig.data[1] as { x: number[] }).x, [3, 6]);
+});
+
+test("onStep reaches the step asked for only: training the student calls it for the student's steps, not for the pretraining and the teacher it trains first", async () => {
+  await selectBackend({ force: "wasm", log: null });
+  const saved = { runs: paths.runs, datasets: paths.datasets };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-onstep-"));
+  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets") });
+  const log = console.log;
+  console.log = () => undefined;
+  try {
+    const profile = getProfile("smoke");
+    const steps: number[] = [];
+    const { model } = await trainStudent(profile, { quiet: true, onStep: (row) => void steps.push(row.step) });
+    disposeModel(model);
+    assert.ok(fs.existsSync(ckptDir(profile, "pretrain")) && fs.existsSync(ckptDir(profile, "teacher")), "the pretraining and the teacher ran first");
+    assert.deepEqual(steps, Array.from({ length: profile.train.student.steps }, (_, i) => i + 1));
+  } finally {
+    console.log = log;
+    Object.assign(paths, saved);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });

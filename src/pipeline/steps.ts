@@ -99,6 +99,13 @@ export interface StepOptions {
   noTraining?: boolean;
 }
 
+/** The options a step passes to the earlier steps it may have to train first: `onStep` is for the
+ * step that was asked for, not for a pretraining or a teacher trained on the way to it. */
+function forDependencies(opts: StepOptions): StepOptions {
+  const { onStep: _onStep, ...rest } = opts;
+  return rest;
+}
+
 function mustTrain(profile: Profile, name: string, command: string, opts: StepOptions): void {
   if (opts.noTraining) throw new Error(`${name} is not trained for profile ${profile.name} (${ckptDir(profile, name)}); run \`retail-repr ${command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
 }
@@ -140,7 +147,7 @@ export async function pretrain(profile: Profile, opts: StepOptions = {}): Promis
   const p = withRun(profile, { repeat: 0 });
   const data = pretrainData(p);
   const model = initialModel(p, pretrainConfig(p, data.vocabulary.length));
-  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p, data.vocabulary.length), { quiet: opts.quiet }));
+  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p, data.vocabulary.length), opts));
   return { model, result };
 }
 
@@ -188,9 +195,10 @@ async function teacherInputs(profile: Profile, opts: StepOptions): Promise<Input
 
 export async function trainTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   await ensureData(profile);
-  const model = await startingModel(profile, embeddingConfig(profile), opts);
+  const deps = forDependencies(opts);
+  const model = await startingModel(profile, embeddingConfig(profile), deps);
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, await teacherInputs(profile, opts), opts));
+  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, await teacherInputs(profile, deps), opts));
   return { model, result };
 }
 
@@ -265,12 +273,14 @@ export async function studentPseudolabels(profile: Profile, opts: StepOptions = 
 }
 
 export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  const labels = await studentPseudolabels(profile, opts);
-  const model = await startingModel(profile, embeddingConfig(profile), opts);
+  await ensureData(profile); // the pseudolabels' spec reads the datasets before anything trains
+  const deps = forDependencies(opts);
+  const labels = await studentPseudolabels(profile, deps);
+  const model = await startingModel(profile, embeddingConfig(profile), deps);
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, labels, profile);
-  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, opts), opts));
+  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, deps), opts));
   return { model, result };
 }
 
@@ -292,14 +302,15 @@ export async function finetune(profile: Profile, set: OneShotSet, variant: Finet
   const data = oneShotOf(dataDir);
   const config: ModelConfig = { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: data.classes };
   const name = `finetune-${set}-${variant}`;
-  const inputs = { data: datasetFingerprint(dataDir), init: await initInputs(profile, opts), ...commonInputs(profile, config), variant, train: profile.train.finetune };
+  const deps = forDependencies(opts);
+  const inputs = { data: datasetFingerprint(dataDir), init: await initInputs(profile, deps), ...commonInputs(profile, config), variant, train: profile.train.finetune };
   const resultFile = path.join(runDir(profile, name), "result.json");
   if (fs.existsSync(resultFile)) {
     const cached = JSON.parse(fs.readFileSync(resultFile, "utf8"));
     if (changedInputs(cached.inputs, inputs).length === 0) return cached.result as FinetuneResult;
   }
-  const model = await startingModel(profile, config, opts);
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, inputs, { quiet: opts.quiet }));
+  const model = await startingModel(profile, config, deps);
+  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, inputs, opts));
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
   const test = accuracyWithInterval(argmaxRows(await embedFiles(model, data.test.files, o), data.classes), data.test.labels, { seed: profile.seed });
   const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
