@@ -3,15 +3,15 @@
 // miner keeps, each anchor's loss, and what one optimiser step does to the loss on that batch.
 // Everything is computed the way the training step computes it (train/teacher.ts, student.ts).
 import { tf } from "../engine/tf";
-import { Profile, trainSeed } from "../config/profiles";
+import { Profile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, pairsOf } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
 import { contrastMasks, pairLabels, supConPerAnchor } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
-import { paramGrads } from "../models/params";
+import { localStep } from "./loop";
 import { Optimizer, OptimizerConfig } from "./optimizer";
-import { pairBatches, pairLoss } from "./teacher";
+import { teacherTask } from "./teacher";
 import { studentTask } from "./student";
 
 export interface BatchAnatomy {
@@ -34,49 +34,58 @@ export interface BatchAnatomy {
   lr: number;
 }
 
-const rows = (flat: ArrayLike<number>, n: number): number[][] => Array.from({ length: flat.length / n }, (_, i) => Array.from(flat).slice(i * n, (i + 1) * n));
+/** A [n x n] row-major matrix as rows. */
+const rows = (flat: ArrayLike<number>, n: number): number[][] => Array.from({ length: flat.length / n }, (_, i) => Array.from({ length: n }, (_, j) => flat[i * n + j]));
 
-/** Batch `step` of the teacher's training (the same images the loop sees at that step), taken
- * apart on `model`, which then takes one optimiser step on it: pass a model you can spend. */
+/** One step of the training loop's own kind (loop.ts's localStep) with a fresh optimiser at its
+ * base learning rate, no warm-up; returns the loss before it and the loss's parts. */
+function oneStep(model: Model, optimizer: OptimizerConfig, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }): { loss: number; parts: Record<string, number> } {
+  const opt = new Optimizer(optimizer);
+  const parts: Record<string, number> = {};
+  try {
+    return { loss: localStep(model, opt, loss, optimizer.lr, () => undefined, parts), parts };
+  } finally {
+    opt.dispose();
+  }
+}
+
+/** Batch `step` of the teacher's training (the loop's own batch: teacherTask), taken apart on
+ * `model`, which then takes one optimiser step on it: pass a model you can spend. */
 export async function teacherBatchAnatomy(profile: Profile, model: Model, optimizer: OptimizerConfig, step = 0): Promise<BatchAnatomy> {
   const t = profile.train.teacher;
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const n = Math.min(t.pairsPerBatch, pairs.length);
-  const batch = await pairBatches(pairs, n, profile.imageSize, trainSeed(profile))(step);
-  const labels = pairLabels(n);
+  const task = teacherTask(pairsOf(datasetDir("teacher-pairs", profile.name)), profile);
+  const batch = await task.batch(step);
+  const B = batch.x.shape[0];
+  const labels = pairLabels(B / 2);
+  const masks = contrastMasks(labels, labels);
   try {
     // Training mode, as in the step: batch norm uses this batch's statistics.
     const parts = tf.tidy(() => {
       const z = embedForward(model, batch.x, true);
       const mask = t.hardRatio < 1 ? hardNegativeMask(z, labels, t.hardRatio) : undefined;
       const { perAnchor } = supConPerAnchor(z, labels, { temperature: t.temperature, baseTemperature: t.baseTemperature, negativeMask: mask });
-      const allNegatives = tf.tensor2d(contrastMasks(labels, labels).negatives, [2 * n, 2 * n]);
+      const allNegatives = tf.tensor2d(masks.negatives, [B, B]);
       return { sim: tf.matMul(z, z, false, true), kept: mask ? tf.mul(mask, allNegatives) : allNegatives, perAnchor };
     });
     const [sim, kept, perAnchor] = [parts.sim.dataSync(), parts.kept.dataSync(), Array.from(parts.perAnchor.dataSync())];
     tf.dispose(parts);
 
-    const opt = new Optimizer(optimizer);
-    const { value, grads } = paramGrads(model.params, () => pairLoss(model, batch.x, n, t));
-    const loss = value.dataSync()[0];
-    opt.apply(model.params, grads, optimizer.lr);
-    tf.dispose([value, ...Object.values(grads)]);
-    opt.dispose();
-    const lossAfterStep = tf.tidy(() => pairLoss(model, batch.x, n, t).dataSync()[0]);
+    const { loss } = oneStep(model, optimizer, () => task.loss(model, batch));
+    const lossAfterStep = tf.tidy(() => task.loss(model, batch).loss.dataSync()[0]);
 
     return {
       files: batch.files,
       labels,
-      similarity: rows(sim, 2 * n),
-      positives: rows(contrastMasks(labels, labels).positives, 2 * n),
-      keptNegatives: rows(kept, 2 * n),
+      similarity: rows(sim, B),
+      positives: rows(masks.positives, B),
+      keptNegatives: rows(kept, B),
       perAnchor,
       loss,
       lossAfterStep,
       lr: optimizer.lr,
     };
   } finally {
-    batch.x.dispose();
+    task.dispose(batch);
   }
 }
 
@@ -109,24 +118,18 @@ export async function studentBatchAnatomy(profile: Profile, model: Model, target
   const task = studentTask(pairs, files, targets, profile);
   const b = await task.batch(step);
   const n = b.pairs.shape[0] / 2;
-  const measure = (): LossParts => {
-    const [loss, supcon, smoothl1] = tf.tidy(() => {
-      const { loss, parts } = task.loss(model, b);
-      return [loss.dataSync()[0], parts!.supcon.dataSync()[0], parts!.smoothl1.dataSync()[0]];
-    });
-    return { loss, supcon, smoothl1 };
-  };
   try {
     const cos = tf.tidy(() => tf.sum(tf.mul(embedForward(model, b.pseudo, true), b.targets), 1));
     const targetCosine = Array.from(cos.dataSync());
     cos.dispose();
-    const before = measure();
-    const opt = new Optimizer(optimizer);
-    const { value, grads } = paramGrads(model.params, () => task.loss(model, b).loss);
-    opt.apply(model.params, grads, optimizer.lr);
-    tf.dispose([value, ...Object.values(grads)]);
-    opt.dispose();
-    return { pairFiles: b.files.slice(0, 2 * n), pseudoFiles: b.files.slice(2 * n), alpha: profile.train.student.alpha, targetCosine, before, after: measure(), lr: optimizer.lr };
+    const step1 = oneStep(model, optimizer, () => task.loss(model, b));
+    const before = { loss: step1.loss, supcon: step1.parts.supcon, smoothl1: step1.parts.smoothl1 };
+    const [loss, supcon, smoothl1] = tf.tidy(() => {
+      const out = task.loss(model, b);
+      return [out.loss, out.parts!.supcon, out.parts!.smoothl1].map((v) => v.dataSync()[0]);
+    });
+    const after: LossParts = { loss, supcon, smoothl1 };
+    return { pairFiles: b.files.slice(0, 2 * n), pseudoFiles: b.files.slice(2 * n), alpha: profile.train.student.alpha, targetCosine, before, after, lr: optimizer.lr };
   } finally {
     task.dispose(b);
   }

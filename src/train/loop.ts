@@ -89,7 +89,7 @@ export function learningRate(cfg: LoopConfig, step: number): number {
 export class NonFiniteLossError extends Error {}
 
 /** One step in this thread: gradients, the guard, then the update. Returns the loss. */
-function localStep(model: Model, opt: Optimizer, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
+export function localStep(model: Model, opt: Optimizer, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
   const { value, grads } = paramGrads(model.params, () => {
     const out = loss();
     for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
