@@ -10,7 +10,7 @@ import { liveBundle } from "./notebook";
 export interface LiveCheck {
   /** What the check measures, e.g. "grozi-like 1-NN %". */
   name: string;
-  /** Every this many steps, and at the last step the chart is told about. */
+  /** Every this many steps. */
   every: number;
   run: (model: Model) => Promise<number>;
 }
@@ -22,6 +22,9 @@ export interface LiveTraining {
   checks: { step: number; value: number }[];
   /** The chart as it stands (for a report, or when training was already done: from `history`). */
   figure(history?: HistoryRow[]): Figure;
+  /** Draw the whole run once more after the loop: the last steps may have come within `minMs`
+   * of a redraw, and a run that was already trained drew nothing. */
+  finish(history: HistoryRow[]): void;
 }
 
 /** A loss curve, and a check (e.g. 1-NN accuracy on a held-out set) every few steps on a second
@@ -43,6 +46,9 @@ export function liveTraining(title: string, check?: LiveCheck, minMs = 1000): Li
     rows,
     checks,
     figure,
+    finish(history) {
+      display?.show(figureBundle(figure(history)));
+    },
     async onStep(row, model) {
       rows.push(row);
       let checked = false;
