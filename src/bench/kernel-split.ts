@@ -5,11 +5,10 @@
 import { tf } from "../engine/tf";
 import { selectBackend } from "../engine/backend";
 import { engineLabel } from "../engine/native-kernels";
-import { createModel, features } from "../models/model";
-import { paramGrads } from "../models/params";
+import { createModel } from "../models/model";
 import { Optimizer } from "../train/optimizer";
 import { mergeBenchSection } from "./bench";
-import { round } from "./model-bench";
+import { benchTrainStep, round } from "./model-bench";
 import { childMain, inFreshProcess, peakRss } from "./child";
 
 interface SplitCase { arch: string; size: number; batch: number }
@@ -45,12 +44,7 @@ async function runCase(c: SplitCase): Promise<Record<string, unknown>> {
   const model = createModel({ arch: c.arch, pooling: "gap" }, 1);
   const x = tf.randomNormal([c.batch, c.size, c.size, 3], 0, 1, "float32", 2) as tf.Tensor4D;
   const opt = new Optimizer({ kind: "sgd", lr: 0.01 });
-  const step = () => {
-    const { value, grads } = paramGrads(model.params, () => tf.mean(tf.square(features(model, x, true))) as tf.Scalar);
-    opt.apply(model.params, grads);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-  };
+  const step = () => benchTrainStep(model, x, opt);
   step(); // warm-up: the optimiser's slots, first-use allocations
   const t = Date.now();
   step();
@@ -82,7 +76,7 @@ export function runKernelSplit(opts: { quick?: boolean; log?: (s: string) => voi
     results.push(r);
   }
   const file = mergeBenchSection("kernels", {
-    method: "one SGD step on mean(GAP features^2), train mode, fp32, after one warm-up step, each configuration in a fresh process; kernel times from tf.profile (wall time of each kernel call, summed per kernel name; the `forward` wrappers of custom gradients left out, their kernels count by name); step_ms is an unprofiled step; peak RSS from process.resourceUsage().maxRSS",
+    method: "one SGD step on mean(GAP features^2), train mode, fp32, after one warm-up step, each configuration in a fresh process; kernel times from tf.profile (wall time of each kernel call, summed per kernel name; wrappers left out, the `forward` of custom gradients and `<op>__op`, whose kernels count by name); step_ms is an unprofiled step; peak RSS from process.resourceUsage().maxRSS",
     results,
   });
   log(`kernel split -> ${file}`);

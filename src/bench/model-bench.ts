@@ -5,7 +5,7 @@ import { tf } from "../engine/tf";
 import { medianSeconds } from "../engine/microbench";
 import { nativeConvolutionsOn, setNativeConvolutions } from "../engine/native-kernels";
 import { getGroupedConvMode, GroupedConvMode, setGroupedConvMode } from "../models/layers";
-import { createModel, disposeModel, features } from "../models/model";
+import { createModel, disposeModel, features, Model } from "../models/model";
 import { paramGrads } from "../models/params";
 import { Optimizer } from "../train/optimizer";
 import { parallelStep, Replica } from "../train/replica";
@@ -31,6 +31,15 @@ export interface ModelBenchResult extends ModelBenchConfig {
   tensors: [number, number];
 }
 
+/** The step every engine benchmark times (torch_reference.py's): one SGD step on
+ * mean(GAP features^2) in train mode, waited for. */
+export function benchTrainStep(model: Model, x: tf.Tensor4D, opt: Optimizer): void {
+  const { value, grads } = paramGrads(model.params, () => tf.mean(tf.square(features(model, x, true))) as tf.Scalar);
+  opt.apply(model.params, grads);
+  value.dataSync();
+  tf.dispose([value, ...Object.values(grads)]);
+}
+
 export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResult> {
   const prior = getGroupedConvMode();
   const priorNative = nativeConvolutionsOn();
@@ -47,10 +56,7 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
       await parallelStep(model, opt, replica, x, (f) => ({ loss: tf.mean(tf.square(f)) as tf.Scalar }), 0.01, undefined, "features");
       return;
     }
-    const { value, grads } = paramGrads(model.params, () => tf.mean(tf.square(features(model, x, true))) as tf.Scalar);
-    opt.apply(model.params, grads);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
+    benchTrainStep(model, x, opt);
   };
   const inferStep = () => {
     const f = tf.tidy(() => features(model, x, false));
