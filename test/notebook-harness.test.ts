@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME, TSLAB_SHUTDOWN_RACE } from "../src/notebooks/jupyter";
 import { paths } from "../src/util/paths";
 import { CHILD } from "./helpers";
+import { CHROMIUM } from "./browser";
 
 function execute(fixture: string, extra: string[] = []) {
   const check = checkJupyter();
@@ -95,7 +96,7 @@ test("charts: one display with plotly's MIME type and an HTML fallback, a few KB
   assert.doesNotMatch(html, /file:\/\/|\/usr\/share\//);
 });
 
-const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find((f) => fs.existsSync(f));
+const chromium = CHROMIUM;
 test("charts: the exported report draws every chart in headless Chromium, offline", { skip: chromium ? false : "no Chromium here (Debian: apt-get install chromium)" }, () => {
   const r = chartsRun();
   const dom = spawnSync(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", `file://${path.join(r.out, "charts.html")}`], { encoding: "utf8", timeout: 60_000, maxBuffer: 64 << 20 });
@@ -105,9 +106,9 @@ test("charts: the exported report draws every chart in headless Chromium, offlin
   assert.ok((dom.stdout.match(/class="main-svg"/g) ?? []).length >= 2);
 });
 
-/** Serve the repo with Jupyter (`app`) on a free port, open the executed charts notebook the way a
- * reload does (a fresh page, no kernel), and count the charts plotly drew. */
-async function chartsDrawnInJupyter(app: "notebook" | "lab", command: string, args: string[]): Promise<number> {
+/** Serve the repo with the classic Notebook on a free port, open the executed charts notebook the
+ * way a reload does (a fresh page, no kernel), and count the charts plotly drew. */
+async function chartsDrawnInNotebook(command: string, args: string[]): Promise<number> {
   const { spawn } = await import("node:child_process");
   const r = chartsRun();
   const rel = path.join("reports", `browser-test-${process.pid}`);
@@ -115,7 +116,7 @@ async function chartsDrawnInJupyter(app: "notebook" | "lab", command: string, ar
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(path.join(r.out, "charts.ipynb"), path.join(dir, "charts.ipynb"));
   const port = 20000 + (process.pid % 20000);
-  const tokenless = app === "lab" ? ["--ServerApp.token=", "--ServerApp.password="] : ["--NotebookApp.token=", "--NotebookApp.password="];
+  const tokenless = ["--NotebookApp.token=", "--NotebookApp.password="];
   const server = spawn(command, [...args, "--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--allow-root", `--notebook-dir=${paths.root}`, ...tokenless], { env: jupyterEnv(), stdio: "ignore" });
   try {
     for (let i = 0; i < 60; i++) {
@@ -123,7 +124,7 @@ async function chartsDrawnInJupyter(app: "notebook" | "lab", command: string, ar
       if (up) break;
       await new Promise((res) => setTimeout(res, 500));
     }
-    const url = app === "lab" ? `http://127.0.0.1:${port}/lab/tree/${rel}/charts.ipynb` : `http://127.0.0.1:${port}/notebooks/${rel}/charts.ipynb`;
+    const url = `http://127.0.0.1:${port}/notebooks/${rel}/charts.ipynb`;
     const dom = spawnSync(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000", "--dump-dom", url], { encoding: "utf8", timeout: 120_000, maxBuffer: 64 << 20 });
     return (dom.stdout.match(/<div[^>]*class="[^"]*js-plotly-plot/g) ?? []).length;
   } finally {
@@ -134,10 +135,6 @@ async function chartsDrawnInJupyter(app: "notebook" | "lab", command: string, ar
 
 const classic = checkJupyter();
 test("charts survive a reload in the classic Notebook: a fresh page draws them without the kernel", { skip: !chromium ? "no Chromium here (Debian: apt-get install chromium)" : !classic.notebook ? `no classic Notebook for ${classic.python}` : false }, async () => {
-  assert.equal(await chartsDrawnInJupyter("notebook", classic.python, ["-m", "notebook"]), 2);
+  assert.equal(await chartsDrawnInNotebook(classic.python, ["-m", "notebook"]), 2);
 });
-
-const labPython = [process.env.RETAIL_REPR_PYTHON, process.env.VIRTUAL_ENV && path.join(process.env.VIRTUAL_ENV, "bin", "python"), "/usr/bin/python3"].find((p) => p && spawnSync(p, ["-c", "import jupyterlab, plotly"], { stdio: "ignore" }).status === 0);
-test("charts survive a reload in JupyterLab with plotly's extension", { skip: !chromium ? "no Chromium here (Debian: apt-get install chromium)" : !labPython ? "no JupyterLab with plotly here (pip install jupyterlab plotly; RETAIL_REPR_PYTHON or an active virtualenv)" : false }, async () => {
-  assert.equal(await chartsDrawnInJupyter("lab", labPython!, ["-m", "jupyterlab"]), 2);
-});
+// JupyterLab: lab.test.ts runs 02-teacher in it, reloads, and finds every chart drawn.

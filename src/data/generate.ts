@@ -167,8 +167,8 @@ export async function generateDataset(name: DatasetName, profile: Profile, opts:
   return { name, dir, images: jobs.length, cached: false, seconds: (Date.now() - t0) / 1000 };
 }
 
-export async function generateAll(profile: Profile, only?: DatasetName[]): Promise<GenerateResult[]> {
+export async function generateAll(profile: Profile, only?: DatasetName[], opts: { quiet?: boolean } = {}): Promise<GenerateResult[]> {
   const out: GenerateResult[] = [];
-  for (const n of only ?? DATASET_NAMES) out.push(await generateDataset(n, profile));
+  for (const n of only ?? DATASET_NAMES) out.push(await generateDataset(n, profile, opts));
   return out;
 }
