@@ -68,9 +68,9 @@ static int is_pointwise(const Conv *c) {
 //   y[p, g*og + o]         = sum_{tap, ci} x[pixel(p, tap), g*cg + ci] * w[tap, ci, g*og + o]
 //   dx[q, g*cg + ci]       = sum over (tap, p) with pixel(p, tap) = q of dy[p, g*og + o] w[tap, ci, g*og + o]
 //   dw[tap, ci, g*og + o]  = sum_p x[pixel(p, tap), g*cg + ci] * dy[p, g*og + o]
-// Work is split across threads (OpenMP, as many as OpenBLAS uses): by output pixel, by input
+// Work is split across the OpenMP threads (worker_count(), below): by output pixel, by input
 // pixel (each dx row is written by one thread), and by output pixel into per-thread dw copies.
-static int worker_count(void) { return openblas_get_num_threads(); }
+static int worker_count(void);
 
 // The kernels for one og, a compile-time constant (a parameter would not survive OpenMP
 // outlining the loop into its own function, and the inner loops would not vectorise): the
@@ -292,6 +292,119 @@ static napi_value fail(napi_env env, const char *msg) {
   return NULL;
 }
 
+// y[r, :] = act(y[r, :] + bias) for rows [0, rows): the epilogue of a fused convolution.
+static void bias_relu_rows(float *y, int64_t rows, int64_t Co, const float *bias, int relu) {
+  for (int64_t i = 0; i < rows; i++) {
+    float *r = y + i * Co;
+    if (bias) for (int64_t o = 0; o < Co; o++) r[o] += bias[o];
+    if (relu) for (int64_t o = 0; o < Co; o++) r[o] = r[o] > 0.f ? r[o] : 0.f;
+  }
+}
+
+// The patch-matrix path in chunks of rows that threads take whole: each does its chunk's im2col,
+// the GEMMs (one per group) and the epilogue while the rows are in cache. Threading inside each
+// GEMM instead left im2col and the epilogue on one core, and the grouped GEMMs
+// ([rows x Kg] x [Kg x og], og = 16-64) are too small to split well. Returns -1 when out of memory.
+static int conv2d_chunks(const Conv *c, const float *x, const float *w, const float *bias, int relu, float *y) {
+  const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G;
+  const int T = worker_count();
+  int64_t R = chunk_rows(c);
+  if (T > 1 && (P + T - 1) / T < R) R = (P + T - 1) / T; // a chunk for every thread
+  const int64_t chunks = (P + R - 1) / R;
+  const int threads = chunks < T ? (int)chunks : T;
+  float *cols = malloc(sizeof(float) * R * K * threads);
+  if (!cols) return -1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t ch = 0; ch < chunks; ch++) {
+    float *col = cols + (int64_t)omp_get_thread_num() * R * K;
+    const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
+    im2col(c, x, col, p0, p0 + rows);
+    for (int64_t g = 0; g < c->G; g++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, og, Kg, 1.f, col + g * Kg, K, w + g * og, c->Co, 0.f,
+                  y + p0 * c->Co + g * og, c->Co);
+    if (bias || relu) bias_relu_rows(y + p0 * c->Co, rows, c->Co, bias, relu);
+  }
+  free(cols);
+  return 0;
+}
+
+// The filter gradient in the same chunks: each thread sums its chunks' col^T dy into its own
+// copy of dw (Kg x Co), and the copies are added at the end.
+static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, float *dw) {
+  const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G, size = Kg * c->Co;
+  const int T = worker_count(), pointwise = is_pointwise(c);
+  int64_t R = pointwise ? P : chunk_rows(c); // a 1x1 convolution's patch rows are x's rows: no buffer
+  if (T > 1 && (P + T - 1) / T < R) R = (P + T - 1) / T;
+  const int64_t chunks = (P + R - 1) / R;
+  const int threads = chunks < T ? (int)chunks : T;
+  float *cols = pointwise ? NULL : malloc(sizeof(float) * R * K * threads);
+  float *parts = threads > 1 ? calloc((size_t)size * threads, sizeof(float)) : NULL;
+  if ((!pointwise && !cols) || (threads > 1 && !parts)) {
+    free(cols);
+    free(parts);
+    return -1;
+  }
+  if (threads == 1) memset(dw, 0, sizeof(float) * size);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t ch = 0; ch < chunks; ch++) {
+    const int t = omp_get_thread_num();
+    float *part = threads > 1 ? parts + (int64_t)t * size : dw;
+    const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
+    const float *col = x + p0 * K;
+    if (!pointwise) {
+      float *buf = cols + (int64_t)t * R * K;
+      im2col(c, x, buf, p0, p0 + rows);
+      col = buf;
+    }
+    for (int64_t g = 0; g < c->G; g++)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, og, rows, 1.f, col + g * Kg, K, dy + p0 * c->Co + g * og, c->Co, 1.f,
+                  part + g * og, c->Co);
+  }
+  if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < size; i++) {
+      float v = 0.f;
+      for (int t = 0; t < threads; t++) v += parts[(int64_t)t * size + i];
+      dw[i] = v;
+    }
+  }
+  free(cols);
+  free(parts);
+  return 0;
+}
+
+// The input gradient: col = dy W^T per group, then col2im adds each patch back into dx. Patches
+// of neighbouring output rows share input pixels, so threads take whole images (their dx rows
+// are disjoint); a batch of one image runs in row chunks on one thread.
+static int input_grad_chunks(const Conv *c, const float *dy, const float *w, float *dx) {
+  const int64_t HW = c->Ho * c->Wo, P = c->N * HW, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G;
+  memset(dx, 0, sizeof(float) * c->N * c->H * c->W * c->Ci);
+  const int T = worker_count();
+  int64_t R = chunk_rows(c);
+  int threads = 1;
+  if (T > 1 && c->N > 1) {
+    int64_t images = R / HW;
+    if (images < 1) images = 1;
+    if (images > (c->N + T - 1) / T) images = (c->N + T - 1) / T;
+    R = images * HW;
+    threads = (c->N + images - 1) / images < T ? (int)((c->N + images - 1) / images) : T;
+  }
+  const int64_t chunks = (P + R - 1) / R;
+  float *cols = malloc(sizeof(float) * R * K * threads);
+  if (!cols) return -1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t ch = 0; ch < chunks; ch++) {
+    float *col = cols + (int64_t)omp_get_thread_num() * R * K;
+    const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
+    for (int64_t g = 0; g < c->G; g++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Kg, og, 1.f, dy + p0 * c->Co + g * og, c->Co, w + g * og, c->Co, 0.f,
+                  col + g * Kg, K);
+    col2im(c, col, dx, p0, p0 + rows);
+  }
+  free(cols);
+  return 0;
+}
+
 // conv2d(heap, [x, w, bias|-1, y, relu, ...shape]): y = act(conv(x, w) + bias).
 static napi_value conv2d(napi_env env, napi_callback_info info) {
   ENTRY("conv2d", 19);
@@ -300,33 +413,30 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   float *y = F32(3);
   const int relu = p[4] != 0;
   const Conv c = read_conv(p + 5);
-  const int64_t P = c.N * c.Ho * c.Wo, K = c.KH * c.KW * c.Ci, og = c.Co / c.G, Kg = K / c.G;
+  const int64_t P = c.N * c.Ho * c.Wo;
   const int og_direct = direct_og(&c);
-  if (is_pointwise(&c)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P, c.Co, c.Ci, 1.f, x, c.Ci, w, c.Co, 0.f, y, c.Co);
-  } else if (og_direct == 4) {
-    grouped_fwd_4(&c, x, w, y);
-  } else if (og_direct == 8) {
-    grouped_fwd_8(&c, x, w, y);
-  } else {
-    const int64_t R = chunk_rows(&c);
-    float *col = malloc(sizeof(float) * R * K);
-    if (!col) return fail(env, "conv2d: out of memory for the column buffer");
-    for (int64_t p0 = 0; p0 < P; p0 += R) {
-      const int64_t rows = P - p0 < R ? P - p0 : R;
-      im2col(&c, x, col, p0, p0 + rows);
-      for (int64_t g = 0; g < c.G; g++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, og, Kg, 1.f, col + g * Kg, K, w + g * og, c.Co, 0.f,
-                    y + p0 * c.Co + g * og, c.Co);
-    }
-    free(col);
+  if (!is_pointwise(&c) && !og_direct) {
+    if (conv2d_chunks(&c, x, w, bias, relu, y)) return fail(env, "conv2d: out of memory for the column buffers");
+    return undefined_value(env);
   }
-  if (bias || relu) {
-    for (int64_t i = 0; i < P; i++) {
-      float *r = y + i * c.Co;
-      if (bias) for (int64_t o = 0; o < c.Co; o++) r[o] += bias[o];
-      if (relu) for (int64_t o = 0; o < c.Co; o++) r[o] = r[o] > 0.f ? r[o] : 0.f;
+  if (is_pointwise(&c)) {
+    // One GEMM per thread on its share of the rows, then its epilogue.
+    const int T = worker_count();
+    const int64_t R = (P + T - 1) / T;
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t r0 = 0; r0 < P; r0 += R) {
+      const int64_t rows = P - r0 < R ? P - r0 : R;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, c.Co, c.Ci, 1.f, x + r0 * c.Ci, c.Ci, w, c.Co, 0.f, y + r0 * c.Co, c.Co);
+      if (bias || relu) bias_relu_rows(y + r0 * c.Co, rows, c.Co, bias, relu);
     }
+    return undefined_value(env);
+  }
+  if (og_direct == 4) grouped_fwd_4(&c, x, w, y);
+  else grouped_fwd_8(&c, x, w, y);
+  if (bias || relu) {
+    const int64_t B = 64; // rows per task
+#pragma omp parallel for num_threads(worker_count()) schedule(static)
+    for (int64_t r0 = 0; r0 < P; r0 += B) bias_relu_rows(y + r0 * c.Co, P - r0 < B ? P - r0 : B, c.Co, bias, relu);
   }
   return undefined_value(env);
 }
@@ -337,9 +447,24 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
   const float *x = F32(0), *dy = F32(1);
   float *dw = F32(2);
   const Conv c = read_conv(p + 3);
-  const int64_t P = c.N * c.Ho * c.Wo, K = c.KH * c.KW * c.Ci, og = c.Co / c.G, Kg = K / c.G;
+  const int64_t P = c.N * c.Ho * c.Wo;
+  if (is_pointwise(&c) && P < 4 * (c.Ci + c.Co)) {
+    // dw = x^T dy over few rows (a late stage): each thread its share of dw's columns
+    // (16-wide blocks). Over many rows the rows are split instead (filter_grad_chunks: each
+    // thread reads only its rows of x and dy, and the per-thread dw copies are small beside
+    // them); here the copies would outweigh the rows (7x7x2048 -> 2048 at batch 4: 87 ms
+    // split by rows, 19 by columns).
+    const int T = worker_count();
+    const int64_t W = ((c.Co + T - 1) / T + 15) / 16 * 16;
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t c0 = 0; c0 < c.Co; c0 += W) {
+      const int64_t cols = c.Co - c0 < W ? c.Co - c0 : W;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c.Ci, cols, P, 1.f, x, c.Ci, dy + c0, c.Co, 0.f, dw + c0, c.Co);
+    }
+    return undefined_value(env);
+  }
   if (is_pointwise(&c)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c.Ci, c.Co, P, 1.f, x, c.Ci, dy, c.Co, 0.f, dw, c.Co);
+    if (filter_grad_chunks(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the per-thread sums");
     return undefined_value(env);
   }
   // Direct at og = 4 only: at og = 8 the GEMMs measured faster (14.6 vs 32.7 ms, ResNeXt-50's
@@ -348,17 +473,7 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
     if (grouped_filter_grad_4(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the per-thread sums");
     return undefined_value(env);
   }
-  const int64_t R = chunk_rows(&c);
-  float *col = malloc(sizeof(float) * R * K);
-  if (!col) return fail(env, "conv2dFilterGrad: out of memory for the column buffer");
-  for (int64_t p0 = 0; p0 < P; p0 += R) {
-    const int64_t rows = P - p0 < R ? P - p0 : R;
-    im2col(&c, x, col, p0, p0 + rows);
-    for (int64_t g = 0; g < c.G; g++)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, og, rows, 1.f, col + g * Kg, K, dy + p0 * c.Co + g * og, c.Co,
-                  p0 == 0 ? 0.f : 1.f, dw + g * og, c.Co);
-  }
-  free(col);
+  if (filter_grad_chunks(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the column buffers");
   return undefined_value(env);
 }
 
@@ -368,9 +483,15 @@ static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
   const float *dy = F32(0), *w = F32(1);
   float *dx = F32(2);
   const Conv c = read_conv(p + 3);
-  const int64_t P = c.N * c.Ho * c.Wo, K = c.KH * c.KW * c.Ci, og = c.Co / c.G, Kg = K / c.G;
+  const int64_t P = c.N * c.Ho * c.Wo;
   if (is_pointwise(&c)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, P, c.Ci, c.Co, 1.f, dy, c.Co, w, c.Co, 0.f, dx, c.Ci);
+    const int T = worker_count();
+    const int64_t R = (P + T - 1) / T;
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t r0 = 0; r0 < P; r0 += R) {
+      const int64_t rows = P - r0 < R ? P - r0 : R;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, c.Ci, c.Co, 1.f, dy + r0 * c.Co, c.Co, w, c.Co, 0.f, dx + r0 * c.Ci, c.Ci);
+    }
     return undefined_value(env);
   }
   // Direct at og = 4 only, as for the filter gradient (og = 8: 19.0 ms GEMMs vs 20.7 direct;
@@ -379,18 +500,7 @@ static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
     grouped_input_grad_4(&c, dy, w, dx);
     return undefined_value(env);
   }
-  memset(dx, 0, sizeof(float) * c.N * c.H * c.W * c.Ci);
-  const int64_t R = chunk_rows(&c);
-  float *col = malloc(sizeof(float) * R * K);
-  if (!col) return fail(env, "conv2dInputGrad: out of memory for the column buffer");
-  for (int64_t p0 = 0; p0 < P; p0 += R) {
-    const int64_t rows = P - p0 < R ? P - p0 : R;
-    for (int64_t g = 0; g < c.G; g++)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Kg, og, 1.f, dy + p0 * c.Co + g * og, c.Co, w + g * og, c.Co, 0.f,
-                  col + g * Kg, K);
-    col2im(&c, col, dx, p0, p0 + rows);
-  }
-  free(col);
+  if (input_grad_chunks(&c, dy, w, dx)) return fail(env, "conv2dInputGrad: out of memory for the column buffers");
   return undefined_value(env);
 }
 
@@ -545,15 +655,23 @@ static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
-// setThreads(n) -> the previous count: OpenBLAS threads (data-parallel replicas want 1 each).
+// One thread pool: OpenMP's. Every kernel splits its work across `threads` OpenMP threads and
+// calls OpenBLAS single-threaded inside them. With OpenBLAS's own threads as well, two pools took
+// turns on the same cores, each spinning while the other worked (a 1x1 convolution followed by
+// an OpenMP epilogue went from 14.6 to 22.8 ms). The count starts at OpenBLAS's
+// (OPENBLAS_NUM_THREADS, else the cores).
+static int pool_threads = 0;
+static int worker_count(void) { return pool_threads; }
+
+// setThreads(n) -> the previous count (data-parallel replicas want 1 each).
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t n = 1;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1) return fail(env, "setThreads(n): n must be a positive integer");
-  const int prior = openblas_get_num_threads();
-  openblas_set_num_threads(n);
+  const int prior = pool_threads;
+  pool_threads = n;
   napi_value out;
   napi_create_int32(env, prior, &out);
   return out;
@@ -563,13 +681,17 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
 static napi_value describe(napi_env env, napi_callback_info info) {
   (void)info;
   char buf[512];
-  snprintf(buf, sizeof buf, "%s; core %s; %d threads", openblas_get_config(), openblas_get_corename(), openblas_get_num_threads());
+  snprintf(buf, sizeof buf, "%s; core %s; %d threads", openblas_get_config(), openblas_get_corename(), pool_threads);
   napi_value s;
   napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &s);
   return s;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  if (!pool_threads) {
+    pool_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+  }
   napi_property_descriptor props[] = {
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dFilterGrad", NULL, conv2d_filter_grad, NULL, NULL, NULL, napi_default, NULL},

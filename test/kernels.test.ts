@@ -16,6 +16,8 @@ const CASES: Case[] = [
   { x: [2, 9, 7, 3], f: [3, 3, 3, 5], stride: 2, pad: "same" },
   { x: [1, 11, 10, 4], f: [3, 3, 4, 6], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
   { x: [3, 8, 8, 6], f: [1, 1, 6, 7], stride: 1, pad: "valid" },
+  // 1x1 over few rows and many channels: the native filter gradient splits dw's columns, not rows.
+  { x: [1, 3, 3, 40], f: [1, 1, 40, 36], stride: 1, pad: "valid" },
   { x: [2, 9, 9, 6], f: [1, 1, 6, 4], stride: 2, pad: "valid" },
   { x: [2, 13, 11, 3], f: [7, 7, 3, 4], stride: 2, pad: [[0, 0], [3, 3], [3, 3], [0, 0]] },
   { x: [2, 10, 9, 2], f: [2, 3, 2, 3], stride: [2, 1], pad: "valid" },
