@@ -301,17 +301,29 @@ static void bias_relu_rows(float *y, int64_t rows, int64_t Co, const float *bias
   }
 }
 
+// Row chunks for the threads: at most `cap` rows each, and a chunk for every thread.
+typedef struct {
+  int64_t rows, count;
+  int threads;
+} Chunks;
+static Chunks plan_chunks(int64_t P, int64_t cap) {
+  const int T = worker_count();
+  Chunks k = {cap, 0, 1};
+  if (T > 1 && (P + T - 1) / T < k.rows) k.rows = (P + T - 1) / T;
+  k.count = (P + k.rows - 1) / k.rows;
+  k.threads = k.count < T ? (int)k.count : T;
+  return k;
+}
+
 // The patch-matrix path in chunks of rows that threads take whole: each does its chunk's im2col,
 // the GEMMs (one per group) and the epilogue while the rows are in cache. Threading inside each
 // GEMM instead left im2col and the epilogue on one core, and the grouped GEMMs
 // ([rows x Kg] x [Kg x og], og = 16-64) are too small to split well. Returns -1 when out of memory.
 static int conv2d_chunks(const Conv *c, const float *x, const float *w, const float *bias, int relu, float *y) {
   const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G;
-  const int T = worker_count();
-  int64_t R = chunk_rows(c);
-  if (T > 1 && (P + T - 1) / T < R) R = (P + T - 1) / T; // a chunk for every thread
-  const int64_t chunks = (P + R - 1) / R;
-  const int threads = chunks < T ? (int)chunks : T;
+  const Chunks k = plan_chunks(P, chunk_rows(c));
+  const int64_t R = k.rows, chunks = k.count;
+  const int threads = k.threads;
   float *cols = malloc(sizeof(float) * R * K * threads);
   if (!cols) return -1;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
@@ -332,11 +344,10 @@ static int conv2d_chunks(const Conv *c, const float *x, const float *w, const fl
 // copy of dw (Kg x Co), and the copies are added at the end.
 static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, float *dw) {
   const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G, size = Kg * c->Co;
-  const int T = worker_count(), pointwise = is_pointwise(c);
-  int64_t R = pointwise ? P : chunk_rows(c); // a 1x1 convolution's patch rows are x's rows: no buffer
-  if (T > 1 && (P + T - 1) / T < R) R = (P + T - 1) / T;
-  const int64_t chunks = (P + R - 1) / R;
-  const int threads = chunks < T ? (int)chunks : T;
+  const int pointwise = is_pointwise(c);
+  const Chunks k = plan_chunks(P, pointwise ? P : chunk_rows(c)); // a 1x1's patch rows are x's rows: no buffer
+  const int64_t R = k.rows, chunks = k.count;
+  const int threads = k.threads;
   float *cols = pointwise ? NULL : malloc(sizeof(float) * R * K * threads);
   float *parts = threads > 1 ? calloc((size_t)size * threads, sizeof(float)) : NULL;
   if ((!pointwise && !cols) || (threads > 1 && !parts)) {
