@@ -15,9 +15,10 @@ import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { Model } from "../models/model";
 import { paramGrads } from "../models/params";
+import { LossFromEmbeddings, lossAndEmbeddingGrad } from "./embedding-grad";
 import { forwardOf, Output } from "./replica";
 
-export type LossFromEmbeddings = (z: tf.Tensor2D) => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
+export type { LossFromEmbeddings };
 
 export interface ChunkedGrads {
   loss: number;
@@ -46,14 +47,11 @@ export function chunkedGrads(model: Model, x: tf.Tensor4D, lossFromZ: LossFromEm
     return k === 0 ? run() : withoutRunningStatUpdates(run);
   });
   // 2. The loss over the whole batch and its gradient with respect to every embedding.
-  const parts: Record<string, number> = {};
-  const { value, grads: dz } = tf.tidy(() => {
-    const z = tf.concat(zs, 0) as tf.Tensor2D;
-    return tf.valueAndGrads((zz: tf.Tensor) => {
-      const out = lossFromZ(zz as tf.Tensor2D);
-      for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
-      return out.loss;
-    })([z]);
+  let parts: Record<string, number> = {};
+  const { value, dz } = tf.tidy(() => {
+    const r = lossAndEmbeddingGrad(tf.concat(zs, 0) as tf.Tensor2D, lossFromZ);
+    parts = r.parts;
+    return { value: r.loss, dz: r.dz };
   });
   tf.dispose(zs);
   const loss = value.dataSync()[0];
@@ -62,7 +60,7 @@ export function chunkedGrads(model: Model, x: tf.Tensor4D, lossFromZ: LossFromEm
   const summed: Record<string, tf.Tensor> = {};
   try {
     for (const [b, e] of ranges) {
-      const g = tf.slice(dz[0], [b, 0], [e - b, -1]);
+      const g = tf.slice(dz, [b, 0], [e - b, -1]);
       const { value: v, grads } = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, slice(b, e), training), g)) as tf.Scalar));
       for (const [name, gr] of Object.entries(grads)) {
         if (summed[name]) {

@@ -13,6 +13,7 @@ import { embedForward, features, logitsForward, Model } from "../models/model";
 import { paramGrads } from "../models/params";
 import { nativeConvolutionsOn, setNativeThreads } from "../engine/native-kernels";
 import type { InitMessage } from "./replica-worker";
+import { LossFromEmbeddings, lossAndEmbeddingGrad } from "./embedding-grad";
 import { Optimizer } from "./optimizer";
 
 export type Output = "embedding" | "logits" | "features";
@@ -94,7 +95,7 @@ export async function parallelStep(
   opt: Optimizer,
   replica: Replica,
   x: tf.Tensor4D,
-  lossFromEmbeddings: (z: tf.Tensor2D) => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> },
+  lossFromEmbeddings: LossFromEmbeddings,
   lr: number,
   onLoss?: (loss: number) => void,
   output: Output = "embedding",
@@ -111,19 +112,17 @@ export async function parallelStep(
     const order = [...mine, ...theirs];
     const inverse = new Int32Array(order.length);
     order.forEach((row, k) => (inverse[row] = k));
-    const parts: Record<string, number> = {};
-    const { value, grads } = tf.tidy(() => {
+    let parts: Record<string, number> = {};
+    const { value, dz } = tf.tidy(() => {
       const z = tf.gather(tf.concat([za, tf.tensor2d(zbData, [theirs.length, D])], 0), inverse) as tf.Tensor2D;
-      return tf.valueAndGrads((zz: tf.Tensor) => {
-        const out = lossFromEmbeddings(zz as tf.Tensor2D);
-        for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
-        return out.loss;
-      })([z]);
+      const r = lossAndEmbeddingGrad(z, lossFromEmbeddings);
+      parts = r.parts;
+      return { value: r.loss, dz: r.dz };
     });
     const loss = value.dataSync()[0];
     onLoss?.(loss); // the caller's guard may throw before any update
-    const [dza, dzb] = tf.tidy(() => [tf.gather(grads[0], mine), tf.gather(grads[0], theirs)]);
-    tf.dispose([za, value, ...grads]);
+    const [dza, dzb] = tf.tidy(() => [tf.gather(dz, mine), tf.gather(dz, theirs)]);
+    tf.dispose([za, value, dz]);
     const remoteGrads = replica.call<Record<string, Float32Array>>("backward", { dz: dzb.dataSync(), dim: D });
     const local = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar));
     const theirsGrads = await remoteGrads;
