@@ -318,19 +318,25 @@ static Chunks plan_chunks(int64_t P, int64_t cap) {
 // The patch-matrix path in chunks of rows that threads take whole: each does its chunk's im2col,
 // the GEMMs (one per group) and the epilogue while the rows are in cache. Threading inside each
 // GEMM instead left im2col and the epilogue on one core, and the grouped GEMMs
-// ([rows x Kg] x [Kg x og], og = 16-64) are too small to split well. Returns -1 when out of memory.
+// ([rows x Kg] x [Kg x og], og = 16-64) are too small to split well. A 1x1 convolution's patch
+// rows are x's own rows: one chunk per thread, no buffer. Returns -1 when out of memory.
 static int conv2d_chunks(const Conv *c, const float *x, const float *w, const float *bias, int relu, float *y) {
   const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G;
-  const Chunks k = plan_chunks(P, chunk_rows(c));
+  const int pointwise = is_pointwise(c);
+  const Chunks k = plan_chunks(P, pointwise ? P : chunk_rows(c));
   const int64_t R = k.rows, chunks = k.count;
   const int threads = k.threads;
-  float *cols = malloc(sizeof(float) * R * K * threads);
-  if (!cols) return -1;
+  float *cols = pointwise ? NULL : malloc(sizeof(float) * R * K * threads);
+  if (!pointwise && !cols) return -1;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t ch = 0; ch < chunks; ch++) {
-    float *col = cols + (int64_t)omp_get_thread_num() * R * K;
     const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
-    im2col(c, x, col, p0, p0 + rows);
+    const float *col = x + p0 * K;
+    if (!pointwise) {
+      float *buf = cols + (int64_t)omp_get_thread_num() * R * K;
+      im2col(c, x, buf, p0, p0 + rows);
+      col = buf;
+    }
     for (int64_t g = 0; g < c->G; g++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, og, Kg, 1.f, col + g * Kg, K, w + g * og, c->Co, 0.f,
                   y + p0 * c->Co + g * og, c->Co);
@@ -345,7 +351,7 @@ static int conv2d_chunks(const Conv *c, const float *x, const float *w, const fl
 static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, float *dw) {
   const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G, size = Kg * c->Co;
   const int pointwise = is_pointwise(c);
-  const Chunks k = plan_chunks(P, pointwise ? P : chunk_rows(c)); // a 1x1's patch rows are x's rows: no buffer
+  const Chunks k = plan_chunks(P, pointwise ? P : chunk_rows(c)); // as in conv2d_chunks
   const int64_t R = k.rows, chunks = k.count;
   const int threads = k.threads;
   float *cols = pointwise ? NULL : malloc(sizeof(float) * R * K * threads);
@@ -386,31 +392,35 @@ static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, fl
 
 // The input gradient: col = dy W^T per group, then col2im adds each patch back into dx. Patches
 // of neighbouring output rows share input pixels, so threads take whole images (their dx rows
-// are disjoint); a batch of one image runs in row chunks on one thread.
+// are disjoint); a batch of one image runs in row chunks on one thread. A 1x1 convolution's
+// patch rows are dx's own rows: written in place, one chunk per thread.
 static int input_grad_chunks(const Conv *c, const float *dy, const float *w, float *dx) {
   const int64_t HW = c->Ho * c->Wo, P = c->N * HW, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G;
-  memset(dx, 0, sizeof(float) * c->N * c->H * c->W * c->Ci);
-  const int T = worker_count();
-  int64_t R = chunk_rows(c);
-  int threads = 1;
-  if (T > 1 && c->N > 1) {
-    int64_t images = R / HW;
-    if (images < 1) images = 1;
-    if (images > (c->N + T - 1) / T) images = (c->N + T - 1) / T;
-    R = images * HW;
-    threads = (c->N + images - 1) / images < T ? (int)((c->N + images - 1) / images) : T;
+  const int pointwise = is_pointwise(c);
+  Chunks k;
+  if (pointwise) {
+    k = plan_chunks(P, P);
+  } else if (c->N > 1) {
+    const int64_t images = chunk_rows(c) / HW;
+    k = plan_chunks(c->N, images < 1 ? 1 : images);
+    k.rows *= HW;
+  } else {
+    const int64_t R = chunk_rows(c);
+    k = (Chunks){R, (P + R - 1) / R, 1};
   }
-  const int64_t chunks = (P + R - 1) / R;
-  float *cols = malloc(sizeof(float) * R * K * threads);
-  if (!cols) return -1;
+  const int64_t R = k.rows, chunks = k.count;
+  const int threads = k.threads;
+  float *cols = pointwise ? NULL : malloc(sizeof(float) * R * K * threads);
+  if (!pointwise && !cols) return -1;
+  if (!pointwise) memset(dx, 0, sizeof(float) * c->N * c->H * c->W * c->Ci);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t ch = 0; ch < chunks; ch++) {
-    float *col = cols + (int64_t)omp_get_thread_num() * R * K;
     const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
+    float *col = pointwise ? dx + p0 * K : cols + (int64_t)omp_get_thread_num() * R * K;
     for (int64_t g = 0; g < c->G; g++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Kg, og, 1.f, dy + p0 * c->Co + g * og, c->Co, w + g * og, c->Co, 0.f,
                   col + g * Kg, K);
-    col2im(c, col, dx, p0, p0 + rows);
+    if (!pointwise) col2im(c, col, dx, p0, p0 + rows);
   }
   free(cols);
   return 0;
@@ -426,20 +436,8 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   const Conv c = read_conv(p + 5);
   const int64_t P = c.N * c.Ho * c.Wo;
   const int og_direct = direct_og(&c);
-  if (!is_pointwise(&c) && !og_direct) {
+  if (!og_direct) {
     if (conv2d_chunks(&c, x, w, bias, relu, y)) return fail(env, "conv2d: out of memory for the column buffers");
-    return undefined_value(env);
-  }
-  if (is_pointwise(&c)) {
-    // One GEMM per thread on its share of the rows, then its epilogue.
-    const int T = worker_count();
-    const int64_t R = (P + T - 1) / T;
-#pragma omp parallel for num_threads(T) schedule(static)
-    for (int64_t r0 = 0; r0 < P; r0 += R) {
-      const int64_t rows = P - r0 < R ? P - r0 : R;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, c.Co, c.Ci, 1.f, x + r0 * c.Ci, c.Ci, w, c.Co, 0.f, y + r0 * c.Co, c.Co);
-      if (bias || relu) bias_relu_rows(y + r0 * c.Co, rows, c.Co, bias, relu);
-    }
     return undefined_value(env);
   }
   if (og_direct == 4) grouped_fwd_4(&c, x, w, y);
@@ -474,17 +472,13 @@ static napi_value conv2d_filter_grad(napi_env env, napi_callback_info info) {
     }
     return undefined_value(env);
   }
-  if (is_pointwise(&c)) {
-    if (filter_grad_chunks(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the per-thread sums");
-    return undefined_value(env);
-  }
   // Direct at og = 4 only: at og = 8 the GEMMs measured faster (14.6 vs 32.7 ms, ResNeXt-50's
   // second stage at batch 8), at og = 4 slower (45.5 vs 38.8 ms, its first stage).
   if (direct_og(&c) == 4) {
     if (grouped_filter_grad_4(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the per-thread sums");
     return undefined_value(env);
   }
-  if (filter_grad_chunks(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the column buffers");
+  if (filter_grad_chunks(&c, x, dy, dw)) return fail(env, "conv2dFilterGrad: out of memory for the column buffers or per-thread sums");
   return undefined_value(env);
 }
 
@@ -494,17 +488,6 @@ static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
   const float *dy = F32(0), *w = F32(1);
   float *dx = F32(2);
   const Conv c = read_conv(p + 3);
-  const int64_t P = c.N * c.Ho * c.Wo;
-  if (is_pointwise(&c)) {
-    const int T = worker_count();
-    const int64_t R = (P + T - 1) / T;
-#pragma omp parallel for num_threads(T) schedule(static)
-    for (int64_t r0 = 0; r0 < P; r0 += R) {
-      const int64_t rows = P - r0 < R ? P - r0 : R;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, c.Ci, c.Co, 1.f, dy + r0 * c.Co, c.Co, w, c.Co, 0.f, dx + r0 * c.Ci, c.Ci);
-    }
-    return undefined_value(env);
-  }
   // Direct at og = 4 only, as for the filter gradient (og = 8: 19.0 ms GEMMs vs 20.7 direct;
   // og = 4: 46.5 vs 42.1).
   if (direct_og(&c) == 4) {
@@ -666,7 +649,7 @@ static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
-// One thread pool: OpenMP's. Every kernel splits its work across `threads` OpenMP threads and
+// One thread pool: OpenMP's. Every kernel splits its work across `pool_threads` OpenMP threads and
 // calls OpenBLAS single-threaded inside them. With OpenBLAS's own threads as well, two pools took
 // turns on the same cores, each spinning while the other worked (a 1x1 convolution followed by
 // an OpenMP epilogue went from 14.6 to 22.8 ms). The count starts at OpenBLAS's
