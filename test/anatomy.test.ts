@@ -3,8 +3,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { getProfile, trainSeed } from "../src/config/profiles";
@@ -18,18 +16,13 @@ import { disposeModel, embeddingDim } from "../src/models/model";
 import { liveTraining } from "../src/report/live";
 import type { HistoryRow } from "../src/train/loop";
 import type { Model } from "../src/models/model";
+import { inTempTree } from "./helpers";
 
 test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor terms add up to the step's loss, one step changes it as recomputed; the student's two terms make its loss", async () => {
   await selectBackend({ force: "wasm", log: null });
-  const saved = { runs: paths.runs, datasets: paths.datasets };
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-anatomy-"));
-  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets") });
-  const log = console.log;
-  console.log = () => undefined;
-  try {
+  await inTempTree("rr-anatomy-", async () => {
     const profile = getProfile("smoke");
     await ensureData(profile);
-    console.log = log;
     const t = profile.train.teacher;
     // A first call on a spare model: tfjs keeps one tensor the first time an op runs.
     const spare = initialModel(profile);
@@ -86,11 +79,7 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
     for (const p of [st.before, st.after]) assert.ok(Math.abs(p.loss - (s.alpha * p.supcon + (1 - s.alpha) * p.smoothl1)) < 1e-5 * Math.max(1, p.loss));
     assert.notEqual(st.after.loss, st.before.loss);
     disposeModel(model);
-  } finally {
-    console.log = log;
-    Object.assign(paths, saved);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test("liveTraining outside a notebook: collects every row, runs the check every k steps on the model it is given, draws loss and check", async () => {
@@ -107,21 +96,12 @@ test("liveTraining outside a notebook: collects every row, runs the check every 
 
 test("onStep reaches the step asked for only: training the student calls it for the student's steps, not for the pretraining and the teacher it trains first", async () => {
   await selectBackend({ force: "wasm", log: null });
-  const saved = { runs: paths.runs, datasets: paths.datasets };
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-onstep-"));
-  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets") });
-  const log = console.log;
-  console.log = () => undefined;
-  try {
+  await inTempTree("rr-onstep-", async () => {
     const profile = getProfile("smoke");
     const steps: number[] = [];
     const { model } = await trainStudent(profile, { quiet: true, onStep: (row) => void steps.push(row.step) });
     disposeModel(model);
     assert.ok(fs.existsSync(ckptDir(profile, "pretrain")) && fs.existsSync(ckptDir(profile, "teacher")), "the pretraining and the teacher ran first");
     assert.deepEqual(steps, Array.from({ length: profile.train.student.steps }, (_, i) => i + 1));
-  } finally {
-    console.log = log;
-    Object.assign(paths, saved);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });

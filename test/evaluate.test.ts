@@ -3,7 +3,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { selectBackend } from "../src/engine/backend";
 import { getProfile } from "../src/config/profiles";
@@ -11,15 +10,11 @@ import { paths } from "../src/util/paths";
 import { evaluate, REPRESENTATIONS } from "../src/pipeline/evaluate";
 import { ckptDir, ONE_SHOT_SETS, runDir } from "../src/pipeline/steps";
 import { metricsName } from "../src/pipeline/evaluate";
+import { inTempTree } from "./helpers";
 
 test("evaluate: probes computed before a failure are kept and not recomputed; the rerun gives the same metrics", async () => {
   await selectBackend({ force: "wasm", log: null });
-  const saved = { runs: paths.runs, datasets: paths.datasets, reports: paths.reports };
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-evaluate-"));
-  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets"), reports: path.join(root, "reports") });
-  const log = console.log;
-  console.log = () => undefined;
-  try {
+  await inTempTree("rr-evaluate-", async () => {
     const profile = getProfile("smoke");
     const first = await evaluate(profile, { quiet: true });
     const probeFile = (set: string, which: string) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
@@ -49,9 +44,5 @@ test("evaluate: probes computed before a failure are kept and not recomputed; th
     const scores = (m: typeof first) => JSON.parse(JSON.stringify(m.probes, (k, v) => (k === "fitMs" ? undefined : v))); // fit time is a timing
     assert.deepEqual(scores(again), scores(first));
     assert.deepEqual(again.finetune, first.finetune);
-  } finally {
-    console.log = log;
-    Object.assign(paths, saved);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  }, { reports: true });
 });

@@ -1,5 +1,10 @@
-// Shared test helpers: numeric closeness with a message that says where and by how much.
+// Shared test helpers: numeric closeness with a message that says where and by how much, and a
+// temporary tree for tests that run pipeline steps.
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { paths } from "../src/util/paths";
 import { tf } from "../src/engine/tf";
 import { rngFrom } from "../src/data/rng";
 import { loadNative } from "../src/engine/native";
@@ -48,3 +53,21 @@ export function skipUnlessNative(engine: "native" | "xnnpack" = "native"): false
 /** Options for a child process a test waits on: a hung child is killed after ten minutes and
  * the test fails (a blocking spawnSync keeps node's own --test-timeout from firing). */
 export const CHILD = { timeout: 600_000, killSignal: "SIGKILL" as const };
+
+/** Run `f` with the library's runs and datasets (and reports, with `reports`) in a fresh
+ * temporary folder and console.log captured into `logs`; all put back and removed afterwards. */
+export async function inTempTree<T>(prefix: string, f: (t: { root: string; logs: string[] }) => Promise<T>, opts: { reports?: boolean } = {}): Promise<T> {
+  const saved = { runs: paths.runs, datasets: paths.datasets, reports: paths.reports };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets"), ...(opts.reports ? { reports: path.join(root, "reports") } : {}) });
+  const logs: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void logs.push(a.join(" "));
+  try {
+    return await f({ root, logs });
+  } finally {
+    console.log = log;
+    Object.assign(paths, saved);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}

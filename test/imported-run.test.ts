@@ -4,7 +4,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
 import { selectBackend } from "../src/engine/backend";
@@ -14,6 +13,7 @@ import { importDataset } from "../src/data/formats";
 import { paths } from "../src/util/paths";
 import { finetune, runDir } from "../src/pipeline/steps";
 import { datasetTitle } from "../src/pipeline/evaluate";
+import { inTempTree } from "./helpers";
 
 /** A Grozi-120-style folder: one packshot per product under inVitro/, two shelf crops under inSitu/. */
 async function groziFolder(root: string, products: number): Promise<string> {
@@ -31,13 +31,7 @@ async function groziFolder(root: string, products: number): Promise<string> {
 
 test("data imported as grozi-like: the fine-tune retrains on it (data changed, its class count), the title names the folder", async () => {
   await selectBackend({ force: "wasm", log: null });
-  const saved = { runs: paths.runs, datasets: paths.datasets };
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-imported-"));
-  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets") });
-  const logs: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void logs.push(a.join(" "));
-  try {
+  await inTempTree("rr-imported-", async ({ root, logs }) => {
     const profile = withRun(getProfile("smoke"), { init: "random" });
     const synthetic = await finetune(profile, "grozi-like", "gap", { quiet: true });
     assert.match(datasetTitle(profile, "grozi-like"), /^grozi-like \(synthetic\)$/);
@@ -66,9 +60,5 @@ test("data imported as grozi-like: the fine-tune retrains on it (data changed, i
     const again = await finetune(profile, "grozi-like", "gap", { quiet: false });
     assert.deepEqual(again, { accuracy: imported.accuracy, accuracyCI: imported.accuracyCI, trainAccuracy: imported.trainAccuracy });
     assert.equal(logs.filter((l) => /finetune-grozi-like-gap/.test(l)).length, 0, logs.join("\n"));
-  } finally {
-    console.log = log;
-    Object.assign(paths, saved);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });

@@ -4,7 +4,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
@@ -18,7 +17,7 @@ import { disposeModel } from "../src/models/model";
 import { backboneSpecs } from "../src/models/resnext";
 import { embeddingConfig, initInputs, pretrainedCheckpoint, runDir, startingModel } from "../src/pipeline/steps";
 import { parseSafetensors } from "../src/models/safetensors";
-import { assertClose } from "./helpers";
+import { assertClose, inTempTree } from "./helpers";
 
 test("hashtagLoss: softmax cross-entropy against the normalised tag vector, by hand", async () => {
   await tf.setBackend("cpu");
@@ -68,13 +67,7 @@ test("noisyHashtags: a pure function of (seed, image); true tags dropped at the 
 
 test("smoke pretraining: trains once, the teacher and fine-tune models start from its backbone, a changed input retrains", async () => {
   await selectBackend({ force: "wasm", log: null });
-  const saved = { runs: paths.runs, datasets: paths.datasets };
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-pretrain-"));
-  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets") });
-  const logs: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void logs.push(a.join(" "));
-  try {
+  await inTempTree("rr-pretrain-", async ({ logs }) => {
     const profile = getProfile("smoke");
     const dir = await pretrainedCheckpoint(profile, { quiet: true });
     const meta = readCheckpointMeta(dir);
@@ -112,9 +105,5 @@ test("smoke pretraining: trains once, the teacher and fine-tune models start fro
     await pretrainedCheckpoint(changed, { quiet: true });
     assert.ok(logs.some((l) => /pretrain: inputs changed \(train\); training from scratch/.test(l)), logs.join("\n"));
     assert.notEqual(readCheckpointMeta(dir).weights.sha256, meta.weights.sha256);
-  } finally {
-    console.log = log;
-    Object.assign(paths, saved);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
