@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
-import { groupedConv2d, setNativeConvolutions } from "../src/engine/native-kernels";
+import { convScaleBiasAdd, groupedConv2d, scaledAdd, setNativeConvolutions } from "../src/engine/native-kernels";
 import { assertClose, randomArray, skipUnlessNative } from "./helpers";
 
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]];
@@ -93,6 +93,13 @@ const GROUPED: (Case & { groups: number })[] = [
   { x: [2, 9, 8, 16], f: [3, 3, 4, 16], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 4 },
   { x: [3, 10, 9, 12], f: [3, 3, 4, 24], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 3 },
   { x: [2, 7, 6, 6], f: [2, 3, 3, 8], stride: [1, 2], pad: [[0, 0], [0, 1], [2, 1], [0, 0]], groups: 2 },
+  // 8 and 16 channels per group in and out: the register-blocked kernels, over a pixel count
+  // that is not a multiple of their pixel blocks; stride 1 takes the input gradient as a
+  // convolution of dy (through the same kernels), stride 2 the patch-matrix path.
+  { x: [2, 9, 7, 16], f: [3, 3, 8, 16], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 2 },
+  { x: [1, 6, 5, 48], f: [3, 3, 16, 48], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 3 },
+  { x: [2, 9, 9, 16], f: [3, 3, 8, 16], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 2 },
+  { x: [1, 7, 6, 32], f: [3, 3, 16, 32], stride: 1, pad: [[0, 0], [0, 2], [2, 0], [0, 0]], groups: 2 },
 ];
 
 function groupedRef(x: tf.Tensor4D, f: tf.Tensor4D, c: Case & { groups: number }): tf.Tensor4D {
@@ -121,6 +128,52 @@ GROUPED.forEach((c, i) => {
     assert.equal(tf.backend().numDataIds(), dataIds, "no buffer outlives the step");
     ["conv", "fused conv + bias + relu", "input gradient", "filter gradient"].forEach((what, k) => assertClose(got[k], ref[k], 1e-4, 1e-4, what));
   });
+});
+
+// Inference's fused form: act(conv(x, w) * scale + bias + residual), each part optional, on
+// dense, thin-group (direct) and wide-group (GEMM) convolutions, against separate cpu ops.
+for (const [i, c] of ([
+  { x: [2, 7, 6, 8], f: [1, 1, 8, 12], stride: 1, pad: "valid", groups: 1 },
+  { x: [2, 9, 7, 16], f: [3, 3, 8, 16], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 2 },
+  { x: [1, 8, 9, 64], f: [3, 3, 32, 64], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], groups: 2 },
+] as (Case & { groups: number })[]).entries()) {
+  test(`native conv with scale, bias, residual and relu in its epilogue matches cpu (groups ${c.groups}, filter ${c.f}, stride ${c.stride})`, { skip: skipUnlessNative() }, async () => {
+    const run = (native: boolean) => tf.tidy(() => {
+      const x = tf.tensor4d(randomArray(c.x.reduce((a, b) => a * b), 600 + i), c.x);
+      const f = tf.tensor4d(randomArray(c.f.reduce((a, b) => a * b), 610 + i), c.f);
+      const scale = tf.tensor1d(randomArray(c.f[3], 620 + i));
+      const bias = tf.tensor1d(randomArray(c.f[3], 630 + i));
+      const y0 = groupedRef(x, f, c);
+      const residual = tf.tensor(randomArray(y0.size, 640 + i), y0.shape) as tf.Tensor4D;
+      const out: tf.Tensor[] = [];
+      for (const [withScale, withBias, withResidual, relu] of [[true, true, true, true], [true, true, false, false], [false, false, true, true], [false, false, false, false]]) {
+        const e = { scale: withScale ? scale : undefined, bias: withBias ? bias : undefined, residual: withResidual ? residual : undefined, relu };
+        if (native) out.push(convScaleBiasAdd(x, f, c.stride as number, c.pad as "valid", c.groups, e));
+        else {
+          let y = groupedRef(x, f, c) as tf.Tensor;
+          if (e.scale) y = tf.mul(y, e.scale);
+          if (e.bias) y = tf.add(y, e.bias);
+          if (e.residual) y = tf.add(y, e.residual);
+          out.push(relu ? tf.relu(y) : y);
+        }
+      }
+      return out.map((t) => t.dataSync());
+    });
+    await tf.setBackend("cpu");
+    const ref = run(false);
+    await tf.setBackend("wasm");
+    const got = run(true);
+    ref.forEach((r, k) => assertClose(got[k], r, 1e-4, 1e-4, `epilogue variant ${k}`));
+  });
+}
+
+test("native scaledAdd (the optimiser's update) equals a + s * b, and refuses mismatched shapes", { skip: skipUnlessNative() }, async () => {
+  await tf.setBackend("wasm");
+  const n = 1000 + 37; // not a multiple of any vector width
+  const a = randomArray(n, 700), b = randomArray(n, 701);
+  const got = tf.tidy(() => scaledAdd(tf.tensor1d(a), tf.tensor1d(b), -0.03).dataSync());
+  assertClose(got, a.map((v, i) => v - 0.03 * b[i]), 1e-6, 1e-6, "a - 0.03 b");
+  assert.throws(() => tf.tidy(() => scaledAdd(tf.zeros([2, 3]), tf.zeros([3, 2]), 1)), /scaledAdd: shapes \[2,3\] and \[3,2\]/);
 });
 
 // Max-pool gradient after a relu: many windows hold several equal maxima (zeros). The native

@@ -16,8 +16,8 @@ const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups:
 // Batch norm's hand-written gradient on every engine: tfjs ops (cpu, wasm with XNNPACK) and the
 // native per-channel kernels (wasm native), each against autodiff through tf.moments.
 const bnEngines: [string, string, boolean][] = [["cpu", "cpu", false], ["wasm", "wasm (xnnpack)", false], ["wasm", "wasm (native)", true]];
-for (const [backend, label, useNative] of bnEngines) for (const relu of [false, true]) {
-test(`batch norm${relu ? " + ReLU (fused on the native engine)" : ""} (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: skipUnlessNative(useNative ? "native" : "xnnpack") }, async () => {
+for (const [backend, label, useNative] of bnEngines) for (const [relu, residual] of [[false, false], [true, false], [true, true]]) {
+test(`batch norm${residual ? " + residual" : ""}${relu ? " + ReLU (fused on the native engine)" : ""} (train) on ${label}: hand-written gradient equals autodiff through moments; running stats as PyTorch`, { skip: skipUnlessNative(useNative ? "native" : "xnnpack") }, async () => {
   if (backend === "wasm") await selectBackend({ force: "wasm", log: null });
   await tf.setBackend(backend);
   if (backend === "wasm") setNativeConvolutions(useNative);
@@ -34,15 +34,18 @@ test(`batch norm${relu ? " + ReLU (fused on the native engine)" : ""} (train) on
   });
   const x = tf.tensor4d(randomArray(3 * 5 * 4 * C, 7).map((v, i) => v * 3 + (i % C)), [3, 5, 4, C]);
   const r = tf.tensor4d(randomArray(3 * 5 * 4 * C, 8), [3, 5, 4, C]);
+  // The residual block's shortcut, added before the ReLU.
+  const s = tf.tensor4d(randomArray(3 * 5 * 4 * C, 9), [3, 5, 4, C]);
   const g = params.get("bn.weight")!, b = params.get("bn.bias")!;
-  const reference = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+  const reference = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, ss: tf.Tensor = s) => {
     const { mean, variance } = tf.moments(xx, [0, 1, 2]);
-    const y = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, BN_EPS))), gg), bb);
+    const bn = tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, BN_EPS))), gg), bb);
+    const y = residual ? tf.add(bn, ss) : bn;
     return tf.sum(tf.mul(relu ? tf.relu(y) : y, r));
   };
-  const ours = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+  const ours = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, ss: tf.Tensor = s) => {
     void gg, bb;
-    return tf.sum(tf.mul(batchNorm(params, "bn", xx as tf.Tensor4D, true, relu), r));
+    return tf.sum(tf.mul(batchNorm(params, "bn", xx as tf.Tensor4D, true, relu, residual ? (ss as tf.Tensor4D) : undefined), r));
   };
   const [rx, rg, rb] = tf.grads(reference)([x, g, b]);
   const { value, grads } = tf.variableGrads(() => ours(x, g, b) as tf.Scalar, [g, b]);
@@ -51,15 +54,18 @@ test(`batch norm${relu ? " + ReLU (fused on the native engine)" : ""} (train) on
   assertClose(gx, rx, 1e-4, 1e-4, "dx");
   assertClose(grads[g.name], rg, 1e-4, 1e-4, "dgamma");
   assertClose(grads[b.name], rb, 1e-4, 1e-4, "dbeta");
+  if (residual) assertClose(tf.grad((ss) => ours(x, g, b, ss))(s), tf.grad((ss) => reference(x, g, b, ss))(s), 1e-4, 1e-4, "d residual");
   // Running stats after 3 forward passes in training mode (momentum 0.1, unbiased variance).
   const xv = x.dataSync();
   const M = 3 * 5 * 4;
   const mean = new Array(C).fill(0), v = new Array(C).fill(0);
   for (let i = 0; i < xv.length; i++) mean[i % C] += xv[i] / M;
   for (let i = 0; i < xv.length; i++) v[i % C] += (xv[i] - mean[i % C]) ** 2 / (M - 1);
-  // variableGrads + grad ran the forward twice: rm = m * (1 - 0.9^2), rv = 0.9^2 + v * (1 - 0.9^2).
-  assertClose(params.get("bn.running_mean")!, mean.map((m) => m * (1 - 0.81)), 1e-5, 1e-5, "running_mean");
-  assertClose(params.get("bn.running_var")!, v.map((vv) => 0.81 + vv * (1 - 0.81)), 1e-5, 1e-5, "running_var");
+  // variableGrads + grad (+ the residual's grad) ran the forward k times: rm = m * (1 - 0.9^k),
+  // rv = 0.9^k + v * (1 - 0.9^k).
+  const kept = 0.9 ** (residual ? 3 : 2);
+  assertClose(params.get("bn.running_mean")!, mean.map((m) => m * (1 - kept)), 1e-5, 1e-5, "running_mean");
+  assertClose(params.get("bn.running_var")!, v.map((vv) => kept + vv * (1 - kept)), 1e-5, 1e-5, "running_var");
   setNativeConvolutions(true);
 });
 }

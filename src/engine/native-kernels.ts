@@ -19,6 +19,7 @@ interface WasmBackend {
 }
 
 export const GROUPED_CONV = "RetailGroupedConv2D";
+const CONV_EPILOGUE = "RetailConv2DScaleBiasAdd";
 const GROUPED_FILTER_GRAD = "RetailGroupedConv2DBackpropFilter";
 const GROUPED_INPUT_GRAD = "RetailGroupedConv2DBackpropInput";
 
@@ -112,14 +113,25 @@ function override(kernelName: string, native: (args: Parameters<KernelFunc>[0]) 
   });
 }
 
-function conv(args: Parameters<KernelFunc>[0], bias: Info | undefined, relu: boolean): Info | undefined {
+/** What follows the convolution's sums, per output channel: y = act(y * scale + bias + residual). */
+interface Epilogue {
+  scale?: Info;
+  bias?: Info;
+  residual?: Info;
+  relu: boolean;
+}
+
+function conv(args: Parameters<KernelFunc>[0], e: Epilogue): Info | undefined {
   const { x, filter } = args.inputs as { x: Info; filter: Info };
   const a = args.attrs as unknown as ConvAttrs;
   const s = shapeParams(x.shape, filter.shape, a);
   const Co = filter.shape[3];
-  if (!s || !allFloat(x, filter, bias) || (bias && bias.shape.reduce((p, q) => p * q, 1) !== Co)) return undefined;
-  const y = output(args.backend, [s[0], s[12], s[13], Co]);
-  callNative(args.backend, lib!.conv2d, [x, filter, bias, y], [relu ? 1 : 0, ...s]);
+  const perChannel = (t?: Info) => !t || t.shape.reduce((p, q) => p * q, 1) === Co;
+  if (!s || !allFloat(x, filter, e.scale, e.bias, e.residual) || !perChannel(e.scale) || !perChannel(e.bias)) return undefined;
+  const yShape = [s[0], s[12], s[13], Co];
+  if (e.residual && e.residual.shape.join() !== yShape.join()) return undefined;
+  const y = output(args.backend, yShape);
+  callNative(args.backend, lib!.conv2d, [x, filter, e.bias, y, e.scale, e.residual], [e.relu ? 1 : 0, ...s]);
   return y;
 }
 
@@ -154,6 +166,7 @@ function maxPoolGrad(args: Parameters<KernelFunc>[0]): Info | undefined {
 const CHANNEL_MOMENTS = "RetailChannelMoments";
 const CHANNEL_AFFINE = "RetailChannelAffine";
 const BN_GRAD_SUMS = "RetailBatchNormGradSums";
+const SCALED_ADD = "RetailScaledAdd";
 
 /** Per-channel kernels on an NHWC tensor viewed as [P, C]. */
 function registerChannelKernels(): void {
@@ -169,6 +182,12 @@ function registerChannelKernels(): void {
     const { a, sa, b, sb, c, mask } = inputs as { a: Info; sa: Info; b?: Info; sb?: Info; c: Info; mask?: Info };
     const y = output(backend, a.shape);
     callNative(backend, lib!.channelAffine, [y, a, sa, b, sb, c, mask], [rows(a), channels(a), (attrs as { relu?: boolean }).relu ? 1 : 0]);
+    return y;
+  });
+  registerWasm(SCALED_ADD, ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: Info; b: Info };
+    const y = output(backend, a.shape);
+    callNative(backend, lib!.scaledAdd, [y, a, b], [(attrs as { s: number }).s, a.shape.reduce((p, q) => p * q, 1)]);
     return y;
   });
   registerWasm(BN_GRAD_SUMS, ({ inputs, backend }) => {
@@ -190,6 +209,11 @@ export function channelAffine(a: tf.Tensor, sa: tf.Tensor1D, c: tf.Tensor1D, b?:
   if (opts.mask) inputs.mask = opts.mask;
   return tf.engine().runKernel(CHANNEL_AFFINE, inputs, { relu: opts.relu ?? false }) as tf.Tensor;
 }
+/** a + s * b (same shapes) in one native pass: an optimiser's update. */
+export function scaledAdd(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
+  if (a.shape.join() !== b.shape.join() || a.dtype !== "float32" || b.dtype !== "float32") throw new Error(`scaledAdd: shapes [${a.shape}] and [${b.shape}] (float32) must match`);
+  return tf.engine().runKernel(SCALED_ADD, { a, b }, { s }) as tf.Tensor;
+}
 /** [2, C]: per-channel sum(dy') and sum(dy' * (x - mean)), dy' = dy where `mask` > 0 (all of dy without one). */
 export function batchNormGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D, mask?: tf.Tensor): tf.Tensor2D {
   return tf.engine().runKernel(BN_GRAD_SUMS, mask ? { dy, x, mean, mask } : { dy, x, mean }) as tf.Tensor2D;
@@ -205,12 +229,12 @@ export function registerNativeKernels(): { ok: true; detail: string } | { ok: fa
   enabled = true;
   if (registered) return { ok: true, detail: status.detail };
   registered = true;
-  override("Conv2D", (args) => conv(args, undefined, false));
+  override("Conv2D", (args) => conv(args, { relu: false }));
   override("FusedConv2D", (args) => {
     const a = args.attrs as unknown as ConvAttrs;
     const { bias, preluActivationWeights } = args.inputs as { bias?: Info; preluActivationWeights?: Info };
     if (preluActivationWeights || (a.activation !== "linear" && a.activation !== "relu")) return undefined;
-    return conv(args, bias, a.activation === "relu");
+    return conv(args, { bias, relu: a.activation === "relu" });
   });
   override("Conv2DBackpropFilter", (args) => filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape));
   override("Conv2DBackpropInput", (args) => inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape));
@@ -229,7 +253,12 @@ function registerGroupedConv(): void {
   registerWasm(GROUPED_CONV, (args) => {
     const { bias } = args.inputs as { bias?: Info };
     const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
-    return (enabled && conv(args, bias, relu)) || unavailable(GROUPED_CONV);
+    return (enabled && conv(args, { bias, relu })) || unavailable(GROUPED_CONV);
+  });
+  registerWasm(CONV_EPILOGUE, (args) => {
+    const { scale, bias, residual } = args.inputs as { scale?: Info; bias?: Info; residual?: Info };
+    const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
+    return (enabled && conv(args, { scale, bias, residual, relu })) || unavailable(CONV_EPILOGUE);
   });
   registerWasm(GROUPED_FILTER_GRAD, (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || unavailable(GROUPED_FILTER_GRAD));
   registerWasm(GROUPED_INPUT_GRAD, (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || unavailable(GROUPED_INPUT_GRAD));
@@ -247,6 +276,18 @@ function registerGroupedConv(): void {
       };
     },
   });
+}
+
+/** act(conv(x, w) * scale + bias + residual) in one kernel, scale and bias per output channel
+ * (batch norm folded, for inference), `residual` shaped like the output (a residual block's
+ * shortcut), each optional; `groups` groups; wasm + native only, not differentiable. */
+export function convScaleBiasAdd(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: "valid" | tf.backend_util.ExplicitPadding, groups: number, e: { scale?: tf.Tensor1D; bias?: tf.Tensor1D; residual?: tf.Tensor4D; relu: boolean }): tf.Tensor4D {
+  const inputs: tf.NamedTensorMap = { x, filter: w };
+  if (e.scale) inputs.scale = e.scale;
+  if (e.bias) inputs.bias = e.bias;
+  if (e.residual) inputs.residual = e.residual;
+  const attrs = { strides: stride, pad, groups, activation: e.relu ? "relu" : "linear", dataFormat: "NHWC" };
+  return tf.engine().runKernel(CONV_EPILOGUE, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /** y = conv(x, w) with `groups` groups, torchvision-style explicit padding; wasm + native only. */

@@ -17,6 +17,7 @@ export interface NativeLib {
   channelMoments(heap: ArrayBuffer, params: Float64Array): void;
   channelAffine(heap: ArrayBuffer, params: Float64Array): void;
   bnGradSums(heap: ArrayBuffer, params: Float64Array): void;
+  scaledAdd(heap: ArrayBuffer, params: Float64Array): void;
   maxPoolGrad(heap: ArrayBuffer, params: Float64Array): void;
   /** Returns the previous thread count. */
   setThreads(n: number): number;

@@ -3,7 +3,7 @@
 // come from ops every backend can differentiate.
 import { tf } from "../engine/tf";
 import { getParam, Params } from "./params";
-import { batchNormGradSums, channelAffine, channelMoments, groupedConv2d, nativeConvolutionsOn } from "../engine/native-kernels";
+import { batchNormGradSums, channelAffine, channelMoments, convScaleBiasAdd, groupedConv2d, nativeConvolutionsOn } from "../engine/native-kernels";
 
 export type GroupedConvMode = "split" | "blockdiag";
 let groupedMode: GroupedConvMode = "split";
@@ -82,9 +82,14 @@ function channelMean(x: tf.Tensor4D): tf.Tensor1D {
  * moments, which costs a dozen broadcast reductions per layer. With xc = x - mean over M cells:
  *   dbeta = sum(dy), dgamma = rstd * sum(dy * xc),
  *   dx = gamma * rstd * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc)). */
-/** Batch norm; `relu` applies max(., 0) to its output (fused into it on the native engine). */
-export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training: boolean, relu = false): tf.Tensor4D {
-  if (relu && !(training && nativeConvolutionsOn())) return tf.relu(batchNorm(params, name, x, training));
+/** Batch norm; `residual` (shaped like x) is added to its output and `relu` then applies
+ * max(., 0): a residual block's end (both fused into it when training on the native engine). */
+export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training: boolean, relu = false, residual?: tf.Tensor4D): tf.Tensor4D {
+  if ((relu || residual) && !(training && nativeConvolutionsOn())) {
+    const y = batchNorm(params, name, x, training);
+    const sum = residual ? (tf.add(y, residual) as tf.Tensor4D) : y;
+    return relu ? tf.relu(sum) : sum;
+  }
   const gamma = getParam(params, `${name}.weight`);
   const beta = getParam(params, `${name}.bias`);
   const rm = getParam(params, `${name}.running_mean`);
@@ -94,7 +99,7 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
   const M = x.shape[0] * x.shape[1] * x.shape[2];
-  if (nativeConvolutionsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu);
+  if (nativeConvolutionsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
   // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
@@ -136,16 +141,19 @@ function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, vari
  * is the formula above regrouped), and x itself saved instead of a centred copy. With `relu`
  * the ReLU that follows is part of it: y = max(x * scale + shift, 0) in the same pass, and the
  * backward passes read dy only where y > 0 (the ReLU's gradient), which saves the ReLU's
- * three passes (max forward; step, cast and multiply backward) and one activation. */
-function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, M: number, relu: boolean): tf.Tensor4D {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+ * three passes (max forward; step, cast and multiply backward) and one activation. A
+ * `residual` r joins the same pass, y = max(x * scale + shift + r, 0), and its gradient is dy
+ * where y > 0 (one pass, instead of the sum's forward pass and the ReLU's around it). */
+function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, M: number, relu: boolean, residual?: tf.Tensor4D): tf.Tensor4D {
+  const forward = (xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D | undefined, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.tidy(() => {
       const [meanT, variance] = tf.unstack(channelMoments(xIn)) as [tf.Tensor1D, tf.Tensor1D];
       updateRunning(rm, rv, meanT, variance, M);
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D;
       const scale = tf.mul(g, rstdT) as tf.Tensor1D;
-      return [channelAffine(xIn, scale, tf.sub(b, tf.mul(meanT, scale)) as tf.Tensor1D, undefined, undefined, { relu }), meanT, rstdT];
+      const shift = tf.sub(b, tf.mul(meanT, scale)) as tf.Tensor1D;
+      const yT = r ? channelAffine(xIn, scale, shift, r, tf.onesLike(scale), { relu }) : channelAffine(xIn, scale, shift, undefined, undefined, { relu });
+      return [yT, meanT, rstdT];
     });
     save(relu ? [xIn, mean, rstd, g, y] : [xIn, mean, rstd, g]);
     return {
@@ -156,10 +164,22 @@ function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, 
         const k = tf.mul(sg, srstd) as tf.Tensor1D;
         const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), tf.div(sumDyXc, M)))) as tf.Tensor1D;
         const C = tf.sub(tf.neg(tf.mul(k, tf.div(sumDy, M))), tf.mul(B, smean)) as tf.Tensor1D;
-        return [channelAffine(dy, k, C, sx, B, { mask: sy }), tf.mul(srstd, sumDyXc), sumDy];
+        const grads = [channelAffine(dy, k, C, sx, B, { mask: sy }), tf.mul(srstd, sumDyXc), sumDy];
+        if (!r) return grads;
+        // d(x*scale + shift + r)/dr = 1: r's gradient is the sum's, dy where y > 0.
+        const dr = sy ? channelAffine(dy, tf.onesLike(k), tf.zerosLike(k), undefined, undefined, { mask: sy }) : tf.clone(dy);
+        return [...grads, dr];
       }),
     };
-  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  };
+  // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  if (residual) {
+    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) => forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
+    return bnAdd(x, gamma, beta, residual) as tf.Tensor4D;
+  }
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
   return bn(x, gamma, beta) as tf.Tensor4D;
 }
 
@@ -169,22 +189,32 @@ export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
   return tf.maxPool(x, 3, 2, 1);
 }
 
-/** conv -> batch norm (-> relu). In eval mode the batch norm is folded into the filter and a
- * bias (w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps)) and the
- * whole thing runs as tfjs's fused conv (one kernel instead of four passes over the activation). */
-export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D, stride: number, groups: number, training: boolean, relu: boolean): tf.Tensor4D {
+/** conv -> batch norm (+ residual) (-> relu). In eval mode the batch norm is an affine map per
+ * output channel, bn(conv(x, w)) = conv(x, w) * scale + bias with scale = gamma / sqrt(var + eps)
+ * and bias = beta - mean * scale. On the native engine scale, bias, residual and relu are the
+ * convolution's epilogue (one kernel, one pass over the output); elsewhere the scale is folded
+ * into the filter (w' = w * scale) for tfjs's fused conv (one kernel instead of four passes),
+ * and a residual is added after it. */
+export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D, stride: number, groups: number, training: boolean, relu: boolean, residual?: tf.Tensor4D): tf.Tensor4D {
   const w = getParam(params, conv) as tf.Tensor4D;
-  if (training) return batchNorm(params, bn, conv2d(x, w, stride, groups), true, relu);
-  const scale = tf.mul(getParam(params, `${bn}.weight`), tf.rsqrt(tf.add(getParam(params, `${bn}.running_var`), BN_EPS)));
+  if (training) return batchNorm(params, bn, conv2d(x, w, stride, groups), true, relu, residual);
+  const scale = tf.mul(getParam(params, `${bn}.weight`), tf.rsqrt(tf.add(getParam(params, `${bn}.running_var`), BN_EPS))) as tf.Tensor1D;
   const bias = tf.sub(getParam(params, `${bn}.bias`), tf.mul(getParam(params, `${bn}.running_mean`), scale)) as tf.Tensor1D;
-  const wf = tf.mul(w, scale) as tf.Tensor4D;
   const p = torchPadding(w);
+  if (nativeConvolutionsOn()) return convScaleBiasAdd(x, w, stride, p, groups, { scale, bias, residual, relu });
+  const y = foldedConv(x, tf.mul(w, scale) as tf.Tensor4D, bias, stride, p, groups, relu && !residual);
+  if (!residual) return y;
+  const sum = tf.add(y, residual) as tf.Tensor4D;
+  return relu ? tf.relu(sum) : sum;
+}
+
+/** act(conv(x, wf) + bias) on tfjs's fused conv, groups split or block-diagonal. */
+function foldedConv(x: tf.Tensor4D, wf: tf.Tensor4D, bias: tf.Tensor1D, stride: number, p: Padding, groups: number, relu: boolean): tf.Tensor4D {
   const activation = relu ? "relu" : "linear";
   if (groups === 1 || groupedMode === "blockdiag") {
     const filter = groups === 1 ? wf : blockDiagonal(wf, groups);
     return tf.fused.conv2d({ x, filter, strides: stride, pad: p, bias, activation });
   }
-  if (nativeConvolutionsOn()) return groupedConv2d(x, wf, stride, p, groups, bias, relu);
   const xs = tf.split(x, groups, 3);
   const ws = tf.split(wf, groups, 3);
   const bs = tf.split(bias, groups, 0);

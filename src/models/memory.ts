@@ -6,14 +6,17 @@
 // parameter bytes and A the floats of one image's feature maps (activationFloats). The factors
 // were measured on this machine as the wasm heap's size after one step, in a fresh process,
 // at two or three batch sizes each:
-//   train (forward, backward, SGD with momentum), per image: native kernels 1.38-1.64 x A x 4
-//     bytes (resnext14_8x8d_ls1 @64, resnext50_32x4d @128 and @224, resnext101_32x8d @224; it
-//     was 1.98-2.21 before batch norm and ReLU were fused, which keeps one map less per layer),
-//     XNNPACK 2.53-2.58 x A x 4 (its batch norm keeps more for the backward pass);
-//   inference (eval mode, in a tidy), per image: native 0.43-0.55, XNNPACK 0.76 x A x 4.
+//   train (forward, backward, SGD with momentum), per image: native kernels 1.06-1.30 x A x 4
+//     bytes (resnext50_32x4d @128 and @224, resnext101_32x8d @224; it was 1.38-1.64 before a
+//     block's last batch norm, shortcut sum and ReLU became one pass, and 1.98-2.21 before batch
+//     norm and ReLU were fused), XNNPACK 2.53-2.58 x A x 4 (its batch norm keeps more for the
+//     backward pass);
+//   inference (eval mode, in a tidy), per image: native 0.43-0.55, XNNPACK 0.76 x A x 4 (native
+//     measured before its convolutions took batch norm and the shortcut in their epilogue,
+//     which only lowered it).
 // The factors below are the largest measured, rounded up: the estimate errs on the side of
-// refusing (resnext50_32x4d @224 trains at batch 12 here, the estimate allows 11;
-// resnext101_32x8d @224 at batch 5, the estimate allows 4).
+// refusing (resnext50_32x4d @224 trains at batch 16 here and runs out of heap at 17, the
+// estimate allows 15; resnext101_32x8d @224 trains at 6, the estimate allows 5).
 import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { ModelConfig, paramCounts } from "./model";
 import { activationFloats, archName, resolveArch } from "./resnext";
@@ -28,7 +31,7 @@ export type StepMode = "train" | "infer";
 type Factors = Record<StepMode, { params: number; perImage: number }>;
 const NATIVE: Factors = {
   // params, gradients, momentum; the feature maps the backward pass keeps, and its temporaries
-  train: { params: 3, perImage: 1.75 },
+  train: { params: 3, perImage: 1.33 },
   // params and the dense copies grouped convolutions make of their weights; one batch's maps
   infer: { params: 2.5, perImage: 0.6 },
 };

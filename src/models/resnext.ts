@@ -170,9 +170,8 @@ function bottleneck(params: Params, cfg: ResNeXtConfig, b: BlockPlan, x: tf.Tens
   const p = b.prefix;
   let out = convBn(params, `${p}.conv1.weight`, `${p}.bn1`, x, 1, 1, training, true);
   out = convBn(params, `${p}.conv2.weight`, `${p}.bn2`, out, b.stride, cfg.groups, training, true);
-  out = convBn(params, `${p}.conv3.weight`, `${p}.bn3`, out, 1, 1, training, false);
   const shortcut = b.downsample ? convBn(params, `${p}.downsample.0.weight`, `${p}.downsample.1`, x, b.stride, 1, training, false) : x;
-  return tf.relu(tf.add(out, shortcut)) as tf.Tensor4D;
+  return convBn(params, `${p}.conv3.weight`, `${p}.bn3`, out, 1, 1, training, true, shortcut); // relu(bn3(conv3) + shortcut)
 }
 
 /** x: [N, H, W, 3] normalised images -> final feature map F: [N, H/32, W/32, 2048]. */

@@ -3,6 +3,14 @@
 // weight decay; AdamW with decoupled decay).
 import { tf } from "../engine/tf";
 import type { Params } from "../models/params";
+import { nativeConvolutionsOn, scaledAdd } from "../engine/native-kernels";
+
+/** a + s * b: one native pass on every thread where the native engine runs (the update touches
+ * every parameter: 88 M floats for ResNeXt-101), else tfjs's multiply and add (exactly a - lr*b
+ * for s = -lr, as negation is exact). */
+function axpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
+  return nativeConvolutionsOn() ? scaledAdd(a, b, s) : tf.add(a, tf.mul(b, s));
+}
 
 export interface OptimizerConfig {
   kind: "sgd" | "adamw";
@@ -41,15 +49,15 @@ export class Optimizer {
       tf.tidy(() => {
         if (c.kind === "sgd") {
           // torch: g += wd * p; buf = momentum * buf + g; p -= lr * buf
-          const gd = wd ? tf.add(g, tf.mul(p, wd)) : g;
+          const gd = wd ? axpy(g, p, wd) : g;
           const mom = c.momentum ?? 0;
           let update = gd;
           if (mom) {
             const buf = this.slot(name, "momentum", p);
-            buf.assign(this.step === 1 ? gd : tf.add(tf.mul(buf, mom), gd));
+            buf.assign(this.step === 1 ? gd : axpy(gd, buf, mom));
             update = buf;
           }
-          p.assign(tf.sub(p, tf.mul(update, lr)));
+          p.assign(axpy(p, update, -lr));
         } else {
           const b1 = c.beta1 ?? 0.9, b2 = c.beta2 ?? 0.999, eps = c.eps ?? 1e-8;
           const m = this.slot(name, "exp_avg", p);
