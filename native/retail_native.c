@@ -2,7 +2,9 @@
 // heap in place (zero copies): XNNPACK under wasm is limited to 128-bit SIMD on one thread
 // (~27 GFLOP/s here), OpenBLAS uses AVX2/AVX-512 on every core (~85 GFLOP/s per core).
 //
-// Every convolution is im2col + GEMM, per group, on NHWC activations and HWIO filters:
+// Convolutions are im2col + GEMM, per group, on NHWC activations and HWIO filters (except thin
+// groups, which run direct kernels, and stride-1 input gradients, which are convolutions of dy:
+// both below):
 //   col[p, g, kh, kw, ci]   = xpad[n, oy*sh + kh, ox*sw + kw, g*cg + ci]   p = (n, oy, ox)
 //   y[p, g*og + o]          = sum_k col[p, g, k] W[k, g*og + o]            k = (kh, kw, ci)
 //   dW[k, g*og + o]         = sum_p col[p, g, k] dy[p, g*og + o]
@@ -84,6 +86,39 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
 
 static int worker_count(void);
 
+// What follows the sums in a fused convolution, per output channel o and row r (each part
+// optional): y[r, o] = act(y[r, o] * scale[o] + bias[o] + res[r, o]). Inference folds batch norm
+// into scale and bias, and a residual block's shortcut into res.
+typedef struct {
+  const float *scale, *bias, *res;
+  int relu;
+} Epilogue;
+
+static int has_epilogue(const Epilogue *e) { return e->scale || e->bias || e->res || e->relu; }
+
+// The epilogue on rows [r0, r0 + rows) of y.
+static void epilogue_rows(const Epilogue *e, float *y, int64_t r0, int64_t rows, int64_t Co) {
+  for (int64_t i = r0; i < r0 + rows; i++) {
+    float *r = y + i * Co;
+    if (e->scale) for (int64_t o = 0; o < Co; o++) r[o] *= e->scale[o];
+    if (e->bias) for (int64_t o = 0; o < Co; o++) r[o] += e->bias[o];
+    if (e->res) for (int64_t o = 0; o < Co; o++) r[o] += e->res[i * Co + o];
+    if (e->relu) for (int64_t o = 0; o < Co; o++) r[o] = r[o] > 0.f ? r[o] : 0.f;
+  }
+}
+
+// out[i] = sum over the T per-thread copies parts[t * size + i], in thread order, on T threads:
+// the filter gradients sum into a copy of dw per thread.
+static void sum_thread_copies(const float *parts, int T, int64_t size, float *out) {
+#pragma omp parallel for num_threads(T) schedule(static)
+  for (int64_t i = 0; i < size; i++) {
+    float v = 0.f;
+    for (int t = 0; t < T; t++) v += parts[(int64_t)t * size + i];
+    out[i] = v;
+  }
+}
+
+
 // For the PX output pixels from flat index p0: ptr[tap * PX + i] is the x pixel that pixel i reads
 // at that tap, or `zero` (a row of Ci zeros) where the tap falls outside x or the pixel past P.
 static void tap_pointers(const Conv *c, const float *x, const float *zero, int64_t p0, int PX, const float **ptr) {
@@ -102,9 +137,10 @@ static void tap_pointers(const Conv *c, const float *x, const float *zero, int64
 // direct_fwd_OG: y = conv(x, w), PX pixels by NV vectors of outputs at a time (a group's og
 // outputs in og / (NV*VW) such blocks), in tasks of NB pixel blocks, group by group: a group's
 // filter block and the x rows its NB*PX pixels read stay in L1 while the blocks run (block by
-// block, every group, they did not: 18 GFLOP/s at og = 8); -1 when out of memory.
+// block, every group, they did not: 18 GFLOP/s at og = 8). The epilogue (optional) runs on each
+// task's rows once every group has written them; -1 when out of memory.
 #define DIRECT_FWD(OG, CG, VT, VW, NV, PX, NB)                                                             \
-static int direct_fwd_##OG(const Conv *c, const float *x, const float *w, float *y) {                      \
+static int direct_fwd_##OG(const Conv *c, const float *x, const float *w, const Epilogue *e, float *y) {   \
   enum { cg = CG, OB = NV * VW };                                                                          \
   const int64_t taps = c->KH * c->KW, P = c->N * c->Ho * c->Wo;                                             \
   const int64_t tasks = (P + PX * NB - 1) / (PX * NB);                                                      \
@@ -138,6 +174,7 @@ _Pragma("omp parallel for num_threads(worker_count()) schedule(static)")        
           for (int i = 0; i < PX && p0 + i < P; i++)                                                       \
             for (int j = 0; j < NV; j++) *(VT##u *)(y + (p0 + i) * c->Co + g * OG + o0 + j * VW) = acc[i][j]; \
         }                                                                                                  \
+    if (e && has_epilogue(e)) epilogue_rows(e, y, q0, P - q0 < PX * NB ? P - q0 : PX * NB, c->Co);         \
   }                                                                                                        \
   free(zero);                                                                                              \
   return 0;                                                                                                \
@@ -190,12 +227,7 @@ _Pragma("omp for schedule(static)")                                             
         }                                                                                                  \
     }                                                                                                      \
   }                                                                                                        \
-_Pragma("omp parallel for num_threads(T) schedule(static)")                                                \
-  for (int64_t i = 0; i < size; i++) {                                                                     \
-    float sum = 0.f;                                                                                       \
-    for (int t = 0; t < T; t++) sum += part[(int64_t)t * size + i];                                        \
-    dw[i] = sum;                                                                                           \
-  }                                                                                                        \
+  sum_thread_copies(part, T, size, dw);                                                                    \
   free(zero);                                                                                              \
   free(part);                                                                                              \
   return 0;                                                                                                \
@@ -214,9 +246,10 @@ static int direct_og(const Conv *c) {
   return (og == 4 || og == 8 || og == 16) && c->Ci / c->G == og ? (int)og : 0;
 }
 
-// y = conv(x, w) through the direct kernel for og (one of direct_og's); -1 when out of memory.
-static int direct_fwd(int og, const Conv *c, const float *x, const float *w, float *y) {
-  return og == 4 ? direct_fwd_4(c, x, w, y) : og == 8 ? direct_fwd_8(c, x, w, y) : direct_fwd_16(c, x, w, y);
+// y = conv(x, w) (then the epilogue e, if any) through the direct kernel for og (one of
+// direct_og's); -1 when out of memory.
+static int direct_fwd(int og, const Conv *c, const float *x, const float *w, const Epilogue *e, float *y) {
+  return og == 4 ? direct_fwd_4(c, x, w, e, y) : og == 8 ? direct_fwd_8(c, x, w, e, y) : direct_fwd_16(c, x, w, e, y);
 }
 
 static int direct_filter_grad(int og, const Conv *c, const float *x, const float *dy, float *dw) {
@@ -322,27 +355,6 @@ static napi_value fail(napi_env env, const char *msg) {
   return NULL;
 }
 
-// What follows the sums in a fused convolution, per output channel o and row r (each part
-// optional): y[r, o] = act(y[r, o] * scale[o] + bias[o] + res[r, o]). Inference folds batch norm
-// into scale and bias, and a residual block's shortcut into res.
-typedef struct {
-  const float *scale, *bias, *res;
-  int relu;
-} Epilogue;
-
-static int has_epilogue(const Epilogue *e) { return e->scale || e->bias || e->res || e->relu; }
-
-// The epilogue on rows [r0, r0 + rows) of y.
-static void epilogue_rows(const Epilogue *e, float *y, int64_t r0, int64_t rows, int64_t Co) {
-  for (int64_t i = r0; i < r0 + rows; i++) {
-    float *r = y + i * Co;
-    if (e->scale) for (int64_t o = 0; o < Co; o++) r[o] *= e->scale[o];
-    if (e->bias) for (int64_t o = 0; o < Co; o++) r[o] += e->bias[o];
-    if (e->res) for (int64_t o = 0; o < Co; o++) r[o] += e->res[i * Co + o];
-    if (e->relu) for (int64_t o = 0; o < Co; o++) r[o] = r[o] > 0.f ? r[o] : 0.f;
-  }
-}
-
 // Row chunks for the threads: at most `cap` rows each, and a chunk for every thread.
 typedef struct {
   int64_t rows, count;
@@ -419,14 +431,7 @@ static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, fl
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, og, rows, 1.f, col + g * Kg, K, dy + p0 * c->Co + g * og, c->Co, 1.f,
                   part + g * og, c->Co);
   }
-  if (threads > 1) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < size; i++) {
-      float v = 0.f;
-      for (int t = 0; t < threads; t++) v += parts[(int64_t)t * size + i];
-      dw[i] = v;
-    }
-  }
+  if (threads > 1) sum_thread_copies(parts, threads, size, dw);
   free(cols);
   free(parts);
   return 0;
@@ -492,7 +497,7 @@ static int transposed_conv(const Conv *c, const float *dy, const float *w, float
           for (int64_t o = 0; o < og; o++) dst[o * c->Ci + g * cg + ci] = src[ci * c->Co + g * og + o];
     }
   const int og_t = direct_og(&t);
-  const int failed = og_t ? direct_fwd(og_t, &t, dy, wt, dx) : conv2d_chunks(&t, dy, wt, NULL, dx);
+  const int failed = og_t ? direct_fwd(og_t, &t, dy, wt, NULL, dx) : conv2d_chunks(&t, dy, wt, NULL, dx);
   free(wt);
   return failed ? -1 : 1;
 }
@@ -505,18 +510,8 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   float *y = F32(3);
   const Conv c = read_conv(p + 7);
   const Epilogue e = {p[4] < 0 ? NULL : F32(4), p[2] < 0 ? NULL : F32(2), p[5] < 0 ? NULL : F32(5), p[6] != 0};
-  const int64_t P = c.N * c.Ho * c.Wo;
   const int og = direct_og(&c);
-  if (!og) {
-    if (conv2d_chunks(&c, x, w, &e, y)) return fail(env, "conv2d: out of memory for the column buffers");
-    return undefined_value(env);
-  }
-  if (direct_fwd(og, &c, x, w, y)) return fail(env, "conv2d: out of memory");
-  if (has_epilogue(&e)) {
-    const int64_t B = 64; // rows per task
-#pragma omp parallel for num_threads(worker_count()) schedule(static)
-    for (int64_t r0 = 0; r0 < P; r0 += B) epilogue_rows(&e, y, r0, P - r0 < B ? P - r0 : B, c.Co);
-  }
+  if (og ? direct_fwd(og, &c, x, w, &e, y) : conv2d_chunks(&c, x, w, &e, y)) return fail(env, "conv2d: out of memory for its buffers");
   return undefined_value(env);
 }
 

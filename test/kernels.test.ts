@@ -115,7 +115,7 @@ GROUPED.forEach((c, i) => {
       const bias = tf.tensor1d(randomArray(c.f[3], 300 + i));
       const conv = (a: tf.Tensor, b: tf.Tensor) => (grouped ? groupedConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad as "valid", c.groups) : groupedRef(a as tf.Tensor4D, b as tf.Tensor4D, c));
       const y = conv(x, f);
-      const fused = grouped ? groupedConv2d(x, f, c.stride, c.pad as "valid", c.groups, bias, true) : tf.relu(tf.add(y, bias));
+      const fused = grouped ? convScaleBiasAdd(x, f, c.stride, c.pad as "valid", c.groups, { bias, relu: true }) : tf.relu(tf.add(y, bias));
       const r = tf.tensor(randomArray(y.size, 400 + i), y.shape);
       const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), r)))([x, f]);
       return [y, fused, gx, gf].map((t) => t.dataSync());
@@ -148,7 +148,7 @@ for (const [i, c] of ([
       const out: tf.Tensor[] = [];
       for (const [withScale, withBias, withResidual, relu] of [[true, true, true, true], [true, true, false, false], [false, false, true, true], [false, false, false, false]]) {
         const e = { scale: withScale ? scale : undefined, bias: withBias ? bias : undefined, residual: withResidual ? residual : undefined, relu };
-        if (native) out.push(convScaleBiasAdd(x, f, c.stride as number, c.pad as "valid", c.groups, e));
+        if (native) out.push(convScaleBiasAdd(x, f, c.stride, c.pad as "valid", c.groups, e));
         else {
           let y = groupedRef(x, f, c) as tf.Tensor;
           if (e.scale) y = tf.mul(y, e.scale);

@@ -244,17 +244,13 @@ export function registerNativeKernels(): { ok: true; detail: string } | { ok: fa
   return { ok: true, detail: status.detail };
 }
 
-/** Grouped convolution as one kernel: filter [kh, kw, cin/groups, cout], optional bias and relu
- * (inference folds batch norm into them). Differentiable when it has neither. */
+/** Grouped convolution as one differentiable kernel (filter [kh, kw, cin/groups, cout]), and the
+ * convolution with an epilogue (any groups; inference, not differentiable). */
 function registerGroupedConv(): void {
   const unavailable = (name: string): never => {
     throw new Error(`${name} needs the native convolution library on the wasm backend`);
   };
-  registerWasm(GROUPED_CONV, (args) => {
-    const { bias } = args.inputs as { bias?: Info };
-    const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
-    return (enabled && conv(args, { bias, relu })) || unavailable(GROUPED_CONV);
-  });
+  registerWasm(GROUPED_CONV, (args) => (enabled && conv(args, { relu: false })) || unavailable(GROUPED_CONV));
   registerWasm(CONV_EPILOGUE, (args) => {
     const { scale, bias, residual } = args.inputs as { scale?: Info; bias?: Info; residual?: Info };
     const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
@@ -267,12 +263,10 @@ function registerGroupedConv(): void {
     inputsToSave: ["x", "filter"],
     gradFunc: (dy, saved, attrs) => {
       const [x, filter] = saved;
-      if ((attrs as unknown as ConvAttrs).activation === "relu") throw new Error(`${GROUPED_CONV}: the fused relu form is for inference only`);
       const a = attrs as unknown as tf.NamedAttrMap;
       return {
         x: () => tf.engine().runKernel(GROUPED_INPUT_GRAD, { dy: dy as tf.Tensor, filter }, { ...a, inputShape: x.shape }) as tf.Tensor,
         filter: () => tf.engine().runKernel(GROUPED_FILTER_GRAD, { x, dy: dy as tf.Tensor }, { ...a, filterShape: filter.shape }) as tf.Tensor,
-        bias: () => tf.sum(dy as tf.Tensor, [0, 1, 2]),
       };
     },
   });
@@ -281,7 +275,7 @@ function registerGroupedConv(): void {
 /** act(conv(x, w) * scale + bias + residual) in one kernel, scale and bias per output channel
  * (batch norm folded, for inference), `residual` shaped like the output (a residual block's
  * shortcut), each optional; `groups` groups; wasm + native only, not differentiable. */
-export function convScaleBiasAdd(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: "valid" | tf.backend_util.ExplicitPadding, groups: number, e: { scale?: tf.Tensor1D; bias?: tf.Tensor1D; residual?: tf.Tensor4D; relu: boolean }): tf.Tensor4D {
+export function convScaleBiasAdd(x: tf.Tensor4D, w: tf.Tensor4D, stride: number | [number, number], pad: "valid" | tf.backend_util.ExplicitPadding, groups: number, e: { scale?: tf.Tensor1D; bias?: tf.Tensor1D; residual?: tf.Tensor4D; relu: boolean }): tf.Tensor4D {
   const inputs: tf.NamedTensorMap = { x, filter: w };
   if (e.scale) inputs.scale = e.scale;
   if (e.bias) inputs.bias = e.bias;
@@ -291,8 +285,7 @@ export function convScaleBiasAdd(x: tf.Tensor4D, w: tf.Tensor4D, stride: number,
 }
 
 /** y = conv(x, w) with `groups` groups, torchvision-style explicit padding; wasm + native only. */
-export function groupedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number | [number, number], pad: "valid" | tf.backend_util.ExplicitPadding, groups: number, bias?: tf.Tensor1D, relu = false): tf.Tensor4D {
-  const inputs: tf.NamedTensorMap = bias ? { x, filter: w, bias } : { x, filter: w };
-  const attrs = { strides: stride, pad, groups, activation: relu ? "relu" : "linear", dataFormat: "NHWC" };
-  return tf.engine().runKernel(GROUPED_CONV, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+export function groupedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number | [number, number], pad: "valid" | tf.backend_util.ExplicitPadding, groups: number): tf.Tensor4D {
+  const attrs = { strides: stride, pad, groups, dataFormat: "NHWC" };
+  return tf.engine().runKernel(GROUPED_CONV, { x, filter: w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }

@@ -32,7 +32,8 @@ type Factors = Record<StepMode, { params: number; perImage: number }>;
 const NATIVE: Factors = {
   // params, gradients, momentum; the feature maps the backward pass keeps, and its temporaries
   train: { params: 3, perImage: 1.33 },
-  // params and the dense copies grouped convolutions make of their weights; one batch's maps
+  // params (and room for the folded filter copies they made before the epilogue took batch
+  // norm); one batch's maps
   infer: { params: 2.5, perImage: 0.6 },
 };
 const XNNPACK: Factors = { train: { params: 4, perImage: 2.75 }, infer: { params: 2.5, perImage: 0.85 } };
