@@ -107,8 +107,18 @@ static void epilogue_rows(const Epilogue *e, float *y, int64_t r0, int64_t rows,
   }
 }
 
-// out[i] = sum over the T per-thread copies parts[t * size + i], in thread order, on T threads:
-// the filter gradients sum into a copy of dw per thread.
+// Reductions across threads are deterministic: work is cut into `slots` fixed ranges, slot s
+// taking items [lo, hi) of n (slot_range), each slot sums into its own copy of the result, and
+// the copies are added in slot order. Which thread runs a slot does not matter, so the same
+// inputs and thread count give the same bytes whatever the scheduler does (a thread taking
+// chunks as it frees up, `schedule(dynamic)`, made the sums' order vary from run to run).
+static inline void slot_range(int64_t n, int slots, int s, int64_t *lo, int64_t *hi) {
+  *lo = n * s / slots;
+  *hi = n * (s + 1) / slots;
+}
+
+// out[i] = sum over the T per-slot copies parts[t * size + i], in slot order, on T threads:
+// the filter gradients sum into a copy of dw per slot.
 static void sum_thread_copies(const float *parts, int T, int64_t size, float *out) {
 #pragma omp parallel for num_threads(T) schedule(static)
   for (int64_t i = 0; i < size; i++) {
@@ -181,7 +191,7 @@ _Pragma("omp parallel for num_threads(worker_count()) schedule(static)")        
 }
 
 // direct_filter_grad_OG: dw = sum over pixels, CB input channels x og outputs at a time, PB
-// pixels per task, into per-thread copies of dw that are added at the end; needs cg % CB == 0;
+// pixels per task, into per-slot copies of dw that are added at the end; needs cg % CB == 0;
 // -1 when out of memory.
 #define DIRECT_FILTER_GRAD(OG, CG, VT, VW, CB, PB)                                                             \
 static int direct_filter_grad_##OG(const Conv *c, const float *x, const float *dy, float *dw) {            \
@@ -195,12 +205,13 @@ static int direct_filter_grad_##OG(const Conv *c, const float *x, const float *d
     free(part);                                                                                            \
     return -1;                                                                                             \
   }                                                                                                        \
-_Pragma("omp parallel num_threads(T)")                                                                     \
-  {                                                                                                        \
-    float *dwt = part + (int64_t)omp_get_thread_num() * size;                                              \
+_Pragma("omp parallel for num_threads(T) schedule(static, 1)")                                             \
+  for (int s = 0; s < T; s++) {                                                                            \
+    float *dwt = part + (int64_t)s * size;                                                                 \
     const float *ptr[taps * PB];                                                                           \
-_Pragma("omp for schedule(static)")                                                                        \
-    for (int64_t b = 0; b < blocks; b++) {                                                                 \
+    int64_t b0, b1;                                                                                        \
+    slot_range(blocks, T, s, &b0, &b1);                                                                    \
+    for (int64_t b = b0; b < b1; b++) {                                                                    \
       const int64_t p0 = b * PB, rows = P - p0 < PB ? P - p0 : PB;                                         \
       tap_pointers(c, x, zero, p0, PB, ptr);                                                               \
       for (int64_t g = 0; g < c->G; g++)                                                                   \
@@ -373,7 +384,9 @@ static Chunks plan_chunks(int64_t P, int64_t cap) {
 // the GEMMs (one per group) and the epilogue while the rows are in cache. Threading inside each
 // GEMM instead left im2col and the epilogue on one core, and the grouped GEMMs
 // ([rows x Kg] x [Kg x og], og = 16-64) are too small to split well. A 1x1 convolution's patch
-// rows are x's own rows: one chunk per thread, no buffer. Returns -1 when out of memory.
+// rows are x's own rows: one chunk per thread, no buffer. Threads take chunks as they free up:
+// every chunk writes its own rows of y, so the order does not change a value. Returns -1 when
+// out of memory.
 static int conv2d_chunks(const Conv *c, const float *x, const float *w, const Epilogue *e, float *y) {
   const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G;
   const int pointwise = is_pointwise(c);
@@ -400,8 +413,8 @@ static int conv2d_chunks(const Conv *c, const float *x, const float *w, const Ep
   return 0;
 }
 
-// The filter gradient in the same chunks: each thread sums its chunks' col^T dy into its own
-// copy of dw (Kg x Co), and the copies are added at the end.
+// The filter gradient in the same chunks: slot t (one per thread) sums its fixed range of chunks'
+// col^T dy into its own copy of dw (Kg x Co), and the copies are added in slot order.
 static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, float *dw) {
   const int64_t P = c->N * c->Ho * c->Wo, K = c->KH * c->KW * c->Ci, og = c->Co / c->G, Kg = K / c->G, size = Kg * c->Co;
   const int pointwise = is_pointwise(c);
@@ -416,20 +429,23 @@ static int filter_grad_chunks(const Conv *c, const float *x, const float *dy, fl
     return -1;
   }
   if (threads == 1) memset(dw, 0, sizeof(float) * size);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t ch = 0; ch < chunks; ch++) {
-    const int t = omp_get_thread_num();
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int t = 0; t < threads; t++) {
     float *part = threads > 1 ? parts + (int64_t)t * size : dw;
-    const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
-    const float *col = x + p0 * K;
-    if (!pointwise) {
-      float *buf = cols + (int64_t)t * R * K;
-      im2col(c, x, buf, p0, p0 + rows);
-      col = buf;
+    int64_t ch0, ch1;
+    slot_range(chunks, threads, t, &ch0, &ch1);
+    for (int64_t ch = ch0; ch < ch1; ch++) {
+      const int64_t p0 = ch * R, rows = P - p0 < R ? P - p0 : R;
+      const float *col = x + p0 * K;
+      if (!pointwise) {
+        float *buf = cols + (int64_t)t * R * K;
+        im2col(c, x, buf, p0, p0 + rows);
+        col = buf;
+      }
+      for (int64_t g = 0; g < c->G; g++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, og, rows, 1.f, col + g * Kg, K, dy + p0 * c->Co + g * og, c->Co, 1.f,
+                    part + g * og, c->Co);
     }
-    for (int64_t g = 0; g < c->G; g++)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, og, rows, 1.f, col + g * Kg, K, dy + p0 * c->Co + g * og, c->Co, 1.f,
-                  part + g * og, c->Co);
   }
   if (threads > 1) sum_thread_copies(parts, threads, size, dw);
   free(cols);
@@ -560,11 +576,11 @@ static napi_value conv2d_input_grad(napi_env env, napi_callback_info info) {
 }
 
 // --- Batch norm over the rows of an NHWC tensor seen as [P, C] (P = N*H*W) -------------------
-// Sums run in double per channel: a channel of a large batch has ~10^5-10^6 cells. Threads take
-// row ranges, each summing into its own copy of the accumulators, added in thread order (so the
-// result does not depend on timing).
+// Sums run in double per channel: a channel of a large batch has ~10^5-10^6 cells. Slots (one
+// per thread) take fixed row ranges, each summing into its own copy of the accumulators, added
+// in slot order (so the result does not depend on timing).
 
-// Per-thread sums, ranges of rows by thread: acc[t * width + j]; `width` doubles per thread.
+// Per-slot sums: acc[s * width + j]; `width` doubles per slot.
 static double *thread_sums(int T, int64_t width) { return calloc((size_t)T * width, sizeof(double)); }
 static void add_thread_sums(double *acc, int T, int64_t width) {
   for (int t = 1; t < T; t++)
@@ -584,21 +600,23 @@ static napi_value channel_moments(napi_env env, napi_callback_info info) {
     free(mean);
     return fail(env, "channelMoments: out of memory");
   }
-#pragma omp parallel num_threads(T)
-  {
-    double *a = acc + omp_get_thread_num() * C;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < P; i++)
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+  for (int s = 0; s < T; s++) {
+    double *a = acc + s * C;
+    int64_t i0, i1;
+    slot_range(P, T, s, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
       for (int64_t c = 0; c < C; c++) a[c] += x[i * C + c];
   }
   add_thread_sums(acc, T, C);
   for (int64_t c = 0; c < C; c++) mean[c] = acc[c] / (double)P;
   memset(acc, 0, (size_t)T * C * sizeof(double));
-#pragma omp parallel num_threads(T)
-  {
-    double *a = acc + omp_get_thread_num() * C;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < P; i++)
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+  for (int s = 0; s < T; s++) {
+    double *a = acc + s * C;
+    int64_t i0, i1;
+    slot_range(P, T, s, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
       for (int64_t c = 0; c < C; c++) {
         const double d = x[i * C + c] - mean[c];
         a[c] += d * d;
@@ -689,20 +707,20 @@ static napi_value bn_grad_sums(napi_env env, napi_callback_info info) {
   const int T = worker_count();
   double *acc = thread_sums(T, 2 * C);
   if (!acc) return fail(env, "bnGradSums: out of memory");
-#pragma omp parallel num_threads(T)
-  {
-    double *s0 = acc + omp_get_thread_num() * 2 * C, *s1 = s0 + C;
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+  for (int s = 0; s < T; s++) {
+    double *s0 = acc + s * 2 * C, *s1 = s0 + C;
+    int64_t i0, i1;
+    slot_range(P, T, s, &i0, &i1);
     if (mask) {
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < P; i++)
+      for (int64_t i = i0; i < i1; i++)
         for (int64_t c = 0; c < C; c++) {
           const double d = keep_where_positive(dy[i * C + c], mask[i * C + c]);
           s0[c] += d;
           s1[c] += d * (x[i * C + c] - mean[c]);
         }
     } else {
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < P; i++)
+      for (int64_t i = i0; i < i1; i++)
         for (int64_t c = 0; c < C; c++) {
           const double d = dy[i * C + c];
           s0[c] += d;
