@@ -15,6 +15,8 @@ fails the cell at all and shows only on stderr, so stderr lines that look like e
 the run too.
 """
 import argparse
+import copy
+import json
 import os
 import re
 import sys
@@ -61,6 +63,31 @@ def standalone(html, plotly):
     return html
 
 
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+DATA_ELSEWHERE = re.compile(r'data-rr-figure="([^"]+)"')
+
+
+def with_chart_data(nb):
+    """A copy of the notebook for the HTML report: a chart's HTML form holds no data in the saved
+    notebook (its plotly MIME form has it, once); the report has only the HTML form, so the data
+    goes into the empty <script type="application/json"> beside the chart's script."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            html = data.get("text/html")
+            if PLOTLY_MIME not in data or not html:
+                continue
+            html = "".join(html) if isinstance(html, list) else html
+            m = DATA_ELSEWHERE.search(html)
+            if not m:
+                continue
+            slot = f'<script type="application/json" id="{m.group(1)}-data"></script>'
+            payload = json.dumps(data[PLOTLY_MIME]).replace("</", "<\\/")
+            data["text/html"] = html.replace(slot, slot.replace("></script>", ">" + payload + "</script>"), 1)
+    return nb
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("notebook")
@@ -91,7 +118,7 @@ def main():
     except Exception as e:  # a read-only Jupyter data dir: the copy opens untrusted, nothing else
         print(f"note: executed copy not signed ({e})", file=sys.stderr)
     nbformat.write(nb, os.path.join(a.out_dir, name + ".ipynb"))
-    html, _ = HTMLExporter().from_notebook_node(nb)
+    html, _ = HTMLExporter().from_notebook_node(with_chart_data(nb))
     html = standalone(html, a.plotly)
     with open(os.path.join(a.out_dir, name + ".html"), "w", encoding="utf-8") as f:
         f.write(html)

@@ -87,6 +87,7 @@ test("charts: one display with plotly's MIME type and an HTML fallback, a few KB
     assert.ok(o.data!["application/vnd.plotly.v1+json"], "plotly's own MIME type");
     assert.match(String(o.data!["text/html"]), /rr-plot/);
     assert.doesNotMatch(String(o.data!["text/html"]), /Copyright|plotly\.js v\d/, "no plotly bundle inside a chart");
+    assert.doesNotMatch(String(o.data!["text/html"]), /"y":/, "the data is saved once, in the plotly form, not again in the HTML form");
     assert.ok(JSON.stringify(o).length < 200_000);
   }
   const html = fs.readFileSync(path.join(r.out, "charts.html"), "utf8");
@@ -94,6 +95,7 @@ test("charts: one display with plotly's MIME type and an HTML fallback, a few KB
   const head = fs.readFileSync(PLOTLY_MIN, "utf8").slice(0, 60);
   assert.equal(html.split(head).length - 1, 1, "exactly one plotly bundle in the report");
   assert.doesNotMatch(html, /file:\/\/|\/usr\/share\//);
+  assert.match(html, /"y": \[3, 1, 2\]/, "the report holds the chart's data beside its script");
 });
 
 const chromium = CHROMIUM;

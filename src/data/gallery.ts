@@ -1,7 +1,8 @@
-// Contact sheets of dataset images, for notebooks (PNG, composed with sharp).
+// Contact sheets of dataset images, for notebooks, composed with sharp. JPEG: they are photo
+// mosaics, and a PNG of one (~3 bytes a pixel) made a saved notebook weigh megabytes.
 import sharp from "sharp";
 
-export async function galleryPng(files: string[], opts: { cols: number; tile: number; labels?: string[] }): Promise<Buffer> {
+export async function galleryJpeg(files: string[], opts: { cols: number; tile: number; labels?: string[]; quality?: number }): Promise<Buffer> {
   const { cols, tile } = opts;
   const rows = Math.ceil(files.length / cols);
   const label = (s: string) =>
@@ -13,10 +14,10 @@ export async function galleryPng(files: string[], opts: { cols: number; tile: nu
       return { input: await img.png().toBuffer(), left: (i % cols) * tile, top: Math.floor(i / cols) * tile };
     }),
   );
-  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } }).composite(tiles).png().toBuffer();
+  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } }).composite(tiles).jpeg({ quality: opts.quality ?? 85 }).toBuffer();
 }
 
 /** Small JPEG data URIs of images (hover thumbnails in plots). */
-export async function thumbnails(files: string[], side = 64): Promise<string[]> {
+export async function thumbnails(files: string[], side = 48): Promise<string[]> {
   return Promise.all(files.map(async (f) => `data:image/jpeg;base64,${(await sharp(f).resize(side, side).removeAlpha().jpeg({ quality: 70 }).toBuffer()).toString("base64")}`));
 }

@@ -14,6 +14,8 @@ export interface NotebookRun {
   seconds: number;
   html: string;
   message?: string;
+  /** Results computed, but the executed notebook is over its size budget (with `oversize: "warn"`). */
+  warning?: string;
 }
 
 export function listNotebooks(only: string[] = []): string[] {
@@ -48,7 +50,7 @@ function libraryFingerprint(): string {
 /** What an executed notebook may weigh: it is a file people save, diff and commit. 02-teacher,
  * the step-by-step one, is held to 1 MB (issue #13); the galleries of 01-data need more. */
 export const NOTEBOOK_SIZE_LIMIT: Record<string, number> = { "02-teacher": 1e6 };
-const DEFAULT_SIZE_LIMIT = 2 * 2 ** 20;
+export const DEFAULT_SIZE_LIMIT = 2 * 2 ** 20;
 
 function oversized(file: string, name: string): string | undefined {
   const limit = NOTEBOOK_SIZE_LIMIT[name] ?? DEFAULT_SIZE_LIMIT;
@@ -58,8 +60,10 @@ function oversized(file: string, name: string): string | undefined {
 
 /** `inputs`: what the notebooks' results are made from (e.g. the metrics' inputs). With it, a
  * notebook whose source, library and inputs are those of its last successful run is not run
- * again (reproduce's second run); without it, every notebook runs (tests). */
-export function runNotebooks(opts: { profile: ProfileName; init?: string; only?: string[]; timeoutSec?: number; log?: (s: string) => void; inputs?: unknown }): NotebookRun[] {
+ * again (reproduce's second run); without it, every notebook runs (tests). `oversize`: a notebook
+ * over its size budget fails the run ("fail", the tests and `notebooks`), or is reported as a
+ * warning beside its results ("warn", `reproduce`: a finished reproduction is not thrown away). */
+export function runNotebooks(opts: { profile: ProfileName; init?: string; only?: string[]; timeoutSec?: number; log?: (s: string) => void; inputs?: unknown; oversize?: "fail" | "warn" }): NotebookRun[] {
   const log = opts.log ?? ((s: string) => console.log(s));
   const check = checkJupyter();
   if (!check.ok) throw new Error(check.problem);
@@ -72,9 +76,11 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     const t0 = Date.now();
     const stamp = notebookStamp(opts.profile, nb);
     const key = opts.inputs === undefined ? undefined : hashOf({ source: hashOf(fs.readFileSync(nb, "utf8")), library, inputs: opts.inputs });
-    if (key && fs.existsSync(stamp) && JSON.parse(fs.readFileSync(stamp, "utf8")).key === key && fs.existsSync(path.join(outDir, `${name}.html`))) {
+    const last = key && fs.existsSync(stamp) ? (JSON.parse(fs.readFileSync(stamp, "utf8")) as { key: string; warning?: string }) : undefined;
+    if (last && last.key === key && fs.existsSync(path.join(outDir, `${name}.html`))) {
       log(`notebook ${name} [${opts.profile}]: unchanged since its last run -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}`);
-      runs.push({ notebook: name, ok: true, seconds: 0, html: path.join(outDir, `${name}.html`) });
+      if (last.warning) log(`  warning: ${last.warning}`);
+      runs.push({ notebook: name, ok: true, seconds: 0, html: path.join(outDir, `${name}.html`), warning: last.warning });
       continue;
     }
     fs.rmSync(stamp, { force: true });
@@ -86,11 +92,13 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     );
     const seconds = (Date.now() - t0) / 1000;
     const tooLarge = r.status === 0 ? oversized(path.join(outDir, `${name}.ipynb`), name) : undefined;
-    const ok = r.status === 0 && !tooLarge;
+    const warning = opts.oversize === "warn" ? tooLarge : undefined;
+    const ok = r.status === 0 && (!tooLarge || warning !== undefined);
     const message = ok ? undefined : (tooLarge ?? (r.stderr || r.error?.message || `exit ${r.status}`)).trim();
-    runs.push({ notebook: name, ok, seconds, html: path.join(outDir, `${name}.html`), message });
-    if (ok && key) writeJsonAtomic(stamp, { key });
-    log(ok ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}` : `  FAILED in ${seconds.toFixed(1)}s\n${message}`);
+    const html = path.join(outDir, `${name}.html`);
+    runs.push({ notebook: name, ok, seconds, html, message, warning });
+    if (ok && key) writeJsonAtomic(stamp, warning ? { key, warning } : { key });
+    log(ok ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, html)}${warning ? `\n  warning: ${warning}` : ""}` : `  FAILED in ${seconds.toFixed(1)}s\n${message}`);
   }
   return runs;
 }

@@ -90,15 +90,18 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   const written = [metricsFile, ...reportTables(metrics)];
 
   let failed = 0;
+  const warnings: string[] = [];
   if (opts.notebooks !== false) {
-    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs }), () => listNotebooks().map((nb) => notebookStamp(profile.name, nb)));
+    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs, oversize: "warn" }), () => listNotebooks().map((nb) => notebookStamp(profile.name, nb)));
     failed = runs.filter((r) => !r.ok).length;
+    warnings.push(...runs.filter((r) => r.warning).map((r) => r.warning!));
     save();
     written.push(...runs.map((r) => r.html));
   }
   console.log(`\nwritten:\n${written.map((f) => `  ${path.relative(paths.root, f)}`).join("\n")}`);
   const total = (Date.now() - t0) / 1000;
   console.log(`stage times: ${Object.entries(seconds).map(([k, v]) => `${k} ${formatSeconds(v)}`).join(", ")}`);
-  console.log(`reproduce (${profile.name}, init ${profile.init}) finished in ${formatSeconds(total)}${failed ? `; ${failed} notebooks FAILED` : ""}`);
+  if (warnings.length) console.log(`\nwarnings (the results are computed; these notebooks are heavier than a person would save):\n${warnings.map((w) => `  ${w}`).join("\n")}`);
+  console.log(`reproduce (${profile.name}, init ${profile.init}) finished in ${formatSeconds(total)}${failed ? `; ${failed} notebooks FAILED` : ""}${warnings.length ? `; ${warnings.length} notebook size warnings` : ""}`);
   return failed ? 1 : 0;
 }

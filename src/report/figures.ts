@@ -2,17 +2,29 @@
 import type { HistoryRow } from "../train/loop";
 import type { Figure } from "./plot";
 
-/** Loss (and any named parts) per step; a moving average keeps noisy curves readable. */
-export function lossFigure(history: HistoryRow[], title: string, smooth = 5): Figure {
+/** Loss (and any named parts) per step; a moving average keeps noisy curves readable, and a
+ * long run is drawn at `maxPoints` evenly spaced steps (the last included): a chart a few hundred
+ * pixels wide cannot show more. */
+export function lossFigure(history: HistoryRow[], title: string, smooth = 5, maxPoints = 400): Figure {
   const keys = Object.keys(history[0] ?? {}).filter((k) => !["step", "lr", "imgPerSec"].includes(k));
   const avg = (ys: number[]) => ys.map((_, i) => {
     const w = ys.slice(Math.max(0, i - smooth + 1), i + 1);
     return w.reduce((a, b) => a + b, 0) / w.length;
   });
+  const keep = evenlySpaced(history.length, maxPoints);
   return {
-    data: keys.map((k) => ({ x: history.map((h) => h.step), y: avg(history.map((h) => h[k])), type: "scatter", mode: "lines", name: k })),
+    data: keys.map((k) => {
+      const y = avg(history.map((h) => h[k]));
+      return { x: keep.map((i) => history[i].step), y: keep.map((i) => y[i]), type: "scatter", mode: "lines", name: k };
+    }),
     layout: { title: { text: title }, xaxis: { title: { text: "step" } }, yaxis: { title: { text: `loss (moving average of ${smooth})` } } },
   };
+}
+
+/** At most `max` indices of 0..n-1, evenly spaced, the first and the last included. */
+export function evenlySpaced(n: number, max: number): number[] {
+  if (n <= max) return [...Array(n).keys()];
+  return [...new Set(Array.from({ length: max }, (_, k) => Math.round((k * (n - 1)) / (max - 1))))];
 }
 
 /** Grouped bars; `intervals` (same units as values) draw as asymmetric error bars. */
@@ -43,12 +55,13 @@ export interface MapPoint {
   label: number;
   view: string;
   text: string;
-  /** A data: URI thumbnail shown while the point is hovered. */
-  thumbnail?: string;
+  /** The index of this point's thumbnail in the figure's `images`, shown while it is hovered. */
+  image?: number;
 }
 
-/** Embedding maps side by side (one subplot per map), coloured by product, marker by view. */
-export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[], title: string): Figure {
+/** Embedding maps side by side (one subplot per map), coloured by product, marker by view;
+ * `images` (data URIs, e.g. `thumbnails(files)`) are stored once and shared by every map. */
+export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[], title: string, images?: string[]): Figure {
   const data: object[] = [];
   maps.forEach((m, i) => {
     for (const view of [...new Set(m.points.map((p) => p.view))]) {
@@ -63,7 +76,7 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
         xaxis: `x${i + 1}`,
         yaxis: `y${i + 1}`,
         marker: { color: pts.map((p) => p.label), colorscale: "Rainbow", size: view === "in-vitro" ? 11 : 6, symbol: view === "in-vitro" ? "star" : "circle", line: { width: view === "in-vitro" ? 1 : 0 } },
-        customdata: pts.map((p) => p.thumbnail ?? null),
+        ...(images ? { customdata: pts.map((p) => p.image ?? null) } : {}),
         hovertemplate: "%{text}<extra></extra>",
       });
     }
@@ -73,7 +86,7 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
     layout[`xaxis${i + 1}`] = { title: { text: m.title }, showticklabels: false };
     layout[`yaxis${i + 1}`] = { showticklabels: false };
   });
-  return { data, layout, hoverImages: maps.some((m) => m.points.some((p) => p.thumbnail)) };
+  return { data, layout, ...(images ? { hoverImages: images } : {}) };
 }
 
 /** Cosine similarities between unit embeddings, split by whether the two images show the same
@@ -95,13 +108,23 @@ export function similarityBySameProduct(data: Float32Array, dim: number, product
   return { same, different };
 }
 
-/** The two similarity distributions as overlaid, normalised histograms. */
-export function similarityHistogramFigure(s: { same: number[]; different: number[] }, title: string): Figure {
+/** The two similarity distributions as overlaid density histograms, binned here (`bins` bars
+ * over the range of both) so that the chart holds the bars, not every pair's value. */
+export function similarityHistogramFigure(s: { same: number[]; different: number[] }, title: string, bins = 60): Figure {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of [s.same, s.different].flat()) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
+  if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
+  const width = (hi - lo) / bins;
+  const centres = Array.from({ length: bins }, (_, b) => lo + (b + 0.5) * width);
+  const density = (xs: number[]) => {
+    const counts = new Array<number>(bins).fill(0);
+    for (const x of xs) counts[Math.min(bins - 1, Math.floor((x - lo) / width))]++;
+    return counts.map((c) => (xs.length ? c / (xs.length * width) : 0));
+  };
+  const trace = (xs: number[], name: string) => ({ x: centres, y: density(xs), width, type: "bar", name: `${name} (${xs.length} pairs)`, opacity: 0.6 });
   return {
-    data: [
-      { x: s.different, type: "histogram", name: "different products", histnorm: "probability density", opacity: 0.6 },
-      { x: s.same, type: "histogram", name: "same product", histnorm: "probability density", opacity: 0.6 },
-    ],
-    layout: { title: { text: title }, barmode: "overlay", xaxis: { title: { text: "cosine similarity" } } },
+    data: [trace(s.different, "different products"), trace(s.same, "same product")],
+    layout: { title: { text: title }, barmode: "overlay", bargap: 0, xaxis: { title: { text: "cosine similarity" } }, yaxis: { title: { text: "probability density" } } },
   };
 }

@@ -1,7 +1,7 @@
 // Rich output in tslab notebooks. The library and the notebook share one `tslab` module (both
 // resolve it from the repo's node_modules), so library code can display directly. Outside a
 // kernel tslab throws "Not ready"; then these helpers return false and callers fall back to text.
-type Display = { html(s: string): void; text(s: string): void; png(b: Uint8Array): void };
+type Display = { html(s: string): void; text(s: string): void; png(b: Uint8Array): void; jpeg(b: Uint8Array): void };
 
 function tslab(): { display: Display; newDisplay(): Display } | undefined {
   try {
@@ -62,6 +62,12 @@ export function liveBundle(): { show(data: Record<string, unknown>): void } | un
 export function showPng(png: Uint8Array): boolean {
   if (!inNotebook()) return false;
   tslab()!.display.png(png);
+  return true;
+}
+
+export function showJpeg(jpeg: Uint8Array): boolean {
+  if (!inNotebook()) return false;
+  tslab()!.display.jpeg(jpeg);
   return true;
 }
 

@@ -6,7 +6,10 @@
 //   text/html                       a <div> and a small script that draws it with the page's
 //                                   Plotly, loading plotly.js from the Jupyter server's own files
 //                                   (node_modules/plotly.js-dist) when the page has none yet.
-// Neither holds the plotly bundle, so a chart adds its data and ~1 KB to a saved notebook.
+// The figure's data is saved once, in the first form: the script of the second finds it in the
+// classic Notebook's own copy of the output, and the HTML report (execute_notebook.py) writes it
+// into the page beside the script. Neither holds the plotly bundle, so a chart adds its data
+// (numbers rounded to what a chart can show) and ~2 KB to a saved notebook.
 // Standalone pages and exported reports inline one minified plotly (the cartesian build:
 // scatter, bar, heatmap, histogram, box, ...) in their head, and the same <div> draws from it.
 import * as fs from "fs";
@@ -16,8 +19,9 @@ export interface Figure {
   data: object[];
   layout?: Record<string, unknown>;
   config?: Record<string, unknown>;
-  /** Show the image whose data URI is a hovered point's `customdata` beside the plot. */
-  hoverImages?: boolean;
+  /** Hover thumbnails: a hovered point whose `customdata` is k shows `hoverImages[k]` (a data
+   * URI) beside the plot. Each image is stored once, however many points or traces show it. */
+  hoverImages?: string[];
 }
 
 export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
@@ -35,24 +39,61 @@ let counter = 0;
 // `</script>` inside JSON would end the tag early.
 const json = (v: unknown) => JSON.stringify(v).replace(/<\//g, "<\\/");
 
+/** `v` to `digits` significant digits: a chart cannot show more, and the saved notebook is
+ * mostly numbers. */
+export function roundSignificant(v: number, digits = 4): number {
+  if (!Number.isFinite(v) || v === 0 || Number.isInteger(v)) return v;
+  return Number(v.toPrecision(digits));
+}
+
+/** The figure's data with every number rounded (roundSignificant), strings and structure kept. */
+export function compactData(data: object[], digits = 4): object[] {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "number") return roundSignificant(v, digits);
+    if (Array.isArray(v)) return v.map(walk);
+    if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>, (x) => roundSignificant(x, digits));
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return data.map((t) => walk(t) as object);
+}
+
 function withDefaults(fig: Figure, height?: number): { layout: Record<string, unknown>; config: Record<string, unknown> } {
   const layout = { height: height ?? 420, margin: { t: 40, l: 50, r: 20, b: 40 }, ...fig.layout };
   return { layout, config: { responsive: true, displaylogo: false, ...fig.config } };
 }
 
+/** Marks the HTML form of a figure whose data travels in the plotly MIME form of the same output
+ * (execute_notebook.py looks for it to write the data into the HTML report). */
+export const DATA_ELSEWHERE = "data-rr-figure";
+
 /** A `<div>` plus the script that draws `fig` into it with the page's Plotly, fetching plotly.js
  * from the Jupyter server first when the page has none (classic Notebook's require.js is set
- * aside while it loads, or plotly would register as an AMD module instead of window.Plotly). */
-export function figureHtml(fig: Figure, opts: { height?: number } = {}): string {
+ * aside while it loads, or plotly would register as an AMD module instead of window.Plotly).
+ * With `dataElsewhere`, the script holds no data: it reads the figure from a
+ * `<script type="application/json">` beside it (the HTML report), else from the classic
+ * Notebook's copy of this output's plotly MIME form. */
+export function figureHtml(fig: Figure, opts: { height?: number; dataElsewhere?: boolean } = {}): string {
   const id = `rr-plot-${process.pid}-${Date.now().toString(36)}-${counter++}`;
   const { layout, config } = withDefaults(fig, opts.height);
   // Plotly's hover labels are text only; a thumbnail needs a small listener of our own.
   const hover = fig.hoverImages
-    ? `var im=document.getElementById(${json(`${id}-img`)});` +
-      `el.on("plotly_hover",function(d){var c=d.points[0].customdata;if(c){im.src=c;im.style.display="block";}});` +
+    ? `var ims=${json(fig.hoverImages)},im=document.getElementById(${json(`${id}-img`)});` +
+      `el.on("plotly_hover",function(d){var c=d.points[0].customdata;if(c!=null&&ims[c]){im.src=ims[c];im.style.display="block";}});` +
       `el.on("plotly_unhover",function(){im.style.display="none";});`
     : "";
-  const draw = `function draw(){var el=document.getElementById(${json(id)});window.Plotly.newPlot(el,${json(fig.data)},${json(layout)},${json(config)}).then(function(){${hover}});}`;
+  const figure = opts.dataElsewhere
+    ? // The classic Notebook records an output after drawing it: look again for a moment.
+      `function figure(then,tries){var s=document.getElementById(${json(`${id}-data`)});` +
+      `if(s&&s.textContent.trim()){then(JSON.parse(s.textContent));return;}` +
+      `var nb=window.Jupyter&&window.Jupyter.notebook,cells=nb?nb.get_cells():[];` +
+      `for(var i=0;i<cells.length;i++){var outs=(cells[i].output_area||{}).outputs||[];` +
+      `for(var j=0;j<outs.length;j++){var d=outs[j].data;` +
+      `if(d&&d[${json(PLOTLY_MIME)}]&&String(d["text/html"]).indexOf(${json(id)})>=0){then(d[${json(PLOTLY_MIME)}]);return;}}}` +
+      `if(tries>0){setTimeout(function(){figure(then,tries-1);},100);return;}` +
+      `document.getElementById(${json(id)}).textContent="This chart's data is in its plotly form: open the notebook in JupyterLab with plotly's extension (pip install plotly), in the classic Notebook, or the exported HTML report";}`
+    : `function figure(then){then({data:${json(fig.data)},layout:${json(layout)},config:${json(config)}});}`;
+  const draw = `${figure}function draw(){figure(function(f){var el=document.getElementById(${json(id)});window.Plotly.newPlot(el,f.data,f.layout,f.config).then(function(){${hover}});},30);}`;
   const load =
     `function base(){var b=document.body&&document.body.getAttribute("data-base-url");if(b)return b;` +
     `var c=document.getElementById("jupyter-config-data");try{return JSON.parse(c.textContent).baseUrl||"/";}catch(e){return "/";}}` +
@@ -64,20 +105,23 @@ export function figureHtml(fig: Figure, opts: { height?: number } = {}): string 
     `s.onerror=function(){window.define=d;document.getElementById(${json(id)}).textContent="plotly.js could not be loaded from the Jupyter server: start Jupyter with npm run lab, or open the exported HTML report";};` +
     `document.head.appendChild(s);`;
   const img = fig.hoverImages ? `<img id="${id}-img" style="position:absolute;left:60px;top:40px;width:96px;height:96px;border:1px solid #888;background:#fff;display:none"/>` : "";
+  const slot = opts.dataElsewhere ? `<script type="application/json" id="${id}-data"></script>` : "";
   return (
-    `<div style="position:relative"><div id="${id}" class="rr-plot" style="width:100%;height:${layout.height}px"></div>${img}` +
+    `<div style="position:relative" ${opts.dataElsewhere ? `${DATA_ELSEWHERE}="${id}"` : ""}><div id="${id}" class="rr-plot" style="width:100%;height:${layout.height}px"></div>${img}${slot}` +
     `<script type="text/javascript">(function(){${draw}${load}})();</script></div>`
   );
 }
 
-/** The display bundle of a figure: plotly's own MIME type (not for hover thumbnails, which only
- * the HTML form draws) and the HTML form. */
+/** The display bundle of a figure: plotly's own MIME type with the (rounded) data, and the HTML
+ * form, which reads the data from it. A figure with hover thumbnails is HTML only (plotly's own
+ * renderer would not show them), its data inside. */
 export function figureBundle(fig: Figure, height?: number): Record<string, unknown> {
-  const { layout, config } = withDefaults(fig, height);
+  const compact: Figure = { ...fig, data: compactData(fig.data) };
+  const { layout, config } = withDefaults(compact, height);
   const title = (layout.title as { text?: string } | string | undefined) ?? "";
-  const bundle: Record<string, unknown> = { "text/html": figureHtml(fig, { height }), "text/plain": `<plotly figure${typeof title === "string" ? (title ? `: ${title}` : "") : title.text ? `: ${title.text}` : ""}>` };
-  if (!fig.hoverImages) bundle[PLOTLY_MIME] = { data: fig.data, layout, config };
-  return bundle;
+  const text = `<plotly figure${typeof title === "string" ? (title ? `: ${title}` : "") : title.text ? `: ${title.text}` : ""}>`;
+  if (compact.hoverImages) return { "text/html": figureHtml(compact, { height }), "text/plain": text };
+  return { [PLOTLY_MIME]: { data: compact.data, layout, config }, "text/html": figureHtml(compact, { height, dataElsewhere: true }), "text/plain": text };
 }
 
 /** Show a figure inline in a notebook; returns false outside a kernel. */
