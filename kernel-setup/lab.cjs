@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `npm run lab`: JupyterLab wherever it is installed (src/notebooks/lab.ts says where it looks),
+// `npm run lab`: JupyterLab wherever it is installed (src/jupyter/lab.ts says where it looks),
 // else the classic Notebook, on 127.0.0.1, with the project's kernel visible and the repo as the
 // root folder (the charts load plotly.js from it).
 const { spawn } = require("child_process");
 const path = require("path");
-const j = require(path.join(__dirname, "..", "dist", "src", "notebooks", "jupyter.js"));
-const { chooseJupyter, machineProbe, LAB_HINT } = require(path.join(__dirname, "..", "dist", "src", "notebooks", "lab.js"));
+const j = require(path.join(__dirname, "..", "dist", "src", "jupyter", "kernel.js"));
+const { chooseJupyter, machineProbe, LAB_HINT } = require(path.join(__dirname, "..", "dist", "src", "jupyter", "lab.js"));
 const { paths } = require(path.join(__dirname, "..", "dist", "src", "util", "paths.js"));
 
 if (!j.kernelInstalled()) j.installKernel();

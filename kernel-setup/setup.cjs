@@ -2,10 +2,10 @@
 // `npm run setup` (after `npm run build`): patch tslab (see kernel-setup/*.patch), register the project's tslab kernel in
 // kernel-setup/jupyter/, check that Jupyter + nbconvert are reachable, build the native library.
 const path = require("path");
-const { installKernel, checkJupyter, KERNEL_NAME } = require(path.join(__dirname, "..", "dist", "src", "notebooks", "jupyter.js"));
+const { installKernel, checkJupyter, KERNEL_NAME } = require(path.join(__dirname, "..", "dist", "src", "jupyter", "kernel.js"));
 const { paths } = require(path.join(__dirname, "..", "dist", "src", "util", "paths.js"));
 
-const { applyTslabPatch } = require(path.join(__dirname, "..", "dist", "src", "notebooks", "tslab-patch.js"));
+const { applyTslabPatch } = require(path.join(__dirname, "..", "dist", "src", "jupyter", "tslab-patch.js"));
 console.log(`tslab patch (kernel-setup/tslab-1.0.22.patch): ${applyTslabPatch()}`);
 const dir = installKernel();
 console.log(`kernel '${KERNEL_NAME}' written to ${dir}`);

@@ -9,7 +9,7 @@ import { getProfile } from "../src/config/profiles";
 import { datasetDir, generateDataset } from "../src/data/generate";
 import { createModel, disposeModel } from "../src/models/model";
 import { saveCheckpoint } from "../src/models/checkpoint";
-import { npyBytes } from "../src/report/npy";
+import { npyBytes } from "../src/util/npy";
 import { CHILD } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");

@@ -1,23 +1,23 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { BACKEND_ENV, BackendName, Probe, selectBackend } from "../src/engine/backend";
+import { BACKEND_ENV, BackendName, AvailabilityCheck, selectBackend } from "../src/engine/backend";
 import { CHILD } from "./helpers";
 
 /** Simulated machine: each backend either starts (recording its activation) or fails with a reason. */
 function machine(works: Partial<Record<BackendName, true | string>>) {
   const activated: BackendName[] = [];
-  const probes = {} as Record<BackendName, Probe>;
+  const checks = {} as Record<BackendName, AvailabilityCheck>;
   for (const name of ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as BackendName[]) {
     const w = works[name] ?? `${name} unavailable (simulated)`;
-    probes[name] = async () =>
+    checks[name] = async () =>
       w === true ? { ok: true, detail: `sim ${name}`, activate: async () => void activated.push(name) } : { ok: false, why: w };
   }
-  return { probes, activated };
+  return { checks, activated };
 }
 
 test("a CUDA machine picks tfjs-node-gpu and skips nothing", async () => {
   const m = machine({ "tensorflow-gpu": true, tensorflow: true, webgpu: true, wasm: true, cpu: true });
-  const sel = await selectBackend({ probes: m.probes, log: null, force: undefined });
+  const sel = await selectBackend({ checks: m.checks, log: null, force: undefined });
   assert.equal(sel.chosen, "tensorflow-gpu");
   assert.deepEqual(sel.skipped, []);
   assert.deepEqual(m.activated, ["tensorflow-gpu"]);
@@ -26,7 +26,7 @@ test("a CUDA machine picks tfjs-node-gpu and skips nothing", async () => {
 test("a Vulkan GPU without CUDA or libtensorflow picks webgpu and says why the others were skipped", async () => {
   const m = machine({ "tensorflow-gpu": "no NVIDIA driver", tensorflow: "@tensorflow/tfjs-node is not installed", webgpu: true, wasm: true, cpu: true });
   const lines: string[] = [];
-  const sel = await selectBackend({ probes: m.probes, log: (l) => lines.push(l) });
+  const sel = await selectBackend({ checks: m.checks, log: (l) => lines.push(l) });
   assert.equal(sel.chosen, "webgpu");
   assert.deepEqual(sel.skipped.map((s) => [s.name, s.why]), [
     ["tensorflow-gpu", "no NVIDIA driver"],
@@ -38,7 +38,7 @@ test("a Vulkan GPU without CUDA or libtensorflow picks webgpu and says why the o
 
 test("a laptop CPU without GPU falls through to wasm", async () => {
   const m = machine({ webgpu: "no GPU adapter", wasm: true, cpu: true });
-  const sel = await selectBackend({ probes: m.probes, log: null });
+  const sel = await selectBackend({ checks: m.checks, log: null });
   assert.equal(sel.chosen, "wasm");
   assert.equal(sel.skipped.length, 3);
   assert.deepEqual(m.activated, ["wasm"]);
@@ -46,24 +46,24 @@ test("a laptop CPU without GPU falls through to wasm", async () => {
 
 test("only cpu left: cpu is chosen", async () => {
   const m = machine({ cpu: true });
-  const sel = await selectBackend({ probes: m.probes, log: null });
+  const sel = await selectBackend({ checks: m.checks, log: null });
   assert.equal(sel.chosen, "cpu");
   assert.equal(sel.skipped.length, 4);
 });
 
 test("a probe that throws is skipped with its message, not fatal", async () => {
   const m = machine({ wasm: true });
-  m.probes.webgpu = async () => {
+  m.checks.webgpu = async () => {
     throw new Error("dawn.node: cannot open shared object");
   };
-  const sel = await selectBackend({ probes: m.probes, log: null });
+  const sel = await selectBackend({ checks: m.checks, log: null });
   assert.equal(sel.chosen, "wasm");
   assert.equal(sel.skipped.find((s) => s.name === "webgpu")?.why, "probe failed: dawn.node: cannot open shared object");
 });
 
 test("forcing an available backend skips the order", async () => {
   const m = machine({ "tensorflow-gpu": true, cpu: true });
-  const sel = await selectBackend({ probes: m.probes, log: null, force: "cpu" });
+  const sel = await selectBackend({ checks: m.checks, log: null, force: "cpu" });
   assert.equal(sel.chosen, "cpu");
   assert.equal(sel.forced, true);
   assert.deepEqual(m.activated, ["cpu"]);
@@ -71,7 +71,7 @@ test("forcing an available backend skips the order", async () => {
 
 test("forcing an unavailable backend is an error naming the reason", async () => {
   const m = machine({ cpu: true, webgpu: "no GPU adapter" });
-  await assert.rejects(selectBackend({ probes: m.probes, log: null, force: "webgpu" }), /backend 'webgpu' was forced \(option\) but cannot start: no GPU adapter/);
+  await assert.rejects(selectBackend({ checks: m.checks, log: null, force: "webgpu" }), /backend 'webgpu' was forced \(option\) but cannot start: no GPU adapter/);
   assert.deepEqual(m.activated, []);
 });
 
@@ -80,9 +80,9 @@ test("the environment variable forces too, and a bad name lists the valid ones",
   const before = process.env[BACKEND_ENV];
   try {
     process.env[BACKEND_ENV] = "CPU";
-    assert.equal((await selectBackend({ probes: m.probes, log: null })).chosen, "cpu");
+    assert.equal((await selectBackend({ checks: m.checks, log: null })).chosen, "cpu");
     process.env[BACKEND_ENV] = "tpu";
-    await assert.rejects(selectBackend({ probes: m.probes, log: null }), /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/);
+    await assert.rejects(selectBackend({ checks: m.checks, log: null }), /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/);
   } finally {
     if (before === undefined) delete process.env[BACKEND_ENV];
     else process.env[BACKEND_ENV] = before;
@@ -101,7 +101,7 @@ test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader
   const os = await import("node:os");
   const path = await import("node:path");
   const { spawnSync } = await import("node:child_process");
-  const { vulkanLoaderPresent } = await import("../src/engine/probes");
+  const { vulkanLoaderPresent } = await import("../src/engine/availability");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-vk-"));
   if (process.platform === "linux") {
     assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), fs.existsSync("/usr/lib/x86_64-linux-gnu/libvulkan.so.1") || fs.existsSync("/usr/lib64/libvulkan.so.1") || fs.existsSync("/usr/lib/libvulkan.so.1") || fs.existsSync("/usr/local/lib/libvulkan.so.1") || fs.existsSync("/usr/lib/aarch64-linux-gnu/libvulkan.so.1") || fs.existsSync("/lib/x86_64-linux-gnu/libvulkan.so.1"));

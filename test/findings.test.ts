@@ -3,8 +3,8 @@
 // claim over both sets fails when it fails on either.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { combineVerdicts, compareRows, Scored } from "../src/report/findings";
-import { paperFindings } from "../src/report/paper-findings";
+import { combineVerdicts, compareRows, Scored } from "../src/pipeline/findings";
+import { paperFindings } from "../src/pipeline/paper-findings";
 import type { Interval } from "../src/probe/bootstrap";
 
 const s = (accuracy: number, ci: Interval, label = "x"): Scored => ({ label, accuracy, ci });

@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "../src/notebooks/jupyter";
-import { tslabPatched } from "../src/notebooks/tslab-patch";
+import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "../src/jupyter/kernel";
+import { tslabPatched } from "../src/jupyter/tslab-patch";
 import { paths } from "../src/util/paths";
 import { CHILD } from "./helpers";
 

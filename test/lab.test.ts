@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { installKernel, jupyterEnv } from "../src/notebooks/jupyter";
+import { installKernel, jupyterEnv } from "../src/jupyter/kernel";
 import { getProfile, INIT_ENV, PROFILE_ENV } from "../src/config/profiles";
 import { generateAll } from "../src/data/generate";
 import { DATASETS_ENV, paths, RUNS_ENV } from "../src/util/paths";

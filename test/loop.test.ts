@@ -19,7 +19,8 @@ function task(nanAt = -1): TrainTask<B> {
   return {
     imagesPerStep: 8,
     batch: async (step) => ({ x: tf.tensor4d(randomArray(8 * 32 * 32 * 3, 100 + step).map((v) => (step === nanAt ? NaN : v)), [8, 32, 32, 3]) }),
-    loss: (m: Model, b) => ({ loss: supConLoss(embedForward(m, b.x, true), pairLabels(4)) }),
+    images: (b) => tf.clone(b.x),
+    objective: (z) => ({ loss: supConLoss(z, pairLabels(4)) }),
     describe: () => "random batch",
     dispose: (b) => b.x.dispose(),
   };

@@ -80,13 +80,12 @@ test("checkStepFits: inference allows larger batches than training; the off swit
 test("the loop's chunk: the configured one, else the largest that fits on wasm when the batch does not, else an error naming the step", async () => {
   await selectBackend({ force: "wasm", log: null });
   const m = createModel(R50, 1);
-  const task = (n: number, embedding = true) => ({ imagesPerStep: n, embedding: embedding ? {} : undefined }) as unknown as TrainTask<unknown>;
+  const task = (n: number) => ({ imagesPerStep: n }) as unknown as TrainTask<unknown>;
   const largest = largestBatch(R50, 224, "train");
   assert.equal(chunkFor(m, task(largest), { name: "t", imageSize: 224 }), 0, "a batch that fits runs whole");
   assert.equal(chunkFor(m, task(256), { name: "t", imageSize: 224 }), largest);
   assert.equal(chunkFor(m, task(256), { name: "t", imageSize: 224, chunk: 2 }), 2);
   assert.throws(() => chunkFor(m, task(256), { name: "t", imageSize: 224, chunk: largest + 5 }), /the largest batch that fits is \d+ \(lower the chunk size\)/);
-  assert.throws(() => chunkFor(m, task(256, false), { name: "fine-tune", imageSize: 224 }), /batch 256: .* the largest batch that fits is \d+ \(fine-tune cannot be computed in chunks; lower its batch\)/);
   disposeModel(m);
 });
 
@@ -98,8 +97,8 @@ test("a loop with --chunk trains, resumes and leaves no tensors behind", async (
   const t: TrainTask<{ x: tf.Tensor4D }> = {
     imagesPerStep: 8,
     batch: async () => ({ x: x() }),
-    loss: (model, b) => ({ loss: supConLoss(embedForward(model, b.x, true), pairLabels(4)) }),
-    embedding: { images: (b) => tf.clone(b.x), loss: (z) => ({ loss: supConLoss(z, pairLabels(4)) }) },
+    images: (b) => tf.clone(b.x),
+    objective: (z) => ({ loss: supConLoss(z, pairLabels(4)) }),
     describe: () => "random",
     dispose: (b) => b.x.dispose(),
   };

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME, TSLAB_SHUTDOWN_RACE } from "../src/notebooks/jupyter";
+import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME, TSLAB_SHUTDOWN_RACE } from "../src/jupyter/kernel";
 import { paths } from "../src/util/paths";
 import { CHILD } from "./helpers";
 import { CHROMIUM } from "./browser";
@@ -49,7 +49,7 @@ test("the kernel launcher ignores only tslab's own 'Socket is closed' at shutdow
 });
 
 test("npm run lab: JupyterLab first (RETAIL_REPR_PYTHON, a virtualenv, jupyter-lab on PATH), the Notebook as fallback, --allow-root as root", async () => {
-  const { chooseJupyter } = await import("../src/notebooks/lab");
+  const { chooseJupyter } = await import("../src/jupyter/lab");
   const probe = (o: { env?: NodeJS.ProcessEnv; uid?: number; path?: Record<string, string>; modules?: Record<string, string[]> }) => ({
     env: o.env ?? {},
     uid: o.uid ?? 1000,

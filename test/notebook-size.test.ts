@@ -13,7 +13,7 @@ import { productSpec } from "../src/data/universe";
 import { contrastRolesFigure, perAnchorLossFigure, similarityFigure, studentLossPartsFigure, targetCosineFigure, viewNames } from "../src/report/anatomy-figures";
 import { embeddingMapsFigure, lossFigure, similarityBySameProduct, similarityHistogramFigure } from "../src/report/figures";
 import { figureBundle, Figure } from "../src/report/plot";
-import { NOTEBOOK_SIZE_LIMIT, DEFAULT_SIZE_LIMIT } from "../src/notebooks/run";
+import { NOTEBOOK_SIZE_LIMIT, DEFAULT_SIZE_LIMIT } from "../src/jupyter/harness";
 import type { BatchAnatomy, StudentBatchAnatomy } from "../src/train/anatomy";
 import type { HistoryRow } from "../src/train/loop";
 import { rngFrom } from "../src/data/rng";

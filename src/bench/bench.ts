@@ -4,12 +4,12 @@
 import * as fs from "fs";
 import * as os from "os";
 import { BACKEND_ORDER, BackendName, selectBackend } from "../engine/backend";
-import { defaultProbes } from "../engine/probes";
+import { defaultChecks } from "../engine/availability";
 import { environmentInfo } from "../engine/info";
 import { loadNative } from "../engine/native";
 import { GroupedConvMode } from "../models/layers";
 import { getPreset } from "../models/resnext";
-import { reportPath } from "../report/metrics";
+import { reportPath } from "../util/reports";
 import { benchModel, ModelBenchResult, round } from "./model-bench";
 import { runTorchReference, torchAvailable, TorchResult } from "./torch-reference";
 
@@ -100,9 +100,9 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
         skipped[name] = "too slow to time a ResNeXt step (~0.2 img/s on a small net)";
         continue;
       }
-      const probe = await defaultProbes[name]();
-      if (!probe.ok) {
-        skipped[name] = probe.why;
+      const check = await defaultChecks[name]();
+      if (!check.ok) {
+        skipped[name] = check.why;
         continue;
       }
       await selectBackend({ force: name, log: null });

@@ -1,5 +1,5 @@
 // Training and inference throughput of a ResNeXt on the current backend, measured exactly as
-// ../shared/bench/torch_reference.py measures PyTorch: one SGD step on mean(GAP features^2) in
+// the PyTorch reference script (torchReferenceScript) measures PyTorch: one SGD step on mean(GAP features^2) in
 // train mode, and a forward pass in eval mode, fp32, median of `repeats` after a warm-up.
 import { tf } from "../engine/tf";
 import { medianSeconds } from "../engine/microbench";

@@ -43,7 +43,7 @@ export interface TrainSizes {
   workers: number;
 }
 
-/** How many products and images each dataset gets (DESIGN.md, "Data"). */
+/** How many products and images each dataset gets. */
 export interface DataSizes {
   /** Images are stored at this side; loaders crop/resize to imageSize. */
   storeSize: number;

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { writeJsonAtomic } from "../util/paths";
-import { wayOut } from "../report/notebook";
+import { hashOf } from "../util/fingerprint";
+import { wayOut } from "../util/host";
 
 export type View = "in-vitro" | "in-situ";
 export type Split = "train" | "test" | "pair" | "unlabeled";
@@ -54,4 +55,17 @@ export function writeManifest(dir: string, m: Manifest): void {
 
 export function resolveItem(dir: string, item: Item): string {
   return path.isAbsolute(item.file) ? item.file : path.join(dir, item.file);
+}
+
+const datasetCache = new Map<string, { mtimeMs: number; hash: string }>();
+/** A dataset's fingerprint: its manifest's spec and items (not its creation time). */
+export function datasetFingerprint(dir: string): string {
+  const file = manifestPath(dir);
+  const mtimeMs = fs.statSync(file).mtimeMs;
+  const hit = datasetCache.get(dir);
+  if (hit && hit.mtimeMs === mtimeMs) return hit.hash;
+  const m = readManifest(dir);
+  const hash = hashOf({ specHash: m.specHash, items: m.items });
+  datasetCache.set(dir, { mtimeMs, hash });
+  return hash;
 }

@@ -144,7 +144,7 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
   const visible = beside.filter((b) => b.x1 > left && b.x0 < left + side).map((b) => b.svg).join("");
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side}" viewBox="${left} ${top} ${side} ${side}">${back}${visible}${scene}</svg>`;
   // Down-scale to `low` and back up, blocky, as a distant or cheap camera would. Two steps: sharp
-  // keeps only the last resize of a pipeline (generator 2 and earlier lost this one).
+  // keeps only the last resize of a pipeline.
   const small = await sharp(Buffer.from(svg)).resize(low, low).removeAlpha().raw().toBuffer();
   let img = sharp(small, { raw: { width: low, height: low, channels: 3 } }).resize(size, size, { kernel: "nearest" });
   const blur = uniform(r, 0, 1.5 * s);

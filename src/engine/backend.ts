@@ -1,16 +1,11 @@
-// Backend selection: try each tfjs backend in DESIGN.md's order, keep the first that works,
-// and say why every earlier one was skipped. The probes are injectable so that tests can
-// simulate a machine with CUDA, with a Vulkan GPU, or with nothing at all.
-import { defaultProbes } from "./probes";
+// Backend selection: try each tfjs backend in order (CUDA, TensorFlow's C library, WebGPU, wasm,
+// cpu: the fastest first), keep the first that works, and say why every earlier one was skipped.
+// The availability checks are injectable so that tests can simulate a machine with CUDA, with a
+// Vulkan GPU, or with nothing at all.
+import { Availability, AvailabilityCheck, BACKEND_ORDER, BackendName, defaultChecks } from "./availability";
 
-export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
-export type BackendName = (typeof BACKEND_ORDER)[number];
-
-/** A probe either fails with a reason a person can act on, or returns how to switch to it. */
-export type ProbeResult =
-  | { ok: true; detail?: string; activate: () => Promise<void> }
-  | { ok: false; why: string };
-export type Probe = () => Promise<ProbeResult>;
+export { BACKEND_ORDER };
+export type { Availability, AvailabilityCheck, BackendName };
 
 export interface BackendSelection {
   chosen: BackendName;
@@ -22,7 +17,7 @@ export interface BackendSelection {
 export interface SelectOptions {
   /** Force one backend (also `RETAIL_REPR_BACKEND`); failing to start it is an error. */
   force?: string;
-  probes?: Partial<Record<BackendName, Probe>>;
+  checks?: Partial<Record<BackendName, AvailabilityCheck>>;
   /** Where the one-line report goes; `null` keeps quiet. */
   log?: ((line: string) => void) | null;
 }
@@ -36,16 +31,16 @@ export function parseBackendName(name: string, source: string): BackendName {
 }
 
 export async function selectBackend(opts: SelectOptions = {}): Promise<BackendSelection> {
-  const probes = { ...defaultProbes, ...opts.probes };
+  const checks = { ...defaultChecks, ...opts.checks };
   const log = opts.log === undefined ? (l: string) => console.log(l) : opts.log;
   const forcedRaw = opts.force ?? process.env[BACKEND_ENV];
   const forced = forcedRaw ? parseBackendName(forcedRaw, opts.force ? "backend option" : BACKEND_ENV) : undefined;
 
   const skipped: BackendSelection["skipped"] = [];
   for (const name of forced ? [forced] : BACKEND_ORDER) {
-    let result: ProbeResult;
+    let result: Availability;
     try {
-      result = await probes[name]();
+      result = await checks[name]();
     } catch (err) {
       result = { ok: false, why: `probe failed: ${(err as Error).message}` };
     }
@@ -60,7 +55,7 @@ export async function selectBackend(opts: SelectOptions = {}): Promise<BackendSe
     }
     skipped.push({ name, why: result.why });
   }
-  // The cpu probe cannot fail unless tfjs itself is broken.
+  // The cpu check cannot fail unless tfjs itself is broken.
   throw new Error(`no tfjs backend could start: ${skipped.map((s) => `${s.name}: ${s.why}`).join("; ")}`);
 }
 

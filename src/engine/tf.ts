@@ -10,7 +10,7 @@ export { tf };
 export type Tensor = tf.Tensor;
 
 // tfjs-backend-cpu greets Node users on its first tensor with advice to install tfjs-node,
-// whatever runs the work; selectBackend reports what does run here instead (issue #13).
+// whatever runs the work; selectBackend reports what does run here instead.
 // The engine would build a fresh instance when it picks its first backend, so this one is made
 // current (synchronously: it exists) until selectBackend chooses.
 const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;

@@ -5,7 +5,7 @@
 // for a CI run that hung instead of dying. Checking every allocation made through the module
 // turns that into one error, thrown before anything is written.
 import { tf } from "./tf";
-import { wayOut } from "../report/notebook";
+import { wayOut } from "../util/host";
 
 export class WasmHeapFullError extends Error {
   override name = "WasmHeapFullError";

@@ -11,7 +11,16 @@ import { createModel, Model, ModelConfig } from "./model";
 import { archName, backboneSpecs } from "./resnext";
 import { ParamSpec } from "./params";
 import { parseSafetensors, serializeSafetensors } from "./safetensors";
-import { Optimizer, OptimizerConfig } from "../train/optimizer";
+
+/** What a checkpoint keeps of an optimiser (train/optimizer.ts's Optimizer is one): its config,
+ * its step count and its slot tensors by name, and how it takes them back. Declared here so that
+ * models/ needs nothing from train/. */
+export interface CheckpointedOptimizer {
+  readonly config: object;
+  readonly step: number;
+  readonly state: ReadonlyMap<string, tf.Tensor>;
+  restore(step: number, slots: Iterable<[string, { data: Float32Array; shape: number[] }]>): void;
+}
 
 export const CHECKPOINT_FORMAT = "retail-repr-checkpoint/1";
 
@@ -19,7 +28,7 @@ export interface CheckpointMeta {
   format: string;
   model: ModelConfig;
   step: number;
-  optimizer?: { config: OptimizerConfig; step: number };
+  optimizer?: { config: object; step: number };
   /** Free-form resume state: data cursor, RNG state, loss history, run id... */
   extra: Record<string, unknown>;
   weights: { file: string; bytes: number; sha256: string };
@@ -30,7 +39,7 @@ function sha256(buf: Buffer): string {
   return createHash("sha256").update(buf).digest("hex");
 }
 
-export function saveCheckpoint(dir: string, model: Model, opts: { step: number; optimizer?: Optimizer; extra?: Record<string, unknown> }): void {
+export function saveCheckpoint(dir: string, model: Model, opts: { step: number; optimizer?: CheckpointedOptimizer; extra?: Record<string, unknown> }): void {
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, v] of model.params) tensors.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
   if (opts.optimizer) for (const [name, v] of opts.optimizer.state) tensors.set(`optim/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
@@ -117,7 +126,7 @@ function assignTensors(model: Model, specs: ParamSpec[], wfile: string, tensors:
 }
 
 /** Load into `model` (same architecture required) and, when given, the optimiser's state. */
-export function loadCheckpoint(dir: string, model?: Model, optimizer?: Optimizer): { model: Model; meta: CheckpointMeta } {
+export function loadCheckpoint(dir: string, model?: Model, optimizer?: CheckpointedOptimizer): { model: Model; meta: CheckpointMeta } {
   const meta = readCheckpointMeta(dir);
   if (model && !sameModel(model.config, meta.model)) {
     throw new Error(`${dir}: checkpoint is ${describe(meta.model)}, the model is ${describe(model.config)}; load it into a model of the same architecture`);

@@ -7,20 +7,16 @@
 // were measured on this machine as the wasm heap's size after one step, in a fresh process,
 // at two or three batch sizes each:
 //   train (forward, backward, SGD with momentum), per image: native kernels 1.06-1.30 x A x 4
-//     bytes (resnext50_32x4d @128 and @224, resnext101_32x8d @224; it was 1.38-1.64 before a
-//     block's last batch norm, shortcut sum and ReLU became one pass, and 1.98-2.21 before batch
-//     norm and ReLU were fused), XNNPACK 2.53-2.58 x A x 4 (its batch norm keeps more for the
-//     backward pass);
-//   inference (eval mode, in a tidy), per image: native 0.43-0.55, XNNPACK 0.76 x A x 4 (native
-//     measured before its convolutions took batch norm and the shortcut in their epilogue,
-//     which only lowered it).
+//     bytes (resnext50_32x4d @128 and @224, resnext101_32x8d @224), XNNPACK 2.53-2.58 x A x 4
+//     (its batch norm keeps more for the backward pass);
+//   inference (eval mode, in a tidy), per image: native at most 0.55, XNNPACK 0.76 x A x 4.
 // The factors below are the largest measured, rounded up: the estimate errs on the side of
 // refusing (resnext50_32x4d @224 trains at batch 16 here and runs out of heap at 17, the
 // estimate allows 15; resnext101_32x8d @224 trains at 6, the estimate allows 5).
 import { nativeConvolutionsOn } from "../engine/native-kernels";
 import { ModelConfig, paramCounts } from "./model";
 import { activationFloats, archName, resolveArch } from "./resnext";
-import { wayOut } from "../report/notebook";
+import { wayOut } from "../util/host";
 
 /** tfjs-backend-wasm's maximum memory: 65536 pages of 64 KiB, less one page. */
 export const WASM_HEAP_BYTES = 4294901760;
@@ -32,8 +28,7 @@ type Factors = Record<StepMode, { params: number; perImage: number }>;
 const NATIVE: Factors = {
   // params, gradients, momentum; the feature maps the backward pass keeps, and its temporaries
   train: { params: 3, perImage: 1.33 },
-  // params (and room for the folded filter copies they made before the epilogue took batch
-  // norm); one batch's maps
+  // params with room to spare (the measured factor is below 2.5); one batch's maps
   infer: { params: 2.5, perImage: 0.6 },
 };
 const XNNPACK: Factors = { train: { params: 4, perImage: 2.75 }, infer: { params: 2.5, perImage: 0.85 } };

@@ -7,42 +7,19 @@ import * as path from "path";
 import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, oneShotOf } from "../data/sets";
-import { readManifest } from "../data/manifest";
+import { datasetFingerprint, readManifest } from "../data/manifest";
 import { featureMapSize, resolveArch } from "../models/resnext";
-import { accuracyWithInterval, Interval } from "../probe/bootstrap";
-import { Finding } from "../report/findings";
-import type { SeedSummary } from "./seeds";
-import { paperFindings } from "../report/paper-findings";
-import { changedInputs, datasetFingerprint, Inputs } from "../util/fingerprint";
+import { paperFindings } from "./paper-findings";
+import { changedInputs, Inputs } from "../util/fingerprint";
 import { writeJsonAtomic } from "../util/paths";
 import { disposeModel, embeddingDim, Model } from "../models/model";
-import { argmaxRows, fitLogReg, logRegScores } from "../probe/logreg";
-import { accuracy, knnPredict, nearestClassMeanPredict } from "../probe/neighbours";
-import { readReport, writeReport } from "../report/metrics";
+import { accuracy, knnPredict } from "../probe/neighbours";
+import { Embedded, probe, ProbeScores } from "../probe/probe";
+import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS } from "./metrics";
+import { readReport, writeReport } from "../util/reports";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runDir, runTag, StepOptions, trainedModel, trainedWeights } from "./steps";
-
-export interface ProbeScores {
-  logreg: number;
-  logregCI: Interval;
-  knn: number;
-  knnCI: Interval;
-  ncm: number;
-  ncmCI: Interval;
-  fitMs: number;
-  iterations: number;
-}
-
-export interface Embedded {
-  train: Float32Array;
-  test: Float32Array;
-  trainLabels: Int32Array;
-  testLabels: Int32Array;
-  trainFiles: string[];
-  testFiles: string[];
-  dim: number;
-}
 
 export async function embedOneShot(profile: Profile, model: Model, set: OneShotSet): Promise<Embedded> {
   const data = oneShotOf(datasetDir(set, profile.name));
@@ -64,22 +41,6 @@ export async function oneNNAccuracy(profile: Profile, model: Model, set: OneShot
   return accuracy(knnPredict(e.train, e.trainLabels, e.test, e.dim), e.testLabels);
 }
 
-/** LR, 1-NN and NCM probes on frozen embeddings, each accuracy with its bootstrap interval
- * (`seed` fixes the resamples). */
-export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
-  const t = process.hrtime.bigint();
-  const lr = fitLogReg(e.train, e.trainLabels, e.dim, { C });
-  const fitMs = Number(process.hrtime.bigint() - t) / 1e6;
-  const score = (pred: Int32Array) => accuracyWithInterval(pred, e.testLabels, { seed });
-  const logreg = score(argmaxRows(logRegScores(lr, e.test), lr.classes));
-  const knn = score(knnPredict(e.train, e.trainLabels, e.test, e.dim));
-  const ncm = score(nearestClassMeanPredict(e.train, e.trainLabels, e.test, e.dim));
-  return { logreg: logreg.accuracy, logregCI: logreg.interval, knn: knn.accuracy, knnCI: knn.interval, ncm: ncm.accuracy, ncmCI: ncm.interval, fitMs, iterations: lr.iterations };
-}
-
-export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
-export type Representation = (typeof REPRESENTATIONS)[number];
-
 export async function representationModel(profile: Profile, which: Representation, opts: StepOptions = {}): Promise<Model> {
   if (which === "random-init") return initialModel(profile);
   if (which === "pretrained") return pretrainedModel(profile, opts);
@@ -91,35 +52,6 @@ async function representationInputs(profile: Profile, which: Representation, opt
   if (which === "random-init") return { random: trainSeed(profile), arch: profile.arch };
   if (which === "pretrained") return { pretrained: (await initInputs(withRun(profile, { init: "pretrained" }), opts)).weights };
   return { [which]: await trainedWeights(profile, which, opts) };
-}
-
-export interface EvaluationMeta {
-  init: string;
-  featureMap: [number, number];
-  /** Images the teacher / student saw in training (steps x images per step). */
-  teacherImages: number;
-  studentImages: number;
-  /** Dataset sizes behind the paper's ratio (unlabeled >= 4x the teacher's images). */
-  teacherSetImages: number;
-  unlabeledImages: number;
-  seeds: number;
-  stageSeconds: Record<string, number>;
-}
-
-export interface Metrics {
-  profile: string;
-  arch: string;
-  imageSize: number;
-  /** Each one-shot set's title: "grozi-like (synthetic)" or "grozi-like (imported from X)". */
-  datasets: Record<OneShotSet, string>;
-  probes: Record<OneShotSet, Record<Representation, ProbeScores>>;
-  finetune: Record<OneShotSet, Record<FinetuneVariant, FinetuneResult>>;
-  findings: Finding[];
-  meta: EvaluationMeta;
-  /** With `reproduce --seeds N`: each accuracy's mean and sd over the N training seeds. */
-  seeds?: SeedSummary[];
-  /** What these numbers were computed from; a later evaluate with the same inputs reuses them. */
-  inputs: Inputs;
 }
 
 export function datasetTitle(profile: Profile, set: string): string {

@@ -1,16 +1,8 @@
 // `--seeds N`: the training steps repeated with N training seeds (the data and the pretrained
 // start stay fixed, as the paper's ResNeXt-WSL was one given network), summarised as mean ± sd
 // per table cell: how much of a difference between rows is the seed's.
-import type { Metrics } from "./evaluate";
+import type { Metrics, SeedSummary } from "./metrics";
 import { ONE_SHOT_SETS, OneShotSet } from "./steps";
-
-export interface SeedSummary {
-  set: OneShotSet;
-  row: string;
-  values: number[];
-  mean: number;
-  sd: number;
-}
 
 /** Sample mean and standard deviation (n - 1) of each accuracy over the repeats. */
 export function summariseSeeds(runs: Pick<Metrics, "probes" | "finetune">[]): SeedSummary[] {

@@ -5,7 +5,7 @@ import type { Model } from "../models/model";
 import type { HistoryRow } from "../train/loop";
 import { lossFigure } from "./figures";
 import { figureBundle, Figure } from "./plot";
-import { liveBundle } from "./notebook";
+import { liveBundle } from "../util/host";
 
 export interface LiveCheck {
   /** What the check measures, e.g. "grozi-like 1-NN %". */

@@ -13,7 +13,7 @@
 // Standalone pages and exported reports inline one minified plotly (the cartesian build:
 // scatter, bar, heatmap, histogram, box, ...) in their head, and the same <div> draws from it.
 import * as fs from "fs";
-import { showBundle } from "./notebook";
+import { showBundle } from "../util/host";
 
 export interface Figure {
   data: object[];

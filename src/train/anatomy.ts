@@ -1,7 +1,8 @@
 // One training batch taken apart, for someone learning the method step by step (02-teacher,
 // 03-pseudolabels-student): the images, the similarity matrix, the positives, the negatives the
 // miner keeps, each anchor's loss, and what one optimiser step does to the loss on that batch.
-// Everything is computed the way the training step computes it (train/teacher.ts, student.ts).
+// Everything is computed the way the training step computes it (the stage's task and the loop's
+// local step runner).
 import { tf } from "../engine/tf";
 import { Profile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
@@ -9,7 +10,9 @@ import { filesOf, pairsOf } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
 import { contrastMasks, pairLabels, supConPerAnchor } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
-import { localStep } from "./loop";
+import type { TrainTask } from "./loop";
+import { forwardOf } from "./forward";
+import { stepRunner } from "./step-runners";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { teacherTask } from "./teacher";
 import { studentTask } from "./student";
@@ -37,14 +40,27 @@ export interface BatchAnatomy {
 /** A [n x n] row-major matrix as rows. */
 const rows = (flat: ArrayLike<number>, n: number): number[][] => Array.from({ length: flat.length / n }, (_, i) => Array.from({ length: n }, (_, j) => flat[i * n + j]));
 
-/** One step of the training loop's own kind (loop.ts's localStep) with a fresh optimiser at its
- * base learning rate, no warm-up; returns the loss before it and the loss's parts. */
-function oneStep(model: Model, optimizer: OptimizerConfig, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }): { loss: number; parts: Record<string, number> } {
+interface Measured {
+  loss: number;
+  parts: Record<string, number>;
+}
+
+/** One step of the training loop's own local kind (step-runners.ts) on the task's batch, with a
+ * fresh optimiser at its base learning rate and no warm-up: the loss and its parts before the
+ * step, and recomputed after it on the same images. */
+async function oneStep<B>(model: Model, optimizer: OptimizerConfig, task: TrainTask<B>, batch: B): Promise<{ before: Measured; after: Measured }> {
   const opt = new Optimizer(optimizer);
-  const parts: Record<string, number> = {};
+  const x = task.images(batch);
   try {
-    return { loss: localStep(model, opt, loss, optimizer.lr, () => undefined, parts), parts };
+    const parts: Record<string, number> = {};
+    const loss = await stepRunner(model, opt, { chunk: 0, output: task.output })(x, (z) => task.objective(z, batch), optimizer.lr, () => undefined, parts);
+    const after = tf.tidy(() => {
+      const out = task.objective(forwardOf(task.output ?? "embedding")(model, x, true), batch);
+      return { loss: out.loss.dataSync()[0], parts: Object.fromEntries(Object.entries(out.parts ?? {}).map(([k, v]) => [k, v.dataSync()[0]])) };
+    });
+    return { before: { loss, parts }, after };
   } finally {
+    x.dispose();
     opt.dispose();
   }
 }
@@ -70,8 +86,8 @@ export async function teacherBatchAnatomy(profile: Profile, model: Model, optimi
     const [sim, kept, perAnchor] = [parts.sim.dataSync(), parts.kept.dataSync(), Array.from(parts.perAnchor.dataSync())];
     tf.dispose(parts);
 
-    const { loss } = oneStep(model, optimizer, () => task.loss(model, batch));
-    const lossAfterStep = tf.tidy(() => task.loss(model, batch).loss.dataSync()[0]);
+    const step1 = await oneStep(model, optimizer, task, batch);
+    const [loss, lossAfterStep] = [step1.before.loss, step1.after.loss];
 
     return {
       files: batch.files,
@@ -119,16 +135,16 @@ export async function studentBatchAnatomy(profile: Profile, model: Model, target
   const b = await task.batch(step);
   const n = b.pairs.shape[0] / 2;
   try {
-    const cos = tf.tidy(() => tf.sum(tf.mul(embedForward(model, b.pseudo, true), b.targets), 1));
+    // The student's embeddings as its step computes them: pairs and unlabeled images in one pass.
+    const cos = tf.tidy(() => {
+      const z = embedForward(model, task.images(b), true);
+      return tf.sum(tf.mul(tf.slice(z, [2 * n, 0], [-1, -1]), b.targets), 1);
+    });
     const targetCosine = Array.from(cos.dataSync());
     cos.dispose();
-    const step1 = oneStep(model, optimizer, () => task.loss(model, b));
-    const before = { loss: step1.loss, supcon: step1.parts.supcon, smoothl1: step1.parts.smoothl1 };
-    const [loss, supcon, smoothl1] = tf.tidy(() => {
-      const out = task.loss(model, b);
-      return [out.loss, out.parts!.supcon, out.parts!.smoothl1].map((v) => v.dataSync()[0]);
-    });
-    const after: LossParts = { loss, supcon, smoothl1 };
+    const step1 = await oneStep(model, optimizer, task, b);
+    const parts = (p: Measured): LossParts => ({ loss: p.loss, supcon: p.parts.supcon, smoothl1: p.parts.smoothl1 });
+    const [before, after] = [parts(step1.before), parts(step1.after)];
     return { pairFiles: b.files.slice(0, 2 * n), pseudoFiles: b.files.slice(2 * n), alpha: profile.train.student.alpha, targetCosine, before, after, lr: optimizer.lr };
   } finally {
     task.dispose(b);

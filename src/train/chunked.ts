@@ -16,7 +16,7 @@ import { withoutRunningStatUpdates } from "../models/layers";
 import { Model } from "../models/model";
 import { paramGrads } from "../models/params";
 import { LossFromEmbeddings, lossAndEmbeddingGrad } from "./embedding-grad";
-import { forwardOf, Output } from "./replica";
+import { forwardOf, Output } from "./forward";
 
 export type { LossFromEmbeddings };
 

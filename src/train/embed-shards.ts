@@ -3,7 +3,7 @@
 // into the .npy an unsharded run would have written, once every one is there.
 import * as fs from "fs";
 import * as path from "path";
-import { npyBytes } from "../report/npy";
+import { npyBytes } from "../util/npy";
 import { writeFileAtomic, writeJsonAtomic } from "../util/paths";
 import { Shard, shardName } from "../util/shard";
 

@@ -7,7 +7,6 @@ import { loadBatch } from "../data/loader";
 import { OneShot } from "../data/sets";
 import { mixSeed, rngFrom } from "../data/rng";
 import { crossEntropyLoss, maxEntLoss } from "../losses/classification";
-import { logitsForward, Model } from "../models/model";
 import { TrainTask } from "./loop";
 
 export const FINETUNE_VARIANTS = {
@@ -37,11 +36,9 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
       const files = idx.map((i) => data.train.files[i]);
       return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: trainSeed(profile) }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
     },
-    loss(model: Model, b) {
-      return lossFromLogits(logitsForward(model, b.x, true), b.labels);
-    },
-    // Data-parallel form: the replicas compute logits, the loss is taken on all of them.
-    embedding: { output: "logits", images: (b) => tf.clone(b.x), loss: (logits, b) => lossFromLogits(logits, b.labels) },
+    output: "logits",
+    images: (b) => tf.clone(b.x),
+    objective: (logits, b) => lossFromLogits(logits, b.labels),
     describe: (b) => b.files.slice(0, 4).join(", "),
     dispose: (b) => b.x.dispose(),
   };

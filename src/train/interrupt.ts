@@ -7,7 +7,7 @@
 // (kernel-setup/tslab-*.patch) turns Kernel > Interrupt into the event below whenever a loop
 // listens, and the cell ends when the loop has saved (unpatched, tslab ended the cell at once
 // while the work went on behind it).
-import { inNotebook } from "../report/notebook";
+import { inNotebook } from "../util/host";
 
 export const INTERRUPT_EVENT = "retail-repr:interrupt";
 

@@ -1,38 +1,39 @@
-// The one training loop every method uses (teacher, student, fine-tune baselines): a task
-// supplies batches and a loss; the loop does gradients, the optimiser, the learning-rate
-// schedule, progress, loss history, NaN guard, checkpoints and exact resume.
+// The one training loop every method uses (pretraining, teacher, student, fine-tune baselines): a
+// task supplies batches and one objective; the loop picks the step runner once, and does the
+// learning-rate schedule, progress, loss history, NaN guard, checkpoints and exact resume.
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
 import { engineLabel, nativeConvolutionsOn } from "../engine/native-kernels";
 import { loadCheckpoint, readCheckpointMeta, recoverCheckpoint, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
-import { paramGrads } from "../models/params";
 import { ensureDir, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
-import { Output, parallelStep, Replica } from "./replica";
-import { chunkedGrads, LossFromEmbeddings } from "./chunked";
+import { Replica } from "./replica";
+import type { Output } from "./forward";
+import { stepRunner } from "./step-runners";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
-import { inNotebook } from "../report/notebook";
+import { inNotebook } from "../util/host";
 import { checkStepFits, largestBatch } from "../models/memory";
 import { changedInputs, Inputs } from "../util/fingerprint";
 
+/** A training stage as the loop sees it: batches, the images of a batch, and one objective on
+ * what the network computes from them. The loop picks how a step computes it (step-runners.ts):
+ * in this thread, in gradient-cache chunks, or split between data-parallel replicas. */
 export interface TrainTask<B> {
   /** Images per step, for img/s. */
   imagesPerStep: number;
   /** Build batch `step` (deterministic in `step`: that is what makes resume exact). */
   batch(step: number): Promise<B>;
-  /** The scalar loss on a batch, in training mode; extra named scalars go into the history. */
-  loss(model: Model, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
-  /** For data-parallel training: all of a batch's images, and the loss from their embeddings
-   * (in the same row order). Tasks without it always train in one thread. */
-  embedding?: {
-    /** What the replicas compute from the images: L2-normalised embeddings or class logits. */
-    output?: Output;
-    images(batch: B): tf.Tensor4D;
-    loss(z: tf.Tensor2D, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
-  };
+  /** What the network computes from the images: L2-normalised embeddings (the default), class
+   * logits, or pooled features. */
+  output?: Output;
+  /** All of a batch's images, in the row order `objective` expects; the caller disposes it. */
+  images(batch: B): tf.Tensor4D;
+  /** The loss from the network's outputs z for `images(batch)` (training mode); extra named
+   * scalars go into the history. */
+  objective(z: tf.Tensor2D, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
   /** A short description of a batch for error messages (e.g. its image files). */
   describe(batch: B): string;
   dispose(batch: B): void;
@@ -88,23 +89,6 @@ export function learningRate(cfg: LoopConfig, step: number): number {
 
 export class NonFiniteLossError extends Error {}
 
-/** One step in this thread: gradients, the guard, then the update. Returns the loss. */
-export function localStep(model: Model, opt: Optimizer, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
-  const { value, grads } = paramGrads(model.params, () => {
-    const out = loss();
-    for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
-    return out.loss;
-  });
-  try {
-    const lossValue = value.dataSync()[0];
-    guard(lossValue);
-    opt.apply(model.params, grads, lr);
-    return lossValue;
-  } finally {
-    tf.dispose([value, ...Object.values(grads)]);
-  }
-}
-
 /** The chunk size a run trains with: the configured one, or on the wasm engine the largest
  * that fits when the whole batch does not; 0 = the whole batch at once. */
 export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopConfig, "name" | "imageSize" | "chunk">): number {
@@ -117,21 +101,8 @@ export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopC
     return chunk;
   }
   if (task.imagesPerStep <= largest) return 0;
-  if (!task.embedding || largest === 0) checkStepFits(model.config, cfg.imageSize!, task.imagesPerStep, "train", `${cfg.name} cannot be computed in chunks; lower its batch`);
+  if (largest === 0) checkStepFits(model.config, cfg.imageSize!, task.imagesPerStep, "train", `${cfg.name} cannot be computed in chunks; lower its batch`);
   return largest;
-}
-
-/** One gradient-cache step in this thread: chunked gradients, the guard, then the update. */
-function chunkedStep(model: Model, opt: Optimizer, x: tf.Tensor4D, lossFromZ: LossFromEmbeddings, o: { chunk: number; output?: Output }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
-  const r = chunkedGrads(model, x, lossFromZ, o);
-  try {
-    Object.assign(parts, r.parts);
-    guard(r.loss);
-    opt.apply(model.params, r.grads, lr);
-    return r.loss;
-  } finally {
-    tf.dispose(Object.values(r.grads));
-  }
 }
 
 export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
@@ -162,8 +133,9 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
   const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;
-  const replica = workers > 1 && !chunk && task.embedding && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
-  if (replica) await replica.init(model, opt, task.embedding!.output ?? "embedding");
+  const replica = workers > 1 && !chunk && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
+  if (replica) await replica.init(model, opt, task.output ?? "embedding");
+  const runStep = stepRunner(model, opt, { chunk, replica, output: task.output });
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
   let images = 0;
@@ -180,29 +152,11 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       const guard = (loss: number) => {
         if (!Number.isFinite(loss)) throw new NonFiniteLossError(`${cfg.name}: loss is ${loss} at step ${step}; batch: ${task.describe(batch)}. Lower the learning rate (now ${lr.toExponential(2)}) or check these images; the last checkpoint is in ${ckpt}.`);
       };
+      const x = task.images(batch);
       try {
-        if (replica && task.embedding) {
-          const emb = task.embedding;
-          const x = emb.images(batch);
-          try {
-            const r = await parallelStep(model, opt, replica, x, (z) => emb.loss(z, batch), lr, guard, emb.output ?? "embedding");
-            lossValue = r.loss;
-            Object.assign(parts, r.parts);
-          } finally {
-            x.dispose();
-          }
-        } else if (chunk && task.embedding) {
-          const emb = task.embedding;
-          const x = emb.images(batch);
-          try {
-            lossValue = chunkedStep(model, opt, x, (z) => emb.loss(z, batch), { chunk, output: emb.output }, lr, guard, parts);
-          } finally {
-            x.dispose();
-          }
-        } else {
-          lossValue = localStep(model, opt, () => task.loss(model, batch), lr, guard, parts);
-        }
+        lossValue = await runStep(x, (z) => task.objective(z, batch), lr, guard, parts);
       } finally {
+        x.dispose();
         task.dispose(batch);
       }
       step++;

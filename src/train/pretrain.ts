@@ -8,7 +8,6 @@ import { Profile, trainSeed } from "../config/profiles";
 import { NOISY_STUDENT_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { hashtagLoss } from "../losses/classification";
-import { logitsForward, Model } from "../models/model";
 import { TrainTask } from "./loop";
 
 export interface TaggedImages {
@@ -34,8 +33,9 @@ export function pretrainTask(data: TaggedImages, profile: Profile): TrainTask<Ta
       const files = idx.map((i) => data.files[i]);
       return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed }, step), tags: idx.map((i) => data.tags[i]), files };
     },
-    loss: (model: Model, b) => ({ loss: hashtagLoss(logitsForward(model, b.x, true), b.tags) }),
-    embedding: { output: "logits", images: (b) => tf.clone(b.x), loss: (logits, b) => ({ loss: hashtagLoss(logits, b.tags) }) },
+    output: "logits",
+    images: (b) => tf.clone(b.x),
+    objective: (logits, b) => ({ loss: hashtagLoss(logits, b.tags) }),
     describe: (b) => b.files.slice(0, 4).join(", "),
     dispose: (b) => b.x.dispose(),
   };

@@ -8,12 +8,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Model } from "../models/model";
-import { npyBytes } from "../report/npy";
+import { npyBytes } from "../util/npy";
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { partsOfShard, Shard, shardName } from "../util/shard";
 import { embedFiles } from "./embed";
-import { wayOut } from "../report/notebook";
+import { wayOut } from "../util/host";
 
 /** What a complete set of pseudolabels is made from; every part records it. */
 export interface PseudoSpec {

@@ -9,7 +9,7 @@ import { withoutRunningStatUpdates } from "../models/layers";
 import { createModel, Model, ModelConfig } from "../models/model";
 import { paramGrads } from "../models/params";
 import { Optimizer, OptimizerConfig } from "./optimizer";
-import { forwardOf, Output } from "./replica";
+import { forwardOf, Output } from "./forward";
 
 export interface InitMessage {
   output: Output;

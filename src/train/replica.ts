@@ -9,18 +9,13 @@ import * as path from "path";
 import { Worker } from "worker_threads";
 import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
-import { embedForward, features, logitsForward, Model } from "../models/model";
+import { Model } from "../models/model";
 import { paramGrads } from "../models/params";
 import { nativeConvolutionsOn, setNativeThreads } from "../engine/native-kernels";
+import { forwardOf, Output } from "./forward";
 import type { InitMessage } from "./replica-worker";
 import { LossFromEmbeddings, lossAndEmbeddingGrad } from "./embedding-grad";
 import { Optimizer } from "./optimizer";
-
-export type Output = "embedding" | "logits" | "features";
-
-export function forwardOf(output: Output): (m: Model, x: tf.Tensor4D, training: boolean) => tf.Tensor2D {
-  return output === "logits" ? logitsForward : output === "features" ? features : embedForward;
-}
 
 export class Replica {
   private readonly worker: Worker;

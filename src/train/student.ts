@@ -9,9 +9,8 @@ import { NOISY_STUDENT_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { Pair } from "../data/sets";
 import { smoothL1Loss } from "../losses/regression";
-import { embedForward, Model } from "../models/model";
 import { TrainTask } from "./loop";
-import { pairLoss, pairLossFromEmbeddings } from "./teacher";
+import { pairLossFromEmbeddings } from "./teacher";
 
 export interface StudentBatch {
   pairs: tf.Tensor4D;
@@ -51,17 +50,11 @@ export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim
       ui.forEach((i, k) => t.set(targets.data.subarray(i * targets.dim, (i + 1) * targets.dim), k * targets.dim));
       return { pairs: px, pseudo: ux, targets: tf.tensor2d(t, [m, targets.dim]), files: [...pairFiles, ...uFiles] };
     },
-    loss(model: Model, b) {
-      const contrastive = pairLoss(model, b.pairs, n, { ...profile.train.teacher });
-      return combine(contrastive, embedForward(model, b.pseudo, true), b.targets);
-    },
-    // Data-parallel form: one image tensor, and the loss from its embeddings.
-    embedding: {
-      images: (b) => tf.concat([b.pairs, b.pseudo], 0) as tf.Tensor4D,
-      loss: (z, b) => {
-        const [zp, zu] = tf.split(z, [2 * n, m], 0) as [tf.Tensor2D, tf.Tensor2D];
-        return combine(pairLossFromEmbeddings(zp, n, { ...profile.train.teacher }), zu, b.targets);
-      },
+    // Pairs and unlabeled images go through the network together (one batch for batch norm).
+    images: (b) => tf.concat([b.pairs, b.pseudo], 0) as tf.Tensor4D,
+    objective: (z, b) => {
+      const [zp, zu] = tf.split(z, [2 * n, m], 0) as [tf.Tensor2D, tf.Tensor2D];
+      return combine(pairLossFromEmbeddings(zp, n, { ...profile.train.teacher }), zu, b.targets);
     },
     describe: (b) => `${b.files.slice(0, 3).join(", ")} ... (${b.files.length} images)`,
     dispose: (b) => tf.dispose([b.pairs, b.pseudo, b.targets]),

@@ -7,7 +7,6 @@ import { batchAt, loadBatch } from "../data/loader";
 import { Pair } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
 import { pairLabels, supConLoss } from "../losses/supcon";
-import { embedForward, Model } from "../models/model";
 import { TrainTask } from "./loop";
 
 export interface PairBatch {
@@ -24,12 +23,8 @@ export function pairBatches(pairs: Pair[], n: number, size: number, seed: number
   };
 }
 
-/** SupCon with mining on one batch of pairs. */
-export function pairLoss(model: Model, x: tf.Tensor4D, n: number, t: Profile["train"]["teacher"]): tf.Scalar {
-  return pairLossFromEmbeddings(embedForward(model, x, true), n, t);
-}
-
-/** The same from embeddings z [2n, D] (first views, then second views). */
+/** SupCon with hard negative mining on the embeddings z [2n, D] of n pairs (first views, then
+ * second views): each pair is a class, every other image a negative. */
 export function pairLossFromEmbeddings(z: tf.Tensor2D, n: number, t: Profile["train"]["teacher"]): tf.Scalar {
   const labels = pairLabels(n);
   const mask = t.hardRatio < 1 ? tf.tidy(() => hardNegativeMask(z, labels, t.hardRatio)) : undefined;
@@ -44,9 +39,9 @@ export function teacherTask(pairs: Pair[], profile: Profile): TrainTask<PairBatc
   return {
     imagesPerStep: 2 * n,
     batch: pairBatches(pairs, n, profile.imageSize, trainSeed(profile)),
-    loss: (model, b) => ({ loss: pairLoss(model, b.x, n, t) }),
-    // Data-parallel form (the caller owns the returned tensor; clone shares the data).
-    embedding: { images: (b) => tf.clone(b.x), loss: (z) => ({ loss: pairLossFromEmbeddings(z, n, t) }) },
+    // The caller owns the returned tensor; clone shares the data.
+    images: (b) => tf.clone(b.x),
+    objective: (z) => ({ loss: pairLossFromEmbeddings(z, n, t) }),
     describe: (b) => `${b.files.slice(0, 4).join(", ")}${b.files.length > 4 ? ` ... (${b.files.length} images)` : ""}`,
     dispose: (b) => b.x.dispose(),
   };

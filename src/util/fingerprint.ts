@@ -2,26 +2,11 @@
 // started from, the profile values it used, the model config). A cached run whose recorded
 // inputs differ from today's is stale and is redone, never resumed or reused.
 import { createHash } from "crypto";
-import * as fs from "fs";
-import { manifestPath, readManifest } from "../data/manifest";
 
 export type Inputs = Record<string, unknown>;
 
 export function hashOf(value: unknown): string {
   return createHash("sha256").update(typeof value === "string" ? value : JSON.stringify(value)).digest("hex").slice(0, 16);
-}
-
-const datasetCache = new Map<string, { mtimeMs: number; hash: string }>();
-/** A dataset's fingerprint: its manifest's spec and items (not its creation time). */
-export function datasetFingerprint(dir: string): string {
-  const file = manifestPath(dir);
-  const mtimeMs = fs.statSync(file).mtimeMs;
-  const hit = datasetCache.get(dir);
-  if (hit && hit.mtimeMs === mtimeMs) return hit.hash;
-  const m = readManifest(dir);
-  const hash = hashOf({ specHash: m.specHash, items: m.items });
-  datasetCache.set(dir, { mtimeMs, hash });
-  return hash;
 }
 
 /** The names of the inputs that differ, or [] when the same. */

@@ -1,6 +1,6 @@
 // A progress bar for long work: a redrawn line on a terminal, a line every few seconds in
 // logs (CI, pipes), and an in-place updating output in notebooks.
-import { escapeHtml, liveDisplay } from "../report/notebook";
+import { escapeHtml, liveDisplay } from "./host";
 
 export interface ProgressOptions {
   label: string;

@@ -1,11 +1,11 @@
 // The paper's two tables, beside ours: same rows, paper's number, ours, and the difference.
-import type { Metrics, Representation } from "../pipeline/evaluate";
+import type { Metrics, Representation } from "../pipeline/metrics";
 import type { Interval } from "../probe/bootstrap";
 import type { FinetuneVariant } from "../train/finetune";
 import type { OneShotSet } from "../pipeline/steps";
-import { dataFrameHtml, Row, saveTableCsv, showTable, toDataFrame } from "./table";
-import { showHtml } from "./notebook";
-import { reportPath } from "./metrics";
+import { dataFrameHtml, Row, saveTableCsv, showTable, toDataFrame } from "./dataframe";
+import { showHtml } from "../util/host";
+import { reportPath } from "../util/reports";
 
 /** Table 1 (CAPG-GP) and Table 2 (Grozi-120) of the paper, in percent. */
 export const PAPER: Record<OneShotSet, Record<string, number>> = {

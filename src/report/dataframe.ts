@@ -1,6 +1,6 @@
 // Tables as danfojs DataFrames: built from plain rows, shown as HTML inline, saved as CSV/JSON.
 import * as fs from "fs";
-import { escapeHtml, showHtml } from "./notebook";
+import { escapeHtml, showHtml } from "../util/host";
 
 export type Row = Record<string, string | number | null>;
 

@@ -1,7 +1,7 @@
 // The six claims this reproduction tests, read off the paper's Tables 1 and 2 (and one of ours:
 // learned representations above the random-init floor).
-import type { Metrics } from "../pipeline/evaluate";
-import type { OneShotSet } from "../pipeline/steps";
+import type { Metrics } from "./metrics";
+import type { OneShotSet } from "./steps";
 import { finding, Finding, Scored } from "./findings";
 
 type Rows = Pick<Metrics, "probes" | "finetune">;

@@ -1,13 +1,22 @@
-// The real probes behind `selectBackend`. Each one says precisely why a backend cannot start
-// here, because "it fell back to cpu" without a reason is the first question users ask.
+// Which tfjs backends can start here: one availability check per backend, behind
+// `selectBackend`. Each says precisely why a backend cannot start, because "it fell back to cpu"
+// without a reason is the first question users ask.
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "./tf";
-import type { BackendName, Probe } from "./backend";
 import { registerProjectKernels } from "./kernels";
 import { loadNative } from "./native";
 import { registerNativeKernels } from "./native-kernels";
 import { checkWasmAllocations } from "./wasm-heap";
+
+export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+export type BackendName = (typeof BACKEND_ORDER)[number];
+
+/** A check either fails with a reason a person can act on, or returns how to switch to the backend. */
+export type Availability =
+  | { ok: true; detail?: string; activate: () => Promise<void> }
+  | { ok: false; why: string };
+export type AvailabilityCheck = () => Promise<Availability>;
 
 /** ESM-only packages (webgpu) cannot be `require`d from our CommonJS build. */
 const dynamicImport = new Function("s", "return import(s)") as (s: string) => Promise<any>;
@@ -45,7 +54,7 @@ function nvidiaDriver(): string | undefined {
 
 /** tfjs-node(-gpu) both register a backend named 'tensorflow'; the plain alias in
  * danfojs-node's tree is not one, so check the factory rather than the require. */
-function tensorflowProbe(pkg: string, needsCuda: boolean): Probe {
+function tensorflowCheck(pkg: string, needsCuda: boolean): AvailabilityCheck {
   return async () => {
     if (needsCuda && !nvidiaDriver()) return { ok: false, why: "no NVIDIA driver (no /proc/driver/nvidia/version)" };
     const { why } = tryRequire(pkg);
@@ -63,7 +72,7 @@ export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boole
   return dirs.some((d) => fs.existsSync(path.join(d, "libvulkan.so.1")));
 }
 
-const webgpuProbe: Probe = async () => {
+const webgpuCheck: AvailabilityCheck = async () => {
   if (!vulkanLoaderPresent()) return { ok: false, why: "no Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1 and a GPU driver)" };
   let webgpu: any;
   try {
@@ -86,7 +95,7 @@ const webgpuProbe: Probe = async () => {
   return { ok: true, detail: info || "Dawn", activate: () => activate("webgpu") };
 };
 
-const wasmProbe: Probe = async () => {
+const wasmCheck: AvailabilityCheck = async () => {
   const { mod, why } = tryRequire("@tensorflow/tfjs-backend-wasm");
   if (why) return { ok: false, why };
   const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
@@ -96,12 +105,12 @@ const wasmProbe: Probe = async () => {
   return { ok: true, detail, activate: () => activate("wasm") };
 };
 
-const cpuProbe: Probe = async () => ({ ok: true, detail: "pure JS", activate: () => activate("cpu") });
+const cpuCheck: AvailabilityCheck = async () => ({ ok: true, detail: "pure JS", activate: () => activate("cpu") });
 
-export const defaultProbes: Record<BackendName, Probe> = {
-  "tensorflow-gpu": tensorflowProbe("@tensorflow/tfjs-node-gpu", true),
-  tensorflow: tensorflowProbe("@tensorflow/tfjs-node", false),
-  webgpu: webgpuProbe,
-  wasm: wasmProbe,
-  cpu: cpuProbe,
+export const defaultChecks: Record<BackendName, AvailabilityCheck> = {
+  "tensorflow-gpu": tensorflowCheck("@tensorflow/tfjs-node-gpu", true),
+  tensorflow: tensorflowCheck("@tensorflow/tfjs-node", false),
+  webgpu: webgpuCheck,
+  wasm: wasmCheck,
+  cpu: cpuCheck,
 };

@@ -1,6 +1,8 @@
-// Rich output in tslab notebooks. The library and the notebook share one `tslab` module (both
-// resolve it from the repo's node_modules), so library code can display directly. Outside a
-// kernel tslab throws "Not ready"; then these helpers return false and callers fall back to text.
+// The host the library runs in: a tslab notebook kernel or a terminal. Rich output (HTML, images,
+// displays updated in place) goes to the notebook when there is one. The library and the notebook
+// share one `tslab` module (both resolve it from the repo's node_modules), so library code can
+// display directly; outside a kernel tslab throws "Not ready", these helpers return false and
+// callers fall back to text.
 type Display = { html(s: string): void; text(s: string): void; png(b: Uint8Array): void; jpeg(b: Uint8Array): void };
 
 function tslab(): { display: Display; newDisplay(): Display } | undefined {

@@ -2,7 +2,7 @@
 // steps never overwrite each other's numbers.
 import * as fs from "fs";
 import * as path from "path";
-import { ensureDir, paths, writeJsonAtomic } from "../util/paths";
+import { ensureDir, paths, writeJsonAtomic } from "./paths";
 
 export function reportPath(name: string, ext = "json"): string {
   return path.join(ensureDir(paths.reports), `${name}.${ext}`);

@@ -6,7 +6,7 @@ import * as path from "path";
 import { INIT_ENV, ProfileName, PROFILE_ENV } from "../config/profiles";
 import { ensureDir, paths, writeJsonAtomic } from "../util/paths";
 import { hashOf } from "../util/fingerprint";
-import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "./jupyter";
+import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "./kernel";
 
 export interface NotebookRun {
   notebook: string;
@@ -48,7 +48,7 @@ function libraryFingerprint(): string {
 }
 
 /** What an executed notebook may weigh: it is a file people save, diff and commit. 02-teacher,
- * the step-by-step one, is held to 1 MB (issue #13); the galleries of 01-data need more. */
+ * the step-by-step one, is held to 1 MB; the galleries of 01-data need more. */
 export const NOTEBOOK_SIZE_LIMIT: Record<string, number> = { "02-teacher": 1e6 };
 export const DEFAULT_SIZE_LIMIT = 2 * 2 ** 20;
 

@@ -3,21 +3,22 @@
 // findings — then the notebook series executed headless into reports/. Every step is cached by
 // its inputs, so a second run with nothing changed only reads results back.
 import * as path from "path";
-import { selectBackend } from "../engine/backend";
-import { Profile, withRun } from "../config/profiles";
+import { selectBackend } from "./engine/backend";
+import { Profile, withRun } from "./config/profiles";
 import * as fs from "fs";
-import { listNotebooks, notebookStamp, runNotebooks } from "../notebooks/run";
-import { DATASET_NAMES, datasetDir } from "../data/generate";
-import { manifestPath } from "../data/manifest";
-import { reportPath, writeReport } from "../report/metrics";
-import { disposeModel, Model } from "../models/model";
-import { reportTables } from "../report/tables";
-import { showTable, toDataFrame } from "../report/table";
-import { paths } from "../util/paths";
-import { formatSeconds } from "../util/progress";
-import { evaluate, Metrics, metricsName } from "./evaluate";
-import { summariseSeeds } from "./seeds";
-import { ensureData, pretrainedCheckpoint, runDir, trainedModel } from "./steps";
+import { listNotebooks, notebookStamp, runNotebooks } from "./jupyter/harness";
+import { DATASET_NAMES, datasetDir } from "./data/generate";
+import { manifestPath } from "./data/manifest";
+import { reportPath, writeReport } from "./util/reports";
+import { disposeModel, Model } from "./models/model";
+import { reportTables } from "./report/paper-tables";
+import { showTable, toDataFrame } from "./report/dataframe";
+import { paths } from "./util/paths";
+import { formatSeconds } from "./util/progress";
+import { evaluate, metricsName } from "./pipeline/evaluate";
+import type { Metrics } from "./pipeline/metrics";
+import { summariseSeeds } from "./pipeline/seeds";
+import { ensureData, pretrainedCheckpoint, runDir, trainedModel } from "./pipeline/steps";
 
 /** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
  * notebooks run in notebooks/, not where the command was given. */

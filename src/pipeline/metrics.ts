@@ -1,0 +1,47 @@
+// What `evaluate` writes to reports/metrics-<profile>.json: probe and fine-tune rows per one-shot
+// set, the findings, and what they were made from.
+import type { Inputs } from "../util/fingerprint";
+import type { ProbeScores } from "../probe/probe";
+import type { FinetuneVariant } from "../train/finetune";
+import type { Finding } from "./findings";
+import type { FinetuneResult, OneShotSet } from "./steps";
+
+export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
+export type Representation = (typeof REPRESENTATIONS)[number];
+
+export interface EvaluationMeta {
+  init: string;
+  featureMap: [number, number];
+  /** Images the teacher / student saw in training (steps x images per step). */
+  teacherImages: number;
+  studentImages: number;
+  /** Dataset sizes behind the paper's ratio (unlabeled >= 4x the teacher's images). */
+  teacherSetImages: number;
+  unlabeledImages: number;
+  seeds: number;
+  stageSeconds: Record<string, number>;
+}
+
+export interface Metrics {
+  profile: string;
+  arch: string;
+  imageSize: number;
+  /** Each one-shot set's title: "grozi-like (synthetic)" or "grozi-like (imported from X)". */
+  datasets: Record<OneShotSet, string>;
+  probes: Record<OneShotSet, Record<Representation, ProbeScores>>;
+  finetune: Record<OneShotSet, Record<FinetuneVariant, FinetuneResult>>;
+  findings: Finding[];
+  meta: EvaluationMeta;
+  /** With `reproduce --seeds N`: each accuracy's mean and sd over the N training seeds. */
+  seeds?: SeedSummary[];
+  /** What these numbers were computed from; a later evaluate with the same inputs reuses them. */
+  inputs: Inputs;
+}
+
+export interface SeedSummary {
+  set: OneShotSet;
+  row: string;
+  values: number[];
+  mean: number;
+  sd: number;
+}

@@ -1,0 +1,10 @@
+// Which output of the model a step trains through (the embedding, the classifier's logits, or the
+// pooled features) and the forward pass that gives it: the step runners share the choice.
+import { embedForward, features, logitsForward, Model } from "../models/model";
+import type { tf } from "../engine/tf";
+
+export type Output = "embedding" | "logits" | "features";
+
+export function forwardOf(output: Output): (m: Model, x: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+  return output === "logits" ? logitsForward : output === "features" ? features : embedForward;
+}
