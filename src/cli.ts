@@ -13,7 +13,7 @@ import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shar
 import { writeFileAtomic } from "./util/paths";
 import { embeddingDim } from "./models/model";
 import { formatAccuracy } from "./probe/bootstrap";
-import { evaluate } from "./pipeline/evaluate";
+import { evaluate, pipelinePlan } from "./pipeline/evaluate";
 import { reproduce } from "./reproduce";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "./train/finetune";
 import { reportTables } from "./report/paper-tables";
@@ -207,6 +207,25 @@ const commands: Record<string, Command> = {
         const r = await finetune(profile, set, v);
         console.log(`${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${(100 * r.trainAccuracy).toFixed(1)} %`);
       }
+      return 0;
+    },
+  },
+  plan: {
+    summary: "the pipeline's steps, each cached or to run and why (computes nothing)",
+    usage: `retail-repr plan [--profile P] [${INIT_HELP}] [--json]`,
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["profile", "init", "chunk"], switches: ["json"] });
+      const profile = profileOf(args);
+      const rows = pipelinePlan(profile);
+      if (args.flags.json) {
+        console.log(JSON.stringify(rows, null, 2));
+        return 0;
+      }
+      const width = Math.max(...rows.map((r) => r.step.length));
+      console.log(`plan for profile ${profile.name} (init ${profile.init}${profile.repeat ? `, repeat ${profile.repeat}` : ""}):`);
+      for (const r of rows) console.log(`  ${r.step.padEnd(width)}  ${r.status === "cached" ? "cached" : `to run: ${r.why}`}`);
+      const todo = rows.filter((r) => r.status === "to run").length;
+      console.log(todo ? `${todo} of ${rows.length} steps to run` : "every step is cached");
       return 0;
     },
   },

@@ -6,11 +6,8 @@ import * as path from "path";
 import { selectBackend } from "./engine/backend";
 import { Profile, withRun } from "./config/profiles";
 import * as fs from "fs";
-import { listNotebooks, notebookStamp, runNotebooks } from "./jupyter/harness";
-import { DATASET_NAMES, datasetDir } from "./data/generate";
-import { manifestPath } from "./data/manifest";
+import { NotebookRun, runNotebooks } from "./jupyter/harness";
 import { reportPath, writeReport } from "./util/reports";
-import { disposeModel, Model } from "./models/model";
 import { reportTables } from "./report/paper-tables";
 import { showTable, toDataFrame } from "./report/dataframe";
 import { paths } from "./util/paths";
@@ -18,7 +15,7 @@ import { formatSeconds } from "./util/progress";
 import { evaluate, metricsName } from "./pipeline/evaluate";
 import type { Metrics } from "./pipeline/metrics";
 import { summariseSeeds } from "./pipeline/seeds";
-import { ensureData, pretrainedCheckpoint, runDir, trainedModel } from "./pipeline/steps";
+import { ensureStep, planSteps } from "./pipeline/steps";
 
 /** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
  * notebooks run in notebooks/, not where the command was given. */
@@ -36,42 +33,40 @@ export interface ReproduceOptions {
 export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): Promise<number> {
   const t0 = Date.now();
   await selectBackend();
-  const dispose = async (p: Promise<Model>) => disposeModel(await p);
   const seconds: Record<string, number> = {};
   const cached = new Set<string>();
-  /** Run a stage, timed; it was read back from its cache when every file it writes was there
-   * before and is unchanged after. */
-  const stage = async <T>(name: string, fn: () => Promise<T>, outputs: () => string[] = () => []): Promise<T> => {
-    const stamp = () => outputs().map((f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : -1)).join(",");
-    const before = stamp();
+  /** Run a stage, timed; `wasCached` says, after it ran, whether it only read its cache back. */
+  const stage = async <T>(name: string, fn: () => Promise<T>, wasCached: () => boolean): Promise<T> => {
     const t = Date.now();
     console.log(`== ${name}`);
     const r = await fn();
     seconds[name] = Math.round((Date.now() - t) / 100) / 10;
-    const reused = outputs().length > 0 && !before.includes("-1") && stamp() === before;
+    const reused = wasCached();
     if (reused) cached.add(name);
     console.log(`   ${name} ${reused ? "read back from its cache" : "done"} in ${formatSeconds(seconds[name])}`);
     return r;
   };
-  const checkpointOf = (p: Profile, step: string) => () => [path.join(runDir(p, step), "checkpoint", "checkpoint.json")];
-  await stage("data", () => ensureData(profile), () => DATASET_NAMES.map((n) => manifestPath(datasetDir(n, profile.name))));
-  if (profile.init === "pretrained") await stage("pretrain", () => pretrainedCheckpoint(profile), checkpointOf(profile, "pretrain"));
-  await stage("teacher", () => dispose(trainedModel(profile, "teacher")), checkpointOf(profile, "teacher"));
-  await stage("student (with pseudolabels)", () => dispose(trainedModel(profile, "student")), checkpointOf(profile, "student"));
-  let metrics = await stage("fine-tune baselines and probes", () => evaluate(profile), () => [reportPath(metricsName(profile))]);
+  /** The pipeline's steps in their table's order, each made unless its artifact is current. */
+  const steps = async (p: Profile, label = "") => {
+    for (const row of planSteps(p)) await stage(`${label}${row.step}`, () => ensureStep(p, row.step), () => row.status === "cached");
+  };
+  /** The probes and the metrics, read back when their inputs are the metrics file's. */
+  const evaluation = (p: Profile, label = "") => {
+    const file = reportPath(metricsName(p));
+    const before = fs.existsSync(file) ? fs.statSync(file).mtimeMs : -1;
+    return stage(`${label}evaluate`, () => evaluate(p), () => before >= 0 && fs.statSync(file).mtimeMs === before);
+  };
+  await steps(profile);
+  let metrics = await evaluation(profile);
 
   const seeds = Math.max(1, opts.seeds ?? 1);
   if (seeds > 1) {
     const runs: Metrics[] = [metrics];
     for (let k = 1; k < seeds; k++) {
       const pk = withRun(profile, { repeat: k });
-      runs.push(
-        await stage(`repeat ${k} of ${seeds - 1} (training seed +${k})`, async () => {
-          await dispose(trainedModel(pk, "teacher"));
-          await dispose(trainedModel(pk, "student"));
-          return evaluate(pk);
-        }, () => [reportPath(metricsName(pk))]),
-      );
+      const label = `repeat ${k} (training seed +${k}): `;
+      await steps(pk, label);
+      runs.push(await evaluation(pk, label));
     }
     const summary = summariseSeeds(runs);
     metrics = { ...metrics, seeds: summary };
@@ -93,7 +88,9 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   let failed = 0;
   const warnings: string[] = [];
   if (opts.notebooks !== false) {
-    const runs = await stage("notebooks", async () => runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs, oversize: "warn" }), () => listNotebooks().map((nb) => notebookStamp(profile.name, nb)));
+    let runs: NotebookRun[] = [];
+    const execute = async () => (runs = runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs, oversize: "warn" }));
+    await stage("notebooks", execute, () => runs.every((r) => r.reused));
     failed = runs.filter((r) => !r.ok).length;
     warnings.push(...runs.filter((r) => r.warning).map((r) => r.warning!));
     save();

@@ -7,6 +7,7 @@ import { Profile } from "../config/profiles";
 import { ensureDir, paths } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Item, Manifest, manifestPath, readManifest, resolveItem, writeManifest } from "./manifest";
+import type { Freshness } from "../util/fingerprint";
 import { renderInSitu, renderInVitro } from "./render";
 import { mixSeed, rngFrom } from "./rng";
 import { hashtagVocabulary, noisyHashtags } from "./hashtags";
@@ -140,19 +141,26 @@ export interface GenerateResult {
   seconds: number;
 }
 
+/** Whether dataset `name` is there for this profile: generated from today's spec with every image
+ * present, or imported (a real dataset imported under this name is never overwritten). */
+export function datasetState(name: DatasetName, profile: Profile): Freshness {
+  const dir = datasetDir(name, profile.name);
+  if (!fs.existsSync(manifestPath(dir))) return { fresh: false, why: "not generated yet" };
+  const m = readManifest(dir);
+  if (m.specHash === "imported") return { fresh: true };
+  if (m.specHash !== specHashOf(plan(name, profile).spec)) return { fresh: false, why: "inputs changed (spec)" };
+  const missing = m.items.filter((it) => !fs.existsSync(resolveItem(dir, it))).length;
+  return missing ? { fresh: false, why: `${missing} image(s) missing` } : { fresh: true };
+}
+
+const specHashOf = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
+
 export async function generateDataset(name: DatasetName, profile: Profile, opts: { quiet?: boolean } = {}): Promise<GenerateResult> {
   const dir = datasetDir(name, profile.name);
-  const { spec, jobs } = plan(name, profile);
-  const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
   const t0 = Date.now();
-  if (fs.existsSync(manifestPath(dir))) {
-    const m = readManifest(dir);
-    // A real dataset imported under this name is never overwritten by the generator.
-    if (m.specHash === "imported") return { name, dir, images: m.items.length, cached: true, seconds: 0 };
-    if (m.specHash === specHash && m.items.every((it) => fs.existsSync(resolveItem(dir, it)))) {
-      return { name, dir, images: m.items.length, cached: true, seconds: 0 };
-    }
-  }
+  if (datasetState(name, profile).fresh) return { name, dir, images: readManifest(dir).items.length, cached: true, seconds: 0 };
+  const { spec, jobs } = plan(name, profile);
+  const specHash = specHashOf(spec);
   fs.rmSync(dir, { recursive: true, force: true });
   ensureDir(dir);
   const bar = opts.quiet ? undefined : new Progress({ label: `generate ${name}`, total: jobs.length, unit: "img" });

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { INIT_ENV, ProfileName, PROFILE_ENV } from "../config/profiles";
 import { ensureDir, paths, writeJsonAtomic } from "../util/paths";
-import { hashOf } from "../util/fingerprint";
+import { hashOf, keptResult } from "../util/fingerprint";
 import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "./kernel";
 
 export interface NotebookRun {
@@ -14,6 +14,8 @@ export interface NotebookRun {
   seconds: number;
   html: string;
   message?: string;
+  /** Not executed: its source, the library and its inputs are those of its last run. */
+  reused?: boolean;
   /** Results computed, but the executed notebook is over its size budget (with `oversize: "warn"`). */
   warning?: string;
 }
@@ -75,12 +77,13 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     const name = path.basename(nb, ".ipynb");
     const t0 = Date.now();
     const stamp = notebookStamp(opts.profile, nb);
-    const key = opts.inputs === undefined ? undefined : hashOf({ source: hashOf(fs.readFileSync(nb, "utf8")), library, inputs: opts.inputs });
-    const last = key && fs.existsSync(stamp) ? (JSON.parse(fs.readFileSync(stamp, "utf8")) as { key: string; warning?: string }) : undefined;
-    if (last && last.key === key && fs.existsSync(path.join(outDir, `${name}.html`))) {
+    const made = opts.inputs === undefined ? undefined : { source: hashOf(fs.readFileSync(nb, "utf8")), library, inputs: hashOf(opts.inputs) };
+    const kept = made ? keptResult<{ warning?: string }>(stamp, made) : undefined;
+    const last = kept && "result" in kept ? kept.result : undefined;
+    if (last && fs.existsSync(path.join(outDir, `${name}.html`))) {
       log(`notebook ${name} [${opts.profile}]: unchanged since its last run -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}`);
       if (last.warning) log(`  warning: ${last.warning}`);
-      runs.push({ notebook: name, ok: true, seconds: 0, html: path.join(outDir, `${name}.html`), warning: last.warning });
+      runs.push({ notebook: name, ok: true, seconds: 0, reused: true, html: path.join(outDir, `${name}.html`), warning: last.warning });
       continue;
     }
     fs.rmSync(stamp, { force: true });
@@ -97,7 +100,7 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     const message = ok ? undefined : (tooLarge ?? (r.stderr || r.error?.message || `exit ${r.status}`)).trim();
     const html = path.join(outDir, `${name}.html`);
     runs.push({ notebook: name, ok, seconds, html, message, warning });
-    if (ok && key) writeJsonAtomic(stamp, warning ? { key, warning } : { key });
+    if (ok && made) writeJsonAtomic(stamp, { inputs: made, result: warning ? { warning } : {} });
     log(ok ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, html)}${warning ? `\n  warning: ${warning}` : ""}` : `  FAILED in ${seconds.toFixed(1)}s\n${message}`);
   }
   return runs;

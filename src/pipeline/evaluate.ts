@@ -2,7 +2,6 @@
 // nearest-class-mean columns) for random-init, pretrained, teacher and student, beside the
 // fine-tuned baselines, on both one-shot sets, every accuracy with a 95 % bootstrap interval,
 // and the paper's claims as findings; written to reports/metrics-<profile>.json.
-import * as fs from "fs";
 import * as path from "path";
 import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
@@ -10,16 +9,15 @@ import { filesOf, oneShotOf } from "../data/sets";
 import { datasetFingerprint, readManifest } from "../data/manifest";
 import { featureMapSize, resolveArch } from "../models/resnext";
 import { paperFindings } from "./paper-findings";
-import { changedInputs, Inputs } from "../util/fingerprint";
-import { writeJsonAtomic } from "../util/paths";
+import { cached, freshness, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import { disposeModel, embeddingDim, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
 import { Embedded, probe, ProbeScores } from "../probe/probe";
 import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS } from "./metrics";
-import { readReport, writeReport } from "../util/reports";
+import { readReport, reportPath, writeReport } from "../util/reports";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { ensureData, finetune, FinetuneResult, initialModel, initInputs, ONE_SHOT_SETS, OneShotSet, pretrainedModel, runDir, runTag, StepOptions, trainedModel, trainedWeights } from "./steps";
+import { ensureData, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs, initRecord, ONE_SHOT_SETS, OneShotSet, planSteps, PlanRow, pretrainedModel, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf } from "./steps";
 
 export async function embedOneShot(profile: Profile, model: Model, set: OneShotSet): Promise<Embedded> {
   const data = oneShotOf(datasetDir(set, profile.name));
@@ -47,11 +45,35 @@ export async function representationModel(profile: Profile, which: Representatio
   return trainedModel(profile, which, opts);
 }
 
-/** What a representation's probe rows are made from: its weights' checksum. */
-async function representationInputs(profile: Profile, which: Representation, opts: StepOptions): Promise<Inputs> {
+/** What a representation's probe rows are made from: its weights' checksum (its step finished). */
+function representationInputs(profile: Profile, which: Representation): Inputs {
   if (which === "random-init") return { random: trainSeed(profile), arch: profile.arch };
-  if (which === "pretrained") return { pretrained: (await initInputs(withRun(profile, { init: "pretrained" }), opts)).weights };
-  return { [which]: await trainedWeights(profile, which, opts) };
+  if (which === "pretrained") return { pretrained: initRecord(withRun(profile, { init: "pretrained" })).weights };
+  return { [which]: weightsOf(profile, which) };
+}
+
+/** What the metrics are made from, once every step they read is finished: the one-shot sets,
+ * each representation's weights, and the fine-tune results. */
+function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Representation, Inputs>; ft: Metrics["finetune"] } {
+  const ft = {} as Metrics["finetune"];
+  for (const set of ONE_SHOT_SETS) {
+    ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
+    for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
+      const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), finetuneInputs(profile, set, variant));
+      if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
+      const { accuracy, accuracyCI, trainAccuracy } = k.result;
+      ft[set][variant] = { accuracy, accuracyCI, trainAccuracy };
+    }
+  }
+  const reps = Object.fromEntries(REPRESENTATIONS.map((which) => [which, representationInputs(profile, which)])) as Record<Representation, Inputs>;
+  const inputs: Inputs = { data: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))])), representations: reps, imageSize: profile.imageSize, finetune: ft };
+  return { inputs, reps, ft };
+}
+
+/** Whether the metrics file was made from today's inputs (every step it reads finished). */
+export function evaluationState(profile: Profile): Freshness {
+  const kept = readReport<Metrics>(metricsName(profile));
+  return kept?.findings ? freshness(kept.inputs, evaluationInputs(profile).inputs) : { fresh: false, why: "not made yet" };
 }
 
 export function datasetTitle(profile: Profile, set: string): string {
@@ -84,19 +106,13 @@ export function metricsName(profile: Profile): string {
  * with nothing changed reads the file and embeds nothing. */
 export async function evaluate(profile: Profile, opts: StepOptions = {}): Promise<Metrics> {
   await ensureData(profile);
-  const ft = {} as Metrics["finetune"];
-  for (const set of ONE_SHOT_SETS) {
-    ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
-    for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
-      const { accuracy, accuracyCI, trainAccuracy } = await finetune(profile, set, variant, opts);
-      ft[set][variant] = { accuracy, accuracyCI, trainAccuracy };
-    }
-  }
-  const reps = {} as Record<Representation, Inputs>;
-  for (const which of REPRESENTATIONS) reps[which] = await representationInputs(profile, which, opts);
-  const inputs: Inputs = { data: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))])), representations: reps, imageSize: profile.imageSize, finetune: ft };
-  const cached = readReport<Metrics>(metricsName(profile));
-  if (cached?.inputs && changedInputs(cached.inputs, inputs).length === 0 && cached.findings) return cached;
+  // Every step the metrics read, made first where needed (the table's order).
+  for (const set of ONE_SHOT_SETS) for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) await finetune(profile, set, variant, opts);
+  await initInputs(withRun(profile, { init: "pretrained" }), opts);
+  for (const which of ["teacher", "student"] as const) await trainedWeights(profile, which, opts);
+  const { inputs, reps, ft } = evaluationInputs(profile);
+  const kept = readReport<Metrics>(metricsName(profile));
+  if (kept?.findings && freshness(kept.inputs, inputs).fresh) return kept;
 
   const probes = {} as Metrics["probes"];
   for (const set of ONE_SHOT_SETS) probes[set] = {} as Record<Representation, ProbeScores>;
@@ -105,29 +121,31 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   for (const which of REPRESENTATIONS) {
     const keyOf = (set: OneShotSet) => ({ data: (inputs.data as Record<string, string>)[set], representation: reps[which], imageSize: profile.imageSize, seed: profile.seed });
     const file = (set: OneShotSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
-    const kept = (set: OneShotSet) => {
-      if (!fs.existsSync(file(set))) return undefined;
-      const c = JSON.parse(fs.readFileSync(file(set), "utf8"));
-      return changedInputs(c.inputs, keyOf(set)).length === 0 ? (c.scores as ProbeScores) : undefined;
-    };
     for (const set of ONE_SHOT_SETS) {
-      const k = kept(set);
-      if (k) probes[set][which] = k;
+      const k = keptResult<ProbeScores>(file(set), keyOf(set));
+      if ("result" in k) probes[set][which] = k.result;
     }
     const todo = ONE_SHOT_SETS.filter((set) => !probes[set][which]);
     if (!todo.length) continue;
     const model = await representationModel(profile, which, opts);
     try {
-      for (const set of todo) {
-        probes[set][which] = probe(await embedOneShot(profile, model, set), 1, profile.seed);
-        writeJsonAtomic(file(set), { inputs: keyOf(set), scores: probes[set][which] });
-      }
+      for (const set of todo) probes[set][which] = await cached(file(set), keyOf(set), async () => probe(await embedOneShot(profile, model, set), 1, profile.seed));
     } finally {
       disposeModel(model);
     }
   }
   const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetTitle(profile, s)])) as Record<OneShotSet, string>, probes, finetune: ft };
-  const metrics: Metrics = { ...partial, findings: paperFindings(partial), meta: { ...evaluationMeta(profile), stageSeconds: cached?.meta?.stageSeconds ?? {} }, inputs };
+  const metrics: Metrics = { ...partial, findings: paperFindings(partial), meta: { ...evaluationMeta(profile), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
   writeReport(metricsName(profile), metrics);
   return metrics;
+}
+
+/** The pipeline's table (steps.ts) and the evaluation after it: each cached or to run, and why. */
+export function pipelinePlan(profile: Profile): PlanRow[] {
+  const rows = planSteps(profile);
+  const waiting = rows.filter((r) => r.status === "to run").map((r) => r.step);
+  const artifact = reportPath(metricsName(profile));
+  if (waiting.length) return [...rows, { step: "evaluate", status: "to run", why: `after ${waiting.length > 3 ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`, artifact }];
+  const st = evaluationState(profile);
+  return [...rows, st.fresh ? { step: "evaluate", status: "cached", artifact } : { step: "evaluate", status: "to run", why: st.why, artifact }];
 }

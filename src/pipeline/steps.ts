@@ -1,321 +1,250 @@
-// The method step by step, each step cached in runs/<profile>/: a finished step is loaded,
-// an unfinished one resumes from its last checkpoint, and one whose inputs changed (data, init,
-// profile values, model) is redone. Every model starts from the profile's init: the pretrained
-// backbone (step 0), random weights, or a checkpoint. The CLI, `reproduce` and the notebooks
-// all call these.
-import * as fs from "fs";
-import * as os from "os";
-import { tf } from "../engine/tf";
-import * as path from "path";
-import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
-import { datasetDir, generateAll } from "../data/generate";
-import { filesOf, oneShotOf, pairsOf } from "../data/sets";
-import { loadBackbone, loadCheckpoint, readCheckpointMeta, recoverCheckpoint } from "../models/checkpoint";
-import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
-import { changedInputs, hashOf, Inputs } from "../util/fingerprint";
-import { pretrainTask, TaggedImages } from "../train/pretrain";
-import { accuracyWithInterval, Interval } from "../probe/bootstrap";
-import { writeJsonAtomic } from "../util/paths";
-import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../models/model";
-import { paths } from "../util/paths";
-import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
-import type { OptimizerConfig } from "../train/optimizer";
-import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
-import { partsOfShard, Shard } from "../util/shard";
-import { studentTask } from "../train/student";
-import { teacherTask } from "../train/teacher";
-import { embedFiles } from "../train/embed";
-import { accuracy } from "../probe/neighbours";
-import { argmaxRows } from "../probe/logreg";
+// The method as a declared table of cached steps, cached in runs/<profile>/ and datasets/: each
+// step names the steps it reads, what its artifact is made from (its inputs), whether the artifact
+// there was made from today's inputs, and how to make it. One traversal (ensureStep) makes sure
+// of a step: its dependencies first, then the step itself unless its artifact is current. The
+// CLI's per-stage commands, `reproduce`, the shard workers and the notebooks all go through it;
+// `retail-repr plan` prints the table with what is cached and what would run, and why.
+import { Profile, withRun } from "../config/profiles";
+import { DATASET_NAMES, DatasetName, datasetState, generateAll } from "../data/generate";
+import { disposeModel, Model, ModelConfig } from "../models/model";
+import type { FinetuneVariant } from "../train/finetune";
+import { FINETUNE_VARIANTS } from "../train/finetune";
+import type { LoopResult } from "../train/loop";
+import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels } from "../train/pseudolabel";
+import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
+import type { Shard } from "../util/shard";
+import {
+  checkpointState, ckptDir, embeddingConfig, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile, initialModel, initRecord,
+  modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs, pseudoSpec, runDir, runFinetune, runPretrain, runPseudolabels, runStudent,
+  runTeacher, StepOptions, studentInputs, teacherInputs, weightsOf,
+} from "./runs";
+import { loadCheckpoint } from "../models/checkpoint";
 
-/** Runs of the profile's own init and repeat live in runs/<profile>/; others beside them in
- * runs/<profile>/init-<...>/ and .../repeat-<k>/, so no variant overwrites another. */
-export function runTag(profile: Profile): string {
-  const parts: string[] = [];
-  if (profile.init !== PROFILES[profile.name].init) parts.push(profile.init === "random" || profile.init === "pretrained" ? `init-${profile.init}` : `init-${path.basename(path.resolve(profile.init))}-${hashOf(path.resolve(profile.init)).slice(0, 6)}`);
-  if (profile.repeat) parts.push(`repeat-${profile.repeat}`);
-  return parts.join("/");
+export * from "./runs";
+
+export interface Step {
+  name: string;
+  /** The steps whose artifacts this one reads. */
+  dependencies: string[];
+  /** Where its artifact lives. */
+  artifact: string;
+  /** The command that makes this step alone. */
+  command: string;
+  /** Whether making it trains a network. */
+  trains: boolean;
+  /** What the artifact is made from; call once every dependency is current. */
+  inputs(): Inputs;
+  /** Whether the artifact there was made from `inputs`, and if not, why. */
+  state(inputs: Inputs): Freshness;
+  /** Make the artifact (its dependencies are current). */
+  run(opts: StepOptions): Promise<void>;
 }
 
-export const runDir = (profile: Profile, step: string) => path.join(paths.runs, profile.name, step === "pretrain" ? "" : runTag(profile), step);
-export const ckptDir = (profile: Profile, step: string) => path.join(runDir(profile, step), "checkpoint");
+/** The init's step, when the run starts from one that is made here. */
+const initSteps = (profile: Profile) => (profile.init === "pretrained" ? ["pretrain"] : []);
 
-export function embeddingConfig(profile: Profile): ModelConfig {
-  return { arch: profile.arch, pooling: "lca", projDim: 0, classes: 0 };
+function trainingStep(profile: Profile, name: "pretrain" | "teacher" | "student", o: Pick<Step, "dependencies" | "inputs" | "run">): Step {
+  const p = name === "pretrain" ? withRun(profile, { repeat: 0 }) : profile;
+  const command = name === "pretrain" ? "pretrain" : `train-${name}`;
+  return { name, artifact: ckptDir(p, name), command, trains: true, state: (inputs) => checkpointState(p, name, p.train[name].steps, inputs), ...o };
 }
 
-/** A network with random weights (every layer from the run's seed): the "random init" floor. */
-export function initialModel(profile: Profile, config: ModelConfig = embeddingConfig(profile)): Model {
-  return createModel(config, trainSeed(profile));
-}
-
-/** Replicas for data-parallel training: the profile's, RETAIL_REPR_WORKERS to override, and
- * never more than the cores there are or on a GPU backend (one device already runs in parallel). */
-export function workersFor(profile: Profile): number {
-  const env = process.env.RETAIL_REPR_WORKERS;
-  const wanted = env ? Number(env) : profile.train.workers;
-  if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`RETAIL_REPR_WORKERS must be 1 or 2, got '${env}'`);
-  const backend = tf.getBackend();
-  if (backend !== "wasm" && backend !== "cpu") return 1;
-  return Math.min(wanted, 2, os.cpus().length);
-}
-
-/** The optimiser every training step uses, at base learning rate `lr`. */
-export function sgdConfig(lr: number): OptimizerConfig {
-  return { kind: "sgd", lr, momentum: 0.9, weightDecay: 1e-4 };
-}
-
-function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, opts: StepOptions = {}): LoopConfig {
-  return {
+/** The steps of `profile`'s run, dependencies before the steps that read them. */
+export function stepTable(profile: Profile): Step[] {
+  const data: Step[] = DATASET_NAMES.map((name) => ({
     name,
-    steps,
-    optimizer: sgdConfig(lr),
-    warmup: Math.max(1, Math.round(steps * 0.05)),
-    checkpointEvery: profile.train.checkpointEvery,
-    runDir: runDir(profile, name),
-    quiet: opts.quiet,
-    onStep: opts.onStep,
-    workers: workersFor(profile),
-    inputs,
-    imageSize: profile.imageSize,
-    chunk: profile.train.chunk,
+    dependencies: [],
+    artifact: `datasets/${profile.name}/${name}`,
+    command: `generate --only ${name}`,
+    trains: false,
+    inputs: () => ({ spec: name }),
+    state: () => datasetState(name, profile),
+    run: async (opts) => void (await generateAll(profile, [name], { quiet: opts.quiet })),
+  }));
+  const pretrain = trainingStep(profile, "pretrain", { dependencies: ["pretrain-corpus"], inputs: () => pretrainInputs(profile), run: async (o) => disposeModel((await runPretrain(profile, o)).model) });
+  const teacher = trainingStep(profile, "teacher", { dependencies: ["teacher-pairs", ...initSteps(profile)], inputs: () => teacherInputs(profile), run: async (o) => disposeModel((await runTeacher(profile, o)).model) });
+  const pseudolabels: Step = {
+    name: "pseudolabels",
+    dependencies: ["student-pseudo", "teacher"],
+    artifact: runDir(profile, "pseudolabels"),
+    command: "pseudolabel",
+    trains: false,
+    inputs: () => pseudoSpec(profile) as unknown as Inputs,
+    state: (spec) => pseudolabelState(profile, spec as unknown as PseudoSpec),
+    run: async (o) => void (await runPseudolabels(profile, o)),
   };
+  const student = trainingStep(profile, "student", { dependencies: ["teacher-pairs", "pseudolabels", ...initSteps(profile)], inputs: () => studentInputs(profile), run: async (o) => disposeModel((await runStudent(profile, o)).model) });
+  const finetunes: Step[] = ONE_SHOT_SETS.flatMap((set) =>
+    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => ({
+      name: finetuneName(set, variant),
+      dependencies: [set, ...initSteps(profile)],
+      artifact: finetuneResultFile(profile, set, variant),
+      command: `finetune --dataset ${set} --variant ${variant}`,
+      trains: true,
+      inputs: () => finetuneInputs(profile, set, variant),
+      state: (inputs) => {
+        const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), inputs);
+        return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
+      },
+      run: async (o) => void (await finetune(profile, set, variant, o)),
+    })),
+  );
+  return [...data, pretrain, teacher, pseudolabels, student, ...finetunes];
 }
 
-/** Is this step's checkpoint finished and made from these inputs? */
-export function stepDone(profile: Profile, name: string, steps: number, inputs: Inputs): boolean {
-  const dir = ckptDir(profile, name);
-  if (!recoverCheckpoint(dir)) return false;
-  const meta = readCheckpointMeta(dir);
-  return meta.step >= steps && changedInputs(meta.extra.inputs as Inputs | undefined, inputs).length === 0;
+function pseudolabelState(profile: Profile, spec: PseudoSpec): Freshness {
+  const st = pseudoStatus(runDir(profile, "pseudolabels"), spec);
+  if (!st.problems.size) return { fresh: true };
+  return { fresh: false, why: st.done.length ? `${st.problems.size} of ${st.parts} parts to label` : "not labelled yet" };
 }
 
-export interface StepOptions {
-  quiet?: boolean;
-  /** After each training step (see LoopConfig.onStep): live charts and checks in notebooks. */
-  onStep?: LoopConfig["onStep"];
-  /** Refuse, instead of training, when a needed earlier step is not finished (shard workers). */
-  noTraining?: boolean;
-}
-
-/** The options a step passes to the earlier steps it may have to train first: `onStep` is for the
- * step that was asked for, not for a pretraining or a teacher trained on the way to it. */
+/** The options a step passes to the steps it reads: `onStep` is for the step that was asked for,
+ * not for a pretraining or a teacher trained on the way to it. */
 function forDependencies(opts: StepOptions): StepOptions {
   const { onStep: _onStep, ...rest } = opts;
   return rest;
 }
 
-function mustTrain(profile: Profile, name: string, command: string, opts: StepOptions): void {
-  if (opts.noTraining) throw new Error(`${name} is not trained for profile ${profile.name} (${ckptDir(profile, name)}); run \`retail-repr ${command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
+/** Make sure of step `name`: its dependencies first, then the step itself unless its artifact
+ * was made from today's inputs. A shard worker (`noTraining`) refuses to train, naming the
+ * command to run; the student refuses pseudolabels split across shards and left incomplete. */
+export async function ensureStep(profile: Profile, name: string, opts: StepOptions = {}, asked = true): Promise<void> {
+  const step = stepTable(profile).find((s) => s.name === name);
+  if (!step) throw new Error(`no step '${name}' in the pipeline of profile ${profile.name}`);
+  for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  const state = step.state(step.inputs());
+  if (state.fresh) return;
+  if (opts.noTraining && name !== "pseudolabels") throw new Error(`${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
+  if (name === "pseudolabels" && !asked) {
+    const spec = pseudoSpec(profile);
+    const st = pseudoStatus(step.artifact, spec);
+    if (st.shards) throw new Error(describeIncomplete(step.artifact, spec, st));
+  }
+  await step.run(asked ? opts : forDependencies(opts));
 }
 
+/** Every dataset of the profile, generated (or imported) and current. */
 export async function ensureData(profile: Profile): Promise<void> {
-  await generateAll(profile);
+  for (const name of DATASET_NAMES) await ensureStep(profile, name);
 }
 
-/** The same profile values and model a step of any init or repeat records as its inputs. */
-function commonInputs(profile: Profile, config: ModelConfig): Inputs {
-  // A chunk size set by hand changes batch-norm statistics (per chunk), so it is an input.
-  return { model: config, imageSize: profile.imageSize, seed: trainSeed(profile), ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}) };
+export interface PlanRow {
+  step: string;
+  status: "cached" | "to run";
+  /** Why it would run ("not trained yet", "inputs changed (data); training from scratch", "after teacher"). */
+  why?: string;
+  artifact: string;
 }
 
-// ---- step 0: the pretrained start ----------------------------------------------------------
-
-export function pretrainConfig(profile: Profile, vocabulary: number): ModelConfig {
-  return { arch: profile.arch, pooling: "gap", projDim: 0, classes: vocabulary };
+/** The table as it stands: each step cached or to run, and why (a step after one that will run
+ * runs too: its inputs are that one's output). Computes nothing. */
+export function planSteps(profile: Profile): PlanRow[] {
+  const table = stepTable(profile);
+  const toRun = new Set<string>();
+  return table.map((s) => {
+    const waiting = s.dependencies.filter((d) => toRun.has(d));
+    let why: string | undefined;
+    if (waiting.length) why = `after ${waiting.join(", ")}`;
+    else {
+      const st = s.state(s.inputs());
+      if (!st.fresh) why = st.why;
+    }
+    if (why) toRun.add(s.name);
+    return { step: s.name, status: why ? "to run" : "cached", ...(why ? { why } : {}), artifact: s.artifact };
+  });
 }
 
-function pretrainData(profile: Profile): TaggedImages {
-  const dir = datasetDir("pretrain-corpus", profile.name);
-  const m = readManifest(dir);
-  const vocabulary = m.spec.vocabulary as string[] | undefined;
-  if (!Array.isArray(vocabulary)) throw new Error(`${manifestPath(dir)}: no 'vocabulary' in its spec; regenerate it with \`retail-repr generate --only pretrain-corpus\``);
-  const items = m.items.filter((it) => it.tags?.length);
-  if (items.length === 0) throw new Error(`${manifestPath(dir)}: no item has 'tags'; the pretraining corpus needs hashtags`);
-  return { files: items.map((it) => resolveItem(dir, it)), tags: items.map((it) => it.tags!), vocabulary };
-}
+// ---- the steps as the library's callers ask for them ------------------------------------------
 
-function pretrainInputs(profile: Profile, vocabulary: number): Inputs {
-  const p = withRun(profile, { repeat: 0 });
-  return { data: datasetFingerprint(datasetDir("pretrain-corpus", profile.name)), ...commonInputs(p, pretrainConfig(p, vocabulary)), train: profile.train.pretrain };
-}
-
-/** Weakly supervised pretraining on the hashtag corpus (shared by every init and repeat). */
+/** Weakly supervised pretraining on the hashtag corpus (shared by every init and repeat); its
+ * loop resumes or, when finished, only reads the checkpoint back. */
 export async function pretrain(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  await generateAll(profile, ["pretrain-corpus"]);
-  const p = withRun(profile, { repeat: 0 });
-  const data = pretrainData(p);
-  const model = initialModel(p, pretrainConfig(p, data.vocabulary.length));
-  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p, data.vocabulary.length), opts));
-  return { model, result };
+  await ensureStep(profile, "pretrain-corpus", forDependencies(opts));
+  return runPretrain(profile, opts);
 }
 
 /** The finished pretraining checkpoint's folder (pretraining first when needed). */
 export async function pretrainedCheckpoint(profile: Profile, opts: StepOptions = {}): Promise<string> {
-  await generateAll(profile, ["pretrain-corpus"]);
-  const vocabulary = pretrainData(profile).vocabulary.length;
-  if (!stepDone(profile, "pretrain", profile.train.pretrain.steps, pretrainInputs(profile, vocabulary))) {
-    mustTrain(profile, "pretrain", "pretrain", opts);
-    disposeModel((await pretrain(profile, opts)).model);
-  }
+  await ensureStep(profile, "pretrain", opts);
   return ckptDir(profile, "pretrain");
 }
 
-/** The checkpoint folder a non-random init starts from (pretraining first when needed). */
-async function initCheckpoint(profile: Profile, opts: StepOptions): Promise<string> {
-  return profile.init === "pretrained" ? pretrainedCheckpoint(profile, opts) : path.resolve(profile.init);
-}
-
-/** Where a run starts, as an input: "random", or the starting weights' checksum and origin. */
-export async function initInputs(profile: Profile, opts: StepOptions = {}): Promise<Inputs> {
-  if (profile.init === "random") return { kind: "random" };
-  const dir = await initCheckpoint(profile, opts);
-  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`init: '${profile.init}' is neither 'pretrained', 'random' nor a checkpoint folder (no checkpoint.json in ${dir})`);
-  return { kind: profile.init === "pretrained" ? "pretrained" : "checkpoint", dir: profile.init === "pretrained" ? "runs/pretrain" : dir, weights: readCheckpointMeta(dir).weights.sha256 };
-}
-
-/** A new model for `config` at the run's init: random weights, then the init's backbone. */
-export async function startingModel(profile: Profile, config: ModelConfig, opts: StepOptions = {}): Promise<Model> {
-  const model = initialModel(profile, config);
-  if (profile.init !== "random") loadBackbone(await initCheckpoint(profile, opts), model);
-  return model;
+async function ensureInit(profile: Profile, opts: StepOptions): Promise<void> {
+  for (const s of initSteps(profile)) await ensureStep(profile, s, forDependencies(opts), false);
 }
 
 /** The pretrained backbone as an embedding model (LCA pooling), for the probe row. */
 export async function pretrainedModel(profile: Profile, opts: StepOptions = {}): Promise<Model> {
-  return startingModel(withRun(profile, { init: "pretrained", repeat: 0 }), embeddingConfig(profile), opts);
+  const p = withRun(profile, { init: "pretrained", repeat: 0 });
+  await ensureInit(p, opts);
+  return modelAtInit(p, embeddingConfig(profile));
 }
 
-// ---- steps 1-3: teacher, pseudolabels, student ---------------------------------------------
-
-async function teacherInputs(profile: Profile, opts: StepOptions): Promise<Inputs> {
-  return { data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)), init: await initInputs(profile, opts), ...commonInputs(profile, embeddingConfig(profile)), train: profile.train.teacher };
+/** Where a run starts, as an input (the init's step made first when needed). */
+export async function initInputs(profile: Profile, opts: StepOptions = {}): Promise<Inputs> {
+  await ensureInit(profile, opts);
+  return initRecord(profile);
 }
 
+/** A new model for `config` at the run's init (the init's step made first when needed). */
+export async function startingModel(profile: Profile, config: ModelConfig, opts: StepOptions = {}): Promise<Model> {
+  await ensureInit(profile, opts);
+  return modelAtInit(profile, config);
+}
+
+/** The teacher's training (its dependencies first); the loop resumes or, when finished, only
+ * reads the checkpoint and history back. */
 export async function trainTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   await ensureData(profile);
-  const deps = forDependencies(opts);
-  const model = await startingModel(profile, embeddingConfig(profile), deps);
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, await teacherInputs(profile, deps), opts));
-  return { model, result };
+  for (const d of stepTable(profile).find((s) => s.name === "teacher")!.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  return runTeacher(profile, opts);
 }
 
-async function studentInputs(profile: Profile, opts: StepOptions): Promise<Inputs> {
-  return {
-    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
-    unlabeled: datasetFingerprint(datasetDir("student-pseudo", profile.name)),
-    teacher: await teacherId(profile, opts),
-    init: await initInputs(profile, opts),
-    ...commonInputs(profile, embeddingConfig(profile)),
-    train: profile.train.student,
-  };
+export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+  await ensureData(profile);
+  for (const d of stepTable(profile).find((s) => s.name === "student")!.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  return runStudent(profile, opts);
+}
+
+/** A finished step's weights checksum (training it first when needed), without loading it. */
+export async function trainedWeights(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<string> {
+  await ensureStep(profile, which, opts);
+  return weightsOf(profile, which);
 }
 
 /** A finished step's model from its checkpoint (training it first when needed). */
 export async function trainedModel(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<Model> {
   await ensureData(profile);
-  await trainedWeights(profile, which, opts);
+  await ensureStep(profile, which, opts);
   return loadCheckpoint(ckptDir(profile, which), initialModel(profile)).model;
-}
-
-/** A finished step's weights checksum (training it first when needed), without loading it. */
-export async function trainedWeights(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<string> {
-  const inputs = which === "teacher" ? await teacherInputs(profile, opts) : await studentInputs(profile, opts);
-  if (!stepDone(profile, which, profile.train[which].steps, inputs)) {
-    mustTrain(profile, which, `train-${which}`, opts);
-    disposeModel((which === "teacher" ? await trainTeacher(profile, opts) : await trainStudent(profile, opts)).model);
-  }
-  return readCheckpointMeta(ckptDir(profile, which)).weights.sha256;
-}
-
-export const teacherId = (profile: Profile, opts: StepOptions = {}) => trainedWeights(profile, "teacher", opts);
-
-/** What this profile's pseudolabels must be made from (the teacher trained first when needed). */
-export async function pseudoSpec(profile: Profile, opts: StepOptions = {}): Promise<PseudoSpec> {
-  const ds = datasetDir("student-pseudo", profile.name);
-  return {
-    teacher: await teacherId(profile, opts),
-    list: datasetFingerprint(ds),
-    count: filesOf(ds).files.length,
-    dim: embeddingDim(embeddingConfig(profile)),
-    partSize: profile.train.pseudoPartSize,
-  };
 }
 
 /** Step 2, or this process's shard of it: the teacher's embeddings of the unlabeled set, in parts.
  * A shard worker trains nothing: the data and the teacher must be there (shared storage). */
 export async function pseudolabel(profile: Profile, opts: StepOptions & { shard?: Shard } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
-  const dir = runDir(profile, "pseudolabels");
   const o = opts.shard ? { ...opts, noTraining: true } : opts;
   if (!opts.shard) await ensureData(profile);
-  const spec = await pseudoSpec(profile, o);
-  let status = pseudoStatus(dir, spec);
-  if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
-    const teacher = await trainedModel(profile, "teacher", o);
-    const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-    status = await writePseudolabels(teacher, files, dir, { spec, size: profile.imageSize, batch: profile.train.embedBatch, shard: opts.shard, quiet: opts.quiet });
-    disposeModel(teacher);
-  }
-  return { dir, status, spec };
+  await ensureStep(profile, "teacher", forDependencies(o), false);
+  return runPseudolabels(profile, o);
 }
 
 /** The student's pseudolabels: made here when none exist yet; parts split across shards are
  * never finished here behind the user's back: an incomplete or mixed set is refused, named. */
 export async function studentPseudolabels(profile: Profile, opts: StepOptions = {}): Promise<{ dim: number; data: Float32Array }> {
-  const dir = runDir(profile, "pseudolabels");
-  const spec = await pseudoSpec(profile, opts);
-  const st = pseudoStatus(dir, spec);
-  if (st.problems.size && st.shards) throw new Error(describeIncomplete(dir, spec, st));
-  if (st.problems.size) await pseudolabel(profile, opts);
-  return readPseudolabels(dir, spec);
+  await ensureStep(profile, "pseudolabels", opts, false);
+  return readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
 }
 
-export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  await ensureData(profile); // the pseudolabels' spec reads the datasets before anything trains
-  const deps = forDependencies(opts);
-  const labels = await studentPseudolabels(profile, deps);
-  const model = await startingModel(profile, embeddingConfig(profile), deps);
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-  const task = studentTask(pairs, files, labels, profile);
-  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, await studentInputs(profile, deps), opts));
-  return { model, result };
-}
-
-export const ONE_SHOT_SETS = ["capg-like", "grozi-like"] as const;
-export type OneShotSet = (typeof ONE_SHOT_SETS)[number];
-
-export interface FinetuneResult {
-  accuracy: number;
-  accuracyCI: Interval;
-  /** Accuracy on the (clean, un-augmented) training images after training: has it plateaued? */
-  trainAccuracy: number;
-}
-
-/** Fine-tune a classifier baseline from the run's init; its test accuracy with a bootstrap
- * interval and its training accuracy, cached in the run's folder by its inputs. */
+/** A fine-tune baseline's test accuracy with its interval and its training accuracy, kept in its
+ * run folder by its inputs (training it when they changed). */
 export async function finetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<FinetuneResult & { result?: LoopResult }> {
   await ensureData(profile);
-  const dataDir = datasetDir(set, profile.name);
-  const data = oneShotOf(dataDir);
-  const config: ModelConfig = { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: data.classes };
-  const name = `finetune-${set}-${variant}`;
-  const deps = forDependencies(opts);
-  const inputs = { data: datasetFingerprint(dataDir), init: await initInputs(profile, deps), ...commonInputs(profile, config), variant, train: profile.train.finetune };
-  const resultFile = path.join(runDir(profile, name), "result.json");
-  if (fs.existsSync(resultFile)) {
-    const cached = JSON.parse(fs.readFileSync(resultFile, "utf8"));
-    if (changedInputs(cached.inputs, inputs).length === 0) return cached.result as FinetuneResult;
-  }
-  const model = await startingModel(profile, config, deps);
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, inputs, opts));
-  const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
-  const test = accuracyWithInterval(argmaxRows(await embedFiles(model, data.test.files, o), data.classes), data.test.labels, { seed: profile.seed });
-  const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
-  disposeModel(model);
-  const out: FinetuneResult = { accuracy: test.accuracy, accuracyCI: test.interval, trainAccuracy };
-  writeJsonAtomic(resultFile, { inputs, result: out });
-  return { ...out, result };
+  await ensureInit(profile, opts);
+  let loop: LoopResult | undefined;
+  const out = await cached(finetuneResultFile(profile, set, variant), finetuneInputs(profile, set, variant), async () => {
+    const { result, ...r } = await runFinetune(profile, set, variant, opts);
+    loop = result;
+    return r;
+  });
+  return loop ? { ...out, result: loop } : out;
 }

@@ -16,7 +16,7 @@ import { stepRunner } from "./step-runners";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
 import { inNotebook } from "../util/host";
 import { checkStepFits, largestBatch } from "../models/memory";
-import { changedInputs, Inputs } from "../util/fingerprint";
+import { freshness, Inputs } from "../util/fingerprint";
 
 /** A training stage as the loop sees it: batches, the images of a batch, and one objective on
  * what the network computes from them. The loop picks how a step computes it (step-runners.ts):
@@ -114,9 +114,10 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   const opt = new Optimizer(cfg.optimizer);
   let start = 0;
   let history: HistoryRow[] = [];
-  const stale = cfg.inputs && recoverCheckpoint(ckpt) ? changedInputs(readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined, cfg.inputs) : [];
-  if (stale.length) {
-    console.log(`${cfg.name}: inputs changed (${stale.join(", ")}); training from scratch`);
+  // A checkpoint made from other inputs (another dataset, init, config) is never resumed.
+  const kept = cfg.inputs && recoverCheckpoint(ckpt) ? freshness((readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined) ?? {}, cfg.inputs) : undefined;
+  if (kept && !kept.fresh) {
+    console.log(`${cfg.name}: ${kept.why}; training from scratch`);
     fs.rmSync(ckpt, { recursive: true, force: true });
   }
   if (recoverCheckpoint(ckpt)) {

@@ -1,0 +1,60 @@
+// The pipeline as a declared table: `plan` on a fresh tree, after some steps ran, and after an
+// input changed; the traversal makes a step's dependencies first and only what is not current.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { selectBackend } from "../src/engine/backend";
+import { getProfile, Profile } from "../src/config/profiles";
+import { ensureStep, planSteps, stepTable } from "../src/pipeline/steps";
+import { pipelinePlan } from "../src/pipeline/evaluate";
+import { CHILD, inTempTree } from "./helpers";
+
+const ROOT = path.join(__dirname, "..", "..");
+const statusOf = (p: Profile) => Object.fromEntries(planSteps(p).map((r) => [r.step, r.status === "cached" ? "cached" : r.why]));
+
+test("the table lists every dependency before the steps that read it, and each step once", () => {
+  const table = stepTable(getProfile("smoke"));
+  const seen = new Set<string>();
+  for (const s of table) {
+    assert.ok(!seen.has(s.name), `${s.name} twice`);
+    for (const d of s.dependencies) assert.ok(seen.has(d), `${s.name} reads ${d}, which comes later or not at all`);
+    seen.add(s.name);
+  }
+  assert.deepEqual(table.find((s) => s.name === "student")!.dependencies, ["teacher-pairs", "pseudolabels", "pretrain"]);
+  assert.deepEqual(stepTable(getProfile("smoke", "random")).find((s) => s.name === "teacher")!.dependencies, ["teacher-pairs"], "a random init reads no pretraining");
+});
+
+test("plan: a fresh tree, after the teacher's steps ran (only those), and after a changed input", async () => {
+  await selectBackend({ force: "wasm", log: null });
+  await inTempTree("rr-plan-", async ({ root }) => {
+    const p = getProfile("smoke");
+    const fresh = statusOf(p);
+    assert.equal(fresh["teacher-pairs"], "not generated yet");
+    assert.equal(fresh.teacher, "after teacher-pairs, pretrain");
+    assert.equal(fresh.student, "after teacher-pairs, pseudolabels, pretrain");
+    assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 12 more$/);
+
+    await ensureStep(p, "teacher", { quiet: true });
+    const after = statusOf(p);
+    for (const s of ["pretrain-corpus", "teacher-pairs", "pretrain", "teacher"]) assert.equal(after[s], "cached", s);
+    assert.equal(after["grozi-like"], "not generated yet", "only the teacher's dependencies were made");
+    assert.equal(after["student-pseudo"], "not generated yet");
+    assert.equal(after.pseudolabels, "after student-pseudo");
+
+    // A changed hyper-parameter: the teacher is redone from scratch, and what reads it after it.
+    const changed: Profile = { ...p, train: { ...p.train, teacher: { ...p.train.teacher, lr: p.train.teacher.lr / 2 } } };
+    const c = statusOf(changed);
+    assert.equal(c.pretrain, "cached");
+    assert.equal(c.teacher, "inputs changed (train); training from scratch");
+    assert.equal(c.pseudolabels, "after student-pseudo, teacher");
+
+    // The CLI prints the same table.
+    const env = { ...process.env, RETAIL_REPR_RUNS: path.join(root, "runs"), RETAIL_REPR_DATASETS: path.join(root, "datasets") };
+    const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), "plan", "--profile", "smoke"], { env, encoding: "utf8", ...CHILD });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^ {2}teacher +cached$/m);
+    assert.match(r.stdout, /^ {2}grozi-like +to run: not generated yet$/m);
+    assert.match(r.stdout, /^ {2}evaluate +to run: after student-pseudo, grozi-like, capg-like and \d+ more$/m);
+  }, { reports: true });
+});
