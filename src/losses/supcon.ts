@@ -37,10 +37,12 @@ export function contrastMasks(labels: Int32Array, contrastLabels: Int32Array): {
 }
 
 export function supConLoss(z: tf.Tensor2D, labels: Int32Array, opts: SupConOptions = {}): tf.Scalar {
-  return tf.tidy(() => {
-    const { perAnchor, hasPos } = supConPerAnchor(z, labels, opts);
-    return tf.div(tf.sum(perAnchor), tf.maximum(tf.sum(hasPos), 1)) as tf.Scalar;
-  });
+  return tf.tidy(() => supConMean(supConPerAnchor(z, labels, opts)));
+}
+
+/** The loss from its terms: the mean of the per-anchor terms over the anchors with a positive. */
+export function supConMean(terms: { perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D }): tf.Scalar {
+  return tf.tidy(() => tf.div(tf.sum(terms.perAnchor), tf.maximum(tf.sum(terms.hasPos), 1)) as tf.Scalar);
 }
 
 /** The loss's terms: (t / t_base) * l_i per anchor ([B]; 0 where an anchor has no positive)

@@ -7,14 +7,13 @@ import { tf } from "../engine/tf";
 import { Profile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, pairsOf } from "../data/sets";
-import { hardNegativeMask } from "../losses/mining";
-import { contrastMasks, pairLabels, supConPerAnchor } from "../losses/supcon";
+import { contrastMasks, pairLabels } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
 import type { TrainTask } from "./loop";
 import { forwardOf } from "./forward";
 import { stepRunner } from "./step-runners";
 import { Optimizer, OptimizerConfig } from "./optimizer";
-import { teacherTask } from "./teacher";
+import { pairContrast, teacherTask } from "./teacher";
 import { studentTask } from "./student";
 
 export interface BatchAnatomy {
@@ -78,8 +77,7 @@ export async function teacherBatchAnatomy(profile: Profile, model: Model, optimi
     // Training mode, as in the step: batch norm uses this batch's statistics.
     const parts = tf.tidy(() => {
       const z = embedForward(model, batch.x, true);
-      const mask = t.hardRatio < 1 ? hardNegativeMask(z, labels, t.hardRatio) : undefined;
-      const { perAnchor } = supConPerAnchor(z, labels, { temperature: t.temperature, baseTemperature: t.baseTemperature, negativeMask: mask });
+      const { mask, perAnchor } = pairContrast(z, B / 2, t);
       const allNegatives = tf.tensor2d(masks.negatives, [B, B]);
       return { sim: tf.matMul(z, z, false, true), kept: mask ? tf.mul(mask, allNegatives) : allNegatives, perAnchor };
     });

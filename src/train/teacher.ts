@@ -6,7 +6,7 @@ import { NOISY_STUDENT_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { Pair } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
-import { pairLabels, supConLoss } from "../losses/supcon";
+import { pairLabels, supConMean, supConPerAnchor } from "../losses/supcon";
 import { TrainTask } from "./loop";
 
 export interface PairBatch {
@@ -23,14 +23,19 @@ export function pairBatches(pairs: Pair[], n: number, size: number, seed: number
   };
 }
 
-/** SupCon with hard negative mining on the embeddings z [2n, D] of n pairs (first views, then
- * second views): each pair is a class, every other image a negative. */
-export function pairLossFromEmbeddings(z: tf.Tensor2D, n: number, t: Profile["train"]["teacher"]): tf.Scalar {
+/** The teacher's objective taken apart, on the embeddings z [2n, D] of n pairs (first views,
+ * then second views): each pair is a class, every other image a negative; the miner's mask of
+ * the negatives it keeps (none with hardRatio 1) and SupCon's terms per anchor. The caller
+ * disposes them. */
+export function pairContrast(z: tf.Tensor2D, n: number, t: Profile["train"]["teacher"]): { mask?: tf.Tensor2D; perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D } {
   const labels = pairLabels(n);
   const mask = t.hardRatio < 1 ? tf.tidy(() => hardNegativeMask(z, labels, t.hardRatio)) : undefined;
-  const loss = supConLoss(z, labels, { temperature: t.temperature, baseTemperature: t.baseTemperature, negativeMask: mask });
-  mask?.dispose();
-  return loss;
+  return { mask, ...supConPerAnchor(z, labels, { temperature: t.temperature, baseTemperature: t.baseTemperature, negativeMask: mask }) };
+}
+
+/** SupCon with hard negative mining on the pairs' embeddings: the teacher's loss. */
+export function pairLossFromEmbeddings(z: tf.Tensor2D, n: number, t: Profile["train"]["teacher"]): tf.Scalar {
+  return tf.tidy(() => supConMean(pairContrast(z, n, t)));
 }
 
 export function teacherTask(pairs: Pair[], profile: Profile): TrainTask<PairBatch> {
