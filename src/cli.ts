@@ -122,9 +122,9 @@ const commands: Record<string, Command> = {
   },
   "import-data": {
     summary: "use a real dataset (class folders, Grozi-120, pairs CSV, unlabeled folder) in place of a generated one",
-    usage: "retail-repr import-data --format class-folders|grozi120|pairs-csv|unlabeled --source PATH --as DATASET [--profile P] [--on-bad skip|stop]",
+    usage: "retail-repr import-data --format class-folders|grozi120|pairs-csv|unlabeled --source PATH --as DATASET [--split FILE.csv] [--profile P] [--on-bad skip|stop]",
     async run(argv) {
-      const args = parseArgs(argv, { values: ["format", "source", "as", "profile", "on-bad"] });
+      const args = parseArgs(argv, { values: ["format", "source", "as", "profile", "on-bad", "split"] });
       const profile = getProfile(flagString(args, "profile"));
       const format = flagString(args, "format") as Format;
       if (!(FORMATS as readonly string[]).includes(format)) throw new Error(`--format: use one of ${FORMATS.join(", ")}`);
@@ -133,8 +133,9 @@ const commands: Record<string, Command> = {
       if (!source || !as) throw new Error("import-data: --source and --as are required");
       const policy = (flagString(args, "on-bad") ?? "skip") as BadPolicy;
       if (policy !== "skip" && policy !== "stop") throw new Error("--on-bad: use skip or stop");
-      const r = await importDataset(format, source, datasetDir(as, profile.name), policy);
+      const r = await importDataset(format, source, datasetDir(as, profile.name), policy, { split: flagString(args, "split") });
       console.log(`${r.items.length} images imported as ${as} (${profile.name})`);
+      if (r.rule) console.log(`  split: ${r.rule}`);
       for (const n of r.notes) console.log(`  note: ${n}`);
       if (r.problems.length) console.log(`skipped ${r.problems.length}:\n  ${r.problems.join("\n  ")}`);
       return 0;

@@ -157,6 +157,65 @@ test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
   assert.ok(p.problems.some((l) => l.includes("1 pair(s) lost an image")));
 });
 
+test("real splits: a file,class,split CSV and a train/ + test/ layout, each named in the report; awkward names (commas, quotes, spaces) read as CSV", async () => {
+  const root = tmp();
+  const img = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#0a0" } }).jpeg().toBuffer();
+  const files = ["Cola, Zero/front shot.jpg", "Cola, Zero/shelf 1.jpg", 'Tea "Green"/a.jpg', 'Tea "Green"/b b.jpg', 'Tea "Green"/c.jpg'];
+  for (const f of files) {
+    fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    fs.writeFileSync(path.join(root, f), img);
+  }
+  // Without a split: the first image of each class by name trains, and the report says so.
+  const plain = await readDataset("class-folders", root);
+  assert.match(plain.rule!, /first usable image of each class, in name order, trains/);
+  assert.deepEqual(plain.items.filter((it) => it.split === "train").map((it) => path.relative(root, it.file)), ["Cola, Zero/front shot.jpg", 'Tea "Green"/a.jpg']);
+
+  // A split file chooses otherwise: quoted fields, a header, two training images for one class.
+  const split = path.join(root, "split.csv");
+  const rows = [
+    "file,class,split",
+    '"Cola, Zero/shelf 1.jpg","Cola, Zero",train',
+    '"Cola, Zero/front shot.jpg","Cola, Zero",test',
+    '"Tea ""Green""/c.jpg",tea,train',
+    '"Tea ""Green""/b b.jpg",tea,train',
+    '"Tea ""Green""/a.jpg",tea,test',
+    "not-there.jpg,tea,test",
+    '"Tea ""Green""/a.jpg",tea,validation',
+  ];
+  fs.writeFileSync(split, rows.join("\n") + "\n");
+  const r = await readDataset("class-folders", root, "skip", { split });
+  assert.equal(r.rule, `split from ${split} (3 train, 2 test rows)`);
+  const named = (s: string) => r.items.filter((it) => it.split === s).map((it) => path.relative(root, it.file)).sort();
+  assert.deepEqual(named("train"), ["Cola, Zero/shelf 1.jpg", 'Tea "Green"/b b.jpg', 'Tea "Green"/c.jpg']);
+  assert.deepEqual(named("test"), ["Cola, Zero/front shot.jpg", 'Tea "Green"/a.jpg']);
+  assert.deepEqual([...new Set(r.items.map((it) => it.product))].sort(), [0, 1]);
+  assert.ok(r.problems.some((l) => l.startsWith(`${split}:7: ${path.join(root, "not-there.jpg")}: no such file`)), r.problems.join("\n"));
+  assert.ok(r.problems.some((l) => l.startsWith(`${split}:8: expected file,class,split with split train or test`)), r.problems.join("\n"));
+  await assert.rejects(readDataset("class-folders", root, "stop", { split }), /split\.csv:7: .*no such file \(import stopped: --on-bad stop/);
+  await assert.rejects(readDataset("grozi120", root, "skip", { split }), /--split is for --format class-folders/);
+
+  // A train/ + test/ layout is used as it is.
+  const tt = tmp();
+  for (const [s, cls, name] of [["train", "b, c", "x 1.jpg"], ["test", "b, c", "y.jpg"], ["test", "b, c", "z.jpg"], ["train", "a", "p.jpg"], ["test", "a", "q.jpg"]]) {
+    fs.mkdirSync(path.join(tt, s, cls), { recursive: true });
+    fs.writeFileSync(path.join(tt, s, cls, name), img);
+  }
+  const t = await readDataset("class-folders", tt);
+  assert.equal(t.rule, `split by folder: ${path.join(tt, "train")}/<class>/ trains, ${path.join(tt, "test")}/<class>/ tests`);
+  assert.equal(t.items.filter((it) => it.split === "train").length, 2);
+  assert.equal(t.items.filter((it) => it.split === "test").length, 3);
+  assert.deepEqual(t.items.filter((it) => it.file.endsWith("q.jpg")).map((it) => it.product), [0], "classes numbered by name: a is 0");
+
+  // Pairs whose paths hold commas, quotes and spaces, quoted as CSV.
+  const pairs = path.join(root, "pairs.csv");
+  fs.writeFileSync(pairs, ['"Cola, Zero/front shot.jpg","Cola, Zero/shelf 1.jpg"', '"Tea ""Green""/a.jpg", "Tea ""Green""/b b.jpg"'].join("\n") + "\n");
+  const p = await readDataset("pairs-csv", pairs);
+  assert.deepEqual(p.problems, []);
+  assert.deepEqual(p.items.map((it) => path.relative(root, it.file)), ["Cola, Zero/front shot.jpg", "Cola, Zero/shelf 1.jpg", 'Tea "Green"/a.jpg', 'Tea "Green"/b b.jpg']);
+  fs.writeFileSync(pairs, '"unterminated,x.jpg\n');
+  await assert.rejects(readDataset("pairs-csv", pairs), /pairs\.csv: not a readable CSV .*quote fields that hold commas or quotes/);
+});
+
 test("batch order is a seeded shuffle: reproducible, a permutation per epoch", () => {
   const e0 = [0, 1, 2].flatMap((s) => batchAt(12, 4, 5, s));
   assert.deepEqual([...e0].sort((a, b) => a - b), [...Array(12).keys()]);

@@ -1,8 +1,11 @@
 // Readers for real datasets a researcher may hold, producing the same manifest the generated
 // sets have (absolute paths, read in place):
 //   class-folders  ROOT/<class>/<image>            (Klasson's Grocery Store, Freiburg, CAPG-GP exports)
+//                  split by ROOT/train/<class>/ + ROOT/test/<class>/, or by `split` (a CSV of
+//                  file,class,split rows), else the first usable image of each class trains
 //   grozi120       ROOT/inVitro/<id>/web/JPEG/*.jpg (train)  ROOT/inSitu/<id>/video/*.png (test)
-//   pairs-csv      FILE with rows "a,b" (paths relative to the CSV), optional header
+//   pairs-csv      FILE with rows "a,b" (paths relative to the CSV; quoted as CSV where they hold
+//                  commas or quotes), optional header
 //   unlabeled      ROOT/**/<image>
 // Every image is checked first; a bad one is skipped and reported, or stops the import
 // (`onBad: "stop"`), always with the file's path and what is wrong with it.
@@ -11,6 +14,7 @@ import * as path from "path";
 import { BadImageError, checkImage } from "./images";
 import { Item, Manifest, writeManifest } from "./manifest";
 import { ensureDir } from "../util/paths";
+import { parse } from "csv-parse/sync";
 
 export const FORMATS = ["class-folders", "grozi120", "pairs-csv", "unlabeled"] as const;
 export type Format = (typeof FORMATS)[number];
@@ -22,6 +26,55 @@ export interface ImportReport {
   problems: string[];
   /** Files that load, with conversions applied (CMYK, 16-bit, alpha, grayscale). */
   notes: string[];
+  /** How the one-shot split was made (class folders and Grozi-120). */
+  rule?: string;
+}
+
+/** The records of a CSV file (RFC 4180: quoted fields may hold commas, quotes and line breaks),
+ * each with the line it starts on; blank lines skipped, fields trimmed. */
+function csvRecords(file: string): { line: number; fields: string[] }[] {
+  try {
+    const rows = parse(fs.readFileSync(file, "utf8"), { relax_column_count: true, skip_empty_lines: true, trim: true, info: true, bom: true }) as unknown as { record: string[]; info: { lines: number } }[];
+    return rows.map((r) => ({ line: r.info.lines, fields: r.record }));
+  } catch (e) {
+    throw new Error(`${file}: not a readable CSV (${(e as Error).message}); quote fields that hold commas or quotes`);
+  }
+}
+
+/** Class folders with an explicit split: a file,class,split CSV (paths relative to ROOT, or
+ * absolute; split train or test), or ROOT/train/<class>/ and ROOT/test/<class>/. */
+function explicitSplit(root: string, splitFile: string | undefined, report: ImportReport, policy: BadPolicy): { candidates: Item[]; classes: string[] } | undefined {
+  const rows: { file: string; cls: string; split: "train" | "test" }[] = [];
+  if (splitFile) {
+    const file = path.resolve(splitFile);
+    const records = csvRecords(file);
+    const header = records[0]?.fields.map((f) => f.toLowerCase());
+    const start = header && header[0] === "file" ? 1 : 0;
+    for (const { line, fields } of records.slice(start)) {
+      const [f, cls, split] = fields;
+      if (!f || !cls || (split !== "train" && split !== "test")) {
+        problem(report, policy, `${file}:${line}: expected file,class,split with split train or test, got '${fields.join(",")}'`);
+        continue;
+      }
+      const abs = path.isAbsolute(f) ? f : path.join(root, f);
+      if (!fs.existsSync(abs)) {
+        problem(report, policy, `${file}:${line}: ${abs}: no such file`);
+        continue;
+      }
+      rows.push({ file: abs, cls, split });
+    }
+    report.rule = `split from ${file} (${rows.filter((r) => r.split === "train").length} train, ${rows.filter((r) => r.split === "test").length} test rows)`;
+  } else if (["train", "test"].every((d) => fs.existsSync(path.join(root, d)) && fs.statSync(path.join(root, d)).isDirectory())) {
+    for (const split of ["train", "test"] as const) {
+      for (const cls of listDir(path.join(root, split)).filter((n) => fs.statSync(path.join(root, split, n)).isDirectory())) {
+        for (const f of walk(path.join(root, split, cls))) rows.push({ file: f, cls, split });
+      }
+    }
+    report.rule = `split by folder: ${path.join(root, "train")}/<class>/ trains, ${path.join(root, "test")}/<class>/ tests`;
+  } else return undefined;
+  const classes = [...new Set(rows.map((r) => r.cls))].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  const id = new Map(classes.map((c, k) => [c, k]));
+  return { candidates: rows.map((r) => ({ file: r.file, product: id.get(r.cls)!, split: r.split })), classes };
 }
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
@@ -97,13 +150,23 @@ async function checked(candidates: Item[], policy: BadPolicy, report: ImportRepo
   }
 }
 
-export async function readDataset(format: Format, source: string, policy: BadPolicy = "skip"): Promise<ImportReport> {
+export async function readDataset(format: Format, source: string, policy: BadPolicy = "skip", opts: { split?: string } = {}): Promise<ImportReport> {
   const report: ImportReport = { items: [], problems: [], notes: [] };
   const root = path.resolve(source);
   const candidates: Item[] = [];
   let classNames: ((product: number) => string) | undefined;
+  let assignTrain = false;
+  if (opts.split && format !== "class-folders") throw new Error(`--split is for --format class-folders (the ${format} format has its own split)`);
   switch (format) {
     case "class-folders": {
+      const explicit = explicitSplit(root, opts.split, report, policy);
+      if (explicit) {
+        candidates.push(...explicit.candidates);
+        classNames = (p) => `class '${explicit.classes[p]}'`;
+        break;
+      }
+      assignTrain = true;
+      report.rule = "no split given (no --split file, no train/ and test/ folders): the first usable image of each class, in name order, trains; the rest test";
       const classes = listDir(root).filter((n) => fs.statSync(path.join(root, n)).isDirectory());
       if (classes.length === 0) throw new Error(`${root}: no class folders (expected ROOT/<class>/<image>)`);
       classes.forEach((c, id) => {
@@ -131,19 +194,18 @@ export async function readDataset(format: Format, source: string, policy: BadPol
         test.forEach((f) => candidates.push({ file: f, product: k, split: "test", view: "in-situ" }));
       });
       classNames = (p) => `product ${ids[p]}`;
+      report.rule = "Grozi-120's own: inVitro/<id>/web/JPEG trains, inSitu/<id>/video tests";
       break;
     }
     case "pairs-csv": {
-      const text = fs.readFileSync(root, "utf8");
       const base = path.dirname(root);
-      text.split(/\r?\n/).forEach((line, i) => {
-        if (!line.trim() || (i === 0 && !IMAGE_EXT.test(line.split(",")[0].trim()))) return; // blank or header
-        const cols = line.split(",").map((c) => c.trim());
-        if (cols.length < 2) {
-          report.problems.push(`${root}:${i + 1}: expected "a,b", got '${line}'`);
+      csvRecords(root).forEach(({ line, fields }, i) => {
+        if (i === 0 && !IMAGE_EXT.test(fields[0] ?? "")) return; // a header
+        if (fields.length < 2 || !fields[0] || !fields[1]) {
+          report.problems.push(`${root}:${line}: expected "a,b", got '${fields.join(",")}'`);
           return;
         }
-        for (const c of cols.slice(0, 2)) candidates.push({ file: path.resolve(base, c), product: i, split: "pair", pair: i });
+        for (const c of fields.slice(0, 2)) candidates.push({ file: path.resolve(base, c), product: i, split: "pair", pair: i });
       });
       break;
     }
@@ -152,7 +214,7 @@ export async function readDataset(format: Format, source: string, policy: BadPol
       break;
   }
   await checked(candidates, policy, report);
-  if (classNames) oneShotClasses(report, classNames, format === "class-folders");
+  if (classNames) oneShotClasses(report, classNames, assignTrain);
   if (format === "pairs-csv") {
     // A pair with one bad image is no pair: drop its partner too.
     const counts = new Map<number, number>();
@@ -165,10 +227,10 @@ export async function readDataset(format: Format, source: string, policy: BadPol
 }
 
 /** Read a real dataset and write its manifest to `dir`, where the pipeline looks for it. */
-export async function importDataset(format: Format, source: string, dir: string, policy: BadPolicy = "skip"): Promise<ImportReport> {
-  const report = await readDataset(format, source, policy);
+export async function importDataset(format: Format, source: string, dir: string, policy: BadPolicy = "skip", opts: { split?: string } = {}): Promise<ImportReport> {
+  const report = await readDataset(format, source, policy, opts);
   if (report.items.length === 0) throw new Error(`${source}: no usable images${report.problems.length ? `:\n  ${report.problems.slice(0, 10).join("\n  ")}` : ""}`);
-  const manifest: Manifest = { name: path.basename(dir), specHash: "imported", spec: { source: path.resolve(source), format }, created: new Date().toISOString(), items: report.items };
+  const manifest: Manifest = { name: path.basename(dir), specHash: "imported", spec: { source: path.resolve(source), format, ...(opts.split ? { split: path.resolve(opts.split) } : {}) }, created: new Date().toISOString(), items: report.items };
   ensureDir(dir);
   writeManifest(dir, manifest);
   return report;
