@@ -112,6 +112,8 @@ export class Browser {
       this.proc.kill("SIGKILL");
       await exited;
     }
-    fs.rmSync(this.profileDir, { recursive: true, force: true });
+    // Chromium's helper processes outlive the browser for a moment and still write into the
+    // profile (a clean-clone CI run failed here with ENOTEMPTY): retry the removal for a while.
+    fs.rmSync(this.profileDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
