@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
-import { createModel, disposeModel, embedForward, Model } from "../src/models/model";
+import { createModel, disposeModel, Model } from "../src/models/model";
 import { ResNeXtConfig } from "../src/models/resnext";
 import { LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
 import { pairLabels, supConLoss } from "../src/losses/supcon";

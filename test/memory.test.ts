@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { checkStepFits, HeapLimitError, largestBatch, WASM_HEAP_BYTES } from "../src/models/memory";
-import { createModel, disposeModel, embedForward } from "../src/models/model";
+import { createModel, disposeModel } from "../src/models/model";
 import { ResNeXtConfig } from "../src/models/resnext";
 import { chunkFor, TrainTask, trainLoop } from "../src/train/loop";
 import { pairLabels, supConLoss } from "../src/losses/supcon";

@@ -5,10 +5,9 @@
 // CLI's per-stage commands, `reproduce`, the shard workers and the notebooks all go through it;
 // `retail-repr plan` prints the table with what is cached and what would run, and why.
 import { Profile, withRun } from "../config/profiles";
-import { DATASET_NAMES, DatasetName, datasetState, generateAll } from "../data/generate";
+import { DATASET_NAMES, datasetState, generateAll } from "../data/generate";
 import { disposeModel, Model, ModelConfig } from "../models/model";
-import type { FinetuneVariant } from "../train/finetune";
-import { FINETUNE_VARIANTS } from "../train/finetune";
+import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import type { LoopResult } from "../train/loop";
 import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels } from "../train/pseudolabel";
 import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
