@@ -108,9 +108,7 @@ function forDependencies(opts: StepOptions): StepOptions {
  * was made from today's inputs. A shard worker (`noTraining`) refuses to train, naming the
  * command to run; the student refuses pseudolabels split across shards and left incomplete. */
 export async function ensureStep(profile: Profile, name: string, opts: StepOptions = {}, asked = true): Promise<void> {
-  const step = stepTable(profile).find((s) => s.name === name);
-  if (!step) throw new Error(`no step '${name}' in the pipeline of profile ${profile.name}`);
-  for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  const step = await ensureDependencies(profile, name, opts);
   const state = step.state(step.inputs());
   if (state.fresh) return;
   if (opts.noTraining && name !== "pseudolabels") throw new Error(`${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
@@ -120,6 +118,14 @@ export async function ensureStep(profile: Profile, name: string, opts: StepOptio
     if (st.shards) throw new Error(describeIncomplete(step.artifact, spec, st));
   }
   await step.run(asked ? opts : forDependencies(opts));
+}
+
+/** Make sure of every step that step `name` reads; returns the step. */
+async function ensureDependencies(profile: Profile, name: string, opts: StepOptions): Promise<Step> {
+  const step = stepTable(profile).find((s) => s.name === name);
+  if (!step) throw new Error(`no step '${name}' in the pipeline of profile ${profile.name}`);
+  for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  return step;
 }
 
 /** Every dataset of the profile, generated (or imported) and current. */
@@ -158,7 +164,7 @@ export function planSteps(profile: Profile): PlanRow[] {
 /** Weakly supervised pretraining on the hashtag corpus (shared by every init and repeat); its
  * loop resumes or, when finished, only reads the checkpoint back. */
 export async function pretrain(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  await ensureStep(profile, "pretrain-corpus", forDependencies(opts));
+  await ensureDependencies(profile, "pretrain", opts);
   return runPretrain(profile, opts);
 }
 
@@ -195,13 +201,13 @@ export async function startingModel(profile: Profile, config: ModelConfig, opts:
  * reads the checkpoint and history back. */
 export async function trainTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   await ensureData(profile);
-  for (const d of stepTable(profile).find((s) => s.name === "teacher")!.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  await ensureDependencies(profile, "teacher", opts);
   return runTeacher(profile, opts);
 }
 
 export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   await ensureData(profile);
-  for (const d of stepTable(profile).find((s) => s.name === "student")!.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  await ensureDependencies(profile, "student", opts);
   return runStudent(profile, opts);
 }
 
