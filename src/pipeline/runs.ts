@@ -8,15 +8,15 @@ import * as path from "path";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
-import { loadBackbone, loadCheckpoint, readCheckpointMeta, recoverCheckpoint } from "../models/checkpoint";
+import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
-import { freshness, Freshness, hashOf, Inputs } from "../util/fingerprint";
+import { Freshness, hashOf, Inputs } from "../util/fingerprint";
 import { pretrainTask, TaggedImages } from "../train/pretrain";
 import { accuracyWithInterval, Interval } from "../probe/bootstrap";
 import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
+import { checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import type { OptimizerConfig } from "../train/optimizer";
 import { PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
 import { partsOfShard, Shard } from "../util/shard";
@@ -83,11 +83,11 @@ function loopConfig(profile: Profile, name: string, steps: number, lr: number, i
 /** Whether a training step's checkpoint is finished and made from `inputs`, and if not, why. */
 export function checkpointState(profile: Profile, name: string, steps: number, inputs: Inputs): Freshness {
   const dir = ckptDir(profile, name);
-  if (!recoverCheckpoint(dir)) return { fresh: false, why: "not trained yet" };
-  const meta = readCheckpointMeta(dir);
-  const f = freshness((meta.extra.inputs as Inputs | undefined) ?? {}, inputs);
+  const f = checkpointFreshness(dir, inputs);
+  if (!f) return { fresh: false, why: "not trained yet" };
   if (!f.fresh) return { fresh: false, why: `${f.why}; training from scratch` };
-  return meta.step >= steps ? f : { fresh: false, why: `stopped at step ${meta.step} of ${steps}; resuming` };
+  const step = readCheckpointMeta(dir).step;
+  return step >= steps ? f : { fresh: false, why: `stopped at step ${step} of ${steps}; resuming` };
 }
 
 export interface StepOptions {

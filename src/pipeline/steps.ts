@@ -109,11 +109,11 @@ function forDependencies(opts: StepOptions): StepOptions {
  * command to run; the student refuses pseudolabels split across shards and left incomplete. */
 export async function ensureStep(profile: Profile, name: string, opts: StepOptions = {}, asked = true): Promise<void> {
   const step = await ensureDependencies(profile, name, opts);
-  const state = step.state(step.inputs());
-  if (state.fresh) return;
+  const inputs = step.inputs();
+  if (step.state(inputs).fresh) return;
   if (opts.noTraining && name !== "pseudolabels") throw new Error(`${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
   if (name === "pseudolabels" && !asked) {
-    const spec = pseudoSpec(profile);
+    const spec = inputs as unknown as PseudoSpec;
     const st = pseudoStatus(step.artifact, spec);
     if (st.shards) throw new Error(describeIncomplete(step.artifact, spec, st));
   }

@@ -16,7 +16,7 @@ import { stepRunner } from "./step-runners";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
 import { inNotebook } from "../util/host";
 import { checkStepFits, largestBatch } from "../models/memory";
-import { freshness, Inputs } from "../util/fingerprint";
+import { freshness, Freshness, Inputs } from "../util/fingerprint";
 
 /** A training stage as the loop sees it: batches, the images of a batch, and one objective on
  * what the network computes from them. The loop picks how a step computes it (step-runners.ts):
@@ -89,6 +89,11 @@ export function learningRate(cfg: LoopConfig, step: number): number {
 
 export class NonFiniteLossError extends Error {}
 
+/** Whether the checkpoint in `ckpt` was made from `inputs` (undefined: there is none). */
+export function checkpointFreshness(ckpt: string, inputs: Inputs): Freshness | undefined {
+  return recoverCheckpoint(ckpt) ? freshness((readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined) ?? {}, inputs) : undefined;
+}
+
 /** The chunk size a run trains with: the configured one, or on the wasm engine the largest
  * that fits when the whole batch does not; 0 = the whole batch at once. */
 export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopConfig, "name" | "imageSize" | "chunk">): number {
@@ -115,7 +120,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   let start = 0;
   let history: HistoryRow[] = [];
   // A checkpoint made from other inputs (another dataset, init, config) is never resumed.
-  const kept = cfg.inputs && recoverCheckpoint(ckpt) ? freshness((readCheckpointMeta(ckpt).extra.inputs as Inputs | undefined) ?? {}, cfg.inputs) : undefined;
+  const kept = cfg.inputs ? checkpointFreshness(ckpt, cfg.inputs) : undefined;
   if (kept && !kept.fresh) {
     console.log(`${cfg.name}: ${kept.why}; training from scratch`);
     fs.rmSync(ckpt, { recursive: true, force: true });
