@@ -6,7 +6,7 @@ import { runKernelSplit } from "./bench/kernel-split";
 import { runMemoryBench } from "./bench/memory-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { finetune, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
+import { DEV_SET, finetune, finetuneSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
 import { exportPseudolabels } from "./train/pseudolabel";
 import { mergeEmbeddingShards, writeEmbeddingShard } from "./train/embed-shards";
 import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shard";
@@ -194,12 +194,15 @@ const commands: Record<string, Command> = {
     },
   },
   finetune: {
-    summary: "fine-tune baselines (gap, lca, lca-maxent) on the one-shot sets",
-    usage: `retail-repr finetune [--profile P] [${INIT_HELP}] [--dataset capg-like|grozi-like] [--variant gap|lca|lca-maxent]`,
+    summary: "fine-tune baselines (gap, lca, lca-maxent) on the one-shot sets, with the recipe chosen on dev-like",
+    usage: `retail-repr finetune [--profile P] [${INIT_HELP}] [--dataset dev-like|capg-like|grozi-like] [--variant gap|lca|lca-maxent]`,
     async run(argv) {
       const args = parseArgs(argv, { values: ["profile", "init", "chunk", "dataset", "variant"] });
       const profile = profileOf(args);
       await selectBackend();
+      const sel = await finetuneSweepOnDev(profile);
+      for (const t of sel.tried) console.log(`dev-like gap, recipe ${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): dev accuracy ${(100 * t.devAccuracy).toFixed(1)} %, training accuracy ${(100 * t.trainAccuracy).toFixed(1)} %${t.recipe.name === sel.chosen.name ? "  <- chosen" : ""}`);
+      if (flagString(args, "dataset") === DEV_SET) return 0;
       const sets = flagString(args, "dataset") ? [flagString(args, "dataset") as OneShotSet] : [...ONE_SHOT_SETS];
       const variants = flagString(args, "variant") ? [flagString(args, "variant") as FinetuneVariant] : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
       for (const set of sets) for (const v of variants) {

@@ -38,6 +38,8 @@ export * from "./probe/logreg";
 export * from "./probe/neighbours";
 export * from "./probe/add-product";
 export * from "./probe/bootstrap";
+export * from "./probe/paired";
+export * from "./data/domains";
 export * from "./pipeline/findings";
 export * from "./pipeline/paper-findings";
 export * from "./models/lca";

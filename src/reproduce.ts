@@ -15,6 +15,7 @@ import { formatSeconds } from "./util/progress";
 import { evaluate, metricsName } from "./pipeline/evaluate";
 import type { Metrics } from "./pipeline/metrics";
 import { summariseSeeds } from "./pipeline/seeds";
+import { paperFindings } from "./pipeline/paper-findings";
 import { ensureStep, planSteps } from "./pipeline/steps";
 
 /** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
@@ -69,7 +70,9 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
       runs.push(await evaluation(pk, label));
     }
     const summary = summariseSeeds(runs);
-    metrics = { ...metrics, seeds: summary };
+    // The findings over every seed: a hierarchical paired bootstrap (probe/paired.ts).
+    const findings = paperFindings(runs.map((m) => ({ ...m, selection: m.meta.selection })), profile.seed);
+    metrics = { ...metrics, seeds: summary, findings };
     const p = (v: number) => (100 * v).toFixed(1);
     showTable(toDataFrame(summary.map((s) => ({ set: s.set, row: s.row, "mean % ± sd": `${p(s.mean)} ± ${p(s.sd)}`, runs: s.values.map(p).join(" / ") }))), `${seeds} training seeds: mean ± sd`);
   }

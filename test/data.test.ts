@@ -11,6 +11,10 @@ import { readManifest, resolveItem } from "../src/data/manifest";
 import { checkImage } from "../src/data/images";
 import { readDataset } from "../src/data/formats";
 import { batchAt, loadBatch } from "../src/data/loader";
+import { CONDITIONS } from "../src/data/domains";
+import { datasetDir } from "../src/data/generate";
+import { pairsOf } from "../src/data/sets";
+import { falseNegativesPerBatch } from "../src/train/teacher";
 import { productSpec } from "../src/data/universe";
 import { tf } from "../src/engine/tf";
 
@@ -25,7 +29,7 @@ test("products are pure functions of (seed, id); variants of a brand differ in f
   assert.equal(new Set(variants.map((v) => v.accent)).size, 4);
 });
 
-test("smoke datasets: five manifests (the pretraining corpus too), disjoint products, every file opens in an independent reader (PIL), cached on rerun", async () => {
+test("smoke datasets: six manifests (the pretraining corpus too), disjoint products, every file opens in an independent reader (PIL), cached on rerun", async () => {
   const profile = getProfile("smoke");
   const brands = new Map<string, Set<number>>();
   const files: string[] = [];
@@ -48,6 +52,31 @@ test("smoke datasets: five manifests (the pretraining corpus too), disjoint prod
   const r = spawnSync("/usr/bin/python3", ["-c", "import sys\nfrom PIL import Image\nn=0\nfor f in open(sys.argv[1]).read().split('\\n'):\n  im=Image.open(f); im.load(); assert im.size[0] > 8, f; n+=1\nprint(n)", list], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(Number(r.stdout.trim()), files.length);
+});
+
+test("held-out shelf domain: no training set holds a held-out photo, every scored photo is one; the two domains share no condition; one teacher pair per product", async () => {
+  const profile = getProfile("smoke");
+  for (const name of DATASET_NAMES) {
+    const m = readManifest((await generateDataset(name, profile, { quiet: true })).dir);
+    for (const it of m.items) {
+      if (it.view !== "in-situ") assert.equal(it.domain, undefined, `${name}/${it.file}: a packshot has no shelf domain`);
+      else if (it.split === "test") assert.equal(it.domain, "held-out", `${name}/${it.file}: a scored shelf photo from the training domain`);
+      else assert.equal(it.domain, "catalogue", `${name}/${it.file}: a training image (${it.split}) from the held-out domain`);
+    }
+    if (["pretrain-corpus", "teacher-pairs", "student-pseudo"].includes(name)) assert.ok(m.items.some((it) => it.domain === "catalogue"), `${name} has no shelf photos`);
+  }
+  const [a, b] = [CONDITIONS.catalogue, CONDITIONS["held-out"]];
+  assert.deepEqual(a.shelves.filter((x) => b.shelves.includes(x)), []);
+  assert.deepEqual(a.occluders.filter((x) => b.occluders.includes(x)), []);
+  assert.ok(a.castHue[1] <= b.castHue[0] || b.castHue[1] <= a.castHue[0], "colour-cast hue ranges overlap");
+  assert.notEqual(a.skew, b.skew);
+  for (const k of Object.keys(a.camera) as (keyof typeof a.camera)[]) assert.notEqual(a.camera[k], b.camera[k], `camera ${k}`);
+  // One pair per product: a batch of pairs holds no two of one product (no false negatives).
+  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
+  assert.equal(new Set(pairs.map((p) => p.product)).size, pairs.length);
+  assert.equal(falseNegativesPerBatch(pairs, 8, 7, 20), 0);
+  const dup = pairs.slice(0, 8).map((p, i) => ({ ...p, product: i % 4 })); // a batch of all 8 holds 2 of each of 4 products
+  assert.equal(falseNegativesPerBatch(dup, 8, 7, 1), 4);
 });
 
 async function badFiles(dir: string): Promise<Record<string, string>> {

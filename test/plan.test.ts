@@ -33,7 +33,7 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
     assert.equal(fresh["teacher-pairs"], "not generated yet");
     assert.equal(fresh.teacher, "after teacher-pairs, pretrain");
     assert.equal(fresh.student, "after teacher-pairs, pseudolabels, pretrain");
-    assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 12 more$/);
+    assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 16 more$/);
 
     await ensureStep(p, "teacher", { quiet: true });
     const after = statusOf(p);
@@ -55,6 +55,6 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^ {2}teacher +cached$/m);
     assert.match(r.stdout, /^ {2}grozi-like +to run: not generated yet$/m);
-    assert.match(r.stdout, /^ {2}evaluate +to run: after student-pseudo, grozi-like, capg-like and \d+ more$/m);
+    assert.match(r.stdout, /^ {2}evaluate +to run: after student-pseudo, dev-like, grozi-like and \d+ more$/m);
   }, { reports: true });
 });

@@ -28,8 +28,9 @@ export interface TrainSizes {
   pretrain: { steps: number; batch: number; lr: number; tagDrop: number; tagNoise: number };
   teacher: { steps: number; pairsPerBatch: number; lr: number; temperature: number; baseTemperature: number; hardRatio: number };
   student: { steps: number; pairsPerBatch: number; pseudoPerBatch: number; lr: number; alpha: number; beta: number };
-  /** The whole network from `init`, on the one-shot training images with augmentation. */
-  finetune: { steps: number; batch: number; lr: number; gamma: number };
+  /** The whole network from `init`, on the one-shot training images with augmentation; the
+   * recipe is chosen among `recipes` on dev-like (pipeline/runs.ts, chosenRecipe). */
+  finetune: { steps: number; batch: number; gamma: number; recipes: FinetuneRecipe[] };
   embedBatch: number;
   /** Gradient-cache chunk (train/chunked.ts): embed and backpropagate a step's batch this many
    * images at a time. Unset: only when the batch does not fit the wasm heap, in the largest
@@ -41,6 +42,24 @@ export interface TrainSizes {
   /** Data-parallel replicas on the CPU when convolutions run on XNNPACK (one thread each; 2 uses
    * both cores of a laptop). Ignored with the native OpenBLAS kernels, which use every core. */
   workers: number;
+}
+
+/** A fine-tuning recipe: the new head's learning rate, and the pretrained backbone's as a
+ * fraction of it (a practitioner's usual guard against destroying the pretrained features). */
+export interface FinetuneRecipe {
+  name: string;
+  lr: number;
+  backboneScale: number;
+}
+
+/** The candidates every profile's dev sweep tries, at a base rate `lr`: the whole network at
+ * one rate, and the backbone at a tenth of the head's, each at `lr` and at lr / 5. */
+export function finetuneRecipes(lr: number): FinetuneRecipe[] {
+  return [
+    { name: "uniform", lr, backboneScale: 1 },
+    { name: "backbone-tenth", lr, backboneScale: 0.1 },
+    { name: "low-backbone-tenth", lr: lr / 5, backboneScale: 0.1 },
+  ];
 }
 
 /** How many products and images each dataset gets. */
@@ -56,6 +75,9 @@ export interface DataSizes {
   capgBrands: number;
   capgVariants: number;
   capgTestPerClass: number;
+  /** dev-like, where settings are chosen: brands (two variants each) and test images per class. */
+  devBrands: number;
+  devTestPerClass: number;
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
@@ -67,12 +89,12 @@ export const PROFILES: Record<ProfileName, Profile> = {
     seed: 7,
     init: "pretrained",
     repeat: 0,
-    data: { storeSize: 40, pretrainImages: 64, teacherPairs: 48, pseudoImages: 48, groziClasses: 12, groziTestPerClass: 2, capgBrands: 4, capgVariants: 3, capgTestPerClass: 2 },
+    data: { storeSize: 40, pretrainImages: 64, teacherPairs: 48, pseudoImages: 48, groziClasses: 12, groziTestPerClass: 2, capgBrands: 4, capgVariants: 3, capgTestPerClass: 2, devBrands: 4, devTestPerClass: 2 },
     train: {
       pretrain: { steps: 12, batch: 16, lr: 0.05, tagDrop: 0.25, tagNoise: 0.3 },
       teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
       student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1 },
-      finetune: { steps: 10, batch: 12, lr: 0.03, gamma: 0.5 },
+      finetune: { steps: 10, batch: 12, gamma: 0.5, recipes: finetuneRecipes(0.03) },
       embedBatch: 32,
       pseudoPartSize: 16,
       checkpointEvery: 10,
@@ -92,14 +114,14 @@ export const PROFILES: Record<ProfileName, Profile> = {
     repeat: 0,
     // Paper's proportions: unlabeled images = 4x the teacher's images (2M vs 250k pairs);
     // test sets of 480 / 420 in-situ images so that 95 % intervals are about +-4 points.
-    data: { storeSize: 72, pretrainImages: 3000, teacherPairs: 600, pseudoImages: 4800, groziClasses: 120, groziTestPerClass: 4, capgBrands: 12, capgVariants: 5, capgTestPerClass: 7 },
+    data: { storeSize: 72, pretrainImages: 3000, teacherPairs: 600, pseudoImages: 4800, groziClasses: 120, groziTestPerClass: 4, capgBrands: 12, capgVariants: 5, capgTestPerClass: 7, devBrands: 30, devTestPerClass: 4 },
     train: {
       pretrain: { steps: 200, batch: 64, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
       teacher: { steps: 150, pairsPerBatch: 32, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
       // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
       // student sees as many images as the teacher did (150 x 64).
       student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1 },
-      finetune: { steps: 80, batch: 32, lr: 0.1, gamma: 0.5 },
+      finetune: { steps: 200, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
       embedBatch: 64,
       pseudoPartSize: 1024,
       checkpointEvery: 20,
@@ -115,12 +137,12 @@ export const PROFILES: Record<ProfileName, Profile> = {
     init: "pretrained",
     repeat: 0,
     // The paper: 250k pairs, 2M unlabeled images; Grozi-120 has 4,973 in-situ frames (~41 per class).
-    data: { storeSize: 256, pretrainImages: 1_000_000, teacherPairs: 250_000, pseudoImages: 2_000_000, groziClasses: 120, groziTestPerClass: 41, capgBrands: 30, capgVariants: 8, capgTestPerClass: 5 },
+    data: { storeSize: 256, pretrainImages: 1_000_000, teacherPairs: 250_000, pseudoImages: 2_000_000, groziClasses: 120, groziTestPerClass: 41, capgBrands: 30, capgVariants: 8, capgTestPerClass: 5, devBrands: 60, devTestPerClass: 10 },
     train: {
       pretrain: { steps: 50_000, batch: 128, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
       teacher: { steps: 20_000, pairsPerBatch: 64, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
       student: { steps: 40_000, pairsPerBatch: 32, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1 },
-      finetune: { steps: 2_000, batch: 64, lr: 0.01, gamma: 0.5 },
+      finetune: { steps: 2_000, batch: 64, gamma: 0.5, recipes: finetuneRecipes(0.01) },
       embedBatch: 128,
       pseudoPartSize: 4096,
       checkpointEvery: 500,

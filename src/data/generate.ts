@@ -9,19 +9,21 @@ import { Progress } from "../util/progress";
 import { Item, Manifest, manifestPath, readManifest, resolveItem, writeManifest } from "./manifest";
 import type { Freshness } from "../util/fingerprint";
 import { renderInSitu, renderInVitro } from "./render";
+import { domainOf } from "./domains";
 import { mixSeed, rngFrom } from "./rng";
 import { hashtagVocabulary, noisyHashtags } from "./hashtags";
 import { productSpec, ProductSpec } from "./universe";
 
-export const DATASET_NAMES = ["pretrain-corpus", "teacher-pairs", "student-pseudo", "grozi-like", "capg-like"] as const;
+export const DATASET_NAMES = ["pretrain-corpus", "teacher-pairs", "student-pseudo", "dev-like", "grozi-like", "capg-like"] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** Brand-id ranges keep the datasets' products disjoint (add-product draws from 4,000,000 on);
  * the pretraining corpus also has logos of its own (universe.ts, logoPool). */
-const BRAND_OFFSET: Record<DatasetName, number> = { "teacher-pairs": 0, "student-pseudo": 1_000_000, "grozi-like": 2_000_000, "capg-like": 3_000_000, "pretrain-corpus": 5_000_000 };
+const BRAND_OFFSET: Record<DatasetName, number> = { "teacher-pairs": 0, "student-pseudo": 1_000_000, "grozi-like": 2_000_000, "capg-like": 3_000_000, "pretrain-corpus": 5_000_000, "dev-like": 6_000_000 };
 // 2: the pretraining corpus, and logos split between it and the other sets. 3: in-situ photos
-// really are down-scaled (the effect was lost to sharp's one-resize-per-pipeline rule).
-const GENERATOR_VERSION = 3;
+// really are down-scaled (the effect was lost to sharp's one-resize-per-pipeline rule). 4: test
+// photos from a held-out domain (domains.ts), one teacher pair per product, the dev-like set.
+const GENERATOR_VERSION = 4;
 
 interface Job {
   file: string;
@@ -43,10 +45,11 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
   // File names are given without extension: packshots are PNG, shelf photos JPEG.
   const add = (stem: string, p: ProductSpec, view: Item["view"], split: Item["split"], viewSeed: number, extra: Partial<Item> = {}) => {
     const file = `${stem}.${view === "in-vitro" ? "png" : "jpg"}`;
+    const domain = view === "in-situ" ? domainOf(split) : undefined;
     jobs.push({
       file,
-      item: { file, product: p.id, brand: p.brandId, view, split, ...extra },
-      render: () => (view === "in-vitro" ? renderInVitro(p, size) : renderInSitu(p, other(viewSeed), mixSeed(seed, name, viewSeed), size)),
+      item: { file, product: p.id, brand: p.brandId, view, split, ...(domain ? { domain } : {}), ...extra },
+      render: () => (view === "in-vitro" ? renderInVitro(p, size) : renderInSitu(p, other(viewSeed), mixSeed(seed, name, viewSeed), size, { domain })),
     });
   };
   let spec: Record<string, unknown>;
@@ -68,11 +71,12 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
     }
     case "teacher-pairs": {
       // Pairs of two images of one product (a packshot or a shelf photo, and a shelf photo);
-      // two variants per brand so some negatives are fine-grained.
-      const products = Math.max(2, Math.ceil(d.teacherPairs / 2));
+      // two variants per brand so some negatives are fine-grained. One pair per product, as in
+      // a catalogue of many products: two pairs of one product in a batch would be each other's
+      // false negatives (losses are labelled by pair, as the paper's are).
+      const products = d.teacherPairs;
       for (let i = 0; i < d.teacherPairs; i++) {
-        const k = Math.floor(r() * products);
-        const p = product(seed, name, k >> 1, k & 1, 2);
+        const p = product(seed, name, i >> 1, i & 1, 2);
         add(`a/${i}`, p, r() < 0.5 ? "in-vitro" : "in-situ", "pair", 2 * i, { pair: i });
         add(`b/${i}`, p, "in-situ", "pair", 2 * i + 1, { pair: i });
       }
@@ -88,12 +92,14 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
       spec = { images: d.pseudoImages, products };
       break;
     }
+    case "dev-like":
     case "grozi-like":
     case "capg-like": {
       // One in-vitro training image per class, several in-situ test images (one-shot protocol).
-      const brands = name === "grozi-like" ? d.groziClasses : d.capgBrands;
-      const variants = name === "grozi-like" ? 1 : d.capgVariants;
-      const tests = name === "grozi-like" ? d.groziTestPerClass : d.capgTestPerClass;
+      // dev-like, where every setting is chosen, mixes both: two variants of each brand.
+      const brands = name === "grozi-like" ? d.groziClasses : name === "capg-like" ? d.capgBrands : d.devBrands;
+      const variants = name === "grozi-like" ? 1 : name === "capg-like" ? d.capgVariants : 2;
+      const tests = name === "grozi-like" ? d.groziTestPerClass : name === "capg-like" ? d.capgTestPerClass : d.devTestPerClass;
       let c = 0;
       for (let b = 0; b < brands; b++) {
         for (let v = 0; v < variants; v++, c++) {
@@ -107,7 +113,7 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
     }
   }
   // Class ids are 0..K-1 in manifest order for the one-shot sets.
-  if (name === "grozi-like" || name === "capg-like") {
+  if (name === "grozi-like" || name === "capg-like" || name === "dev-like") {
     const ids = new Map<number, number>();
     for (const j of jobs) {
       if (!ids.has(j.item.product)) ids.set(j.item.product, ids.size);

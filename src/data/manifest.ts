@@ -5,6 +5,7 @@ import * as path from "path";
 import { writeJsonAtomic } from "../util/paths";
 import { hashOf } from "../util/fingerprint";
 import { wayOut } from "../util/host";
+import type { Domain } from "./domains";
 
 export type View = "in-vitro" | "in-situ";
 export type Split = "train" | "test" | "pair" | "unlabeled";
@@ -20,6 +21,8 @@ export interface Item {
   pair?: number;
   /** Brand (fine-grained group) when known. */
   brand?: number;
+  /** Whose rendering conditions a generated shelf photo has (domains.ts). */
+  domain?: Domain;
   /** Weak multi-label targets (pretraining): indices into the manifest spec's `vocabulary`. */
   tags?: number[];
 }

@@ -1,12 +1,14 @@
 // Product images with sharp: a package is drawn as SVG (shape, palette, pattern, Twemoji logo,
 // brand and variant text in DejaVu Sans), then rendered either in vitro (clean packshot on
 // white, like Grozi-120's web images) or in situ (on a shelf among neighbours, then camera
-// effects). Every effect is seeded and scaled by one `strength` knob in [0, 1].
+// effects). Every effect is seeded and scaled by one `strength` knob in [0, 1]; which shelves,
+// lights, occluders and camera a shelf photo gets is its domain's (domains.ts).
 import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
 import { mixSeed, normal, pick, Rng, rngFrom, uniform } from "./rng";
 import { ProductSpec, twemojiDir } from "./universe";
+import { CONDITIONS, Domain } from "./domains";
 
 const FONT = "DejaVu Sans, Verdana, sans-serif";
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
@@ -96,15 +98,18 @@ export interface InSituOptions {
   strength?: number;
   /** JPEG output (true) or PNG. */
   jpeg?: boolean;
+  /** Whose shelves, lights, occluders and camera (domains.ts); `catalogue` unless said. */
+  domain?: Domain;
 }
 
 /** On a shelf among `neighbours`, cropped around the product, with camera effects. */
 export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], seed: number, size: number, opts: InSituOptions = {}): Promise<Buffer> {
   const s = opts.strength ?? 0.7;
+  const c = CONDITIONS[opts.domain ?? "catalogue"];
   const r = rngFrom(mixSeed(seed, "insitu", p.id));
   const S = size * 2; // draw at twice the resolution, crop, then degrade
   const W = S * 3, H = S * 1.6;
-  const shelf = pick(r, ["#c8a27a", "#b0b7bf", "#e6e1d8", "#8a6a4f", "#d9d9d9"]);
+  const shelf = pick(r, c.shelves);
   const back = `<rect width="${W}" height="${H}" fill="${shelf}"/><rect y="${H * 0.86}" width="${W}" height="${H * 0.14}" fill="#555555"/>`;
   // Neighbours left and right, then the product in the middle (drawn last: in front).
   const slots = [W * 0.17, W * 0.83];
@@ -118,13 +123,17 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
   const angle = normal(r) * 8 * s;
   const skew = normal(r) * 12 * s; // a cheap stand-in for perspective
   const cx = W / 2, base = H * 0.86;
-  scene += `<g transform="translate(${cx},${base - h / 2}) rotate(${angle}) skewY(${skew}) translate(${-w / 2},${-h / 2})">${packageSvg(p, w, h, `t${p.id}`)}</g>`;
+  const tilt = c.skew === "vertical" ? `skewY(${skew})` : `skewX(${skew})`;
+  scene += `<g transform="translate(${cx},${base - h / 2}) rotate(${angle}) ${tilt} translate(${-w / 2},${-h / 2})">${packageSvg(p, w, h, `t${p.id}`)}</g>`;
   // Price tag on the shelf edge and, sometimes, an occluder (a hand, another tag) over the product.
   scene += `<rect x="${cx - S * 0.2}" y="${H * 0.88}" width="${S * 0.4}" height="${H * 0.08}" fill="#ffee55" stroke="#333" stroke-width="2"/>`;
   if (r() < 0.5 * s + 0.1) {
+    const kind = pick(r, c.occluders);
     const ow = w * uniform(r, 0.2, 0.5) * s, oh = h * uniform(r, 0.15, 0.4) * s;
     const ox = cx + uniform(r, -0.6, 0.6) * w - ow / 2, oy = base - h * uniform(r, 0.1, 0.9) - oh / 2;
-    scene += `<rect x="${ox}" y="${oy}" width="${ow}" height="${oh}" rx="${ow * 0.3}" fill="${pick(r, ["#e0ac69", "#8d5524", "#ffffff", "#ffcc00"])}" opacity="0.95"/>`;
+    if (kind === "hand-or-tag") scene += `<rect x="${ox}" y="${oy}" width="${ow}" height="${oh}" rx="${ow * 0.3}" fill="${pick(r, ["#e0ac69", "#8d5524", "#ffffff", "#ffcc00"])}" opacity="0.95"/>`;
+    else if (kind === "sticker") scene += `<circle cx="${ox + ow / 2}" cy="${oy + oh / 2}" r="${Math.max(ow, oh) * 0.45}" fill="${pick(r, ["#e02020", "#ff7f00", "#1e90ff"])}" stroke="#ffffff" stroke-width="${w * 0.02}"/>`;
+    else scene += `<rect x="${ox}" y="0" width="${w * uniform(r, 0.06, 0.12)}" height="${H}" fill="${pick(r, ["#9a9a9a", "#3a3a3a"])}" opacity="0.9"/>`;
   }
   // Glare, colour cast and a light gradient across the scene.
   const gx = uniform(r, 0.3, 0.7) * W, gy = uniform(r, 0.2, 0.8) * H;
@@ -132,7 +141,7 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
     `<linearGradient id="light" x1="0" y1="0" x2="${r() < 0.5 ? 1 : 0}" y2="1"><stop offset="0" stop-color="#000" stop-opacity="0"/><stop offset="1" stop-color="#000" stop-opacity="${0.45 * s}"/></linearGradient></defs>` +
     `<ellipse cx="${gx}" cy="${gy}" rx="${S * uniform(r, 0.2, 0.5)}" ry="${S * uniform(r, 0.1, 0.3)}" fill="url(#glare)"/>` +
     `<rect width="${W}" height="${H}" fill="url(#light)"/>` +
-    `<rect width="${W}" height="${H}" fill="hsl(${Math.floor(r() * 360)},80%,50%)" opacity="${0.18 * s * r()}"/>`;
+    `<rect width="${W}" height="${H}" fill="hsl(${Math.floor(uniform(r, c.castHue[0], c.castHue[1]))},80%,50%)" opacity="${0.18 * s * r()}"/>`;
   // Crop a square around the product (with jitter), then degrade like a phone camera would.
   const side = Math.round(Math.max(w, h) * uniform(r, 1.05, 1.3));
   const left = Math.round(Math.min(Math.max(0, cx - side / 2 + normal(r) * 0.06 * side * s), W - side));
@@ -145,13 +154,27 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side}" viewBox="${left} ${top} ${side} ${side}">${back}${visible}${scene}</svg>`;
   // Down-scale to `low` and back up, blocky, as a distant or cheap camera would. Two steps: sharp
   // keeps only the last resize of a pipeline.
+  const cam = c.camera;
   const small = await sharp(Buffer.from(svg)).resize(low, low).removeAlpha().raw().toBuffer();
-  let img = sharp(small, { raw: { width: low, height: low, channels: 3 } }).resize(size, size, { kernel: "nearest" });
+  let img = sharp(small, { raw: { width: low, height: low, channels: 3 } }).resize(size, size, { kernel: cam.downscale === "nearest" ? "nearest" : "cubic" });
   const blur = uniform(r, 0, 1.5 * s);
-  const raw = await img.blur(blur > 0.3 ? blur : undefined).removeAlpha().raw().toBuffer();
+  if (cam.blur === "gaussian") img = img.blur(blur > 0.3 ? blur : undefined);
+  else if (blur > 0.3) {
+    // A hand moving sideways while the shutter is open: a horizontal box kernel.
+    // sharp takes kernels of 3 x 3 and up: the middle row averages, the others are zero.
+    const k = Math.max(3, 2 * Math.round(blur * 1.5) + 1);
+    const zeros = Array<number>(k).fill(0);
+    img = img.convolve({ width: k, height: 3, kernel: [...zeros, ...Array<number>(k).fill(1 / k), ...zeros] });
+  }
+  const raw = await img.removeAlpha().raw().toBuffer();
   const sigma = 12 * s * r();
   const nr = rngFrom(mixSeed(seed, "noise", p.id));
-  for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(255, raw[i] + normal(nr) * sigma));
+  if (cam.noise === "grey") for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(255, raw[i] + normal(nr) * sigma));
+  else {
+    // Dim light, high gain: darker, with noise drawn per channel and larger in the blue channel.
+    const gain = uniform(r, 1 - 0.35 * s, 1);
+    for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(255, raw[i] * gain + normal(nr) * sigma * (i % 3 === 2 ? 1.4 : 0.9)));
+  }
   img = sharp(raw, { raw: { width: size, height: size, channels: 3 } });
-  return opts.jpeg === false ? img.png().toBuffer() : img.jpeg({ quality: Math.round(uniform(r, 90 - 60 * s, 92)) }).toBuffer();
+  return opts.jpeg === false ? img.png().toBuffer() : img.jpeg({ quality: Math.round(uniform(r, 90 - 60 * s, 92)), chromaSubsampling: cam.chroma }).toBuffer();
 }

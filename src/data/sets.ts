@@ -3,23 +3,25 @@ import { Item, readManifest, resolveItem } from "./manifest";
 
 export interface Pair {
   pair: number;
+  /** The product both images show. */
+  product: number;
   a: string;
   b: string;
 }
 
 export function pairsOf(dir: string): Pair[] {
   const m = readManifest(dir);
-  const byPair = new Map<number, string[]>();
+  const byPair = new Map<number, { files: string[]; product: number }>();
   for (const it of m.items) {
     if (it.pair === undefined) continue;
-    const files = byPair.get(it.pair) ?? [];
-    files.push(resolveItem(dir, it));
-    byPair.set(it.pair, files);
+    const entry = byPair.get(it.pair) ?? { files: [], product: it.product };
+    entry.files.push(resolveItem(dir, it));
+    byPair.set(it.pair, entry);
   }
   const pairs: Pair[] = [];
-  for (const [pair, files] of byPair) {
+  for (const [pair, { files, product }] of byPair) {
     if (files.length !== 2) throw new Error(`${dir}/manifest.json: pair ${pair} has ${files.length} images, expected 2`);
-    pairs.push({ pair, a: files[0], b: files[1] });
+    pairs.push({ pair, product, a: files[0], b: files[1] });
   }
   if (pairs.length === 0) throw new Error(`${dir}/manifest.json: no pairs (items need a 'pair' field)`);
   return pairs;

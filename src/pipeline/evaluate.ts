@@ -5,21 +5,25 @@
 import * as path from "path";
 import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { filesOf, oneShotOf } from "../data/sets";
+import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { datasetFingerprint, readManifest } from "../data/manifest";
 import { featureMapSize, resolveArch } from "../models/resnext";
 import { paperFindings } from "./paper-findings";
 import { cached, freshness, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import { disposeModel, embeddingDim, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
-import { Embedded, probe, ProbeScores } from "../probe/probe";
-import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS } from "./metrics";
+import { Embedded, probe, PROBE_C_GRID, selectC } from "../probe/probe";
+import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS, Selection } from "./metrics";
+import { falseNegativesPerBatch } from "../train/teacher";
 import { readReport, reportPath, writeReport } from "../util/reports";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { ensureData, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs, initRecord, ONE_SHOT_SETS, OneShotSet, planSteps, PlanRow, pretrainedModel, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf } from "./steps";
+import {
+  chosenRecipe, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs,
+  initRecord, ONE_SHOT_SETS, planSteps, PlanRow, pretrainedModel, RecipeSelection, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf,
+} from "./steps";
 
-export async function embedOneShot(profile: Profile, model: Model, set: OneShotSet): Promise<Embedded> {
+export async function embedOneShot(profile: Profile, model: Model, set: EvalSet): Promise<Embedded> {
   const data = oneShotOf(datasetDir(set, profile.name));
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true };
   return {
@@ -33,8 +37,9 @@ export async function embedOneShot(profile: Profile, model: Model, set: OneShotS
   };
 }
 
-/** 1-NN accuracy alone (no interval, no probe to fit): a quick check while training runs. */
-export async function oneNNAccuracy(profile: Profile, model: Model, set: OneShotSet): Promise<number> {
+/** 1-NN accuracy alone (no interval, no probe to fit): a quick check while training runs. Live
+ * monitors read dev-like only: the test sets are scored once, by `evaluate`. */
+export async function oneNNAccuracy(profile: Profile, model: Model, set: EvalSet = DEV_SET): Promise<number> {
   const e = await embedOneShot(profile, model, set);
   return accuracy(knnPredict(e.train, e.trainLabels, e.test, e.dim), e.testLabels);
 }
@@ -53,21 +58,22 @@ function representationInputs(profile: Profile, which: Representation): Inputs {
 }
 
 /** What the metrics are made from, once every step they read is finished: the one-shot sets,
- * each representation's weights, and the fine-tune results. */
-function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Representation, Inputs>; ft: Metrics["finetune"] } {
+ * each representation's weights, the recipe chosen on dev and the fine-tune results. */
+function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Representation, Inputs>; ft: Metrics["finetune"]; recipe: RecipeSelection } {
+  const recipe = chosenRecipe(profile);
   const ft = {} as Metrics["finetune"];
   for (const set of ONE_SHOT_SETS) {
     ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
     for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
-      const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), finetuneInputs(profile, set, variant));
+      const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), finetuneInputs(profile, set, variant, recipe.chosen));
       if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
-      const { accuracy, accuracyCI, trainAccuracy } = k.result;
-      ft[set][variant] = { accuracy, accuracyCI, trainAccuracy };
+      ft[set][variant] = k.result;
     }
   }
   const reps = Object.fromEntries(REPRESENTATIONS.map((which) => [which, representationInputs(profile, which)])) as Record<Representation, Inputs>;
-  const inputs: Inputs = { data: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))])), representations: reps, imageSize: profile.imageSize, finetune: ft };
-  return { inputs, reps, ft };
+  const data = Object.fromEntries(EVAL_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))]));
+  const inputs: Inputs = { data, representations: reps, imageSize: profile.imageSize, probeGrid: PROBE_C_GRID, recipe, finetune: ft };
+  return { inputs, reps, ft, recipe };
 }
 
 /** Whether the metrics file was made from today's inputs (every step it reads finished). */
@@ -81,18 +87,21 @@ export function datasetTitle(profile: Profile, set: string): string {
   return m.specHash === "imported" ? `${set} (imported from ${path.basename(String(m.spec.source))})` : `${set} (synthetic)`;
 }
 
-export function evaluationMeta(profile: Profile, seeds = 1): EvaluationMeta {
+export function evaluationMeta(profile: Profile, selection: Selection, seeds = 1): EvaluationMeta {
   const t = profile.train;
   const map = featureMapSize(profile.imageSize, resolveArch(profile.arch));
+  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   return {
     init: profile.init,
     featureMap: [map, map],
     teacherImages: t.teacher.steps * 2 * t.teacher.pairsPerBatch,
     studentImages: t.student.steps * (2 * t.student.pairsPerBatch + t.student.pseudoPerBatch),
-    teacherSetImages: filesOf(datasetDir("teacher-pairs", profile.name)).files.length,
+    teacherSetImages: 2 * pairs.length,
     unlabeledImages: filesOf(datasetDir("student-pseudo", profile.name)).files.length,
+    teacherFalseNegativesPerBatch: falseNegativesPerBatch(pairs, Math.min(t.teacher.pairsPerBatch, pairs.length), trainSeed(profile), t.teacher.steps),
     seeds,
     stageSeconds: {},
+    selection,
   };
 }
 
@@ -101,41 +110,41 @@ export function metricsName(profile: Profile): string {
   return `metrics-${profile.name}${tag ? `-${tag}` : ""}`;
 }
 
-/** Probes on every representation and the fine-tune baselines on both sets, with intervals and
- * the findings; written to reports/metrics-<profile>.json. Cached by its inputs: a second call
- * with nothing changed reads the file and embeds nothing. */
+/** Probes on every representation (C chosen on dev-like) and the fine-tune baselines on both
+ * test sets, with intervals and the findings; written to reports/metrics-<profile>.json. Cached
+ * by its inputs: a second call with nothing changed reads the file and embeds nothing. */
 export async function evaluate(profile: Profile, opts: StepOptions = {}): Promise<Metrics> {
   await ensureData(profile);
   // Every step the metrics read, made first where needed (the table's order).
   for (const set of ONE_SHOT_SETS) for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) await finetune(profile, set, variant, opts);
   await initInputs(withRun(profile, { init: "pretrained" }), opts);
   for (const which of ["teacher", "student"] as const) await trainedWeights(profile, which, opts);
-  const { inputs, reps, ft } = evaluationInputs(profile);
+  const { inputs, reps, ft, recipe } = evaluationInputs(profile);
   const kept = readReport<Metrics>(metricsName(profile));
-  if (kept?.findings && freshness(kept.inputs, inputs).fresh) return kept;
+  if (kept?.findings && kept.meta?.selection && freshness(kept.inputs, inputs).fresh) return kept;
 
-  const probes = {} as Metrics["probes"];
-  for (const set of ONE_SHOT_SETS) probes[set] = {} as Record<Representation, ProbeScores>;
-  // Each (set, representation) probe is kept as soon as it is computed, so a later failure (a
-  // model that will not load, a kill) costs only what was not done yet.
+  const probes = Object.fromEntries(EVAL_SETS.map((s) => [s, {}])) as Metrics["probes"];
+  const probeC = {} as Selection["probeC"];
+  // Each probe is kept as soon as it is computed, so a later failure (a model that will not
+  // load, a kill) costs only what was not done yet. dev-like first: it chooses C.
   for (const which of REPRESENTATIONS) {
-    const keyOf = (set: OneShotSet) => ({ data: (inputs.data as Record<string, string>)[set], representation: reps[which], imageSize: profile.imageSize, seed: profile.seed });
-    const file = (set: OneShotSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
-    for (const set of ONE_SHOT_SETS) {
-      const k = keptResult<ProbeScores>(file(set), keyOf(set));
-      if ("result" in k) probes[set][which] = k.result;
-    }
-    const todo = ONE_SHOT_SETS.filter((set) => !probes[set][which]);
-    if (!todo.length) continue;
-    const model = await representationModel(profile, which, opts);
+    const data = inputs.data as Record<string, string>;
+    const keyOf = (set: EvalSet, C: number | number[]) => ({ data: data[set], representation: reps[which], imageSize: profile.imageSize, seed: profile.seed, C });
+    const file = (set: EvalSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
+    let model: Model | undefined;
+    const embedded = async (set: EvalSet) => embedOneShot(profile, (model ??= await representationModel(profile, which, opts)), set);
     try {
-      for (const set of todo) probes[set][which] = await cached(file(set), keyOf(set), async () => probe(await embedOneShot(profile, model, set), 1, profile.seed));
+      const dev = await cached(file(DEV_SET), keyOf(DEV_SET, PROBE_C_GRID), async () => selectC(await embedded(DEV_SET), PROBE_C_GRID, profile.seed));
+      probes[DEV_SET][which] = dev.scores;
+      probeC[which] = dev.selection;
+      for (const set of ONE_SHOT_SETS) probes[set][which] = await cached(file(set), keyOf(set, dev.selection.chosen), async () => probe(await embedded(set), dev.selection.chosen, profile.seed));
     } finally {
-      disposeModel(model);
+      if (model) disposeModel(model);
     }
   }
-  const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(ONE_SHOT_SETS.map((s) => [s, datasetTitle(profile, s)])) as Record<OneShotSet, string>, probes, finetune: ft };
-  const metrics: Metrics = { ...partial, findings: paperFindings(partial), meta: { ...evaluationMeta(profile), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
+  const selection: Selection = { probeC, finetune: recipe };
+  const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, datasetTitle(profile, s)])) as Metrics["datasets"], probes, finetune: ft };
+  const metrics: Metrics = { ...partial, findings: paperFindings([{ ...partial, selection }], profile.seed), meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
   writeReport(metricsName(profile), metrics);
   return metrics;
 }

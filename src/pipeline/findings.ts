@@ -1,47 +1,70 @@
-// The paper's claims as findings to test. Each claim says some rows beat others; it holds when
-// the weakest winner's 95 % interval lies wholly above the strongest loser's, fails when it lies
-// wholly below, and is inconclusive when the two intervals overlap. A claim made for both
-// one-shot sets holds when it holds on both and fails when it fails on either.
+// The paper's claims as findings to test. A claim says some rows beat others on some sets; every
+// (winner, loser) comparison is paired (both rows scored on the same test images, over the same
+// seeds) and gets the 95 % interval of its accuracy difference (probe/paired.ts). The claim
+// holds when every comparison's interval lies above zero, fails ("reversed") when any lies below
+// zero, and is inconclusive otherwise. It is not tested when a row it needs failed its own
+// precondition (a fine-tune that did not converge), whatever the intervals say.
 import type { Interval } from "../probe/bootstrap";
+import { Outcomes, pairedDifference } from "../probe/paired";
 
-export type Verdict = "holds" | "fails" | "inconclusive";
+export type Verdict = "holds" | "fails" | "inconclusive" | "not-tested";
+
+export interface Comparison {
+  set: string;
+  winner: string;
+  loser: string;
+  difference: number;
+  differenceCI: Interval;
+  mcnemarP: number;
+  verdict: Exclude<Verdict, "not-tested">;
+}
 
 export interface Finding {
   id: string;
   claim: string;
   /** The paper's numbers behind the claim, in words. */
   paper: string;
-  /** Ours, with intervals, in words. */
+  /** Ours, in words: each comparison's difference and interval. */
   ours: string;
   verdict: Verdict;
+  /** The comparison that decides the verdict: for `fails`, the most reversed; else the one
+   * nearest to failing (lowest lower bound). In accuracy points / 100. */
+  difference: number;
+  differenceCI: Interval;
+  seeds: number;
+  comparisons: Comparison[];
+  /** Why the claim was not tested, or that it fails reversed. */
+  reason?: string;
 }
 
+/** A row as the findings see it: its outcomes on a set's test images, one string per seed. */
 export interface Scored {
   label: string;
+  /** Mean accuracy over the seeds. */
   accuracy: number;
-  ci: Interval;
+  outcomes: Outcomes[];
+  /** Set when the row failed a precondition: why it cannot stand in a comparison. */
+  notTested?: string;
 }
 
-/** Do `winners` all beat `losers`? Compares the weakest winner with the strongest loser. */
-export function compareRows(winners: Scored[], losers: Scored[]): Verdict {
-  const w = winners.reduce((a, b) => (b.accuracy < a.accuracy ? b : a));
-  const l = losers.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
-  if (w.ci[0] > l.ci[1]) return "holds";
-  if (w.ci[1] < l.ci[0]) return "fails";
-  return "inconclusive";
+export function compareRows(set: string, w: Scored, l: Scored, seed = 0): Comparison {
+  const p = pairedDifference(w.outcomes, l.outcomes, { seed });
+  const verdict = p.differenceCI[0] > 0 ? "holds" : p.differenceCI[1] < 0 ? "fails" : "inconclusive";
+  return { set, winner: w.label, loser: l.label, difference: p.difference, differenceCI: p.differenceCI, mcnemarP: p.mcnemarP, verdict };
 }
 
-/** One verdict from several sets' verdicts on a claim made for all of them. */
-export function combineVerdicts(vs: Verdict[]): Verdict {
-  if (vs.includes("fails")) return "fails";
-  return vs.every((v) => v === "holds") ? "holds" : "inconclusive";
-}
-
-const pct = (s: Scored) => `${s.label} ${(100 * s.accuracy).toFixed(1)} (${(100 * s.ci[0]).toFixed(1)}–${(100 * s.ci[1]).toFixed(1)})`;
+const pts = (v: number) => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(1)}`;
+const describe = (c: Comparison) => `${c.set}: ${c.winner} − ${c.loser} = ${pts(c.difference)} (${pts(c.differenceCI[0])} to ${pts(c.differenceCI[1])}) → ${c.verdict}`;
 
 /** A claim on some sets: for each set, the winners and losers among that set's rows. */
-export function finding(id: string, claim: string, paper: string, perSet: { set: string; winners: Scored[]; losers: Scored[] }[]): Finding {
-  const verdicts = perSet.map((s) => compareRows(s.winners, s.losers));
-  const ours = perSet.map((s, i) => `${s.set}: ${s.winners.map(pct).join(", ")} vs ${s.losers.map(pct).join(", ")} → ${verdicts[i]}`).join("; ");
-  return { id, claim, paper, ours, verdict: combineVerdicts(verdicts) };
+export function finding(id: string, claim: string, paper: string, perSet: { set: string; winners: Scored[]; losers: Scored[] }[], seed = 0): Finding {
+  const comparisons = perSet.flatMap((s) => s.winners.flatMap((w) => s.losers.map((l) => compareRows(s.set, w, l, seed))));
+  const seeds = perSet[0].winners[0].outcomes.length;
+  const failing = comparisons.filter((c) => c.verdict === "fails");
+  const decisive = failing.length ? failing.reduce((a, b) => (b.differenceCI[1] < a.differenceCI[1] ? b : a)) : comparisons.reduce((a, b) => (b.differenceCI[0] < a.differenceCI[0] ? b : a));
+  const blocked = [...new Map(perSet.flatMap((s) => [...s.winners, ...s.losers]).filter((r) => r.notTested).map((r) => [r.label, `${r.label}: ${r.notTested}`])).values()];
+  const base = { id, claim, paper, ours: comparisons.map(describe).join("; "), difference: decisive.difference, differenceCI: decisive.differenceCI, seeds, comparisons };
+  if (blocked.length) return { ...base, verdict: "not-tested", reason: blocked.join("; ") };
+  if (failing.length) return { ...base, verdict: "fails", reason: `reversed: ${decisive.winner} is below ${decisive.loser} on ${decisive.set}` };
+  return { ...base, verdict: comparisons.every((c) => c.verdict === "holds") ? "holds" : "inconclusive" };
 }

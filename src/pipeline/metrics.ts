@@ -1,10 +1,10 @@
 // What `evaluate` writes to reports/metrics-<profile>.json: probe and fine-tune rows per one-shot
 // set, the findings, and what they were made from.
 import type { Inputs } from "../util/fingerprint";
-import type { ProbeScores } from "../probe/probe";
+import type { CSelection, ProbeScores } from "../probe/probe";
 import type { FinetuneVariant } from "../train/finetune";
 import type { Finding } from "./findings";
-import type { FinetuneResult, OneShotSet } from "./steps";
+import type { EvalSet, FinetuneResult, OneShotSet, RecipeSelection } from "./steps";
 
 export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
 export type Representation = (typeof REPRESENTATIONS)[number];
@@ -18,8 +18,18 @@ export interface EvaluationMeta {
   /** Dataset sizes behind the paper's ratio (unlabeled >= 4x the teacher's images). */
   teacherSetImages: number;
   unlabeledImages: number;
+  /** Teacher batches: pairs of one product that are each other's negatives (false
+   * negatives), on average per batch over the batches the teacher trains on. */
+  teacherFalseNegativesPerBatch: number;
   seeds: number;
   stageSeconds: Record<string, number>;
+  /** Every setting chosen on dev-like: what was tried, its dev scores, and what was chosen. */
+  selection: Selection;
+}
+
+export interface Selection {
+  probeC: Record<Representation, CSelection>;
+  finetune: RecipeSelection;
 }
 
 export interface Metrics {
@@ -27,8 +37,9 @@ export interface Metrics {
   arch: string;
   imageSize: number;
   /** Each one-shot set's title: "grozi-like (synthetic)" or "grozi-like (imported from X)". */
-  datasets: Record<OneShotSet, string>;
-  probes: Record<OneShotSet, Record<Representation, ProbeScores>>;
+  datasets: Record<EvalSet, string>;
+  /** LR / 1-NN / NCM probes on dev-like (at the C chosen there) and on both test sets. */
+  probes: Record<EvalSet, Record<Representation, ProbeScores>>;
   finetune: Record<OneShotSet, Record<FinetuneVariant, FinetuneResult>>;
   findings: Finding[];
   meta: EvaluationMeta;

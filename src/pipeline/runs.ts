@@ -10,12 +10,14 @@ import { datasetDir } from "../data/generate";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
-import { Freshness, hashOf, Inputs } from "../util/fingerprint";
+import { Freshness, hashOf, Inputs, keptResult } from "../util/fingerprint";
 import { pretrainTask, TaggedImages } from "../train/pretrain";
 import { accuracyWithInterval, Interval } from "../probe/bootstrap";
 import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
+import type { FinetuneRecipe } from "../config/profiles";
+import { Outcomes, outcomesOf } from "../probe/paired";
 import { checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import type { OptimizerConfig } from "../train/optimizer";
 import { PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
@@ -221,38 +223,75 @@ export async function runStudent(profile: Profile, opts: StepOptions = {}): Prom
 
 // ---- the fine-tune baselines ---------------------------------------------------------------
 
+/** The one-shot test sets the paper's tables report, and the one where settings are chosen. */
 export const ONE_SHOT_SETS = ["capg-like", "grozi-like"] as const;
 export type OneShotSet = (typeof ONE_SHOT_SETS)[number];
+export const DEV_SET = "dev-like" as const;
+export type EvalSet = OneShotSet | typeof DEV_SET;
+export const EVAL_SETS: EvalSet[] = [DEV_SET, ...ONE_SHOT_SETS];
 
 export interface FinetuneResult {
   accuracy: number;
   accuracyCI: Interval;
-  /** Accuracy on the (clean, un-augmented) training images after training: has it plateaued? */
+  /** Per test image, 1 if right (probe/paired.ts): what paired comparisons are made of. */
+  outcomes: Outcomes;
+  /** Accuracy on the (clean, un-augmented) training images after training: has it converged? */
   trainAccuracy: number;
+  imagesSeen: number;
+  recipe: FinetuneRecipe;
 }
 
-export const finetuneName = (set: OneShotSet, variant: FinetuneVariant) => `finetune-${set}-${variant}`;
-export const finetuneResultFile = (profile: Profile, set: OneShotSet, variant: FinetuneVariant) => path.join(runDir(profile, finetuneName(set, variant)), "result.json");
+/** A dev-set sweep run is named by its recipe; a test-set run uses the recipe dev chose. */
+export const finetuneName = (set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) => `finetune-${set}-${variant}${recipe ? `-${recipe.name}` : ""}`;
+export const finetuneResultFile = (profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) => path.join(runDir(profile, finetuneName(set, variant, recipe)), "result.json");
 
-function finetuneConfig(profile: Profile, set: OneShotSet, variant: FinetuneVariant): ModelConfig {
+function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant): ModelConfig {
   return { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: oneShotOf(datasetDir(set, profile.name)).classes };
 }
 
-export function finetuneInputs(profile: Profile, set: OneShotSet, variant: FinetuneVariant): Inputs {
+export function finetuneInputs(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe): Inputs {
   const config = finetuneConfig(profile, set, variant);
-  return { data: datasetFingerprint(datasetDir(set, profile.name)), init: initRecord(profile), ...commonInputs(profile, config), variant, train: profile.train.finetune };
+  const { recipes: _all, ...train } = profile.train.finetune;
+  return { data: datasetFingerprint(datasetDir(set, profile.name)), init: initRecord(profile), ...commonInputs(profile, config), variant, train, recipe };
 }
 
-/** Fine-tune a classifier baseline from the run's init: its test accuracy with a bootstrap
- * interval and its training accuracy. */
-export async function runFinetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<FinetuneResult & { result: LoopResult }> {
+/** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe. */
+export const finetuneSweep = (profile: Profile) => profile.train.finetune.recipes.map((recipe) => ({ set: DEV_SET, variant: "gap" as const, recipe }));
+
+export interface RecipeSelection {
+  tried: { recipe: FinetuneRecipe; devAccuracy: number; trainAccuracy: number }[];
+  chosen: FinetuneRecipe;
+  rule: string;
+}
+
+/** The recipe the test-set fine-tunes use: the sweep's best dev accuracy (the earlier-listed
+ * recipe on a tie). Every sweep run must be finished. */
+export function chosenRecipe(profile: Profile): RecipeSelection {
+  const tried = finetuneSweep(profile).map(({ set, variant, recipe }) => {
+    const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant, recipe), finetuneInputs(profile, set, variant, recipe));
+    if (!("result" in k)) throw new Error(`${finetuneName(set, variant, recipe)}: ${k.why}; run the dev sweep first (retail-repr finetune --dataset dev-like)`);
+    return { recipe, devAccuracy: k.result.accuracy, trainAccuracy: k.result.trainAccuracy };
+  });
+  const best = tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+  return { tried, chosen: best.recipe, rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)" };
+}
+
+/** Fine-tune a classifier baseline from the run's init with `recipe`: its test accuracy with a
+ * bootstrap interval, per-image outcomes, and its training accuracy. */
+export async function runFinetune(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, opts: StepOptions = {}): Promise<FinetuneResult & { result: LoopResult }> {
   const data = oneShotOf(datasetDir(set, profile.name));
-  const name = finetuneName(set, variant);
+  const name = finetuneName(set, variant, set === DEV_SET ? recipe : undefined);
   const model = modelAtInit(profile, finetuneConfig(profile, set, variant));
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), loopConfig(profile, name, profile.train.finetune.steps, profile.train.finetune.lr, finetuneInputs(profile, set, variant), opts));
+  const f = profile.train.finetune;
+  const cfg = loopConfig(profile, name, f.steps, recipe.lr, finetuneInputs(profile, set, variant, recipe), opts);
+  const result = await trainLoop(model, finetuneTask(data, variant, profile), { ...cfg, optimizer: { ...cfg.optimizer, backboneScale: recipe.backboneScale, headPrefixes: FINETUNE_HEADS } });
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
-  const test = accuracyWithInterval(argmaxRows(await embedFiles(model, data.test.files, o), data.classes), data.test.labels, { seed: profile.seed });
+  const pred = argmaxRows(await embedFiles(model, data.test.files, o), data.classes);
+  const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed });
   const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
   disposeModel(model);
-  return { accuracy: test.accuracy, accuracyCI: test.interval, trainAccuracy, result };
+  return { accuracy: test.accuracy, accuracyCI: test.interval, outcomes: outcomesOf(pred, data.test.labels), trainAccuracy, imagesSeen: f.steps * f.batch, recipe, result };
 }
+
+/** The layers a fine-tune adds to the pretrained backbone (at the recipe's full rate). */
+const FINETUNE_HEADS = ["fc.", "lca."];

@@ -4,7 +4,7 @@
 // of a step: its dependencies first, then the step itself unless its artifact is current. The
 // CLI's per-stage commands, `reproduce`, the shard workers and the notebooks all go through it;
 // `retail-repr plan` prints the table with what is cached and what would run, and why.
-import { Profile, withRun } from "../config/profiles";
+import { FinetuneRecipe, Profile, withRun } from "../config/profiles";
 import { DATASET_NAMES, datasetState, generateAll } from "../data/generate";
 import { disposeModel, Model, ModelConfig } from "../models/model";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
@@ -13,9 +13,9 @@ import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudol
 import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import {
-  checkpointState, ckptDir, embeddingConfig, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile, initialModel, initRecord,
-  modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs, pseudoSpec, runDir, runFinetune, runPretrain, runPseudolabels, runStudent,
-  runTeacher, StepOptions, studentInputs, teacherInputs, weightsOf,
+  checkpointState, chosenRecipe, ckptDir, DEV_SET, embeddingConfig, EvalSet, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile,
+  finetuneSweep, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs, pseudoSpec, RecipeSelection, runDir,
+  runFinetune, runPretrain, runPseudolabels, runStudent, runTeacher, StepOptions, studentInputs, teacherInputs, weightsOf,
 } from "./runs";
 import { loadCheckpoint } from "../models/checkpoint";
 
@@ -73,22 +73,25 @@ export function stepTable(profile: Profile): Step[] {
     run: async (o) => void (await runPseudolabels(profile, o)),
   };
   const student = trainingStep(profile, "student", { dependencies: ["teacher-pairs", "pseudolabels", ...initSteps(profile)], inputs: () => studentInputs(profile), run: async (o) => disposeModel((await runStudent(profile, o)).model) });
-  const finetunes: Step[] = ONE_SHOT_SETS.flatMap((set) =>
-    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => ({
-      name: finetuneName(set, variant),
-      dependencies: [set, ...initSteps(profile)],
-      artifact: finetuneResultFile(profile, set, variant),
-      command: `finetune --dataset ${set} --variant ${variant}`,
-      trains: true,
-      inputs: () => finetuneInputs(profile, set, variant),
-      state: (inputs) => {
-        const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), inputs);
-        return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
-      },
-      run: async (o) => void (await finetune(profile, set, variant, o)),
-    })),
+  // The fine-tune recipe is chosen on dev-like (the sweep's runs), then used on the test sets.
+  const finetuneStep = (set: EvalSet, variant: FinetuneVariant, recipe: () => FinetuneRecipe, named: FinetuneRecipe | undefined, after: string[]): Step => ({
+    name: finetuneName(set, variant, named),
+    dependencies: [set, ...initSteps(profile), ...after],
+    artifact: finetuneResultFile(profile, set, variant, named),
+    command: `finetune --dataset ${set}${set === DEV_SET ? "" : ` --variant ${variant}`}`,
+    trains: true,
+    inputs: () => finetuneInputs(profile, set, variant, recipe()),
+    state: (inputs) => {
+      const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant, named), inputs);
+      return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
+    },
+    run: async (o) => void (await finetuneRun(profile, set, variant, recipe(), o)),
+  });
+  const sweep = finetuneSweep(profile).map((r) => finetuneStep(r.set, r.variant, () => r.recipe, r.recipe, []));
+  const finetunes = ONE_SHOT_SETS.flatMap((set) =>
+    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => finetuneStep(set, variant, () => chosenRecipe(profile).chosen, undefined, sweep.map((s) => s.name))),
   );
-  return [...data, pretrain, teacher, pseudolabels, student, ...finetunes];
+  return [...data, pretrain, teacher, pseudolabels, student, ...sweep, ...finetunes];
 }
 
 function pseudolabelState(profile: Profile, spec: PseudoSpec): Freshness {
@@ -240,16 +243,29 @@ export async function studentPseudolabels(profile: Profile, opts: StepOptions = 
   return readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
 }
 
-/** A fine-tune baseline's test accuracy with its interval and its training accuracy, kept in its
- * run folder by its inputs (training it when they changed). */
-export async function finetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<FinetuneResult & { result?: LoopResult }> {
-  await ensureData(profile);
-  await ensureInit(profile, opts);
+/** A fine-tune run kept in its folder by its inputs (trained when they changed). */
+async function finetuneRun(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, opts: StepOptions): Promise<FinetuneResult & { result?: LoopResult }> {
   let loop: LoopResult | undefined;
-  const out = await cached(finetuneResultFile(profile, set, variant), finetuneInputs(profile, set, variant), async () => {
-    const { result, ...r } = await runFinetune(profile, set, variant, opts);
+  const named = set === DEV_SET ? recipe : undefined;
+  const out = await cached(finetuneResultFile(profile, set, variant, named), finetuneInputs(profile, set, variant, recipe), async () => {
+    const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts);
     loop = result;
     return r;
   });
   return loop ? { ...out, result: loop } : out;
+}
+
+/** A fine-tune baseline on a test set with the recipe dev-like chose (the dev sweep first when
+ * needed): its test accuracy with its interval and its training accuracy. */
+export async function finetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<FinetuneResult & { result?: LoopResult }> {
+  await ensureData(profile);
+  await ensureDependencies(profile, finetuneName(set, variant), opts);
+  return finetuneRun(profile, set, variant, chosenRecipe(profile).chosen, opts);
+}
+
+/** The dev sweep's runs (each recipe on dev-like) and the recipe they choose. */
+export async function finetuneSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<RecipeSelection> {
+  await ensureData(profile);
+  for (const r of finetuneSweep(profile)) await ensureStep(profile, finetuneName(r.set, r.variant, r.recipe), opts);
+  return chosenRecipe(profile);
 }

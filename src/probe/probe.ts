@@ -3,10 +3,15 @@
 import { accuracyWithInterval, Interval } from "./bootstrap";
 import { argmaxRows, fitLogReg, logRegScores } from "./logreg";
 import { knnPredict, nearestClassMeanPredict } from "./neighbours";
+import { Outcomes, outcomesOf } from "./paired";
 
 export interface ProbeScores {
   logreg: number;
   logregCI: Interval;
+  /** The LR probe's per-test-image outcomes (probe/paired.ts): paired comparisons read them. */
+  logregOutcomes: Outcomes;
+  /** The inverse regularisation strength the LR probe was fitted with. */
+  C: number;
   knn: number;
   knnCI: Interval;
   ncm: number;
@@ -32,9 +37,28 @@ export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
   const lr = fitLogReg(e.train, e.trainLabels, e.dim, { C });
   const fitMs = Number(process.hrtime.bigint() - t) / 1e6;
   const score = (pred: Int32Array) => accuracyWithInterval(pred, e.testLabels, { seed });
-  const logreg = score(argmaxRows(logRegScores(lr, e.test), lr.classes));
+  const lrPred = argmaxRows(logRegScores(lr, e.test), lr.classes);
+  const logreg = score(lrPred);
   const knn = score(knnPredict(e.train, e.trainLabels, e.test, e.dim));
   const ncm = score(nearestClassMeanPredict(e.train, e.trainLabels, e.test, e.dim));
-  return { logreg: logreg.accuracy, logregCI: logreg.interval, knn: knn.accuracy, knnCI: knn.interval, ncm: ncm.accuracy, ncmCI: ncm.interval, fitMs, iterations: lr.iterations };
+  return { logreg: logreg.accuracy, logregCI: logreg.interval, logregOutcomes: outcomesOf(lrPred, e.testLabels), C, knn: knn.accuracy, knnCI: knn.interval, ncm: ncm.accuracy, ncmCI: ncm.interval, fitMs, iterations: lr.iterations };
 }
 
+
+/** scikit-learn's default C = 1 and a decade either side, and one beyond. */
+export const PROBE_C_GRID = [0.1, 1, 10, 100];
+
+export interface CSelection {
+  tried: { C: number; devAccuracy: number }[];
+  chosen: number;
+  rule: string;
+}
+
+/** The LR probe's C chosen on a dev set's embeddings: the highest dev accuracy, the C nearest
+ * to the default 1 on a tie. Returns the choice and the dev scores at the chosen C. */
+export function selectC(dev: Embedded, grid = PROBE_C_GRID, seed = 0): { selection: CSelection; scores: ProbeScores } {
+  const runs = grid.map((C) => ({ C, scores: probe(dev, C, seed) }));
+  const closer = (a: number, b: number) => Math.abs(Math.log(a)) <= Math.abs(Math.log(b));
+  const best = runs.reduce((a, b) => (b.scores.logreg > a.scores.logreg || (b.scores.logreg === a.scores.logreg && !closer(a.C, b.C)) ? b : a));
+  return { selection: { tried: runs.map((r) => ({ C: r.C, devAccuracy: r.scores.logreg })), chosen: best.C, rule: "highest dev-like LR accuracy (the C nearest 1 on a tie)" }, scores: best.scores };
+}

@@ -51,8 +51,28 @@ export function tableTitle(m: Metrics, set: OneShotSet): string {
   return `${PAPER_SET_NAMES[set]} (paper) vs ${m.datasets?.[set] ?? set} — profile ${m.profile}, ${m.arch} @ ${m.imageSize}px, init ${m.meta?.init ?? "?"}`;
 }
 
+const pts = (v: number) => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(1)}`;
+
 export function findingRows(m: Metrics): Row[] {
-  return m.findings.map((f) => ({ finding: f.id, claim: f.claim, paper: f.paper, verdict: f.verdict, ours: f.ours }));
+  return m.findings.map((f) => ({
+    finding: f.id,
+    claim: f.claim,
+    paper: f.paper,
+    verdict: f.verdict,
+    "difference (pts, 95% CI)": `${pts(f.difference)} (${pts(f.differenceCI[0])} to ${pts(f.differenceCI[1])})`,
+    seeds: f.seeds,
+    why: f.reason ?? null,
+    ours: f.ours,
+  }));
+}
+
+/** What was chosen on dev-like: each probe's C and the fine-tune recipe, with the dev scores. */
+export function selectionRows(m: Metrics): Row[] {
+  const s = m.meta.selection;
+  const rows: Row[] = Object.entries(s.probeC).map(([rep, c]) => ({ setting: `${rep} + LR: C`, tried: c.tried.map((t) => `${t.C}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "), chosen: String(c.chosen), rule: c.rule }));
+  const f = s.finetune;
+  rows.push({ setting: "fine-tune recipe (GAP on dev-like)", tried: f.tried.map((t) => `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`).join("; "), chosen: f.chosen.name, rule: f.rule });
+  return rows;
 }
 
 /** Show both tables and the findings (inline in notebooks, as text elsewhere) and save them as
@@ -65,12 +85,19 @@ export function reportTables(m: Metrics): string[] {
     files.push(reportPath(`table-${set}-${m.profile}`, "csv"));
     saveTableCsv(rows, files[files.length - 1]);
   }
+  if (m.meta?.selection) {
+    const sel = selectionRows(m);
+    showTable(toDataFrame(sel), `Chosen on dev-like (the test sets are not looked at) — profile ${m.profile}`);
+    files.push(reportPath(`selection-${m.profile}`, "csv"));
+    saveTableCsv(sel, files[files.length - 1]);
+  }
   const rows = findingRows(m);
-  const caption = `The paper's claims, tested (95 % bootstrap intervals; overlap = inconclusive) — profile ${m.profile}`;
+  const seeds = m.findings[0]?.seeds ?? 1;
+  const caption = `The paper's claims, tested: paired 95 % bootstrap intervals of each difference over the test images${seeds > 1 ? ` and ${seeds} seeds` : ""} — profile ${m.profile}`;
   if (!showHtml(dataFrameHtml(toDataFrame(rows), caption))) {
     // Too wide for a terminal table: one block per finding.
     console.log(`\n${caption}`);
-    for (const f of m.findings) console.log(`  ${f.verdict.toUpperCase().padEnd(12)} ${f.id}: ${f.claim}\n               paper: ${f.paper}\n               ours:  ${f.ours}`);
+    for (const f of m.findings) console.log(`  ${f.verdict.toUpperCase().padEnd(12)} ${f.id}: ${f.claim}\n               paper: ${f.paper}\n               ours:  ${f.ours}${f.reason ? `\n               why:   ${f.reason}` : ""}`);
   }
   files.push(reportPath(`findings-${m.profile}`, "csv"));
   saveTableCsv(rows, files[files.length - 1]);

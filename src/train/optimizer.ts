@@ -20,6 +20,10 @@ export interface OptimizerConfig {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** Parameters whose names start with none of `headPrefixes` (the pretrained backbone) train
+   * at `backboneScale` x the rate; unset, every parameter trains at the rate. */
+  backboneScale?: number;
+  headPrefixes?: string[];
 }
 
 export class Optimizer {
@@ -40,12 +44,14 @@ export class Optimizer {
   }
 
   /** Apply gradients (by parameter name) at learning rate `lr` (default: the config's). */
-  apply(params: Params, grads: Record<string, tf.Tensor>, lr = this.config.lr): void {
+  apply(params: Params, grads: Record<string, tf.Tensor>, baseLr = this.config.lr): void {
     this.step++;
     const c = this.config;
     const wd = c.weightDecay ?? 0;
+    const scale = c.backboneScale ?? 1;
     for (const [name, g] of Object.entries(grads)) {
       const p = params.get(name)!;
+      const lr = scale !== 1 && !(c.headPrefixes ?? []).some((h) => name.startsWith(h)) ? baseLr * scale : baseLr;
       tf.tidy(() => {
         if (c.kind === "sgd") {
           // torch: g += wd * p; buf = momentum * buf + g; p -= lr * buf

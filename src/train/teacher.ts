@@ -23,6 +23,18 @@ export function pairBatches(pairs: Pair[], n: number, size: number, seed: number
   };
 }
 
+/** In-batch false negatives: pairs of one product in a batch, each the other's negative (the
+ * loss labels by pair), averaged over the first `steps` batches the teacher trains on. */
+export function falseNegativesPerBatch(pairs: Pair[], n: number, seed: number, steps: number): number {
+  let total = 0;
+  for (let step = 0; step < steps; step++) {
+    const count = new Map<number, number>();
+    for (const i of batchAt(pairs.length, n, seed, step)) count.set(pairs[i].product, (count.get(pairs[i].product) ?? 0) + 1);
+    for (const c of count.values()) total += (c * (c - 1)) / 2;
+  }
+  return total / Math.max(1, steps);
+}
+
 /** The teacher's objective taken apart, on the embeddings z [2n, D] of n pairs (first views,
  * then second views): each pair is a class, every other image a negative; the miner's mask of
  * the negatives it keeps (none with hardRatio 1) and SupCon's terms per anchor. The caller
