@@ -6,7 +6,7 @@ import { runKernelSplit } from "./bench/kernel-split";
 import { runMemoryBench } from "./bench/memory-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { DEV_SET, finetune, finetuneSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
+import { DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
 import { exportPseudolabels } from "./train/pseudolabel";
 import { mergeEmbeddingShards, writeEmbeddingShard } from "./train/embed-shards";
 import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shard";
@@ -26,7 +26,8 @@ import { checkImage } from "./data/images";
 import { embedBatchFor, embedFiles } from "./train/embed";
 import { InterruptedError } from "./train/interrupt";
 import { npyBytes } from "./util/npy";
-import { embedOneShot, representationModel } from "./pipeline/evaluate";
+import { representationModel } from "./pipeline/evaluate";
+import { embedOneShot } from "./probe/probe";
 import type { Representation } from "./pipeline/metrics";
 import { addProduct } from "./probe/add-product";
 import { environmentInfo } from "./engine/info";
@@ -184,10 +185,12 @@ const commands: Record<string, Command> = {
     },
   },
   "train-student": {
-    summary: "step 3: the student (SupCon on pairs + Smooth L1 to pseudolabels)",
+    summary: "step 3: the noisy student (SupCon on pairs + Smooth L1 to pseudolabels), its start and alpha chosen on dev-like",
     usage: `retail-repr train-student [--profile P] [${INIT_HELP}]`,
     async run(argv) {
       const profile = await profileAndEngine(argv);
+      const sel = await studentSweepOnDev(profile);
+      for (const t of sel.tried) console.log(`dev sweep ${t.candidate.name}: dev-like LR ${(100 * t.devAccuracy).toFixed(1)} %, 1-NN ${(100 * t.devOneNN).toFixed(1)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}${t.candidate.name === sel.chosen.name ? "  <- chosen" : ""}`);
       const { result } = await trainStudent(profile);
       console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
       return 0;

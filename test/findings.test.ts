@@ -62,7 +62,6 @@ function metrics(devGap = 0.5, trainAccuracy = 1): RunRows {
       "grozi-like": { gap: ft(0.4), lca: ft(0.5), "lca-maxent": ft(0.58, 100) },
     },
     selection: {
-      probeC: Object.fromEntries(Object.keys(dev).map((k) => [k, { tried: [{ C: 1, devAccuracy: 0.5 }], chosen: 1, rule: "r" }])) as RunRows["selection"]["probeC"],
       finetune: { tried: [{ recipe, devAccuracy: devGap, trainAccuracy: 1 }], chosen: recipe, rule: "r" },
     },
   };

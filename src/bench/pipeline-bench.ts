@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { getProfile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { TRAIN_AUGMENT } from "../data/images";
 import { loadBatch } from "../data/loader";
 import { renderInSitu, renderInVitro } from "../data/render";
 import { filesOf, pairsOf } from "../data/sets";
@@ -47,9 +47,9 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
   } else {
     const pairs = pairsOf(pairsDir);
     const files = pairs.slice(0, 64).map((p) => p.a);
-    await (await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: 1 })).dispose();
+    await (await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: 1 })).dispose();
     t = Date.now();
-    for (let b = 0; b < 3; b++) (await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: 1 }, b)).dispose();
+    for (let b = 0; b < 3; b++) (await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: 1 }, b)).dispose();
     const loader = rate(3 * 64, Date.now() - t);
     log(`loader (decode + noisy augmentation) @${profile.imageSize}px: ${loader} img/s`);
 

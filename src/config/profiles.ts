@@ -27,7 +27,9 @@ export interface TrainSizes {
   /** Weakly supervised pretraining on noisy "hashtags" (softmax over the tag vocabulary). */
   pretrain: { steps: number; batch: number; lr: number; tagDrop: number; tagNoise: number };
   teacher: { steps: number; pairsPerBatch: number; lr: number; temperature: number; baseTemperature: number; hardRatio: number };
-  student: { steps: number; pairsPerBatch: number; pseudoPerBatch: number; lr: number; alpha: number; beta: number };
+  /** The noisy student: `start` and `alpha` are the values the dev sweep chose (chosenStudent
+   * in pipeline/runs.ts puts them here); `dropout` is the rate on its embeddings. */
+  student: { steps: number; pairsPerBatch: number; pseudoPerBatch: number; lr: number; alpha: number; beta: number; start: StudentStart; dropout: number; sweep: StudentSweep };
   /** The whole network from `init`, on the one-shot training images with augmentation; the
    * recipe is chosen among `recipes` on dev-like (pipeline/runs.ts, chosenRecipe). */
   finetune: { steps: number; batch: number; gamma: number; recipes: FinetuneRecipe[] };
@@ -62,6 +64,27 @@ export function finetuneRecipes(lr: number): FinetuneRecipe[] {
   ];
 }
 
+/** Where the student starts: the teacher's weights, or the pretrained backbone (the paper does
+ * not say; the dev sweep chooses). */
+export type StudentStart = "teacher" | "pretrained";
+
+/** The student's dev sweep: short runs of `steps` steps, one per candidate. */
+export interface StudentSweep {
+  steps: number;
+  candidates: { name: string; start: StudentStart; alpha: number }[];
+}
+
+/** Both starts at alpha 0.5 (the paper's mix) and at 0.1 (Smooth L1 weighted up: at the start
+ * its gradient on the embeddings is the smaller by an order of magnitude; the sweep logs both). */
+export function studentCandidates(): StudentSweep["candidates"] {
+  return [
+    { name: "teacher-a0.5", start: "teacher", alpha: 0.5 },
+    { name: "pretrained-a0.5", start: "pretrained", alpha: 0.5 },
+    { name: "teacher-a0.1", start: "teacher", alpha: 0.1 },
+    { name: "pretrained-a0.1", start: "pretrained", alpha: 0.1 },
+  ];
+}
+
 /** How many products and images each dataset gets. */
 export interface DataSizes {
   /** Images are stored at this side; loaders crop/resize to imageSize. */
@@ -93,7 +116,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     train: {
       pretrain: { steps: 12, batch: 16, lr: 0.05, tagDrop: 0.25, tagNoise: 0.3 },
       teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
-      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1 },
+      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 8, candidates: studentCandidates() } },
       finetune: { steps: 10, batch: 12, gamma: 0.5, recipes: finetuneRecipes(0.03) },
       embedBatch: 32,
       pseudoPartSize: 16,
@@ -120,7 +143,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
       teacher: { steps: 150, pairsPerBatch: 32, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
       // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
       // student sees as many images as the teacher did (150 x 64).
-      student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1 },
+      student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 40, candidates: studentCandidates() } },
       finetune: { steps: 200, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
       embedBatch: 64,
       pseudoPartSize: 1024,
@@ -141,7 +164,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     train: {
       pretrain: { steps: 50_000, batch: 128, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
       teacher: { steps: 20_000, pairsPerBatch: 64, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
-      student: { steps: 40_000, pairsPerBatch: 32, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1 },
+      student: { steps: 40_000, pairsPerBatch: 64, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 4_000, candidates: studentCandidates() } },
       finetune: { steps: 2_000, batch: 64, gamma: 0.5, recipes: finetuneRecipes(0.01) },
       embedBatch: 128,
       pseudoPartSize: 4096,

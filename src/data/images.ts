@@ -81,7 +81,11 @@ export interface Augment {
   blurProb: number;
 }
 
-export const NOISY_STUDENT_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturation: 0.4, hue: 20, blurProb: 0.3 };
+/** Every training step's augmentation (pretraining, teacher, fine-tunes). */
+export const TRAIN_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturation: 0.4, hue: 20, blurProb: 0.3 };
+/** The noisy student's (Xie et al. 2020): stronger than the teacher's, which saw TRAIN_AUGMENT
+ * and labels clean images. */
+export const STUDENT_NOISE_AUGMENT: Augment = { cropMin: 0.5, brightness: 0.45, saturation: 0.6, hue: 30, blurProb: 0.5 };
 export const LIGHT_AUGMENT: Augment = { cropMin: 0.85, brightness: 0.15, saturation: 0.15, hue: 8, blurProb: 0.1 };
 
 /** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation. */

@@ -12,30 +12,16 @@ import { paperFindings } from "./paper-findings";
 import { cached, freshness, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import { disposeModel, embeddingDim, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
-import { Embedded, probe, PROBE_C_GRID, selectC } from "../probe/probe";
+import { embedOneShot, probe, PROBE_C_GRID, selectC } from "../probe/probe";
 import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
 import { readReport, reportPath, writeReport } from "../util/reports";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
-  chosenRecipe, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs,
+  chosenRecipe, chosenStudent, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs,
   initRecord, ONE_SHOT_SETS, planSteps, PlanRow, pretrainedModel, RecipeSelection, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf,
 } from "./steps";
-
-export async function embedOneShot(profile: Profile, model: Model, set: EvalSet): Promise<Embedded> {
-  const data = oneShotOf(datasetDir(set, profile.name));
-  const o = { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true };
-  return {
-    train: await embedFiles(model, data.train.files, o),
-    test: await embedFiles(model, data.test.files, o),
-    trainLabels: data.train.labels,
-    testLabels: data.test.labels,
-    trainFiles: data.train.files,
-    testFiles: data.test.files,
-    dim: embeddingDim(model.config),
-  };
-}
 
 /** 1-NN accuracy alone (no interval, no probe to fit): a quick check while training runs. Live
  * monitors read dev-like only: the test sets are scored once, by `evaluate`. */
@@ -142,7 +128,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
       if (model) disposeModel(model);
     }
   }
-  const selection: Selection = { probeC, finetune: recipe };
+  const selection: Selection = { probeC, finetune: recipe, student: chosenStudent(profile) };
   const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, datasetTitle(profile, s)])) as Metrics["datasets"], probes, finetune: ft };
   const metrics: Metrics = { ...partial, findings: paperFindings([{ ...partial, selection }], profile.seed), meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
   writeReport(metricsName(profile), metrics);

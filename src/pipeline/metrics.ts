@@ -4,7 +4,7 @@ import type { Inputs } from "../util/fingerprint";
 import type { CSelection, ProbeScores } from "../probe/probe";
 import type { FinetuneVariant } from "../train/finetune";
 import type { Finding } from "./findings";
-import type { EvalSet, FinetuneResult, OneShotSet, RecipeSelection } from "./steps";
+import type { EvalSet, FinetuneResult, OneShotSet, RecipeSelection, StudentSelection } from "./steps";
 
 export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
 export type Representation = (typeof REPRESENTATIONS)[number];
@@ -30,6 +30,7 @@ export interface EvaluationMeta {
 export interface Selection {
   probeC: Record<Representation, CSelection>;
   finetune: RecipeSelection;
+  student: StudentSelection;
 }
 
 export interface Metrics {

@@ -5,7 +5,7 @@ import type { OneShotSet } from "./steps";
 import { finding, Finding, Scored } from "./findings";
 
 /** One seed's rows and what was chosen on dev for it. */
-export type RunRows = Pick<Metrics, "probes" | "finetune"> & { selection: Selection };
+export type RunRows = Pick<Metrics, "probes" | "finetune"> & { selection: Pick<Selection, "finetune"> };
 
 const LABELS: Record<string, string> = {
   gap: "fine-tuned GAP",

@@ -22,7 +22,8 @@ import { checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train
 import type { OptimizerConfig } from "../train/optimizer";
 import { PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
 import { partsOfShard, Shard } from "../util/shard";
-import { studentTask } from "../train/student";
+import { studentTask, termGradientNorms } from "../train/student";
+import { embedOneShot, probe } from "../probe/probe";
 import { teacherTask } from "../train/teacher";
 import { embedFiles } from "../train/embed";
 import { accuracy } from "../probe/neighbours";
@@ -173,14 +174,16 @@ export async function runTeacher(profile: Profile, opts: StepOptions = {}): Prom
 /** A finished training step's weights checksum. */
 export const weightsOf = (profile: Profile, which: "teacher" | "student") => readCheckpointMeta(ckptDir(profile, which)).weights.sha256;
 
-export function studentInputs(profile: Profile): Inputs {
+/** What a student run is made from: its data, teacher, start and settings, `steps` long. */
+export function studentInputs(profile: Profile, steps = profile.train.student.steps): Inputs {
+  const { sweep: _sweep, ...train } = profile.train.student;
   return {
     data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
     unlabeled: datasetFingerprint(datasetDir("student-pseudo", profile.name)),
     teacher: weightsOf(profile, "teacher"),
     init: initRecord(profile),
     ...commonInputs(profile, embeddingConfig(profile)),
-    train: profile.train.student,
+    train: { ...train, steps },
   };
 }
 
@@ -211,14 +214,86 @@ export async function runPseudolabels(profile: Profile, opts: StepOptions & { sh
   return { dir, status, spec };
 }
 
-export async function runStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+/** Settings are chosen once, on dev-like, with the profile's own seed (repeat 0), and kept for
+ * every repeat: the sweeps' runs live in repeat 0's folders. */
+export const selectionRun = (profile: Profile) => withRun(profile, { repeat: 0 });
+
+export type StudentCandidate = Profile["train"]["student"]["sweep"]["candidates"][number];
+
+/** The profile with the student's start and alpha set to a candidate's. */
+export function studentProfile(profile: Profile, c: Pick<StudentCandidate, "start" | "alpha">): Profile {
+  return { ...profile, train: { ...profile.train, student: { ...profile.train.student, start: c.start, alpha: c.alpha } } };
+}
+
+/** The noisy student from its start (the teacher's weights or the init's backbone), `steps`
+ * long, checkpointed under `name`. */
+async function studentRun(profile: Profile, name: string, steps: number, inputs: Inputs, opts: StepOptions, before?: (model: Model, task: ReturnType<typeof studentTask>) => Promise<void>): Promise<{ model: Model; result: LoopResult }> {
   const labels = readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
-  const model = modelAtInit(profile, embeddingConfig(profile));
+  const model = profile.train.student.start === "teacher" ? loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model : modelAtInit(profile, embeddingConfig(profile));
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, labels, profile);
-  const result = await trainLoop(model, task, loopConfig(profile, "student", profile.train.student.steps, profile.train.student.lr, studentInputs(profile), opts));
+  await before?.(model, task);
+  const result = await trainLoop(model, task, loopConfig(profile, name, steps, profile.train.student.lr, inputs, opts));
   return { model, result };
+}
+
+/** The student with the start and alpha the dev sweep chose. */
+export async function runStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+  const p = studentProfile(profile, chosenStudent(profile).chosen);
+  return studentRun(p, "student", p.train.student.steps, studentInputs(p), opts);
+}
+
+export interface StudentSweepResult {
+  candidate: StudentCandidate;
+  /** LR probe (C = 1) and 1-NN accuracy on dev-like after the short run. */
+  devAccuracy: number;
+  devOneNN: number;
+  /** Each term's gradient norm with respect to the embeddings at the start, unweighted. */
+  gradientNorms: { supcon: number; smoothl1: number };
+}
+
+export const studentSweepName = (c: StudentCandidate) => `student-sweep-${c.name}`;
+export const studentSweepFile = (profile: Profile, c: StudentCandidate) => path.join(runDir(selectionRun(profile), studentSweepName(c)), "result.json");
+
+export function studentSweepInputs(profile: Profile, c: StudentCandidate): Inputs {
+  const p = studentProfile(selectionRun(profile), c);
+  return { ...studentInputs(p, p.train.student.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+}
+
+/** One short sweep run on repeat 0's teacher and pseudolabels, scored on dev-like. */
+export async function runStudentSweep(profile: Profile, c: StudentCandidate, opts: StepOptions = {}): Promise<StudentSweepResult> {
+  const p = studentProfile(selectionRun(profile), c);
+  let gradientNorms = { supcon: 0, smoothl1: 0 };
+  const before = async (model: Model, task: ReturnType<typeof studentTask>) => {
+    const b = await task.batch(0);
+    gradientNorms = termGradientNorms(model, task, b);
+    task.dispose(b);
+  };
+  const { model } = await studentRun(p, studentSweepName(c), p.train.student.sweep.steps, studentSweepInputs(profile, c), opts, before);
+  const e = await embedOneShot(p, model, DEV_SET);
+  disposeModel(model);
+  const scores = probe(e, 1, p.seed);
+  return { candidate: c, devAccuracy: scores.logreg, devOneNN: scores.knn, gradientNorms };
+}
+
+export interface StudentSelection {
+  tried: StudentSweepResult[];
+  chosen: StudentCandidate;
+  rule: string;
+  steps: number;
+}
+
+/** The start and alpha the final student uses: the sweep's best dev-like LR accuracy (the
+ * earlier-listed candidate on a tie). Every sweep run must be finished. */
+export function chosenStudent(profile: Profile): StudentSelection {
+  const tried = profile.train.student.sweep.candidates.map((c) => {
+    const k = keptResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c));
+    if (!("result" in k)) throw new Error(`${studentSweepName(c)}: ${k.why}; run the student's dev sweep first (retail-repr train-student)`);
+    return k.result;
+  });
+  const best = tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+  return { tried, chosen: best.candidate, rule: `highest dev-like LR accuracy (C = 1) after ${profile.train.student.sweep.steps} steps (the earlier-listed candidate on a tie)`, steps: profile.train.student.sweep.steps };
 }
 
 // ---- the fine-tune baselines ---------------------------------------------------------------
@@ -267,8 +342,9 @@ export interface RecipeSelection {
 /** The recipe the test-set fine-tunes use: the sweep's best dev accuracy (the earlier-listed
  * recipe on a tie). Every sweep run must be finished. */
 export function chosenRecipe(profile: Profile): RecipeSelection {
+  const p0 = selectionRun(profile);
   const tried = finetuneSweep(profile).map(({ set, variant, recipe }) => {
-    const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant, recipe), finetuneInputs(profile, set, variant, recipe));
+    const k = keptResult<FinetuneResult>(finetuneResultFile(p0, set, variant, recipe), finetuneInputs(p0, set, variant, recipe));
     if (!("result" in k)) throw new Error(`${finetuneName(set, variant, recipe)}: ${k.why}; run the dev sweep first (retail-repr finetune --dataset dev-like)`);
     return { recipe, devAccuracy: k.result.accuracy, trainAccuracy: k.result.trainAccuracy };
   });

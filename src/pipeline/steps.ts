@@ -15,7 +15,8 @@ import type { Shard } from "../util/shard";
 import {
   checkpointState, chosenRecipe, ckptDir, DEV_SET, embeddingConfig, EvalSet, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile,
   finetuneSweep, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs, pseudoSpec, RecipeSelection, runDir,
-  runFinetune, runPretrain, runPseudolabels, runStudent, runTeacher, StepOptions, studentInputs, teacherInputs, weightsOf,
+  runFinetune, runPretrain, runPseudolabels, runStudent, runStudentSweep, runTeacher, selectionRun, StepOptions, chosenStudent, studentInputs,
+  StudentSelection, studentProfile, studentSweepFile, studentSweepInputs, studentSweepName, teacherInputs, weightsOf,
 } from "./runs";
 import { loadCheckpoint } from "../models/checkpoint";
 
@@ -72,26 +73,65 @@ export function stepTable(profile: Profile): Step[] {
     state: (spec) => pseudolabelState(profile, spec as unknown as PseudoSpec),
     run: async (o) => void (await runPseudolabels(profile, o)),
   };
-  const student = trainingStep(profile, "student", { dependencies: ["teacher-pairs", "pseudolabels", ...initSteps(profile)], inputs: () => studentInputs(profile), run: async (o) => disposeModel((await runStudent(profile, o)).model) });
+  // The student's start and alpha are chosen on dev-like by short runs (the sweep), as is the
+  // fine-tune recipe below; both sweeps run once, with repeat 0, and every repeat reuses them.
+  const p0 = selectionRun(profile);
+  const studentSweep = profile.train.student.sweep.candidates.map((c) =>
+    selectionStep(profile, {
+      name: studentSweepName(c),
+      dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(p0)],
+      artifact: studentSweepFile(p0, c),
+      command: "train-student",
+      trains: true,
+      inputs: () => studentSweepInputs(p0, c),
+      state: (inputs) => keptState(studentSweepFile(p0, c), inputs),
+      run: async (o) => void (await cached(studentSweepFile(p0, c), studentSweepInputs(p0, c), () => runStudentSweep(p0, c, o))),
+    }),
+  );
+  const student = trainingStep(profile, "student", {
+    dependencies: ["teacher-pairs", "pseudolabels", ...initSteps(profile), ...studentSweep.map((s) => s.name)],
+    inputs: () => studentInputs(studentProfile(profile, chosenStudent(profile).chosen)),
+    run: async (o) => disposeModel((await runStudent(profile, o)).model),
+  });
   // The fine-tune recipe is chosen on dev-like (the sweep's runs), then used on the test sets.
-  const finetuneStep = (set: EvalSet, variant: FinetuneVariant, recipe: () => FinetuneRecipe, named: FinetuneRecipe | undefined, after: string[]): Step => ({
+  const finetuneStep = (p: Profile, set: EvalSet, variant: FinetuneVariant, recipe: () => FinetuneRecipe, named: FinetuneRecipe | undefined, after: string[]): Step => ({
     name: finetuneName(set, variant, named),
-    dependencies: [set, ...initSteps(profile), ...after],
-    artifact: finetuneResultFile(profile, set, variant, named),
+    dependencies: [set, ...initSteps(p), ...after],
+    artifact: finetuneResultFile(p, set, variant, named),
     command: `finetune --dataset ${set}${set === DEV_SET ? "" : ` --variant ${variant}`}`,
     trains: true,
-    inputs: () => finetuneInputs(profile, set, variant, recipe()),
-    state: (inputs) => {
-      const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant, named), inputs);
-      return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
-    },
-    run: async (o) => void (await finetuneRun(profile, set, variant, recipe(), o)),
+    inputs: () => finetuneInputs(p, set, variant, recipe()),
+    state: (inputs) => keptState(finetuneResultFile(p, set, variant, named), inputs),
+    run: async (o) => void (await finetuneRun(p, set, variant, recipe(), o)),
   });
-  const sweep = finetuneSweep(profile).map((r) => finetuneStep(r.set, r.variant, () => r.recipe, r.recipe, []));
+  const sweep = finetuneSweep(profile).map((r) => selectionStep(profile, finetuneStep(p0, r.set, r.variant, () => r.recipe, r.recipe, [])));
   const finetunes = ONE_SHOT_SETS.flatMap((set) =>
-    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => finetuneStep(set, variant, () => chosenRecipe(profile).chosen, undefined, sweep.map((s) => s.name))),
+    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => finetuneStep(profile, set, variant, () => chosenRecipe(profile).chosen, undefined, sweep.map((s) => s.name))),
   );
-  return [...data, pretrain, teacher, pseudolabels, student, ...sweep, ...finetunes];
+  return [...data, pretrain, teacher, pseudolabels, ...studentSweep, student, ...sweep, ...finetunes];
+}
+
+/** A result file's state: kept, and made from `inputs`? */
+function keptState(file: string, inputs: Inputs): Freshness {
+  const k = keptResult<unknown>(file, inputs);
+  return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
+}
+
+/** A sweep's step in a repeat's table stands for the same step of repeat 0's table, where it is
+ * made (its state and its run are that step's). */
+function selectionStep(profile: Profile, step: Step): Step {
+  if (!profile.repeat) return step;
+  const p0 = selectionRun(profile);
+  return {
+    ...step,
+    dependencies: [],
+    inputs: () => ({ madeWith: "repeat 0", step: step.name }),
+    state: () => {
+      const row = planSteps(p0).find((r) => r.step === step.name)!;
+      return row.status === "cached" ? { fresh: true } : { fresh: false, why: `in repeat 0's run: ${row.why}` };
+    },
+    run: (o) => ensureStep(p0, step.name, o),
+  };
 }
 
 function pseudolabelState(profile: Profile, spec: PseudoSpec): Freshness {
@@ -261,6 +301,13 @@ export async function finetune(profile: Profile, set: OneShotSet, variant: Finet
   await ensureData(profile);
   await ensureDependencies(profile, finetuneName(set, variant), opts);
   return finetuneRun(profile, set, variant, chosenRecipe(profile).chosen, opts);
+}
+
+/** The student's dev sweep (short runs of each start and alpha) and what it chooses. */
+export async function studentSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<StudentSelection> {
+  await ensureData(profile);
+  for (const c of profile.train.student.sweep.candidates) await ensureStep(profile, studentSweepName(c), opts);
+  return chosenStudent(profile);
 }
 
 /** The dev sweep's runs (each recipe on dev-like) and the recipe they choose. */

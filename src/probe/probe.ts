@@ -4,6 +4,11 @@ import { accuracyWithInterval, Interval } from "./bootstrap";
 import { argmaxRows, fitLogReg, logRegScores } from "./logreg";
 import { knnPredict, nearestClassMeanPredict } from "./neighbours";
 import { Outcomes, outcomesOf } from "./paired";
+import type { Profile } from "../config/profiles";
+import { datasetDir } from "../data/generate";
+import { oneShotOf } from "../data/sets";
+import { embeddingDim, Model } from "../models/model";
+import { embedFiles } from "../train/embed";
 
 export interface ProbeScores {
   logreg: number;
@@ -28,6 +33,21 @@ export interface Embedded {
   trainFiles: string[];
   testFiles: string[];
   dim: number;
+}
+
+/** A one-shot set's training and test images embedded by `model` (frozen, no augmentation). */
+export async function embedOneShot(profile: Profile, model: Model, set: string): Promise<Embedded> {
+  const data = oneShotOf(datasetDir(set, profile.name));
+  const o = { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true };
+  return {
+    train: await embedFiles(model, data.train.files, o),
+    test: await embedFiles(model, data.test.files, o),
+    trainLabels: data.train.labels,
+    testLabels: data.test.labels,
+    trainFiles: data.train.files,
+    testFiles: data.test.files,
+    dim: embeddingDim(model.config),
+  };
 }
 
 /** LR, 1-NN and NCM probes on frozen embeddings, each accuracy with its bootstrap interval

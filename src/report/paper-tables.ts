@@ -70,6 +70,8 @@ export function findingRows(m: Metrics): Row[] {
 export function selectionRows(m: Metrics): Row[] {
   const s = m.meta.selection;
   const rows: Row[] = Object.entries(s.probeC).map(([rep, c]) => ({ setting: `${rep} + LR: C`, tried: c.tried.map((t) => `${t.C}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "), chosen: String(c.chosen), rule: c.rule }));
+  const st = s.student;
+  if (st) rows.push({ setting: `student start and alpha (${st.steps}-step runs)`, tried: st.tried.map((t) => `${t.candidate.name}: ${pct(t.devAccuracy).toFixed(1)} (grad norms SupCon ${t.gradientNorms.supcon.toPrecision(2)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(2)})`).join("; "), chosen: st.chosen.name, rule: st.rule });
   const f = s.finetune;
   rows.push({ setting: "fine-tune recipe (GAP on dev-like)", tried: f.tried.map((t) => `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`).join("; "), chosen: f.chosen.name, rule: f.rule });
   return rows;

@@ -2,7 +2,7 @@
 // images (one packshot per class, augmented), with a GAP head, an LCA head, or LCA + MaxEnt.
 import { tf } from "../engine/tf";
 import { Profile, trainSeed } from "../config/profiles";
-import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { TRAIN_AUGMENT } from "../data/images";
 import { loadBatch } from "../data/loader";
 import { OneShot } from "../data/sets";
 import { mixSeed, rngFrom } from "../data/rng";
@@ -34,7 +34,7 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
       const r = rngFrom(mixSeed(trainSeed(profile), "finetune", step));
       const idx = Array.from({ length: f.batch }, () => Math.floor(r() * n));
       const files = idx.map((i) => data.train.files[i]);
-      return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed: trainSeed(profile) }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
+      return { x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: trainSeed(profile) }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
     },
     output: "logits",
     images: (b) => tf.clone(b.x),

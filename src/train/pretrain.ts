@@ -5,7 +5,7 @@
 // baselines put their own heads on it.
 import { tf } from "../engine/tf";
 import { Profile, trainSeed } from "../config/profiles";
-import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { TRAIN_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { hashtagLoss } from "../losses/classification";
 import { TrainTask } from "./loop";
@@ -31,7 +31,7 @@ export function pretrainTask(data: TaggedImages, profile: Profile): TrainTask<Ta
     async batch(step) {
       const idx = batchAt(data.files.length, n, seed, step);
       const files = idx.map((i) => data.files[i]);
-      return { x: await loadBatch(files, { size: profile.imageSize, augment: NOISY_STUDENT_AUGMENT, seed }, step), tags: idx.map((i) => data.tags[i]), files };
+      return { x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed }, step), tags: idx.map((i) => data.tags[i]), files };
     },
     output: "logits",
     images: (b) => tf.clone(b.x),

@@ -2,7 +2,7 @@
 // where each pair is a class and the other pairs are the negatives, with hard negative mining.
 import { tf } from "../engine/tf";
 import { Profile, trainSeed } from "../config/profiles";
-import { NOISY_STUDENT_AUGMENT } from "../data/images";
+import { TRAIN_AUGMENT } from "../data/images";
 import { batchAt, loadBatch } from "../data/loader";
 import { Pair } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
@@ -19,7 +19,7 @@ export function pairBatches(pairs: Pair[], n: number, size: number, seed: number
   return async (step) => {
     const indices = batchAt(pairs.length, n, seed, step);
     const files = [...indices.map((i) => pairs[i].a), ...indices.map((i) => pairs[i].b)];
-    return { x: await loadBatch(files, { size, augment: NOISY_STUDENT_AUGMENT, seed }, step), files };
+    return { x: await loadBatch(files, { size, augment: TRAIN_AUGMENT, seed }, step), files };
   };
 }
 
