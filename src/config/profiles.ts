@@ -144,7 +144,8 @@ export const PROFILES: Record<ProfileName, Profile> = {
       // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
       // student sees as many images as the teacher did (150 x 64).
       student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 40, candidates: studentCandidates() } },
-      finetune: { steps: 200, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
+      // As many images as the teacher saw (300 x 32 = 150 x 64).
+      finetune: { steps: 300, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
       embedBatch: 64,
       pseudoPartSize: 1024,
       checkpointEvery: 20,
