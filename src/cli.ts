@@ -6,7 +6,7 @@ import { runKernelSplit } from "./bench/kernel-split";
 import { runMemoryBench } from "./bench/memory-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
+import { ckptDir, DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
 import { exportPseudolabels } from "./train/pseudolabel";
 import { mergeEmbeddingShards, writeEmbeddingShard } from "./train/embed-shards";
 import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shard";
@@ -20,7 +20,9 @@ import { reportTables } from "./report/paper-tables";
 import { setNativeConvolutions } from "./engine/native-kernels";
 import { BASELINE_FILE, compareBaseline, currentBaseline } from "./pipeline/baseline";
 import * as fs from "fs";
+import * as path from "path";
 import { loadCheckpoint } from "./models/checkpoint";
+import { exportTorch, trainedImageSize } from "./models/export-torch";
 import { readDataset } from "./data/formats";
 import { checkImage } from "./data/images";
 import { embedBatchFor, embedFiles } from "./train/embed";
@@ -268,7 +270,7 @@ const commands: Record<string, Command> = {
       const all = report.items.map((it) => it.file);
       if (all.length === 0) throw new Error(`${input}: no images to embed`);
       // The image size the model was trained at (its run's recorded inputs) unless --size says otherwise.
-      const trained = (meta.extra.inputs as { imageSize?: number } | undefined)?.imageSize;
+      const trained = trainedImageSize(meta.extra);
       const asked = flagInt(args, "size");
       if (asked !== undefined && trained !== undefined && asked !== trained) console.warn(`embed: --size ${asked} differs from the ${trained} px this model was trained at`);
       if (asked === undefined && trained === undefined) console.warn(`embed: ${modelDir} records no training image size; using 64 px (set --size)`);
@@ -352,6 +354,21 @@ const commands: Record<string, Command> = {
         out: need("out"),
       });
       console.log(`loaded ${r.loaded} tensors${r.ignored.length ? ` (left out: ${r.ignored.length}, e.g. ${r.ignored[0]})` : ""}; checkpoint written to ${need("out")}`);
+      return 0;
+    },
+  },
+  "export-torch": {
+    summary: "a trained model -> a .safetensors file in PyTorch's names and layouts (python/retail_repr_torch.py builds the model from it)",
+    usage: "retail-repr export-torch --model teacher|student|pretrain|finetune-...|CHECKPOINT_DIR --out FILE.safetensors [--profile P] [--size PX]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["model", "out", "profile", "init", "chunk", "size"] });
+      const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`export-torch: --${n} is required`); })();
+      const which = need("model");
+      const dir = fs.existsSync(path.join(which, "checkpoint.json")) ? which : ckptDir(profileOf(args), which);
+      if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`--model ${which}: neither a checkpoint folder nor a finished step of this profile (no ${path.join(dir, "checkpoint.json")}); train it first, or give a folder`);
+      await selectBackend({ log: null });
+      const r = exportTorch(dir, need("out"), flagInt(args, "size"));
+      console.log(`${r.tensors} tensors (${(r.bytes / 1e6).toFixed(1)} MB, input ${r.size} px) written to ${need("out")}; in Python: PYTHONPATH=python python3 -c "import retail_repr_torch as rr; model, cfg = rr.load('${need("out")}')"`);
       return 0;
     },
   },

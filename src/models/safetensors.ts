@@ -92,16 +92,17 @@ export function readSafetensors(file: string): SafeTensorsFile {
   return parseSafetensors(readWeightsBytes(file), file);
 }
 
-/** Write float32 tensors (header entries sorted by name, as the reference writer does). */
-export function serializeSafetensors(tensors: Map<string, { shape: number[]; data: Float32Array }>, metadata: Record<string, string> = {}): Buffer {
+/** Write float32 (and int64) tensors, header entries sorted by name as the reference writer does. */
+export function serializeSafetensors(tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>, metadata: Record<string, string> = {}): Buffer {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const name of names) {
     const t = tensors.get(name)!;
-    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
-    offset += t.data.length * 4;
+    const dtype = t.data instanceof BigInt64Array ? "I64" : "F32";
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - (json.length % 8)) % 8); // keep the body 8-byte aligned
