@@ -81,8 +81,10 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   const recorded = { ...metrics.meta.stageSeconds };
   const save = () => {
     const stageSeconds = Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, cached.has(k) && recorded[k] !== undefined ? recorded[k] : v]));
-    // A one-seed rerun keeps an earlier --seeds summary (and its count) that it read back.
-    metrics = { ...metrics, meta: { ...metrics.meta, seeds: seeds > 1 || !metrics.seeds ? seeds : metrics.meta.seeds, stageSeconds: { ...recorded, ...stageSeconds } } };
+    // A one-seed rerun keeps an earlier --seeds summary (and its count) that it read back, and
+    // its repeats' times; a stage the pipeline no longer has is dropped.
+    const repeats = seeds === 1 && metrics.seeds ? Object.fromEntries(Object.entries(recorded).filter(([k]) => k.startsWith("repeat "))) : {};
+    metrics = { ...metrics, meta: { ...metrics.meta, seeds: seeds > 1 || !metrics.seeds ? seeds : metrics.meta.seeds, stageSeconds: { ...repeats, ...stageSeconds } } };
     return writeReport(metricsName(profile), metrics);
   };
   const metricsFile = save();
