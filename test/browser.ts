@@ -27,7 +27,7 @@ export class Browser {
   static async launch(): Promise<Browser> {
     if (!CHROMIUM) throw new Error("no Chromium here (Debian: apt-get install chromium)");
     const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-chromium-"));
-    const proc = spawn(CHROMIUM, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--remote-debugging-pipe", `--user-data-dir=${profileDir}`, "--window-size=1400,1000", "about:blank"], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
+    const proc = spawn(CHROMIUM, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--remote-debugging-pipe", `--user-data-dir=${profileDir}`, "--window-size=1400,1000", "about:blank"], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"], detached: true });
     const b = new Browser(proc, profileDir);
     let buffered = "";
     (proc.stdio[4] as Readable).on("data", (chunk: Buffer) => {
@@ -112,8 +112,14 @@ export class Browser {
       this.proc.kill("SIGKILL");
       await exited;
     }
-    // Chromium's helper processes outlive the browser for a moment and still write into the
-    // profile (a clean-clone CI run failed here with ENOTEMPTY): retry the removal for a while.
+    // Chromium's helper processes outlive the browser and still write into the profile (clean-
+    // clone and loaded runs failed here with ENOTEMPTY): the browser leads its own process group
+    // (detached), so the whole group goes, then the removal retries for a while.
+    try {
+      if (this.proc.pid) process.kill(-this.proc.pid, "SIGKILL");
+    } catch {
+      // the group is already gone
+    }
     fs.rmSync(this.profileDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }

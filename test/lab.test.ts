@@ -146,10 +146,14 @@ test("JupyterLab: 02-teacher runs all in Chromium; after save and reload every c
     throw e;
   } finally {
     Object.assign(paths, saved);
-    await browser?.close();
-    lab?.kill("SIGTERM");
-    if (lab && lab.exitCode === null) await new Promise((res) => lab!.once("exit", res));
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(state, { recursive: true, force: true });
+    try {
+      await browser?.close();
+    } finally {
+      // The server goes whatever the browser's cleanup did (a failed close left it running).
+      lab?.kill("SIGTERM");
+      if (lab && lab.exitCode === null) await new Promise((res) => lab!.once("exit", res));
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(state, { recursive: true, force: true });
+    }
   }
 });
