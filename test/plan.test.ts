@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { selectBackend } from "../src/engine/backend";
-import { getProfile, Profile } from "../src/config/profiles";
+import { getProfile, Profile, withRun } from "../src/config/profiles";
 import { ensureStep, planSteps, stepTable } from "../src/pipeline/steps";
 import { pipelinePlan } from "../src/pipeline/evaluate";
 import { CHILD, inTempTree } from "./helpers";
@@ -21,7 +21,13 @@ test("the table lists every dependency before the steps that read it, and each s
     for (const d of s.dependencies) assert.ok(seen.has(d), `${s.name} reads ${d}, which comes later or not at all`);
     seen.add(s.name);
   }
-  assert.deepEqual(table.find((s) => s.name === "student")!.dependencies, ["teacher-pairs", "pseudolabels", "pretrain"]);
+  const sweep = ["student-sweep-teacher-a0.5", "student-sweep-pretrained-a0.5", "student-sweep-teacher-a0.1", "student-sweep-pretrained-a0.1"];
+  assert.deepEqual(table.find((s) => s.name === "student")!.dependencies, ["teacher-pairs", "pseudolabels", "pretrain", ...sweep], "the student waits for its dev sweep");
+  assert.deepEqual(table.find((s) => s.name === sweep[0])!.dependencies, ["teacher-pairs", "pseudolabels", "dev-like", "pretrain"]);
+  assert.deepEqual(table.find((s) => s.name === "finetune-capg-like-gap")!.dependencies, ["capg-like", "pretrain", "finetune-dev-like-gap-uniform", "finetune-dev-like-gap-backbone-tenth", "finetune-dev-like-gap-low-backbone-tenth"]);
+  // A repeat's sweeps stand for repeat 0's: they read nothing of the repeat's own.
+  const repeat = stepTable(withRun(getProfile("smoke"), { repeat: 1 }));
+  assert.deepEqual(repeat.find((s) => s.name === sweep[0])!.dependencies, []);
   assert.deepEqual(stepTable(getProfile("smoke", "random")).find((s) => s.name === "teacher")!.dependencies, ["teacher-pairs"], "a random init reads no pretraining");
 });
 
@@ -32,8 +38,8 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
     const fresh = statusOf(p);
     assert.equal(fresh["teacher-pairs"], "not generated yet");
     assert.equal(fresh.teacher, "after teacher-pairs, pretrain");
-    assert.equal(fresh.student, "after teacher-pairs, pseudolabels, pretrain");
-    assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 16 more$/);
+    assert.equal(fresh.student, "after teacher-pairs, pseudolabels, pretrain, student-sweep-teacher-a0.5, student-sweep-pretrained-a0.5, student-sweep-teacher-a0.1, student-sweep-pretrained-a0.1");
+    assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 20 more$/);
 
     await ensureStep(p, "teacher", { quiet: true });
     const after = statusOf(p);
