@@ -214,6 +214,16 @@ export async function runPseudolabels(profile: Profile, opts: StepOptions & { sh
   return { dir, status, spec };
 }
 
+/** A finished sweep run's kept result, or an error naming the run and the command that makes it. */
+function sweepResult<R>(file: string, inputs: Inputs, name: string, command: string): R {
+  const k = keptResult<R>(file, inputs);
+  if (!("result" in k)) throw new Error(`${name}: ${k.why}; run the dev sweep first (${command})`);
+  return k.result;
+}
+
+/** The candidate with the highest dev accuracy; the earlier-listed one on a tie. */
+const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T => tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+
 /** Settings are chosen once, on dev-like, with the profile's own seed (repeat 0), and kept for
  * every repeat: the sweeps' runs live in repeat 0's folders. */
 export const selectionRun = (profile: Profile) => withRun(profile, { repeat: 0 });
@@ -287,13 +297,8 @@ export interface StudentSelection {
 /** The start and alpha the final student uses: the sweep's best dev-like LR accuracy (the
  * earlier-listed candidate on a tie). Every sweep run must be finished. */
 export function chosenStudent(profile: Profile): StudentSelection {
-  const tried = profile.train.student.sweep.candidates.map((c) => {
-    const k = keptResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c));
-    if (!("result" in k)) throw new Error(`${studentSweepName(c)}: ${k.why}; run the student's dev sweep first (retail-repr train-student)`);
-    return k.result;
-  });
-  const best = tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
-  return { tried, chosen: best.candidate, rule: `highest dev-like LR accuracy (C = 1) after ${profile.train.student.sweep.steps} steps (the earlier-listed candidate on a tie)`, steps: profile.train.student.sweep.steps };
+  const tried = profile.train.student.sweep.candidates.map((c) => sweepResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c), studentSweepName(c), "retail-repr train-student"));
+  return { tried, chosen: bestOnDev(tried).candidate, rule: `highest dev-like LR accuracy (C = 1) after ${profile.train.student.sweep.steps} steps (the earlier-listed candidate on a tie)`, steps: profile.train.student.sweep.steps };
 }
 
 // ---- the fine-tune baselines ---------------------------------------------------------------
@@ -344,12 +349,10 @@ export interface RecipeSelection {
 export function chosenRecipe(profile: Profile): RecipeSelection {
   const p0 = selectionRun(profile);
   const tried = finetuneSweep(profile).map(({ set, variant, recipe }) => {
-    const k = keptResult<FinetuneResult>(finetuneResultFile(p0, set, variant, recipe), finetuneInputs(p0, set, variant, recipe));
-    if (!("result" in k)) throw new Error(`${finetuneName(set, variant, recipe)}: ${k.why}; run the dev sweep first (retail-repr finetune --dataset dev-like)`);
-    return { recipe, devAccuracy: k.result.accuracy, trainAccuracy: k.result.trainAccuracy };
+    const r = sweepResult<FinetuneResult>(finetuneResultFile(p0, set, variant, recipe), finetuneInputs(p0, set, variant, recipe), finetuneName(set, variant, recipe), "retail-repr finetune --dataset dev-like");
+    return { recipe, devAccuracy: r.accuracy, trainAccuracy: r.trainAccuracy };
   });
-  const best = tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
-  return { tried, chosen: best.recipe, rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)" };
+  return { tried, chosen: bestOnDev(tried).recipe, rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)" };
 }
 
 /** Fine-tune a classifier baseline from the run's init with `recipe`: its test accuracy with a
