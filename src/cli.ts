@@ -35,7 +35,7 @@ import { addProduct } from "./probe/add-product";
 import { environmentInfo } from "./engine/info";
 import { getProfile, withChunk } from "./config/profiles";
 import { runNotebooks } from "./jupyter/harness";
-import { flagInt, flagString, parseArgs } from "./util/args";
+import { flagInt, flagString, parseArgs, requiredFlag } from "./util/args";
 import { formatModelInfo, modelInfo } from "./models/info";
 import { Pooling } from "./models/heads";
 import { importTorchToCheckpoint } from "./models/import-torch";
@@ -252,7 +252,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX (default: the model's training size)] [--on-bad skip|stop] [--shard K/N] | --merge --out FILE.npy",
     async run(argv) {
       const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch", "shard"], switches: ["merge"] });
-      const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`embed: --${n} is required`); })();
+      const need = (n: string) => requiredFlag(args, "embed", n);
       const out = need("out");
       if (!/\.(npy|json)$/.test(out)) throw new Error(`--out: ${out} must end in .npy or .json`);
       if (args.flags.merge === true) {
@@ -347,7 +347,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr import-torch --arch NAME --weights FILE.pth|FILE.safetensors --out DIR [--pooling lca|gap] [--classes N]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["arch", "weights", "safetensors", "out", "pooling", "classes"] });
-      const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`import-torch: --${n} is required`); })();
+      const need = (n: string) => requiredFlag(args, "import-torch", n);
       const r = importTorchToCheckpoint({
         config: { arch: need("arch"), pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 },
         weights: flagString(args, "safetensors") ?? need("weights"), // --safetensors: the earlier name
@@ -362,7 +362,7 @@ const commands: Record<string, Command> = {
     usage: "retail-repr export-torch --model teacher|student|pretrain|finetune-...|CHECKPOINT_DIR --out FILE.safetensors [--profile P] [--size PX]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["model", "out", "profile", "init", "chunk", "size"] });
-      const need = (n: string) => flagString(args, n) ?? (() => { throw new Error(`export-torch: --${n} is required`); })();
+      const need = (n: string) => requiredFlag(args, "export-torch", n);
       const which = need("model");
       const dir = fs.existsSync(path.join(which, "checkpoint.json")) ? which : ckptDir(profileOf(args), which);
       if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`--model ${which}: neither a checkpoint folder nor a finished step of this profile (no ${path.join(dir, "checkpoint.json")}); train it first, or give a folder`);

@@ -35,6 +35,13 @@ export function flagString(args: ParsedArgs, name: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/** A flag the command cannot run without: its value, or an error naming the command and flag. */
+export function requiredFlag(args: ParsedArgs, command: string, name: string): string {
+  const v = flagString(args, name);
+  if (v === undefined) throw new Error(`${command}: --${name} is required`);
+  return v;
+}
+
 export function flagInt(args: ParsedArgs, name: string): number | undefined {
   const v = flagString(args, name);
   if (v === undefined) return undefined;
