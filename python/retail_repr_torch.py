@@ -1,7 +1,7 @@
 """A retail-repr model in PyTorch: build it from a file written by `retail-repr export-torch`.
 
     import torch, retail_repr_torch as rr
-    model, input_config = rr.load("teacher.safetensors")   # eval mode
+    model, input_config = rr.load("teacher.safetensors")   # eval mode (or "teacher.pth")
     z = model(x)             # x: [N, 3, S, S], ImageNet-normalised; z: [N, D], unit length
 
 Needs only torch. The backbone uses torchvision's module names, so for torchvision's own
@@ -12,12 +12,14 @@ final feature map's cells, computed here as in src/models/lca.ts.
 """
 import json
 import struct
+import zipfile
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 FORMAT = "retail-repr-torch/1"
+PTH_METADATA = "retail_repr.json"
 DTYPES = {"F32": torch.float32, "I64": torch.int64}
 
 
@@ -141,9 +143,23 @@ class EmbeddingModel(nn.Module):
         return self.fc(self.embed(x) if self.proj is not None else self.pool(self.backbone(x)))
 
 
+def read_pth(path):
+    """(tensors by name, metadata) of a .pth written by `retail-repr export-torch`."""
+    tensors = torch.load(path, map_location="cpu", weights_only=True)
+    with zipfile.ZipFile(path) as z:
+        entry = next((n for n in z.namelist() if n.endswith("/" + PTH_METADATA)), None)
+        meta = json.loads(z.read(entry)) if entry else {}
+    return dict(tensors), meta
+
+
+def read(path):
+    """(tensors by name, metadata) of an exported .safetensors or .pth file."""
+    return read_safetensors(path) if str(path).endswith(".safetensors") else read_pth(path)
+
+
 def load(path):
     """The model in eval mode and its input config (size, resize rule, mean, std)."""
-    tensors, meta = read_safetensors(path)
+    tensors, meta = read(path)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a retail-repr export (format {meta.get('format')!r}, expected {FORMAT!r})")
     config = json.loads(meta["model"])
@@ -158,5 +174,5 @@ def load(path):
 
 def backbone_state_dict(path):
     """The backbone's tensors under torchvision's names (for torchvision.models.resnext*)."""
-    tensors, _ = read_safetensors(path)
+    tensors, _ = read(path)
     return {k: v for k, v in tensors.items() if k.split(".")[0] not in ("proj", "fc")}

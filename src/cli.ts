@@ -4,6 +4,7 @@ import { runEngineBench } from "./bench/bench";
 import { runPipelineBench } from "./bench/pipeline-bench";
 import { runKernelSplit } from "./bench/kernel-split";
 import { runMemoryBench } from "./bench/memory-bench";
+import { runOnnxBench } from "./bench/onnx-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
 import { ckptDir, DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
@@ -22,10 +23,13 @@ import { BASELINE_FILE, compareBaseline, currentBaseline } from "./pipeline/base
 import * as fs from "fs";
 import * as path from "path";
 import { loadCheckpoint } from "./models/checkpoint";
-import { exportTorch, trainedImageSize } from "./models/export-torch";
+import { exportTorch } from "./models/export-torch";
+import { describeInput, trainedImageSize } from "./models/input-config";
+import { exportOnnx } from "./models/export-onnx";
 import { readDataset } from "./data/formats";
 import { checkImage } from "./data/images";
-import { embedBatchFor, embedFiles } from "./train/embed";
+import { EMBED_ENGINE, embedBatchFor, embedFiles, INFERENCE_ENGINES, PIPELINE_ENGINE } from "./train/embed";
+import { ortLoads } from "./train/onnx-engine";
 import { InterruptedError } from "./train/interrupt";
 import { npyBytes } from "./util/npy";
 import { representationModel } from "./pipeline/evaluate";
@@ -35,10 +39,18 @@ import { addProduct } from "./probe/add-product";
 import { environmentInfo } from "./engine/info";
 import { getProfile, withChunk } from "./config/profiles";
 import { runNotebooks } from "./jupyter/harness";
-import { flagInt, flagString, parseArgs, requiredFlag } from "./util/args";
+import { flagChoice, flagInt, flagString, parseArgs, requiredFlag } from "./util/args";
 import { formatModelInfo, modelInfo } from "./models/info";
 import { Pooling } from "./models/heads";
 import { importTorchToCheckpoint } from "./models/import-torch";
+
+/** The checkpoint folder an export's --model names: a folder, or a finished step of the profile. */
+function exportedCheckpoint(args: ReturnType<typeof parseArgs>, command: string): string {
+  const which = requiredFlag(args, command, "model");
+  const dir = fs.existsSync(path.join(which, "checkpoint.json")) ? which : ckptDir(profileOf(args), which);
+  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`--model ${which}: neither a checkpoint folder nor a finished step of this profile (no ${path.join(dir, "checkpoint.json")}); train it first, or give a folder`);
+  return dir;
+}
 
 const INIT_HELP = "--init pretrained|random|CHECKPOINT_DIR] [--chunk N";
 
@@ -65,13 +77,14 @@ interface Command {
 const commands: Record<string, Command> = {
   bench: {
     summary: "throughput per backend beside PyTorch (same machine, same run) -> reports/bench.json",
-    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|pipeline|memory|kernels]",
+    usage: "retail-repr bench [--quick] [--backend NAME] [--only engine|onnx|pipeline|memory|kernels]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["backend", "only"], switches: ["quick"] });
       const b = flagString(args, "backend");
       const only = flagString(args, "only");
-      if (only !== undefined && !["engine", "pipeline", "memory", "kernels"].includes(only)) throw new Error(`--only: '${only}' is not engine, pipeline, memory or kernels`);
+      if (only !== undefined && !["engine", "onnx", "pipeline", "memory", "kernels"].includes(only)) throw new Error(`--only: '${only}' is not engine, onnx, pipeline, memory or kernels`);
       if (!only || only === "engine") await runEngineBench({ quick: args.flags.quick === true, backends: b ? [parseBackendName(b, "--backend")] : undefined });
+      if (!only || only === "onnx") await runOnnxBench({ quick: args.flags.quick === true });
       if (!only || only === "pipeline") {
         await selectBackend({ log: null });
         await runPipelineBench();
@@ -165,9 +178,10 @@ const commands: Record<string, Command> = {
   },
   pseudolabel: {
     summary: "step 2: teacher embeddings of student-pseudo, in parts (--shard K/N splits the work across machines; --export writes one .npy)",
-    usage: `retail-repr pseudolabel [--profile P] [${INIT_HELP}] [--shard K/N] | --export FILE.npy`,
+    usage: `retail-repr pseudolabel [--profile P] [${INIT_HELP}] [--shard K/N] [--engine ${INFERENCE_ENGINES.join("|")} (default ${PIPELINE_ENGINE}, the pipeline's)] | --export FILE.npy`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["profile", "init", "chunk", "shard", "export"] });
+      const args = parseArgs(argv, { values: ["profile", "init", "chunk", "shard", "export", "engine"] });
+      const engine = flagChoice(args, "engine", INFERENCE_ENGINES, PIPELINE_ENGINE);
       const profile = profileOf(args);
       const out = flagString(args, "export");
       if (out !== undefined) {
@@ -180,7 +194,7 @@ const commands: Record<string, Command> = {
       const shard = shardFrom(flagString(args, "shard"));
       await selectBackend();
       if (shard && flagString(args, "shard") === undefined) console.log(`shard ${shardName(shard)} (from JOB_COMPLETION_INDEX and ${SHARD_COUNT_ENV})`);
-      const { dir, status } = await pseudolabel(profile, { shard });
+      const { dir, status } = await pseudolabel(profile, { shard, engine });
       const left = status.parts - status.done.length;
       console.log(`pseudolabels in ${dir}: ${status.done.length} of ${status.parts} parts done${left ? ` (${left} left to other shards)` : ""}`);
       return 0;
@@ -249,9 +263,10 @@ const commands: Record<string, Command> = {
   },
   embed: {
     summary: "embeddings of any image folder with a trained model, to .npy or .json (--shard K/N, then --merge, across machines)",
-    usage: "retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX (default: the model's training size)] [--on-bad skip|stop] [--shard K/N] | --merge --out FILE.npy",
+    usage: `retail-repr embed --model CHECKPOINT_DIR --input FOLDER --out FILE.npy|FILE.json [--size PX (default: the model's training size)] [--engine ${INFERENCE_ENGINES.join("|")} (default ${EMBED_ENGINE} where onnxruntime-node loads)] [--on-bad skip|stop] [--shard K/N] | --merge --out FILE.npy`,
     async run(argv) {
-      const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch", "shard"], switches: ["merge"] });
+      const args = parseArgs(argv, { values: ["model", "input", "out", "size", "on-bad", "batch", "shard", "engine"], switches: ["merge"] });
+      const engine = flagChoice(args, "engine", INFERENCE_ENGINES, EMBED_ENGINE === "onnx" && !ortLoads() ? "native" : EMBED_ENGINE);
       const need = (n: string) => requiredFlag(args, "embed", n);
       const out = need("out");
       if (!/\.(npy|json)$/.test(out)) throw new Error(`--out: ${out} must end in .npy or .json`);
@@ -278,7 +293,7 @@ const commands: Record<string, Command> = {
       const batch = embedBatchFor(model.config, size, flagInt(args, "batch") ?? 32);
       const [begin, end] = sliceOfShard(all.length, shard, batch);
       const files = all.slice(begin, end);
-      const z = await embedFiles(model, files, { size, batch, label: shard ? `embed ${shardName(shard)}` : "embed" });
+      const z = await embedFiles(model, files, { size, batch, engine, label: shard ? `embed ${shardName(shard)}` : "embed" });
       const dim = embeddingDim(model.config);
       if (shard) {
         const file = writeEmbeddingShard(out, shard, z, files, { model: meta.weights.sha256, total: all.length, begin });
@@ -358,17 +373,28 @@ const commands: Record<string, Command> = {
     },
   },
   "export-torch": {
-    summary: "a trained model -> a .safetensors file in PyTorch's names and layouts (python/retail_repr_torch.py builds the model from it)",
-    usage: "retail-repr export-torch --model teacher|student|pretrain|finetune-...|CHECKPOINT_DIR --out FILE.safetensors [--profile P] [--size PX]",
+    summary: "a trained model -> a .safetensors or .pth file in PyTorch's names and layouts (python/retail_repr_torch.py builds the model from it)",
+    usage: "retail-repr export-torch --model teacher|student|pretrain|finetune-...|CHECKPOINT_DIR --out FILE.safetensors|FILE.pth [--profile P] [--size PX]",
     async run(argv) {
       const args = parseArgs(argv, { values: ["model", "out", "profile", "init", "chunk", "size"] });
-      const need = (n: string) => requiredFlag(args, "export-torch", n);
-      const which = need("model");
-      const dir = fs.existsSync(path.join(which, "checkpoint.json")) ? which : ckptDir(profileOf(args), which);
-      if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`--model ${which}: neither a checkpoint folder nor a finished step of this profile (no ${path.join(dir, "checkpoint.json")}); train it first, or give a folder`);
+      const out = requiredFlag(args, "export-torch", "out");
+      const dir = exportedCheckpoint(args, "export-torch");
       await selectBackend({ log: null });
-      const r = exportTorch(dir, need("out"), flagInt(args, "size"));
-      console.log(`${r.tensors} tensors (${(r.bytes / 1e6).toFixed(1)} MB, input ${r.size} px) written to ${need("out")}; in Python: PYTHONPATH=python python3 -c "import retail_repr_torch as rr; model, cfg = rr.load('${need("out")}')"`);
+      const r = exportTorch(dir, out, flagInt(args, "size"));
+      console.log(`${r.tensors} tensors (${(r.bytes / 1e6).toFixed(1)} MB, input ${r.size} px) written to ${out}; in Python: PYTHONPATH=python python3 -c "import retail_repr_torch as rr; model, cfg = rr.load('${out}')"`);
+      return 0;
+    },
+  },
+  "export-onnx": {
+    summary: "a trained model's embedding network -> an .onnx file (dynamic batch, L2-normalised output, preprocessing in its metadata)",
+    usage: "retail-repr export-onnx --model teacher|student|pretrain|finetune-...|CHECKPOINT_DIR --out FILE.onnx [--profile P] [--size PX]",
+    async run(argv) {
+      const args = parseArgs(argv, { values: ["model", "out", "profile", "init", "chunk", "size"] });
+      const out = requiredFlag(args, "export-onnx", "out");
+      const dir = exportedCheckpoint(args, "export-onnx");
+      await selectBackend({ log: null });
+      const r = exportOnnx(dir, out, flagInt(args, "size"));
+      console.log(`${(r.bytes / 1e6).toFixed(1)} MB written to ${out}: input "images" [batch, 3, ${r.size}, ${r.size}] (${describeInput(r.input)}), output "embedding"`);
       return 0;
     },
   },

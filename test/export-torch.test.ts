@@ -11,7 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { createModel, disposeModel, embedForward, logitsForward, Model, ModelConfig } from "../src/models/model";
-import { defaultInputConfig, exportTorch, torchStateDict } from "../src/models/export-torch";
+import { exportTorch, torchStateDict } from "../src/models/export-torch";
+import { defaultInputConfig } from "../src/models/input-config";
 import { saveCheckpoint } from "../src/models/checkpoint";
 import { serializeSafetensors } from "../src/models/safetensors";
 import { readWeights } from "../src/models/import-torch";
@@ -50,13 +51,13 @@ with torch.no_grad():
 torch.save({"z": z.contiguous(), "size": torch.tensor(inp["size"])}, sys.argv[3])
 `;
 
-async function compare(config: ModelConfig, size: number, seed: number): Promise<void> {
+async function compare(config: ModelConfig, size: number, seed: number, ext = "safetensors"): Promise<void> {
   const dir = tmp();
   const model = createModel(config, seed);
   perturbBatchNorms(model, seed);
   const ckpt = path.join(dir, "ckpt");
   saveCheckpoint(ckpt, model, { step: 0, extra: { inputs: { imageSize: size } } });
-  const file = path.join(dir, "model.safetensors");
+  const file = path.join(dir, `model.${ext}`);
   const r = exportTorch(ckpt, file);
   assert.equal(r.size, size);
   const n = 3;
@@ -79,6 +80,25 @@ test("export-torch: the cpu profile's embedding model (last stride 1, LCA on a 4
 
 test("export-torch: a GAP classifier with a projection (fc and proj transposed) equals ours in PyTorch to 1e-4", { skip }, async () => {
   await compare({ arch: "resnext_tiny", pooling: "gap", projDim: 8, classes: 5 }, 32, 5);
+});
+
+test("export-torch: the same model as a .pth (torch.save's zip format, read with weights_only=True) equals ours to 1e-4", { skip }, async () => {
+  await compare({ arch: "resnext14_8x8d_ls1", pooling: "lca", projDim: 0, classes: 0 }, 64, 6, "pth");
+});
+
+test("export-torch: a .pth reads back here tensor for tensor, under the same names", () => {
+  const dir = tmp();
+  const model = createModel({ arch: "resnext_tiny", pooling: "gap", projDim: 8, classes: 3 }, 4);
+  saveCheckpoint(path.join(dir, "c"), model, { step: 0, extra: { inputs: { imageSize: 32 } } });
+  const { tensors } = torchStateDict(model, defaultInputConfig(32));
+  disposeModel(model);
+  exportTorch(path.join(dir, "c"), path.join(dir, "m.pth"));
+  const back = readWeights(path.join(dir, "m.pth")).tensors;
+  assert.deepEqual([...back.keys()].sort(), [...tensors.keys()].sort(), "every tensor, nothing else");
+  for (const [name, t] of back) {
+    assert.deepEqual(t.shape, tensors.get(name)!.shape, name);
+    assert.deepEqual(Array.from(t.data, Number), Array.from(tensors.get(name)!.data as ArrayLike<number | bigint>, Number), name);
+  }
 });
 
 const TV = pythonWith("torch, torchvision");
@@ -106,8 +126,8 @@ test("export-torch refuses what it cannot write, naming it", () => {
   const model = createModel({ arch: "resnext_tiny", pooling: "lca", projDim: 0, classes: 0 }, 1);
   saveCheckpoint(dir, model, { step: 0 });
   disposeModel(model);
-  assert.throws(() => exportTorch(dir, path.join(dir, "m.pth")), /write a \.safetensors file/);
-  assert.throws(() => exportTorch(dir, path.join(dir, "m.safetensors")), /records no training image size; give it with --size/);
+  assert.throws(() => exportTorch(dir, path.join(dir, "m.bin")), /write a \.safetensors or \.pth file/);
+  assert.throws(() => exportTorch(dir, path.join(dir, "m.safetensors")), /records no input size; give it with --size/);
 });
 
 test("CLI: export-torch writes the file from a checkpoint folder, and names a model it cannot find", () => {

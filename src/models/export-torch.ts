@@ -6,24 +6,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
-import { IMAGENET_MEAN, IMAGENET_STD } from "../data/images";
 import { loadCheckpoint } from "./checkpoint";
 import { disposeModel, Model } from "./model";
 import { resolveArch } from "./resnext";
 import { serializeSafetensors } from "./safetensors";
+import { serializePth } from "./torch-pth-write";
+import { checkpointInputConfig, defaultInputConfig, InputConfig } from "./input-config";
 
 export const TORCH_EXPORT_FORMAT = "retail-repr-torch/1";
-
-/** How images become the model's input, as timm's pretrained configs say it. */
-export interface InputConfig {
-  size: number;
-  /** "fill": resize both sides to size (this workbench's loaders). */
-  resize: "fill";
-  mean: number[];
-  std: number[];
-}
-
-export const defaultInputConfig = (size: number): InputConfig => ({ size, resize: "fill", mean: IMAGENET_MEAN, std: IMAGENET_STD });
 
 /** Our layout -> PyTorch's: HWIO -> OIHW; [in, out] -> [out, in]. */
 function toTorchLayout(name: string, t: tf.Tensor): { shape: number[]; data: Float32Array } {
@@ -45,24 +35,34 @@ export function torchStateDict(model: Model, input: InputConfig): { tensors: Map
   return { tensors, metadata: { format: TORCH_EXPORT_FORMAT, model: JSON.stringify(config), input: JSON.stringify(input) } };
 }
 
-/** The image size a checkpoint's run trained at (its recorded inputs), if it says. */
-export function trainedImageSize(extra: Record<string, unknown>): number | undefined {
-  return (extra.inputs as { imageSize?: number } | undefined)?.imageSize;
+/** A checkpoint folder's model and input config, for an export: `size` overrides the side the
+ * run trained at (a model without a record of it needs one). The caller disposes the model. */
+export function modelForExport(checkpointDir: string, size?: number): { model: Model; input: InputConfig } {
+  if (!fs.existsSync(path.join(checkpointDir, "checkpoint.json"))) throw new Error(`${checkpointDir}: no checkpoint.json; give a checkpoint folder (e.g. runs/cpu/teacher/checkpoint) or a step name`);
+  const { model, meta } = loadCheckpoint(checkpointDir);
+  const recorded = checkpointInputConfig(meta.extra);
+  if (!recorded && !size) {
+    disposeModel(model);
+    throw new Error(`${checkpointDir} records no input size; give it with --size`);
+  }
+  const input = recorded ? { ...recorded, ...(size ? { size, ...(recorded.resizeTo ? { resizeTo: Math.floor(size / 0.875) } : {}) } : {}) } : defaultInputConfig(size!);
+  return { model, input };
 }
 
-/** `retail-repr export-torch`: a checkpoint folder's model as a PyTorch .safetensors file. */
+/** The file beside data.pkl in an exported .pth that holds the metadata (torch.load skips it). */
+export const PTH_METADATA_ENTRY = "retail_repr.json";
+
+/** `retail-repr export-torch`: a checkpoint folder's model as a PyTorch .safetensors file, or a
+ * .pth in torch.save's zip format (a plain state dict; the metadata in a file beside it). */
 export function exportTorch(checkpointDir: string, out: string, size?: number): { tensors: number; bytes: number; size: number } {
-  if (!fs.existsSync(path.join(checkpointDir, "checkpoint.json"))) throw new Error(`${checkpointDir}: no checkpoint.json; give a checkpoint folder (e.g. runs/cpu/teacher/checkpoint) or a step name`);
-  if (!out.endsWith(".safetensors")) throw new Error(`--out ${out}: write a .safetensors file (torch loads it with python/retail_repr_torch.py)`);
-  const { model, meta } = loadCheckpoint(checkpointDir);
+  if (!/\.(safetensors|pth|pt)$/.test(out)) throw new Error(`--out ${out}: write a .safetensors or .pth file (python/retail_repr_torch.py builds the model from either)`);
+  const { model, input } = modelForExport(checkpointDir, size);
   try {
-    const imageSize = size ?? trainedImageSize(meta.extra);
-    if (!imageSize) throw new Error(`${checkpointDir} records no training image size; give it with --size`);
-    const { tensors, metadata } = torchStateDict(model, defaultInputConfig(imageSize));
-    const bytes = serializeSafetensors(tensors, metadata);
+    const { tensors, metadata } = torchStateDict(model, input);
+    const bytes = out.endsWith(".safetensors") ? serializeSafetensors(tensors, metadata) : serializePth(tensors, { [PTH_METADATA_ENTRY]: JSON.stringify(metadata) });
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     fs.writeFileSync(out, bytes);
-    return { tensors: tensors.size, bytes: bytes.length, size: imageSize };
+    return { tensors: tensors.size, bytes: bytes.length, size: input.size };
   } finally {
     disposeModel(model);
   }

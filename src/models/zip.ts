@@ -1,6 +1,7 @@
-// Just enough of the ZIP format to read PyTorch's archives (torch.save since 1.6): find the
+// Just enough of the ZIP format for PyTorch's archives (torch.save since 1.6). Reading: find the
 // end-of-central-directory record (ZIP64 too, for files over 4 GiB), list the entries, and
-// give an entry's bytes. torch stores entries uncompressed; deflate is handled as well.
+// give an entry's bytes (torch stores entries uncompressed; deflate is handled as well).
+// Writing: stored entries, each entry's data aligned as torch.save aligns it.
 import * as zlib from "zlib";
 
 export interface ZipEntry {
@@ -72,4 +73,53 @@ export function zipRead(bytes: Buffer, e: ZipEntry, file: string): Buffer {
   if (e.method === 0) return raw;
   if (e.method === 8) return zlib.inflateRawSync(raw);
   throw new Error(`${file}: entry '${e.name}' uses zip compression method ${e.method}; only stored and deflate are read`);
+}
+
+/** A stored (uncompressed) archive of `entries`, each entry's data starting on a multiple of
+ * `align` bytes, as torch.save aligns its tensors (the padding is an extra field of the local
+ * header). Entries must stay under 4 GiB in all: no ZIP64 records are written. */
+export function zipStored(entries: { name: string; data: Uint8Array }[], align = 64): Buffer {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, "utf8");
+    const crc = zlib.crc32(e.data);
+    const pad = (align - ((offset + 30 + name.length + 4) % align)) % align;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(LOCAL, 0);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(0, 6); // flags
+    local.writeUInt16LE(0, 8); // stored
+    local.writeUInt32LE(0, 10); // time, date
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(e.data.length, 18);
+    local.writeUInt32LE(e.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(4 + pad, 28);
+    const extra = Buffer.alloc(4 + pad);
+    extra.writeUInt16LE(0x4246, 0); // "FB": torch's own padding field id
+    extra.writeUInt16LE(pad, 2);
+    parts.push(local, name, extra, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(CENTRAL, 0);
+    c.writeUInt16LE(20, 4); // version made by
+    c.writeUInt16LE(20, 6); // version needed
+    c.writeUInt32LE(crc, 16);
+    c.writeUInt32LE(e.data.length, 20);
+    c.writeUInt32LE(e.data.length, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt32LE(offset, 42);
+    central.push(c, name);
+    offset += 30 + name.length + extra.length + e.data.length;
+    if (offset > 0xffffffff) throw new Error(`zip: ${e.name} ends past 4 GiB; this writer does not write ZIP64 archives`);
+  }
+  const cd = Buffer.concat(central);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(EOCD, 0);
+  eocd.writeUInt16LE(entries.length, 8);
+  eocd.writeUInt16LE(entries.length, 10);
+  eocd.writeUInt32LE(cd.length, 12);
+  eocd.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, cd, eocd]);
 }

@@ -25,7 +25,7 @@ import { partsOfShard, Shard } from "../util/shard";
 import { studentTask, termGradientNorms } from "../train/student";
 import { embedOneShot, probe } from "../probe/probe";
 import { teacherTask } from "../train/teacher";
-import { embedFiles } from "../train/embed";
+import { embedFiles, InferenceEngine } from "../train/embed";
 import { accuracy } from "../probe/neighbours";
 import { argmaxRows } from "../probe/logreg";
 
@@ -201,14 +201,14 @@ export function pseudoSpec(profile: Profile): PseudoSpec {
 
 /** The teacher's embeddings of the unlabeled set, in parts, or this process's shard of them:
  * labels the parts that are missing or unsound. */
-export async function runPseudolabels(profile: Profile, opts: StepOptions & { shard?: Shard } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
+export async function runPseudolabels(profile: Profile, opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
   const dir = runDir(profile, "pseudolabels");
   const spec = pseudoSpec(profile);
   let status = pseudoStatus(dir, spec);
   if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
     const teacher = loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model;
     const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-    status = await writePseudolabels(teacher, files, dir, { spec, size: profile.imageSize, batch: profile.train.embedBatch, shard: opts.shard, quiet: opts.quiet });
+    status = await writePseudolabels(teacher, files, dir, { spec, size: profile.imageSize, batch: profile.train.embedBatch, shard: opts.shard, quiet: opts.quiet, engine: opts.engine });
     disposeModel(teacher);
   }
   return { dir, status, spec };

@@ -12,6 +12,7 @@ import type { LoopResult } from "../train/loop";
 import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels } from "../train/pseudolabel";
 import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
+import type { InferenceEngine } from "../train/embed";
 import {
   checkpointState, chosenRecipe, ckptDir, DEV_SET, embeddingConfig, EvalSet, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile,
   finetuneSweep, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs, pseudoSpec, RecipeSelection, runDir,
@@ -269,7 +270,7 @@ export async function trainedModel(profile: Profile, which: "teacher" | "student
 
 /** Step 2, or this process's shard of it: the teacher's embeddings of the unlabeled set, in parts.
  * A shard worker trains nothing: the data and the teacher must be there (shared storage). */
-export async function pseudolabel(profile: Profile, opts: StepOptions & { shard?: Shard } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
+export async function pseudolabel(profile: Profile, opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
   const o = opts.shard ? { ...opts, noTraining: true } : opts;
   if (!opts.shard) await ensureData(profile);
   await ensureStep(profile, "teacher", forDependencies(o), false);

@@ -12,7 +12,7 @@ import { npyBytes } from "../util/npy";
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { partsOfShard, Shard, shardName } from "../util/shard";
-import { embedFiles } from "./embed";
+import { createEmbedder, embedFiles, InferenceEngine } from "./embed";
 import { wayOut } from "../util/host";
 
 /** What a complete set of pseudolabels is made from; every part records it. */
@@ -32,6 +32,8 @@ export interface PartMeta extends PseudoSpec {
   rows: number;
   /** The shard of the process that wrote it ("K/N"), when the work was split. */
   shard?: string;
+  /** The engine that computed it (parts of one set may differ by engine, within 1e-4). */
+  engine?: InferenceEngine;
 }
 
 export const partCount = (spec: Pick<PseudoSpec, "count" | "partSize">) => Math.ceil(spec.count / spec.partSize);
@@ -39,7 +41,7 @@ const base = (dir: string, p: number) => path.join(dir, `part-${String(p).padSta
 export const partDataFile = (dir: string, p: number) => `${base(dir, p)}.f32`;
 export const partMetaFile = (dir: string, p: number) => `${base(dir, p)}.json`;
 
-function readPartMeta(dir: string, p: number): PartMeta | undefined {
+export function readPartMeta(dir: string, p: number): PartMeta | undefined {
   const f = partMetaFile(dir, p);
   if (!fs.existsSync(f)) return undefined;
   try {
@@ -112,7 +114,10 @@ export function describeIncomplete(dir: string, spec: PseudoSpec, st: PseudoStat
   return lines.join("\n  ");
 }
 
-export async function writePseudolabels(model: Model, files: string[], dir: string, opts: { spec: PseudoSpec; size: number; batch: number; shard?: Shard; quiet?: boolean; stopAfterParts?: number }): Promise<PseudoStatus> {
+/** Label the parts of `files` that are missing or unsound (this shard's, with `shard`), on
+ * `engine`: every engine writes the same parts in the same order and format, so a set may be
+ * finished on another engine than it was begun on (values agree within 1e-4). */
+export async function writePseudolabels(model: Model, files: string[], dir: string, opts: { spec: PseudoSpec; size: number; batch: number; shard?: Shard; quiet?: boolean; stopAfterParts?: number; engine?: InferenceEngine }): Promise<PseudoStatus> {
   const spec = opts.spec;
   if (files.length !== spec.count) throw new Error(`pseudolabels: ${files.length} images but the spec says ${spec.count}`);
   ensureDir(dir);
@@ -127,19 +132,24 @@ export async function writePseudolabels(model: Model, files: string[], dir: stri
   const bar = opts.quiet ? undefined : new Progress({ label: opts.shard ? `pseudolabel ${shardName(opts.shard)}` : "pseudolabel", total: mine.reduce((n, p) => n + rowsOf(p), 0), unit: "img" });
   bar?.tick(mine.filter((p) => !todo.includes(p)).reduce((n, p) => n + rowsOf(p), 0));
   let written = 0;
-  for (const p of todo) {
-    if (opts.stopAfterParts !== undefined && written >= opts.stopAfterParts) break;
-    const start = p * spec.partSize;
-    const part = files.slice(start, start + rowsOf(p));
-    const z = await embedFiles(model, part, { size: opts.size, batch: opts.batch, quiet: true });
-    const bad = z.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`${part[Math.floor(bad / spec.dim)]}: the teacher's embedding of this image is not finite; check the image, or the teacher checkpoint if every image fails`);
-    fs.rmSync(partMetaFile(dir, p), { force: true }); // the old record goes first: data and record always agree
-    writeFileAtomic(partDataFile(dir, p), Buffer.from(z.buffer, z.byteOffset, z.byteLength));
-    const meta: PartMeta = { ...spec, part: p, start, rows: part.length, ...(opts.shard ? { shard: shardName(opts.shard) } : {}) };
-    writeJsonAtomic(partMetaFile(dir, p), meta);
-    written++;
-    bar?.tick(part.length);
+  const embedder = todo.length ? await createEmbedder(model, { size: opts.size, engine: opts.engine }) : undefined;
+  try {
+    for (const p of todo) {
+      if (opts.stopAfterParts !== undefined && written >= opts.stopAfterParts) break;
+      const start = p * spec.partSize;
+      const part = files.slice(start, start + rowsOf(p));
+      const z = await embedFiles(model, part, { size: opts.size, batch: opts.batch, quiet: true, embedder });
+      const bad = z.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new Error(`${part[Math.floor(bad / spec.dim)]}: the teacher's embedding of this image is not finite; check the image, or the teacher checkpoint if every image fails`);
+      fs.rmSync(partMetaFile(dir, p), { force: true }); // the old record goes first: data and record always agree
+      writeFileAtomic(partDataFile(dir, p), Buffer.from(z.buffer, z.byteOffset, z.byteLength));
+      const meta: PartMeta = { ...spec, part: p, start, rows: part.length, engine: opts.engine ?? "native", ...(opts.shard ? { shard: shardName(opts.shard) } : {}) };
+      writeJsonAtomic(partMetaFile(dir, p), meta);
+      written++;
+      bar?.tick(part.length);
+    }
+  } finally {
+    await embedder?.close();
   }
   return pseudoStatus(dir, spec);
 }

@@ -49,3 +49,12 @@ export function flagInt(args: ParsedArgs, name: string): number | undefined {
   if (!Number.isInteger(n)) throw new Error(`--${name} must be a whole number, got '${v}'`);
   return n;
 }
+
+/** An enumerated flag: its value when it is one of `choices`, `fallback` when absent, else an
+ * error naming the flag, the value and the choices. */
+export function flagChoice<T extends string>(args: ParsedArgs, name: string, choices: readonly T[], fallback: T): T {
+  const v = flagString(args, name);
+  if (v === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(v)) throw new Error(`--${name}: '${v}' is not one of ${choices.join(", ")}`);
+  return v as T;
+}
