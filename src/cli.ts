@@ -24,7 +24,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { loadCheckpoint } from "./models/checkpoint";
 import { exportTorch } from "./models/export-torch";
-import { describeInput, trainedImageSize } from "./models/input-config";
+import { atSize, defaultInputConfig, describeInput } from "./data/input-config";
 import { exportOnnx } from "./models/export-onnx";
 import { readDataset } from "./data/formats";
 import { checkImage } from "./data/images";
@@ -275,25 +275,28 @@ const commands: Record<string, Command> = {
         console.log(`${r.count} embeddings of dimension ${r.dim} from ${r.shards} shard(s) -> ${out}`);
         return 0;
       }
-      const [modelDir, input] = [need("model"), need("input")];
+      const [modelDir, folder] = [need("model"), need("input")];
       const shard = shardFrom(flagString(args, "shard"));
       if (shard && !out.endsWith(".npy")) throw new Error(`--shard: write shards to a .npy (--out ${out.replace(/\.json$/, ".npy")}); \`embed --merge\` joins them`);
       await selectBackend({ log: null });
       const { model, meta } = loadCheckpoint(modelDir);
-      const report = await readDataset("unlabeled", input, (flagString(args, "on-bad") ?? "skip") as BadPolicy);
+      const report = await readDataset("unlabeled", folder, (flagString(args, "on-bad") ?? "skip") as BadPolicy);
       for (const p of report.problems) console.warn(`skipped ${p}`);
       const all = report.items.map((it) => it.file);
-      if (all.length === 0) throw new Error(`${input}: no images to embed`);
-      // The image size the model was trained at (its run's recorded inputs) unless --size says otherwise.
-      const trained = trainedImageSize(meta.extra);
+      if (all.length === 0) throw new Error(`${folder}: no images to embed`);
+      // The checkpoint's input config (the size its run trained at, or an import's torchvision
+      // transform) unless --size says otherwise.
+      const recorded = model.input;
       const asked = flagInt(args, "size");
-      if (asked !== undefined && trained !== undefined && asked !== trained) console.warn(`embed: --size ${asked} differs from the ${trained} px this model was trained at`);
-      if (asked === undefined && trained === undefined) console.warn(`embed: ${modelDir} records no training image size; using 64 px (set --size)`);
-      const size = asked ?? trained ?? 64;
+      if (asked !== undefined && recorded !== undefined && asked !== recorded.size) console.warn(`embed: --size ${asked} differs from the ${recorded.size} px of this model's input config`);
+      if (asked === undefined && recorded === undefined) console.warn(`embed: ${modelDir} records no input size; using 64 px (set --size)`);
+      const input = recorded ? (asked ? atSize(recorded, asked) : recorded) : defaultInputConfig(asked ?? 64);
+      const size = input.size;
+      if (input.resize !== "fill") console.error(`embed: ${describeInput(input)} (the checkpoint's input config)`);
       const batch = embedBatchFor(model.config, size, flagInt(args, "batch") ?? 32);
       const [begin, end] = sliceOfShard(all.length, shard, batch);
       const files = all.slice(begin, end);
-      const z = await embedFiles(model, files, { size, batch, engine, label: shard ? `embed ${shardName(shard)}` : "embed" });
+      const z = await embedFiles(model, files, { size, batch, engine, input, label: shard ? `embed ${shardName(shard)}` : "embed" });
       const dim = embeddingDim(model.config);
       if (shard) {
         const file = writeEmbeddingShard(out, shard, z, files, { model: meta.weights.sha256, total: all.length, begin });
@@ -359,14 +362,15 @@ const commands: Record<string, Command> = {
   },
   "import-torch": {
     summary: "torchvision-named weights (.pth from torch.save, either format, or .safetensors) -> a retail-repr checkpoint",
-    usage: "retail-repr import-torch --arch NAME --weights FILE.pth|FILE.safetensors --out DIR [--pooling lca|gap] [--classes N]",
+    usage: "retail-repr import-torch --arch NAME --weights FILE.pth|FILE.safetensors --out DIR [--pooling lca|gap] [--classes N] [--size PX (torchvision's crop, default 224)]",
     async run(argv) {
-      const args = parseArgs(argv, { values: ["arch", "weights", "safetensors", "out", "pooling", "classes"] });
+      const args = parseArgs(argv, { values: ["arch", "weights", "safetensors", "out", "pooling", "classes", "size"] });
       const need = (n: string) => requiredFlag(args, "import-torch", n);
       const r = importTorchToCheckpoint({
         config: { arch: need("arch"), pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 },
         weights: flagString(args, "safetensors") ?? need("weights"), // --safetensors: the earlier name
         out: need("out"),
+        size: flagInt(args, "size"),
       });
       console.log(`loaded ${r.loaded} tensors${r.ignored.length ? ` (left out: ${r.ignored.length}, e.g. ${r.ignored[0]})` : ""}; checkpoint written to ${need("out")}`);
       return 0;

@@ -65,8 +65,8 @@ test("embed: a folder of images to .npy and .json with the same numbers; bad fil
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "d.json"), "utf8")).embeddings, j.embeddings, "default size = the recorded 32 px");
   const other = cli(["embed", "--model", ckpt32, "--input", imgs, "--out", path.join(dir, "o.json"), "--size", "40"]);
   assert.equal(other.status, 0, other.stderr);
-  assert.match(other.stderr, /--size 40 differs from the 32 px this model was trained at/);
-  assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "n.json")]).stderr, /records no training image size; using 64 px/);
+  assert.match(other.stderr, /--size 40 differs from the 32 px of this model's input config/);
+  assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "n.json")]).stderr, /records no input size; using 64 px/);
 });
 
 test("deploy/pseudolabel-job.yaml: its shard count equals its completions, and its command is one the CLI accepts", () => {

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { createModel, disposeModel, embedForward, logitsForward, Model, ModelConfig } from "../src/models/model";
 import { exportTorch, torchStateDict } from "../src/models/export-torch";
-import { defaultInputConfig } from "../src/models/input-config";
+import { defaultInputConfig } from "../src/data/input-config";
 import { saveCheckpoint } from "../src/models/checkpoint";
 import { serializeSafetensors } from "../src/models/safetensors";
 import { readWeights } from "../src/models/import-torch";

@@ -9,7 +9,7 @@ import { selectBackend } from "../engine/backend";
 import { engineLabel } from "../engine/native-kernels";
 import { medianSeconds } from "../engine/microbench";
 import { createModel, disposeModel, embedForward } from "../models/model";
-import { defaultInputConfig } from "../models/input-config";
+import { defaultInputConfig } from "../data/input-config";
 import { getPreset } from "../models/resnext";
 import { loadOrt, onnxSession } from "../train/onnx-engine";
 import { mergeBenchSection } from "./bench";

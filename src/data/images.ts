@@ -4,13 +4,15 @@
 import * as fs from "fs";
 import sharp from "sharp";
 import { Rng, uniform } from "./rng";
+import { IMAGENET_MEAN, IMAGENET_STD, InputConfig } from "./input-config";
+
+export { IMAGENET_MEAN, IMAGENET_STD };
+import { resizeShorterAndCrop } from "./resample";
 
 /** Images over this many pixels are refused before they are decoded: a 16000 x 16000 PNG alone
  * would take ~770 MB to decode (measured: 850 MB RSS), and a decompression bomb far more. */
 export const MAX_PIXELS = 50_000_000;
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 export class BadImageError extends Error {
   constructor(readonly file: string, readonly problem: string) {
@@ -88,9 +90,18 @@ export const TRAIN_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturatio
 export const STUDENT_NOISE_AUGMENT: Augment = { cropMin: 0.5, brightness: 0.45, saturation: 0.6, hue: 30, blurProb: 0.5 };
 export const LIGHT_AUGMENT: Augment = { cropMin: 0.85, brightness: 0.15, saturation: 0.15, hue: 8, blurProb: 0.1 };
 
-/** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation. */
-export async function decodeRgb(file: string, size: number, aug?: Augment, r?: Rng): Promise<Buffer> {
+/** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation; without
+ * augmentation, `input` may ask for torchvision's shorter-side resize and centre crop. */
+export async function decodeRgb(file: string, size: number, aug?: Augment, r?: Rng, input?: InputConfig): Promise<Buffer> {
   let img = sharp(file, { failOn: "truncated" }).toColourspace("srgb").flatten({ background: "#ffffff" });
+  if (!aug && input?.resize === "shorter-side") {
+    try {
+      const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      return Buffer.from(resizeShorterAndCrop(data, info.width, info.height, input.resizeTo ?? size, size).buffer);
+    } catch (e) {
+      throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
+    }
+  }
   if (aug && r) {
     const meta = await sharp(file).metadata();
     const W = meta.width!, H = meta.height!;
@@ -113,10 +124,10 @@ export async function decodeRgb(file: string, size: number, aug?: Augment, r?: R
   }
 }
 
-/** uint8 RGB pixels -> normalised float32, written into `out` at `offset`. */
-export function normalizeInto(rgb: Buffer, out: Float32Array, offset: number): void {
+/** uint8 RGB pixels -> normalised float32 ((x / 255 - mean) / std), written into `out` at `offset`. */
+export function normalizeInto(rgb: Buffer, out: Float32Array, offset: number, mean = IMAGENET_MEAN, std = IMAGENET_STD): void {
   for (let i = 0, n = rgb.length; i < n; i++) {
     const c = i % 3;
-    out[offset + i] = (rgb[i] / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+    out[offset + i] = (rgb[i] / 255 - mean[c]) / std[c];
   }
 }

@@ -3,11 +3,14 @@
 import { tf } from "../engine/tf";
 import { Augment, decodeRgb, normalizeInto } from "./images";
 import { mixSeed, rngFrom, shuffled } from "./rng";
+import type { InputConfig } from "./input-config";
 
 export interface BatchOptions {
   size: number;
   augment?: Augment;
   seed: number;
+  /** A model's input config (resize rule, mean, std); unset: both sides to `size`, ImageNet's. */
+  input?: InputConfig;
 }
 
 /** Decode `files` into one [N, size, size, 3] tensor. */
@@ -17,7 +20,7 @@ export async function loadBatch(files: string[], opts: BatchOptions, batchIndex 
   await Promise.all(
     files.map(async (f, i) => {
       const r = opts.augment ? rngFrom(mixSeed(opts.seed, batchIndex, i)) : undefined;
-      normalizeInto(await decodeRgb(f, size, opts.augment, r), data, i * size * size * 3);
+      normalizeInto(await decodeRgb(f, size, opts.augment, r, opts.input), data, i * size * size * 3, opts.input?.mean, opts.input?.std);
     }),
   );
   return tf.tensor4d(data, [files.length, size, size, 3]);

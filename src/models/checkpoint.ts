@@ -11,6 +11,7 @@ import { createModel, Model, ModelConfig } from "./model";
 import { archName, backboneSpecs } from "./resnext";
 import { ParamSpec } from "./params";
 import { parseSafetensors, serializeSafetensors } from "./safetensors";
+import { checkpointInputConfig } from "../data/input-config";
 
 /** What a checkpoint keeps of an optimiser (train/optimizer.ts's Optimizer is one): its config,
  * its step count and its slot tensors by name, and how it takes them back. Declared here so that
@@ -138,6 +139,7 @@ export function loadCheckpoint(dir: string, model?: Model, optimizer?: Checkpoin
     const slots = [...file.tensors].filter(([name]) => name.startsWith("optim/")).map(([name, t]) => [name.slice(6), t] as [string, typeof t]);
     optimizer.restore(meta.optimizer?.step ?? 0, slots);
   }
+  target.input = checkpointInputConfig(meta.extra);
   return { model: target, meta };
 }
 

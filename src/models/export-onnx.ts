@@ -12,7 +12,7 @@ import { BN_EPS } from "./layers";
 import { lcaKernel } from "./lca";
 import { blockPlan, featureMapSize, outputChannels, resolveArch } from "./resnext";
 import { modelForExport } from "./export-torch";
-import { describeInput, InputConfig } from "./input-config";
+import { describeInput, InputConfig } from "../data/input-config";
 
 export const ONNX_EXPORT_FORMAT = "retail-repr-onnx/1";
 export const ONNX_OPSET = 13;

@@ -11,7 +11,7 @@ import { disposeModel, Model } from "./model";
 import { resolveArch } from "./resnext";
 import { serializeSafetensors } from "./safetensors";
 import { serializePth } from "./torch-pth-write";
-import { checkpointInputConfig, defaultInputConfig, InputConfig } from "./input-config";
+import { atSize, checkpointInputConfig, defaultInputConfig, InputConfig } from "../data/input-config";
 
 export const TORCH_EXPORT_FORMAT = "retail-repr-torch/1";
 
@@ -45,7 +45,7 @@ export function modelForExport(checkpointDir: string, size?: number): { model: M
     disposeModel(model);
     throw new Error(`${checkpointDir} records no input size; give it with --size`);
   }
-  const input = recorded ? { ...recorded, ...(size ? { size, ...(recorded.resizeTo ? { resizeTo: Math.floor(size / 0.875) } : {}) } : {}) } : defaultInputConfig(size!);
+  const input = recorded ? (size ? atSize(recorded, size) : recorded) : defaultInputConfig(size!);
   return { model, input };
 }
 

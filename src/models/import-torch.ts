@@ -8,6 +8,7 @@ import { parseSafetensors, readWeightsBytes, SafeTensorsFile } from "./safetenso
 import { parsePth } from "./torch-pth";
 import { isZip } from "./zip";
 import { saveCheckpoint } from "./checkpoint";
+import { torchvisionInputConfig } from "../data/input-config";
 
 export interface ImportReport {
   loaded: number;
@@ -67,13 +68,15 @@ export function readWeights(file: string): SafeTensorsFile {
 }
 
 /** `retail-repr import-torch`: read, check, load, and write a step-0 checkpoint. */
-export function importTorchToCheckpoint(opts: { config: ModelConfig; weights: string; out: string }): ImportReport {
+/** `size`: the side torchvision's evaluation transform crops to (224 for its ImageNet weights),
+ * recorded as the checkpoint's input config. */
+export function importTorchToCheckpoint(opts: { config: ModelConfig; weights: string; out: string; size?: number }): ImportReport {
   if (!fs.existsSync(opts.weights)) throw new Error(`${opts.weights}: no such file`);
   const file = readWeights(opts.weights);
   const model = createModel(opts.config, 0);
   try {
     const report = importTorchWeights(model, file, opts.weights);
-    saveCheckpoint(opts.out, model, { step: 0, extra: { importedFrom: opts.weights, format: file.metadata.format ?? "safetensors" } });
+    saveCheckpoint(opts.out, model, { step: 0, extra: { importedFrom: opts.weights, format: file.metadata.format ?? "safetensors", input: torchvisionInputConfig(opts.size ?? 224) } });
     return report;
   } finally {
     disposeModel(model);

@@ -4,6 +4,7 @@ import { tf } from "../engine/tf";
 import { backboneForward, backboneSpecs, outputChannels, resolveArch, ResNeXtConfig } from "./resnext";
 import { classifierSpecs, classify, embed, pool, Pooling, poolingSpecs, projectionSpecs } from "./heads";
 import { countParams, createParams, disposeParams, ParamSpec, Params } from "./params";
+import type { InputConfig } from "../data/input-config";
 
 export interface ModelConfig {
   /** A preset name (resnext.ts PRESETS) or a full backbone config. */
@@ -19,6 +20,9 @@ export const DEFAULT_MODEL: ModelConfig = { arch: "resnext14_8x8d", pooling: "lc
 
 export interface Model {
   config: ModelConfig;
+  /** How images become its input, when it came from a checkpoint that says (timm's pretrained
+   * config): embedding reads it; training uses the profile's loaders. */
+  input?: InputConfig;
   backbone: ResNeXtConfig;
   specs: ParamSpec[];
   params: Params;

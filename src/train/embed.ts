@@ -6,7 +6,7 @@ import { embedForward, embeddingDim, logitsForward, Model } from "../models/mode
 import { Progress } from "../util/progress";
 import { checkStepFits, largestBatch } from "../models/memory";
 import { ModelConfig } from "../models/model";
-import { defaultInputConfig } from "../models/input-config";
+import { defaultInputConfig, InputConfig } from "../data/input-config";
 import { onnxSession } from "./onnx-engine";
 
 /** Who computes a frozen model's forward pass: the tfjs backend in use (with the native kernels
@@ -44,13 +44,21 @@ export interface EmbedOptions {
   engine?: InferenceEngine;
   /** An embedder made once by the caller (createEmbedder), reused across calls. */
   embedder?: Embedder;
+  /** How images become the input; unset: the model's own (from its checkpoint) when it is at
+   * `size`, else both sides resized to `size`. */
+  input?: InputConfig;
+}
+
+/** The input config an embedding uses (see EmbedOptions.input). */
+export function inputFor(model: Model, opts: Pick<EmbedOptions, "size" | "input">): InputConfig {
+  return opts.input ?? (model.input && model.input.size === opts.size ? model.input : defaultInputConfig(opts.size));
 }
 
 /** An embedder of `model` on `engine` at image side `size`. */
-export async function createEmbedder(model: Model, opts: Pick<EmbedOptions, "size" | "logits" | "engine">): Promise<Embedder> {
+export async function createEmbedder(model: Model, opts: Pick<EmbedOptions, "size" | "logits" | "engine" | "input">): Promise<Embedder> {
   if ((opts.engine ?? "native") === "onnx") {
     if (opts.logits) throw new Error("--engine onnx computes embeddings only; class logits run on the native engine");
-    return onnxSession(model, defaultInputConfig(opts.size));
+    return onnxSession(model, inputFor(model, opts));
   }
   return {
     run: async (x) => {
@@ -70,11 +78,12 @@ export async function embedFiles(model: Model, files: string[], opts: EmbedOptio
   const embedder = opts.embedder ?? (await createEmbedder(model, opts));
   const out = new Float32Array(files.length * D);
   const bar = opts.quiet ? undefined : new Progress({ label: opts.label ?? "embed", total: files.length, unit: "img" });
-  let next = files.length ? loadBatch(files.slice(0, opts.batch), { size: opts.size, seed: 0 }) : undefined;
+  const load = { size: opts.size, seed: 0, input: inputFor(model, opts) };
+  let next = files.length ? loadBatch(files.slice(0, opts.batch), load) : undefined;
   try {
     for (let i = 0; i < files.length; i += opts.batch) {
       const x = await next!;
-      next = i + opts.batch < files.length ? loadBatch(files.slice(i + opts.batch, i + 2 * opts.batch), { size: opts.size, seed: 0 }) : undefined;
+      next = i + opts.batch < files.length ? loadBatch(files.slice(i + opts.batch, i + 2 * opts.batch), load) : undefined;
       try {
         out.set(await embedder.run(x), i * D);
       } finally {

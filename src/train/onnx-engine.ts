@@ -5,7 +5,7 @@ import * as os from "os";
 import { tf } from "../engine/tf";
 import { Model } from "../models/model";
 import { onnxModelBytes } from "../models/export-onnx";
-import { InputConfig } from "../models/input-config";
+import { InputConfig } from "../data/input-config";
 
 export const ORT_PROVIDERS_ENV = "RETAIL_REPR_ORT_PROVIDERS";
 

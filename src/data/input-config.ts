@@ -1,6 +1,9 @@
 // How an image becomes a model's input, kept with the model as timm keeps its pretrained configs:
 // the side the network sees, how the image is brought to it, and the normalisation.
-import { IMAGENET_MEAN, IMAGENET_STD } from "../data/images";
+
+/** ImageNet's channel statistics: what ResNeXt weights expect. */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 export interface InputConfig {
   /** The square side the network sees, in pixels. */
@@ -19,6 +22,11 @@ export const defaultInputConfig = (size: number): InputConfig => ({ size, resize
 
 /** torchvision's ImageNet evaluation transform at `size` (256 -> 224: crop fraction 0.875). */
 export const torchvisionInputConfig = (size: number): InputConfig => ({ size, resize: "shorter-side", resizeTo: Math.floor(size / 0.875), mean: IMAGENET_MEAN, std: IMAGENET_STD });
+
+/** The same rule at another side (torchvision's resize keeps its 0.875 crop fraction). */
+export function atSize(c: InputConfig, size: number): InputConfig {
+  return c.resize === "shorter-side" ? { ...c, size, resizeTo: Math.floor(size / 0.875) } : { ...c, size };
+}
 
 /** The input config a checkpoint records, else `fill` at the size its run trained at. */
 export function checkpointInputConfig(extra: Record<string, unknown>): InputConfig | undefined {
