@@ -7,7 +7,7 @@ import { runMemoryBench } from "./bench/memory-bench";
 import { runOnnxBench } from "./bench/onnx-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { ckptDir, DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
+import { ckptDir, DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, teacherSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
 import { exportPseudolabels } from "./train/pseudolabel";
 import { mergeEmbeddingShards, writeEmbeddingShard } from "./train/embed-shards";
 import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shard";
@@ -167,12 +167,14 @@ const commands: Record<string, Command> = {
     },
   },
   "train-teacher": {
-    summary: "step 1: the teacher (SupCon + hard negatives on teacher-pairs)",
+    summary: "step 1: the teacher (SupCon + hard negatives on teacher-pairs), its learning rate and checkpoint chosen on dev-like",
     usage: `retail-repr train-teacher [--profile P] [${INIT_HELP}]`,
     async run(argv) {
       const profile = await profileAndEngine(argv);
+      const sel = await teacherSweepOnDev(profile);
+      for (const t of sel.tried) console.log(`dev sweep lr ${t.lr}: dev-like LR ${(100 * t.devAccuracy).toFixed(1)} %, 1-NN ${(100 * t.devOneNN).toFixed(1)} %${t.lr === sel.chosen.lr ? "  <- chosen" : ""}`);
       const { result } = await trainTeacher(profile);
-      console.log(`teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
+      console.log(`teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`);
       return 0;
     },
   },
@@ -206,9 +208,10 @@ const commands: Record<string, Command> = {
     async run(argv) {
       const profile = await profileAndEngine(argv);
       const sel = await studentSweepOnDev(profile);
-      for (const t of sel.tried) console.log(`dev sweep ${t.candidate.name}: dev-like LR ${(100 * t.devAccuracy).toFixed(1)} %, 1-NN ${(100 * t.devOneNN).toFixed(1)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}${t.candidate.name === sel.chosen.name ? "  <- chosen" : ""}`);
+      for (const t of [...sel.tried, ...sel.lrTried.slice(1)]) console.log(`dev sweep ${t.candidate.name}${t.candidate.lr ? ` (lr ${t.candidate.lr})` : ""}: dev-like LR ${(100 * t.devAccuracy).toFixed(1)} %, 1-NN ${(100 * t.devOneNN).toFixed(1)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}`);
+      console.log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
       const { result } = await trainStudent(profile);
-      console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s`);
+      console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`);
       return 0;
     },
   },

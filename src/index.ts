@@ -10,6 +10,7 @@ export * from "./report/dataframe";
 export * from "./util/reports";
 export * from "./report/figures";
 export * from "./report/paper-tables";
+export * from "./report/dev-choices";
 export * from "./report/umap";
 export * from "./report/live";
 export * from "./report/anatomy-figures";

@@ -65,3 +65,36 @@ test("numTensors is flat across training steps of the loop", async () => {
   disposeModel(m);
 });
 
+
+test("select: the run keeps the best-scored checkpoint's weights (earliest on a tie), says which, and a resumed run chooses the same", async () => {
+  await tf.setBackend("cpu");
+  // Scores by step: best at step 4 (tied with 6: the earlier wins).
+  const byStep: Record<number, number> = { 2: 0.3, 4: 0.7, 6: 0.7 };
+  let stepNow = 0;
+  const snapshots = new Map<number, Record<string, number[]>>();
+  const select = (every: number): LoopConfig["select"] => ({ every, score: async (m) => (snapshots.set(stepNow, weights(m)), byStep[stepNow]) });
+  const onStep = (row: { step: number }) => void (stepNow = row.step);
+
+  const a = createModel({ arch: SMALL }, 5);
+  const ra = await trainLoop(a, task(), cfg(tmp(), { select: select(2), onStep }));
+  assert.deepEqual(ra.selection, { scores: [{ step: 2, score: 0.3 }, { step: 4, score: 0.7 }, { step: 6, score: 0.7 }], chosenStep: 4 });
+  assert.deepEqual(weights(a), snapshots.get(4), "the model holds step 4's weights");
+
+  // Killed after step 5 (last checkpoint: step 4), resumed: the same choice, the same weights.
+  const dir = tmp();
+  const b = createModel({ arch: SMALL }, 5);
+  await trainLoop(b, task(), cfg(dir, { select: select(2), onStep, stopAfter: 5 }));
+  disposeModel(b);
+  const c = createModel({ arch: SMALL }, 99);
+  const rc = await trainLoop(c, task(), cfg(dir, { select: select(2), onStep }));
+  assert.equal(rc.resumedFrom, 4);
+  assert.deepEqual(rc.selection, ra.selection);
+  assert.deepEqual(weights(c), weights(a));
+  // A finished run read back: its checkpoint holds the chosen weights and the record.
+  const d = createModel({ arch: SMALL }, 98);
+  const rd = await trainLoop(d, task(), cfg(dir, { select: select(2), onStep }));
+  assert.equal(rd.resumedFrom, 6);
+  assert.deepEqual(rd.selection, ra.selection);
+  assert.deepEqual(weights(d), weights(a));
+  [a, c, d].forEach(disposeModel);
+});

@@ -26,7 +26,9 @@ export interface Profile {
 export interface TrainSizes {
   /** Weakly supervised pretraining on noisy "hashtags" (softmax over the tag vocabulary). */
   pretrain: { steps: number; batch: number; lr: number; tagDrop: number; tagNoise: number };
-  teacher: { steps: number; pairsPerBatch: number; lr: number; temperature: number; baseTemperature: number; hardRatio: number };
+  /** `lr` is the base the dev sweep scales (`sweep.lrScales`, short runs of `sweep.steps`); the
+   * chosen rate trains the teacher, whose kept checkpoint is the one best on dev-like. */
+  teacher: { steps: number; pairsPerBatch: number; lr: number; temperature: number; baseTemperature: number; hardRatio: number; sweep: LrSweep };
   /** The noisy student: `start` and `alpha` are the values the dev sweep chose (chosenStudent
    * in pipeline/runs.ts puts them here); `dropout` is the rate on its embeddings. */
   student: { steps: number; pairsPerBatch: number; pseudoPerBatch: number; lr: number; alpha: number; beta: number; start: StudentStart; dropout: number; sweep: StudentSweep };
@@ -68,11 +70,23 @@ export function finetuneRecipes(lr: number): FinetuneRecipe[] {
  * not say; the dev sweep chooses). */
 export type StudentStart = "teacher" | "pretrained";
 
-/** The student's dev sweep: short runs of `steps` steps, one per candidate. */
+/** The student's dev sweep: short runs of `steps` steps, one per candidate (start, alpha), then
+ * the best candidate at the base learning rate times each of `lrScales`. */
 export interface StudentSweep {
   steps: number;
   candidates: { name: string; start: StudentStart; alpha: number }[];
+  lrScales: number[];
 }
+
+/** A learning-rate sweep on dev-like: short runs of `steps` steps at the base rate times each scale. */
+export interface LrSweep {
+  steps: number;
+  lrScales: number[];
+}
+
+/** Half, the base and twice the base rate: the teacher's candidates (the student's second stage
+ * tries the two that are not its first stage's). */
+export const LR_SCALES = [0.5, 1, 2];
 
 /** Both starts at alpha 0.5 (the paper's mix) and at 0.1 (Smooth L1 weighted up: at the start
  * its gradient on the embeddings is the smaller by an order of magnitude; the sweep logs both). */
@@ -115,8 +129,8 @@ export const PROFILES: Record<ProfileName, Profile> = {
     data: { storeSize: 40, pretrainImages: 64, teacherPairs: 48, pseudoImages: 48, groziClasses: 12, groziTestPerClass: 2, capgBrands: 4, capgVariants: 3, capgTestPerClass: 2, devBrands: 4, devTestPerClass: 2 },
     train: {
       pretrain: { steps: 12, batch: 16, lr: 0.05, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
-      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 8, candidates: studentCandidates() } },
+      teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5, sweep: { steps: 8, lrScales: LR_SCALES } },
+      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 8, candidates: studentCandidates(), lrScales: [0.5, 2] } },
       finetune: { steps: 10, batch: 12, gamma: 0.5, recipes: finetuneRecipes(0.03) },
       embedBatch: 32,
       pseudoPartSize: 16,
@@ -126,7 +140,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   },
   cpu: {
     name: "cpu",
-    description: "default: the whole reproduction on a 2-core machine in <= 30 min",
+    description: "default: the whole reproduction on a 2-core machine in about 50 min",
     imageSize: 64,
     // Output stride 16 by "last stride 1" (layer4 keeps its input's resolution): a 4x4 final
     // map at 64 px, where LCA is not GAP. Measured against dropping the stem max-pool and against
@@ -140,10 +154,10 @@ export const PROFILES: Record<ProfileName, Profile> = {
     data: { storeSize: 72, pretrainImages: 3000, teacherPairs: 600, pseudoImages: 4800, groziClasses: 120, groziTestPerClass: 4, capgBrands: 12, capgVariants: 5, capgTestPerClass: 7, devBrands: 30, devTestPerClass: 4 },
     train: {
       pretrain: { steps: 200, batch: 64, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: { steps: 150, pairsPerBatch: 32, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
+      teacher: { steps: 150, pairsPerBatch: 32, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5, sweep: { steps: 40, lrScales: LR_SCALES } },
       // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
       // student sees as many images as the teacher did (150 x 64).
-      student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 40, candidates: studentCandidates() } },
+      student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 40, candidates: studentCandidates(), lrScales: [0.5, 2] } },
       // As many images as the teacher saw (300 x 32 = 150 x 64).
       finetune: { steps: 300, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
       embedBatch: 64,
@@ -164,8 +178,8 @@ export const PROFILES: Record<ProfileName, Profile> = {
     data: { storeSize: 256, pretrainImages: 1_000_000, teacherPairs: 250_000, pseudoImages: 2_000_000, groziClasses: 120, groziTestPerClass: 41, capgBrands: 30, capgVariants: 8, capgTestPerClass: 5, devBrands: 60, devTestPerClass: 10 },
     train: {
       pretrain: { steps: 50_000, batch: 128, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: { steps: 20_000, pairsPerBatch: 64, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5 },
-      student: { steps: 40_000, pairsPerBatch: 64, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 4_000, candidates: studentCandidates() } },
+      teacher: { steps: 20_000, pairsPerBatch: 64, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5, sweep: { steps: 2_000, lrScales: LR_SCALES } },
+      student: { steps: 40_000, pairsPerBatch: 64, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 4_000, candidates: studentCandidates(), lrScales: [0.5, 2] } },
       finetune: { steps: 2_000, batch: 64, gamma: 0.5, recipes: finetuneRecipes(0.01) },
       embedBatch: 128,
       pseudoPartSize: 4096,

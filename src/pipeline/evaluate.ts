@@ -19,7 +19,7 @@ import { readReport, reportPath, writeReport } from "../util/reports";
 import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
-  chosenRecipe, chosenStudent, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs,
+  chosenRecipe, chosenStudent, chosenTeacher, keptCheckpoint, keptFinetune, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs,
   initRecord, ONE_SHOT_SETS, planSteps, PlanRow, pretrainedModel, RecipeSelection, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf,
 } from "./steps";
 
@@ -51,7 +51,7 @@ function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Repr
   for (const set of ONE_SHOT_SETS) {
     ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
     for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
-      const k = keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), finetuneInputs(profile, set, variant, recipe.chosen));
+      const k = keptFinetune(profile, set, variant, recipe.chosen, undefined);
       if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
       ft[set][variant] = k.result;
     }
@@ -128,7 +128,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
       if (model) disposeModel(model);
     }
   }
-  const selection: Selection = { probeC, finetune: recipe, student: chosenStudent(profile) };
+  const selection: Selection = { probeC, finetune: recipe, teacher: chosenTeacher(profile), student: chosenStudent(profile), checkpoints: { teacher: keptCheckpoint(profile, "teacher"), student: keptCheckpoint(profile, "student") } };
   const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, datasetTitle(profile, s)])) as Metrics["datasets"], probes, finetune: ft };
   const metrics: Metrics = { ...partial, findings: paperFindings([{ ...partial, selection }], profile.seed), meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
   writeReport(metricsName(profile), metrics);

@@ -4,7 +4,8 @@ import type { Inputs } from "../util/fingerprint";
 import type { CSelection, ProbeScores } from "../probe/probe";
 import type { FinetuneVariant } from "../train/finetune";
 import type { Finding } from "./findings";
-import type { EvalSet, FinetuneResult, OneShotSet, RecipeSelection, StudentSelection } from "./steps";
+import type { EvalSet, FinetuneResult, OneShotSet, RecipeSelection, StudentSelection, TeacherSelection } from "./steps";
+import type { CheckpointSelection } from "../train/loop";
 
 export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
 export type Representation = (typeof REPRESENTATIONS)[number];
@@ -30,7 +31,10 @@ export interface EvaluationMeta {
 export interface Selection {
   probeC: Record<Representation, CSelection>;
   finetune: RecipeSelection;
+  teacher: TeacherSelection;
   student: StudentSelection;
+  /** The checkpoint the teacher's and the student's runs kept: their number of steps. */
+  checkpoints: Record<"teacher" | "student", CheckpointSelection & { rule: string }>;
 }
 
 export interface Metrics {

@@ -2,6 +2,7 @@
 // learned representations above the random-init floor), each scored over every seed's run.
 import type { Metrics, Selection } from "./metrics";
 import type { OneShotSet } from "./steps";
+import { MIN_TRAIN_ACCURACY } from "./finetune-runs";
 import { finding, Finding, Scored } from "./findings";
 
 /** One seed's rows and what was chosen on dev for it. */
@@ -18,7 +19,6 @@ const LABELS: Record<string, string> = {
 
 /** A fine-tune row stands in a comparison only when it converged (>= 95 % on its training
  * images) and, on dev-like, is not below the frozen pretrained backbone + LR it started from. */
-export const MIN_TRAIN_ACCURACY = 0.95;
 
 const pc = (v: number) => `${(100 * v).toFixed(1)} %`;
 

@@ -7,27 +7,21 @@ import { tf } from "../engine/tf";
 import * as path from "path";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { filesOf, oneShotOf, pairsOf } from "../data/sets";
+import { filesOf, pairsOf } from "../data/sets";
 import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
 import { Freshness, hashOf, Inputs, keptResult } from "../util/fingerprint";
 import { pretrainTask, TaggedImages } from "../train/pretrain";
-import { accuracyWithInterval, Interval } from "../probe/bootstrap";
 import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
-import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import type { FinetuneRecipe } from "../config/profiles";
-import { Outcomes, outcomesOf } from "../probe/paired";
-import { checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train/loop";
+import { CheckpointSelection, checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import type { OptimizerConfig } from "../train/optimizer";
 import { PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
 import { partsOfShard, Shard } from "../util/shard";
 import { studentTask, termGradientNorms } from "../train/student";
 import { embedOneShot, probe } from "../probe/probe";
 import { teacherTask } from "../train/teacher";
-import { embedFiles, InferenceEngine } from "../train/embed";
-import { accuracy } from "../probe/neighbours";
-import { argmaxRows } from "../probe/logreg";
+import type { InferenceEngine } from "../train/embed";
 
 /** Runs of the profile's own init and repeat live in runs/<profile>/; others beside them in
  * runs/<profile>/init-<...>/ and .../repeat-<k>/, so no variant overwrites another. */
@@ -66,8 +60,9 @@ export function sgdConfig(lr: number): OptimizerConfig {
   return { kind: "sgd", lr, momentum: 0.9, weightDecay: 1e-4 };
 }
 
-function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, opts: StepOptions = {}): LoopConfig {
+export function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, opts: StepOptions = {}, select?: LoopConfig["select"]): LoopConfig {
   return {
+    select,
     name,
     steps,
     optimizer: sgdConfig(lr),
@@ -102,10 +97,17 @@ export interface StepOptions {
 }
 
 /** The same profile values and model a step of any init or repeat records as its inputs. */
-function commonInputs(profile: Profile, config: ModelConfig): Inputs {
+export function commonInputs(profile: Profile, config: ModelConfig): Inputs {
   // A chunk size set by hand changes batch-norm statistics (per chunk), so it is an input.
   return { model: config, imageSize: profile.imageSize, seed: trainSeed(profile), ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}) };
 }
+
+/** The one-shot test sets the paper's tables report, and the one where settings are chosen. */
+export const ONE_SHOT_SETS = ["capg-like", "grozi-like"] as const;
+export type OneShotSet = (typeof ONE_SHOT_SETS)[number];
+export const DEV_SET = "dev-like" as const;
+export type EvalSet = OneShotSet | typeof DEV_SET;
+export const EVAL_SETS: EvalSet[] = [DEV_SET, ...ONE_SHOT_SETS];
 
 // ---- step 0: the pretrained start ----------------------------------------------------------
 
@@ -160,15 +162,91 @@ export function modelAtInit(profile: Profile, config: ModelConfig): Model {
 
 // ---- steps 1-3: teacher, pseudolabels, student ---------------------------------------------
 
-export function teacherInputs(profile: Profile): Inputs {
-  return { data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)), init: initRecord(profile), ...commonInputs(profile, embeddingConfig(profile)), train: profile.train.teacher };
+/** LR probe accuracy (C = 1) on dev-like: what every setting and checkpoint is chosen by. */
+async function devAccuracy(profile: Profile, model: Model): Promise<{ devAccuracy: number; devOneNN: number }> {
+  const scores = probe(await embedOneShot(profile, model, DEV_SET), 1, profile.seed);
+  return { devAccuracy: scores.logreg, devOneNN: scores.knn };
 }
 
-export async function runTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+/** The main runs of the teacher and the student keep their checkpoint that is best on dev-like,
+ * scored every checkpoint: their number of steps is chosen there. */
+const devCheckpoints = (profile: Profile): LoopConfig["select"] => ({ every: profile.train.checkpointEvery, score: async (m) => (await devAccuracy(profile, m)).devAccuracy });
+export const CHECKPOINT_RULE = "the checkpoint with the highest dev-like LR accuracy (C = 1), scored every checkpoint (the earliest on a tie)";
+
+/** The profile with the teacher's learning rate set. */
+export function teacherProfile(profile: Profile, lr: number): Profile {
+  return { ...profile, train: { ...profile.train, teacher: { ...profile.train.teacher, lr } } };
+}
+
+/** What a teacher run of `steps` is made from: its data, start and settings. */
+function teacherRunInputs(profile: Profile, steps: number): Inputs {
+  const { sweep: _sweep, ...train } = profile.train.teacher;
+  return { data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)), init: initRecord(profile), ...commonInputs(profile, embeddingConfig(profile)), train: { ...train, steps } };
+}
+
+/** The teacher's inputs: the learning rate dev-like chose (every sweep run finished), and the
+ * checkpoint rule. */
+export function teacherInputs(profile: Profile): Inputs {
+  const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
+  return { ...teacherRunInputs(p, p.train.teacher.steps), keep: CHECKPOINT_RULE, dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+}
+
+async function teacherRun(profile: Profile, name: string, steps: number, inputs: Inputs, opts: StepOptions, select?: LoopConfig["select"]): Promise<{ model: Model; result: LoopResult }> {
   const model = modelAtInit(profile, embeddingConfig(profile));
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, "teacher", profile.train.teacher.steps, profile.train.teacher.lr, teacherInputs(profile), opts));
+  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, name, steps, profile.train.teacher.lr, inputs, opts, select));
   return { model, result };
+}
+
+/** The teacher at the learning rate dev-like chose, its checkpoint chosen there too. */
+export async function runTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+  const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
+  return teacherRun(p, "teacher", p.train.teacher.steps, teacherInputs(profile), opts, devCheckpoints(p));
+}
+
+export interface TeacherSweepResult {
+  lr: number;
+  devAccuracy: number;
+  devOneNN: number;
+}
+
+export const teacherSweepName = (scale: number) => `teacher-sweep-lr${scale}x`;
+export const teacherSweepFile = (profile: Profile, scale: number) => path.join(runDir(selectionRun(profile), teacherSweepName(scale)), "result.json");
+
+export function teacherSweepInputs(profile: Profile, scale: number): Inputs {
+  const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
+  return { ...teacherRunInputs(p, p.train.teacher.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+}
+
+/** One short teacher run at the base rate times `scale` (repeat 0), scored on dev-like. */
+export async function runTeacherSweep(profile: Profile, scale: number, opts: StepOptions = {}): Promise<TeacherSweepResult> {
+  const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
+  const { model } = await teacherRun(p, teacherSweepName(scale), p.train.teacher.sweep.steps, teacherSweepInputs(profile, scale), opts);
+  const dev = await devAccuracy(p, model);
+  disposeModel(model);
+  return { lr: p.train.teacher.lr, ...dev };
+}
+
+export interface TeacherSelection {
+  tried: TeacherSweepResult[];
+  chosen: { lr: number };
+  rule: string;
+  steps: number;
+}
+
+/** The teacher's learning rate: the sweep's best dev-like LR accuracy (the earlier-listed scale on
+ * a tie). Every sweep run must be finished. */
+export function chosenTeacher(profile: Profile): TeacherSelection {
+  const s = profile.train.teacher.sweep;
+  const tried = s.lrScales.map((scale) => sweepResult<TeacherSweepResult>(teacherSweepFile(profile, scale), teacherSweepInputs(profile, scale), teacherSweepName(scale), "retail-repr train-teacher"));
+  return { tried, chosen: { lr: bestOnDev(tried).lr }, rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie)`, steps: s.steps };
+}
+
+/** Which checkpoint a finished teacher or student kept, and the dev scores it was chosen by. */
+export function keptCheckpoint(profile: Profile, which: "teacher" | "student"): CheckpointSelection & { rule: string } {
+  const sel = readCheckpointMeta(ckptDir(profile, which)).extra.selection as CheckpointSelection | undefined;
+  if (!sel) throw new Error(`${ckptDir(profile, which)}: no record of the checkpoint chosen on dev-like; train ${which} again (retail-repr train-${which})`);
+  return { ...sel, rule: CHECKPOINT_RULE };
 }
 
 /** A finished training step's weights checksum. */
@@ -215,43 +293,52 @@ export async function runPseudolabels(profile: Profile, opts: StepOptions & { sh
 }
 
 /** A finished sweep run's kept result, or an error naming the run and the command that makes it. */
-function sweepResult<R>(file: string, inputs: Inputs, name: string, command: string): R {
+export function sweepResult<R>(file: string, inputs: Inputs, name: string, command: string): R {
   const k = keptResult<R>(file, inputs);
   if (!("result" in k)) throw new Error(`${name}: ${k.why}; run the dev sweep first (${command})`);
   return k.result;
 }
 
 /** The candidate with the highest dev accuracy; the earlier-listed one on a tie. */
-const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T => tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+export const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T => tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
 
 /** Settings are chosen once, on dev-like, with the profile's own seed (repeat 0), and kept for
  * every repeat: the sweeps' runs live in repeat 0's folders. */
 export const selectionRun = (profile: Profile) => withRun(profile, { repeat: 0 });
 
-export type StudentCandidate = Profile["train"]["student"]["sweep"]["candidates"][number];
+/** A student setting tried on dev-like: a start and alpha, and a learning rate when the second
+ * stage of the sweep sets one (else the profile's). */
+export type StudentCandidate = Profile["train"]["student"]["sweep"]["candidates"][number] & { lr?: number };
 
-/** The profile with the student's start and alpha set to a candidate's. */
-export function studentProfile(profile: Profile, c: Pick<StudentCandidate, "start" | "alpha">): Profile {
-  return { ...profile, train: { ...profile.train, student: { ...profile.train.student, start: c.start, alpha: c.alpha } } };
+/** The profile with the student's start, alpha (and learning rate) set to a candidate's. */
+export function studentProfile(profile: Profile, c: Pick<StudentCandidate, "start" | "alpha" | "lr">): Profile {
+  return { ...profile, train: { ...profile.train, student: { ...profile.train.student, start: c.start, alpha: c.alpha, lr: c.lr ?? profile.train.student.lr } } };
 }
 
 /** The noisy student from its start (the teacher's weights or the init's backbone), `steps`
  * long, checkpointed under `name`. */
-async function studentRun(profile: Profile, name: string, steps: number, inputs: Inputs, opts: StepOptions, before?: (model: Model, task: ReturnType<typeof studentTask>) => Promise<void>): Promise<{ model: Model; result: LoopResult }> {
+async function studentRun(profile: Profile, name: string, steps: number, inputs: Inputs, opts: StepOptions, before?: (model: Model, task: ReturnType<typeof studentTask>) => Promise<void>, select?: LoopConfig["select"]): Promise<{ model: Model; result: LoopResult }> {
   const labels = readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
   const model = profile.train.student.start === "teacher" ? loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model : modelAtInit(profile, embeddingConfig(profile));
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, labels, profile);
   await before?.(model, task);
-  const result = await trainLoop(model, task, loopConfig(profile, name, steps, profile.train.student.lr, inputs, opts));
+  const result = await trainLoop(model, task, loopConfig(profile, name, steps, profile.train.student.lr, inputs, opts, select));
   return { model, result };
 }
 
-/** The student with the start and alpha the dev sweep chose. */
+/** The student's inputs: the start, alpha and learning rate dev-like chose (every sweep run
+ * finished), and the checkpoint rule. */
+export function studentMainInputs(profile: Profile): Inputs {
+  return { ...studentInputs(studentProfile(profile, chosenStudent(profile).chosen)), keep: CHECKPOINT_RULE, dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+}
+
+/** The student with the start, alpha and learning rate the dev sweep chose, its checkpoint
+ * chosen on dev-like too. */
 export async function runStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
   const p = studentProfile(profile, chosenStudent(profile).chosen);
-  return studentRun(p, "student", p.train.student.steps, studentInputs(p), opts);
+  return studentRun(p, "student", p.train.student.steps, studentMainInputs(profile), opts, undefined, devCheckpoints(p));
 }
 
 export interface StudentSweepResult {
@@ -281,96 +368,41 @@ export async function runStudentSweep(profile: Profile, c: StudentCandidate, opt
     task.dispose(b);
   };
   const { model } = await studentRun(p, studentSweepName(c), p.train.student.sweep.steps, studentSweepInputs(profile, c), opts, before);
-  const e = await embedOneShot(p, model, DEV_SET);
+  const dev = await devAccuracy(p, model);
   disposeModel(model);
-  const scores = probe(e, 1, p.seed);
-  return { candidate: c, devAccuracy: scores.logreg, devOneNN: scores.knn, gradientNorms };
+  return { candidate: c, ...dev, gradientNorms };
 }
 
 export interface StudentSelection {
+  /** The first stage: each start and alpha at the profile's learning rate. */
   tried: StudentSweepResult[];
+  /** The second: the first stage's best at each learning rate (its own run at the base rate first). */
+  lrTried: StudentSweepResult[];
   chosen: StudentCandidate;
   rule: string;
   steps: number;
 }
 
-/** The start and alpha the final student uses: the sweep's best dev-like LR accuracy (the
- * earlier-listed candidate on a tie). Every sweep run must be finished. */
+/** The second stage's candidate at `scale`: the first stage's best start and alpha. */
+export function studentLrCandidate(profile: Profile, scale: number): StudentCandidate {
+  const best = bestOnDev(studentFirstStage(profile)).candidate;
+  return { name: `lr${scale}x`, start: best.start, alpha: best.alpha, lr: profile.train.student.lr * scale };
+}
+
+function studentFirstStage(profile: Profile): StudentSweepResult[] {
+  return profile.train.student.sweep.candidates.map((c) => sweepResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c), studentSweepName(c), "retail-repr train-student"));
+}
+
+/** The start, alpha and learning rate the final student uses, in two stages (coordinate search):
+ * the best start and alpha on dev-like, then that one's best learning rate (the earlier-listed
+ * candidate on a tie, the base rate first). Every sweep run must be finished. */
 export function chosenStudent(profile: Profile): StudentSelection {
-  const tried = profile.train.student.sweep.candidates.map((c) => sweepResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c), studentSweepName(c), "retail-repr train-student"));
-  return { tried, chosen: bestOnDev(tried).candidate, rule: `highest dev-like LR accuracy (C = 1) after ${profile.train.student.sweep.steps} steps (the earlier-listed candidate on a tie)`, steps: profile.train.student.sweep.steps };
+  const s = profile.train.student.sweep;
+  const tried = studentFirstStage(profile);
+  const best = bestOnDev(tried);
+  const lrTried = [{ ...best, candidate: { ...best.candidate, lr: profile.train.student.lr } }, ...s.lrScales.map((scale) => {
+    const c = studentLrCandidate(profile, scale);
+    return sweepResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c), studentSweepName(c), "retail-repr train-student");
+  })];
+  return { tried, lrTried, chosen: bestOnDev(lrTried).candidate, rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}); the earlier-listed candidate on a tie`, steps: s.steps };
 }
-
-// ---- the fine-tune baselines ---------------------------------------------------------------
-
-/** The one-shot test sets the paper's tables report, and the one where settings are chosen. */
-export const ONE_SHOT_SETS = ["capg-like", "grozi-like"] as const;
-export type OneShotSet = (typeof ONE_SHOT_SETS)[number];
-export const DEV_SET = "dev-like" as const;
-export type EvalSet = OneShotSet | typeof DEV_SET;
-export const EVAL_SETS: EvalSet[] = [DEV_SET, ...ONE_SHOT_SETS];
-
-export interface FinetuneResult {
-  accuracy: number;
-  accuracyCI: Interval;
-  /** Per test image, 1 if right (probe/paired.ts): what paired comparisons are made of. */
-  outcomes: Outcomes;
-  /** Accuracy on the (clean, un-augmented) training images after training: has it converged? */
-  trainAccuracy: number;
-  imagesSeen: number;
-  recipe: FinetuneRecipe;
-}
-
-/** A dev-set sweep run is named by its recipe; a test-set run uses the recipe dev chose. */
-export const finetuneName = (set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) => `finetune-${set}-${variant}${recipe ? `-${recipe.name}` : ""}`;
-export const finetuneResultFile = (profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) => path.join(runDir(profile, finetuneName(set, variant, recipe)), "result.json");
-
-function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant): ModelConfig {
-  return { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: oneShotOf(datasetDir(set, profile.name)).classes };
-}
-
-export function finetuneInputs(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe): Inputs {
-  const config = finetuneConfig(profile, set, variant);
-  const { recipes: _all, ...train } = profile.train.finetune;
-  return { data: datasetFingerprint(datasetDir(set, profile.name)), init: initRecord(profile), ...commonInputs(profile, config), variant, train, recipe };
-}
-
-/** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe. */
-export const finetuneSweep = (profile: Profile) => profile.train.finetune.recipes.map((recipe) => ({ set: DEV_SET, variant: "gap" as const, recipe }));
-
-export interface RecipeSelection {
-  tried: { recipe: FinetuneRecipe; devAccuracy: number; trainAccuracy: number }[];
-  chosen: FinetuneRecipe;
-  rule: string;
-}
-
-/** The recipe the test-set fine-tunes use: the sweep's best dev accuracy (the earlier-listed
- * recipe on a tie). Every sweep run must be finished. */
-export function chosenRecipe(profile: Profile): RecipeSelection {
-  const p0 = selectionRun(profile);
-  const tried = finetuneSweep(profile).map(({ set, variant, recipe }) => {
-    const r = sweepResult<FinetuneResult>(finetuneResultFile(p0, set, variant, recipe), finetuneInputs(p0, set, variant, recipe), finetuneName(set, variant, recipe), "retail-repr finetune --dataset dev-like");
-    return { recipe, devAccuracy: r.accuracy, trainAccuracy: r.trainAccuracy };
-  });
-  return { tried, chosen: bestOnDev(tried).recipe, rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)" };
-}
-
-/** Fine-tune a classifier baseline from the run's init with `recipe`: its test accuracy with a
- * bootstrap interval, per-image outcomes, and its training accuracy. */
-export async function runFinetune(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, opts: StepOptions = {}): Promise<FinetuneResult & { result: LoopResult }> {
-  const data = oneShotOf(datasetDir(set, profile.name));
-  const name = finetuneName(set, variant, set === DEV_SET ? recipe : undefined);
-  const model = modelAtInit(profile, finetuneConfig(profile, set, variant));
-  const f = profile.train.finetune;
-  const cfg = loopConfig(profile, name, f.steps, recipe.lr, finetuneInputs(profile, set, variant, recipe), opts);
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), { ...cfg, optimizer: { ...cfg.optimizer, backboneScale: recipe.backboneScale, headPrefixes: FINETUNE_HEADS } });
-  const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
-  const pred = argmaxRows(await embedFiles(model, data.test.files, o), data.classes);
-  const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed });
-  const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
-  disposeModel(model);
-  return { accuracy: test.accuracy, accuracyCI: test.interval, outcomes: outcomesOf(pred, data.test.labels), trainAccuracy, imagesSeen: f.steps * f.batch, recipe, result };
-}
-
-/** The layers a fine-tune adds to the pretrained backbone (at the recipe's full rate). */
-const FINETUNE_HEADS = ["fc.", "lca."];

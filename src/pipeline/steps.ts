@@ -14,14 +14,20 @@ import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
 import {
-  checkpointState, chosenRecipe, ckptDir, DEV_SET, embeddingConfig, EvalSet, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile,
-  finetuneSweep, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs, pseudoSpec, RecipeSelection, runDir,
-  runFinetune, runPretrain, runPseudolabels, runStudent, runStudentSweep, runTeacher, selectionRun, StepOptions, chosenStudent, studentInputs,
-  StudentSelection, studentProfile, studentSweepFile, studentSweepInputs, studentSweepName, teacherInputs, weightsOf,
+  checkpointState, ckptDir, DEV_SET, embeddingConfig, EvalSet, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs,
+  pseudoSpec, runDir, runPretrain, runPseudolabels, runStudent, runStudentSweep, runTeacher, selectionRun, StepOptions, chosenStudent,
+  StudentSelection, studentSweepInputs, studentSweepName, teacherInputs, weightsOf, teacherSweepName,
+  teacherSweepInputs, runTeacherSweep, studentLrCandidate, studentMainInputs, StudentCandidate, TeacherSelection, chosenTeacher,
 } from "./runs";
+import {
+  chosenRecipe, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile, keptFinetune, finetuneAttemptName, finetuneAttemptFile, finetuneAttemptInputs,
+  finetuneSweep, RecipeSelection, runFinetune,
+} from "./finetune-runs";
+import * as path from "path";
 import { loadCheckpoint } from "../models/checkpoint";
 
 export * from "./runs";
+export * from "./finetune-runs";
 
 export interface Step {
   name: string;
@@ -63,7 +69,14 @@ export function stepTable(profile: Profile): Step[] {
     run: async (opts) => void (await generateAll(profile, [name], { quiet: opts.quiet })),
   }));
   const pretrain = trainingStep(profile, "pretrain", { dependencies: ["pretrain-corpus"], inputs: () => pretrainInputs(profile), run: async (o) => disposeModel((await runPretrain(profile, o)).model) });
-  const teacher = trainingStep(profile, "teacher", { dependencies: ["teacher-pairs", ...initSteps(profile)], inputs: () => teacherInputs(profile), run: async (o) => disposeModel((await runTeacher(profile, o)).model) });
+  // Every setting is chosen on dev-like by short runs (the sweeps): the teacher's learning rate,
+  // the student's start, alpha and learning rate, the fine-tune recipe. Each sweep runs once,
+  // with repeat 0, and every repeat reuses it.
+  const p0 = selectionRun(profile);
+  const teacherSweep = profile.train.teacher.sweep.lrScales.map((scale) =>
+    sweepStep(profile, { name: teacherSweepName(scale), dependencies: ["teacher-pairs", DEV_SET, ...initSteps(p0)], command: "train-teacher", inputs: () => teacherSweepInputs(p0, scale), run: (o) => runTeacherSweep(p0, scale, o) }),
+  );
+  const teacher = trainingStep(profile, "teacher", { dependencies: ["teacher-pairs", DEV_SET, ...initSteps(profile), ...teacherSweep.map((s) => s.name)], inputs: () => teacherInputs(profile), run: async (o) => disposeModel((await runTeacher(profile, o)).model) });
   const pseudolabels: Step = {
     name: "pseudolabels",
     dependencies: ["student-pseudo", "teacher"],
@@ -74,24 +87,17 @@ export function stepTable(profile: Profile): Step[] {
     state: (spec) => pseudolabelState(profile, spec as unknown as PseudoSpec),
     run: async (o) => void (await runPseudolabels(profile, o)),
   };
-  // The student's start and alpha are chosen on dev-like by short runs (the sweep), as is the
-  // fine-tune recipe below; both sweeps run once, with repeat 0, and every repeat reuses them.
-  const p0 = selectionRun(profile);
   const studentSweep = profile.train.student.sweep.candidates.map((c) =>
-    selectionStep(profile, {
-      name: studentSweepName(c),
-      dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(p0)],
-      artifact: studentSweepFile(p0, c),
-      command: "train-student",
-      trains: true,
-      inputs: () => studentSweepInputs(p0, c),
-      state: (inputs) => keptState(studentSweepFile(p0, c), inputs),
-      run: async (o) => void (await cached(studentSweepFile(p0, c), studentSweepInputs(p0, c), () => runStudentSweep(p0, c, o))),
-    }),
+    sweepStep(profile, { name: studentSweepName(c), dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(p0)], command: "train-student", inputs: () => studentSweepInputs(p0, c), run: (o) => runStudentSweep(p0, c, o) }),
   );
+  // The second stage: the first stage's best start and alpha at other learning rates.
+  const studentLrSweep = profile.train.student.sweep.lrScales.map((scale) => {
+    const c = () => studentLrCandidate(p0, scale);
+    return sweepStep(profile, { name: studentSweepName({ name: `lr${scale}x` } as StudentCandidate), dependencies: studentSweep.map((s) => s.name), command: "train-student", inputs: () => studentSweepInputs(p0, c()), run: (o) => runStudentSweep(p0, c(), o) });
+  });
   const student = trainingStep(profile, "student", {
-    dependencies: ["teacher-pairs", "pseudolabels", ...initSteps(profile), ...studentSweep.map((s) => s.name)],
-    inputs: () => studentInputs(studentProfile(profile, chosenStudent(profile).chosen)),
+    dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(profile), ...studentSweep.map((s) => s.name), ...studentLrSweep.map((s) => s.name)],
+    inputs: () => studentMainInputs(profile),
     run: async (o) => disposeModel((await runStudent(profile, o)).model),
   });
   // The fine-tune recipe is chosen on dev-like (the sweep's runs), then used on the test sets.
@@ -102,14 +108,33 @@ export function stepTable(profile: Profile): Step[] {
     command: `finetune --dataset ${set}${set === DEV_SET ? "" : ` --variant ${variant}`}`,
     trains: true,
     inputs: () => finetuneInputs(p, set, variant, recipe()),
-    state: (inputs) => keptState(finetuneResultFile(p, set, variant, named), inputs),
+    state: () => {
+      const k = keptFinetune(p, set, variant, recipe(), named);
+      return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
+    },
     run: async (o) => void (await finetuneRun(p, set, variant, recipe(), o)),
   });
   const sweep = finetuneSweep(profile).map((r) => selectionStep(profile, finetuneStep(p0, r.set, r.variant, () => r.recipe, r.recipe, [])));
   const finetunes = ONE_SHOT_SETS.flatMap((set) =>
     (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => finetuneStep(profile, set, variant, () => chosenRecipe(profile).chosen, undefined, sweep.map((s) => s.name))),
   );
-  return [...data, pretrain, teacher, pseudolabels, ...studentSweep, student, ...sweep, ...finetunes];
+  return [...data, pretrain, ...teacherSweep, teacher, pseudolabels, ...studentSweep, ...studentLrSweep, student, ...sweep, ...finetunes];
+}
+
+/** A sweep's short run as a step: its result file in repeat 0's runs/<profile>/<name>/, made once
+ * and kept by its inputs (a repeat's table delegates to repeat 0's, selectionStep). */
+function sweepStep(profile: Profile, s: { name: string; dependencies: string[]; command: string; inputs: () => Inputs; run: (o: StepOptions) => Promise<unknown> }): Step {
+  const file = path.join(runDir(selectionRun(profile), s.name), "result.json");
+  return selectionStep(profile, {
+    name: s.name,
+    dependencies: s.dependencies,
+    artifact: file,
+    command: s.command,
+    trains: true,
+    inputs: s.inputs,
+    state: (inputs) => keptState(file, inputs),
+    run: async (o) => void (await cached(file, s.inputs(), () => s.run(o))),
+  });
 }
 
 /** A result file's state: kept, and made from `inputs`? */
@@ -284,16 +309,23 @@ export async function studentPseudolabels(profile: Profile, opts: StepOptions = 
   return readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
 }
 
-/** A fine-tune run kept in its folder by its inputs (trained when they changed). */
+/** A fine-tune by the convergence rule: its runs kept in their folders by their inputs (trained
+ * when they changed), the next, twice as long, only while the last has not converged. */
 async function finetuneRun(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, opts: StepOptions): Promise<FinetuneResult & { result?: LoopResult }> {
   let loop: LoopResult | undefined;
   const named = set === DEV_SET ? recipe : undefined;
-  const out = await cached(finetuneResultFile(profile, set, variant, named), finetuneInputs(profile, set, variant, recipe), async () => {
-    const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts);
-    loop = result;
-    return r;
-  });
-  return loop ? { ...out, result: loop } : out;
+  for (let last = -1; ; ) {
+    const k = keptFinetune(profile, set, variant, recipe, named);
+    if ("result" in k) return loop ? { ...k.result, result: loop } : k.result;
+    if (k.missing === last) throw new Error(`${finetuneAttemptName(set, variant, named, k.missing)}: made but not read back (${k.why})`);
+    last = k.missing;
+    if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, named, k.missing)}: ${k.why}`);
+    await cached(finetuneAttemptFile(profile, set, variant, named, k.missing), finetuneAttemptInputs(profile, set, variant, recipe, k.missing), async () => {
+      const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);
+      loop = result;
+      return r;
+    });
+  }
 }
 
 /** A fine-tune baseline on a test set with the recipe dev-like chose (the dev sweep first when
@@ -304,11 +336,20 @@ export async function finetune(profile: Profile, set: OneShotSet, variant: Finet
   return finetuneRun(profile, set, variant, chosenRecipe(profile).chosen, opts);
 }
 
-/** The student's dev sweep (short runs of each start and alpha) and what it chooses. */
+/** The student's dev sweep (short runs of each start and alpha, then of the best one's learning
+ * rates) and what it chooses. */
 export async function studentSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<StudentSelection> {
   await ensureData(profile);
-  for (const c of profile.train.student.sweep.candidates) await ensureStep(profile, studentSweepName(c), opts);
+  const s = profile.train.student.sweep;
+  for (const name of [...s.candidates.map((c) => c.name), ...s.lrScales.map((scale) => `lr${scale}x`)]) await ensureStep(profile, studentSweepName({ name } as StudentCandidate), opts);
   return chosenStudent(profile);
+}
+
+/** The teacher's learning-rate sweep on dev-like and what it chooses. */
+export async function teacherSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<TeacherSelection> {
+  await ensureData(profile);
+  for (const scale of profile.train.teacher.sweep.lrScales) await ensureStep(profile, teacherSweepName(scale), opts);
+  return chosenTeacher(profile);
 }
 
 /** The dev sweep's runs (each recipe on dev-like) and the recipe they choose. */

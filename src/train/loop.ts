@@ -59,6 +59,10 @@ export interface LoopConfig {
   /** Called after each step with its history row (a live chart, a check every few steps);
    * awaited, so what it measures is the model after that step. */
   onStep?: (row: HistoryRow, model: Model) => void | Promise<void>;
+  /** Keep the checkpoint that scores best: `score` (on a dev set) every `every` steps and at
+   * the last; when the run ends, the best one's weights (the earliest on a tie) become the
+   * run's, and `LoopResult.selection` says which it was. */
+  select?: { every: number; score: (model: Model) => Promise<number> };
   /** Stop (as if killed) after this many steps in this call: for resume tests. */
   stopAfter?: number;
   quiet?: boolean;
@@ -78,7 +82,17 @@ export interface LoopResult {
   history: HistoryRow[];
   imgPerSec: number;
   seconds: number;
+  /** With `select`: every scored checkpoint and the one kept. */
+  selection?: CheckpointSelection;
 }
+
+export interface CheckpointSelection {
+  scores: { step: number; score: number }[];
+  chosenStep: number;
+}
+
+/** The best score's step, the earliest on a tie. */
+export const bestScored = (scores: { step: number; score: number }[]) => scores.reduce((a, b) => (b.score > a.score ? b : a));
 
 export function learningRate(cfg: LoopConfig, step: number): number {
   const base = cfg.optimizer.lr;
@@ -121,21 +135,34 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   let history: HistoryRow[] = [];
   // A checkpoint made from other inputs (another dataset, init, config) is never resumed.
   const kept = cfg.inputs ? checkpointFreshness(ckpt, cfg.inputs) : undefined;
+  const bestDir = path.join(cfg.runDir, "best");
   if (kept && !kept.fresh) {
     console.log(`${cfg.name}: ${kept.why}; training from scratch`);
     fs.rmSync(ckpt, { recursive: true, force: true });
+    fs.rmSync(bestDir, { recursive: true, force: true });
   }
+  let scores: CheckpointSelection["scores"] = [];
+  let selection: CheckpointSelection | undefined;
   if (recoverCheckpoint(ckpt)) {
     const meta = readCheckpointMeta(ckpt);
     loadCheckpoint(ckpt, model, opt);
     start = meta.step;
     history = (meta.extra.history as HistoryRow[]) ?? [];
+    scores = ((meta.extra.devScores as CheckpointSelection["scores"]) ?? []).filter((s) => s.step <= start);
+    selection = meta.extra.selection as CheckpointSelection | undefined;
     if (!cfg.quiet) console.log(`${cfg.name}: resuming from step ${start} (${ckpt})`);
   }
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
-  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel(), inputs: cfg.inputs, ...(chunk ? { chunk } : {}) } });
+  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel(), inputs: cfg.inputs, ...(chunk ? { chunk } : {}), ...(cfg.select ? { devScores: scores } : {}), ...(selection ? { selection } : {}) } });
+  // Score this step's model; a new best is kept aside (weights only) until the run ends.
+  const scoreStep = async () => {
+    const score = await cfg.select!.score(model);
+    const best = scores.length ? bestScored(scores).score : -Infinity;
+    scores.push({ step, score });
+    if (score > best) saveCheckpoint(bestDir, model, { step, extra: { score, inputs: cfg.inputs } });
+  };
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
   const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;
@@ -171,6 +198,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       history.push({ step, loss: lossValue, lr, imgPerSec: rate, ...parts });
       bar?.tick(1, `loss ${lossValue.toFixed(4)} ${rate.toFixed(1)} img/s`);
       await cfg.onStep?.(history[history.length - 1], model);
+      if (cfg.select && (step % cfg.select.every === 0 || step === cfg.steps)) await scoreStep();
       if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
       if (interrupt.requested() && step < cfg.steps) {
         if (step % cfg.checkpointEvery !== 0) save();
@@ -184,7 +212,15 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     opt.dispose();
     await replica?.terminate();
   }
+  if (cfg.select && step === cfg.steps && !selection && scores.length) {
+    // The run's weights become the best-scored checkpoint's, recorded in the final checkpoint.
+    const chosen = bestScored(scores);
+    if (chosen.step !== step) loadCheckpoint(bestDir, model);
+    selection = { scores, chosenStep: chosen.step };
+    save();
+    if (!cfg.quiet) console.log(`${cfg.name}: kept step ${chosen.step} of ${step}, the best on ${scores.length} scored checkpoints (${chosen.score.toFixed(4)})`);
+  }
   writeJsonAtomic(historyFile, history, 0);
   const seconds = (Date.now() - t0) / 1000;
-  return { steps: step, resumedFrom: start, history, imgPerSec: images / Math.max(1e-3, seconds), seconds };
+  return { steps: step, resumedFrom: start, history, imgPerSec: images / Math.max(1e-3, seconds), seconds, ...(selection ? { selection } : {}) };
 }

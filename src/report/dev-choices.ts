@@ -1,0 +1,32 @@
+// What dev-like chose while the method trained, as tables for the notebooks: the teacher's
+// learning rate, the student's start, alpha and learning rate, and the checkpoint each main run
+// kept (its number of steps).
+import type { StudentSelection, TeacherSelection } from "../pipeline/steps";
+import type { CheckpointSelection } from "../train/loop";
+import type { Row } from "./dataframe";
+
+const pc = (x: number) => Math.round(x * 1000) / 10;
+const yes = (b: boolean) => (b ? "yes" : "");
+
+export function teacherSweepRows(s: TeacherSelection): Row[] {
+  return s.tried.map((t) => ({ lr: t.lr, "dev-like LR %": pc(t.devAccuracy), "dev-like 1-NN %": pc(t.devOneNN), chosen: yes(t.lr === s.chosen.lr) }));
+}
+
+/** Both stages: each start and alpha at the base rate, then the best one at the other rates. */
+export function studentSweepRows(s: StudentSelection): Row[] {
+  return [...s.tried, ...s.lrTried.slice(1)].map((t) => ({
+    candidate: t.candidate.name,
+    start: t.candidate.start,
+    alpha: t.candidate.alpha,
+    lr: t.candidate.lr ?? null,
+    "dev-like LR %": pc(t.devAccuracy),
+    "dev-like 1-NN %": pc(t.devOneNN),
+    "|grad| SupCon": +t.gradientNorms.supcon.toPrecision(3),
+    "|grad| Smooth L1": +t.gradientNorms.smoothl1.toPrecision(3),
+    chosen: yes(t.candidate.start === s.chosen.start && t.candidate.alpha === s.chosen.alpha && (t.candidate.lr ?? s.lrTried[0].candidate.lr) === s.chosen.lr),
+  }));
+}
+
+export function checkpointRows(s: CheckpointSelection): Row[] {
+  return s.scores.map((x) => ({ step: x.step, "dev-like LR %": pc(x.score), kept: yes(x.step === s.chosenStep) }));
+}
