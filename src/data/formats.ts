@@ -12,6 +12,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { BadImageError, checkImage } from "./images";
+import { Progress } from "../util/progress";
 import { Item, Manifest, writeManifest } from "./manifest";
 import { ensureDir } from "../util/paths";
 import { parse } from "csv-parse/sync";
@@ -136,8 +137,13 @@ function oneShotClasses(report: ImportReport, name: (product: number) => string,
   }
 }
 
+/** Folders at least this large show a progress bar while every image is decoded and checked. */
+const CHECK_PROGRESS_FROM = 100;
+
 async function checked(candidates: Item[], policy: BadPolicy, report: ImportReport): Promise<void> {
+  const bar = candidates.length >= CHECK_PROGRESS_FROM ? new Progress({ label: "check images", total: candidates.length, unit: "img" }) : undefined;
   for (const it of candidates) {
+    bar?.tick();
     try {
       const c = await checkImage(it.file);
       if (c.notes.length) report.notes.push(`${it.file}: ${c.notes.join("; ")}`);
