@@ -21,22 +21,11 @@ import { PseudoSpec, readPartMeta, readPseudolabels, writePseudolabels } from ".
 import { getProfile } from "../src/config/profiles";
 import { datasetDir, generateDataset } from "../src/data/generate";
 import { filesOf } from "../src/data/sets";
-import { CHILD, maxAbsDiff, randomArray } from "./helpers";
+import { CHILD, maxAbsDiff, perturbBatchNorms, randomArray } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-onnx-"));
 const SMALL: ResNeXtConfig = { name: "onnx_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 };
-
-/** Batch norms away from their initial 1 / 0, so that a wrongly folded statistic shows. */
-function perturbBatchNorms(m: Model, seed: number): void {
-  let k = seed;
-  for (const [name, v] of m.params) {
-    if (!/(bn\d|downsample\.1)\.(weight|bias|running_mean|running_var)$/.test(name)) continue;
-    const r = randomArray(v.size, k++);
-    const vals = name.endsWith("running_var") || name.endsWith(".weight") ? r.map((x) => 0.75 + 0.5 * Math.abs(x)) : r.map((x) => 0.2 * x);
-    v.assign(tf.tensor(vals, v.shape));
-  }
-}
 
 async function compare(config: ModelConfig, size: number, seed: number): Promise<void> {
   const dir = tmp();

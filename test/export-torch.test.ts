@@ -18,24 +18,13 @@ import { serializeSafetensors } from "../src/models/safetensors";
 import { readWeights } from "../src/models/import-torch";
 import { paths } from "../src/util/paths";
 import { torchPythonCandidates } from "../src/bench/torch-reference";
-import { maxAbsDiff, randomArray } from "./helpers";
+import { maxAbsDiff, perturbBatchNorms, randomArray } from "./helpers";
 
 /** The first of the places torch may be (the bench's list) where `modules` import. */
 const pythonWith = (modules: string) => torchPythonCandidates().find((py) => spawnSync(py, ["-c", `import ${modules}`], { encoding: "utf8" }).status === 0);
 const PY = pythonWith("torch");
 const skip = PY ? false : "no Python with torch here (set RETAIL_REPR_TORCH_PYTHON, or activate a virtualenv with torch)";
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-export-"));
-
-/** Batch norms away from their initial 1 / 0 so that a swapped statistic shows. */
-function perturbBatchNorms(m: Model, seed: number): void {
-  let k = seed;
-  for (const [name, v] of m.params) {
-    if (!/(bn\d|downsample\.1)\.(weight|bias|running_mean|running_var)$/.test(name)) continue;
-    const r = randomArray(v.size, k++);
-    const vals = name.endsWith("running_var") || name.endsWith(".weight") ? r.map((x) => 0.75 + 0.5 * Math.abs(x)) : r.map((x) => 0.2 * x);
-    v.assign(tf.tensor(vals, v.shape));
-  }
-}
 
 function runPython(script: string, args: string[], py = PY!): void {
   const r = spawnSync(py, ["-c", script, ...args], { encoding: "utf8", env: { ...process.env, PYTHONPATH: path.join(paths.root, "python") } });

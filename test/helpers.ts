@@ -8,6 +8,7 @@ import { paths } from "../src/util/paths";
 import { tf } from "../src/engine/tf";
 import { rngFrom } from "../src/data/rng";
 import { loadNative } from "../src/engine/native";
+import type { Model } from "../src/models/model";
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number } {
   assert.equal(a.length, b.length, `lengths differ: ${a.length} vs ${b.length}`);
@@ -69,5 +70,17 @@ export async function inTempTree<T>(prefix: string, f: (t: { root: string; logs:
     console.log = log;
     Object.assign(paths, saved);
     fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Batch norms away from their initial 1 / 0, so that a swapped or wrongly folded statistic shows
+ * in an export. */
+export function perturbBatchNorms(m: Model, seed: number): void {
+  let k = seed;
+  for (const [name, v] of m.params) {
+    if (!/(bn\d|downsample\.1)\.(weight|bias|running_mean|running_var)$/.test(name)) continue;
+    const r = randomArray(v.size, k++);
+    const vals = name.endsWith("running_var") || name.endsWith(".weight") ? r.map((x) => 0.75 + 0.5 * Math.abs(x)) : r.map((x) => 0.2 * x);
+    v.assign(tf.tensor(vals, v.shape));
   }
 }

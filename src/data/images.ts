@@ -5,14 +5,13 @@ import * as fs from "fs";
 import sharp from "sharp";
 import { Rng, uniform } from "./rng";
 import { IMAGENET_MEAN, IMAGENET_STD, InputConfig } from "./input-config";
+import { resizeShorterAndCrop } from "./resample";
 
 export { IMAGENET_MEAN, IMAGENET_STD };
-import { resizeShorterAndCrop } from "./resample";
 
 /** Images over this many pixels are refused before they are decoded: a 16000 x 16000 PNG alone
  * would take ~770 MB to decode (measured: 850 MB RSS), and a decompression bomb far more. */
 export const MAX_PIXELS = 50_000_000;
-
 
 export class BadImageError extends Error {
   constructor(readonly file: string, readonly problem: string) {

@@ -5,21 +5,20 @@
 import * as path from "path";
 import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { filesOf, oneShotOf, pairsOf } from "../data/sets";
+import { filesOf, pairsOf } from "../data/sets";
 import { datasetFingerprint, readManifest } from "../data/manifest";
 import { featureMapSize, resolveArch } from "../models/resnext";
 import { paperFindings } from "./paper-findings";
-import { cached, freshness, Freshness, Inputs, keptResult } from "../util/fingerprint";
-import { disposeModel, embeddingDim, Model } from "../models/model";
+import { cached, freshness, Freshness, Inputs } from "../util/fingerprint";
+import { disposeModel, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
 import { embedOneShot, probe, PROBE_C_GRID, selectC } from "../probe/probe";
 import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
 import { readReport, reportPath, writeReport } from "../util/reports";
-import { embedFiles } from "../train/embed";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
-  chosenRecipe, chosenStudent, chosenTeacher, keptCheckpoint, keptFinetune, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneInputs, finetuneName, finetuneResultFile, FinetuneResult, initialModel, initInputs,
+  chosenRecipe, chosenStudent, chosenTeacher, keptCheckpoint, keptFinetune, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneName, FinetuneResult, initialModel, initInputs,
   initRecord, ONE_SHOT_SETS, planSteps, PlanRow, pretrainedModel, RecipeSelection, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf,
 } from "./steps";
 

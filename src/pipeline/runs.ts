@@ -350,7 +350,7 @@ export interface StudentSweepResult {
   gradientNorms: { supcon: number; smoothl1: number };
 }
 
-export const studentSweepName = (c: StudentCandidate) => `student-sweep-${c.name}`;
+export const studentSweepName = (c: Pick<StudentCandidate, "name">) => `student-sweep-${c.name}`;
 export const studentSweepFile = (profile: Profile, c: StudentCandidate) => path.join(runDir(selectionRun(profile), studentSweepName(c)), "result.json");
 
 export function studentSweepInputs(profile: Profile, c: StudentCandidate): Inputs {
@@ -383,10 +383,13 @@ export interface StudentSelection {
   steps: number;
 }
 
+/** The second stage's candidate name at `scale` (its step: student-sweep-lr<scale>x). */
+export const studentLrName = (scale: number) => `lr${scale}x`;
+
 /** The second stage's candidate at `scale`: the first stage's best start and alpha. */
 export function studentLrCandidate(profile: Profile, scale: number): StudentCandidate {
   const best = bestOnDev(studentFirstStage(profile)).candidate;
-  return { name: `lr${scale}x`, start: best.start, alpha: best.alpha, lr: profile.train.student.lr * scale };
+  return { name: studentLrName(scale), start: best.start, alpha: best.alpha, lr: profile.train.student.lr * scale };
 }
 
 function studentFirstStage(profile: Profile): StudentSweepResult[] {

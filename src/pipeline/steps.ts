@@ -17,7 +17,7 @@ import {
   checkpointState, ckptDir, DEV_SET, embeddingConfig, EvalSet, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs,
   pseudoSpec, runDir, runPretrain, runPseudolabels, runStudent, runStudentSweep, runTeacher, selectionRun, StepOptions, chosenStudent,
   StudentSelection, studentSweepInputs, studentSweepName, teacherInputs, weightsOf, teacherSweepName,
-  teacherSweepInputs, runTeacherSweep, studentLrCandidate, studentMainInputs, StudentCandidate, TeacherSelection, chosenTeacher,
+  teacherSweepInputs, runTeacherSweep, studentLrCandidate, studentLrName, studentMainInputs, TeacherSelection, chosenTeacher,
 } from "./runs";
 import {
   chosenRecipe, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile, keptFinetune, finetuneAttemptName, finetuneAttemptFile, finetuneAttemptInputs,
@@ -93,7 +93,7 @@ export function stepTable(profile: Profile): Step[] {
   // The second stage: the first stage's best start and alpha at other learning rates.
   const studentLrSweep = profile.train.student.sweep.lrScales.map((scale) => {
     const c = () => studentLrCandidate(p0, scale);
-    return sweepStep(profile, { name: studentSweepName({ name: `lr${scale}x` } as StudentCandidate), dependencies: studentSweep.map((s) => s.name), command: "train-student", inputs: () => studentSweepInputs(p0, c()), run: (o) => runStudentSweep(p0, c(), o) });
+    return sweepStep(profile, { name: studentSweepName({ name: studentLrName(scale) }), dependencies: studentSweep.map((s) => s.name), command: "train-student", inputs: () => studentSweepInputs(p0, c()), run: (o) => runStudentSweep(p0, c(), o) });
   });
   const student = trainingStep(profile, "student", {
     dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(profile), ...studentSweep.map((s) => s.name), ...studentLrSweep.map((s) => s.name)],
@@ -341,7 +341,7 @@ export async function finetune(profile: Profile, set: OneShotSet, variant: Finet
 export async function studentSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<StudentSelection> {
   await ensureData(profile);
   const s = profile.train.student.sweep;
-  for (const name of [...s.candidates.map((c) => c.name), ...s.lrScales.map((scale) => `lr${scale}x`)]) await ensureStep(profile, studentSweepName({ name } as StudentCandidate), opts);
+  for (const name of [...s.candidates.map((c) => c.name), ...s.lrScales.map(studentLrName)]) await ensureStep(profile, studentSweepName({ name }), opts);
   return chosenStudent(profile);
 }
 

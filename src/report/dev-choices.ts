@@ -4,12 +4,12 @@
 import type { StudentSelection, TeacherSelection } from "../pipeline/steps";
 import type { CheckpointSelection } from "../train/loop";
 import type { Row } from "./dataframe";
+import { pct } from "./paper-tables";
 
-const pc = (x: number) => Math.round(x * 1000) / 10;
 const yes = (b: boolean) => (b ? "yes" : "");
 
 export function teacherSweepRows(s: TeacherSelection): Row[] {
-  return s.tried.map((t) => ({ lr: t.lr, "dev-like LR %": pc(t.devAccuracy), "dev-like 1-NN %": pc(t.devOneNN), chosen: yes(t.lr === s.chosen.lr) }));
+  return s.tried.map((t) => ({ lr: t.lr, "dev-like LR %": pct(t.devAccuracy), "dev-like 1-NN %": pct(t.devOneNN), chosen: yes(t.lr === s.chosen.lr) }));
 }
 
 /** Both stages: each start and alpha at the base rate, then the best one at the other rates. */
@@ -19,8 +19,8 @@ export function studentSweepRows(s: StudentSelection): Row[] {
     start: t.candidate.start,
     alpha: t.candidate.alpha,
     lr: t.candidate.lr ?? null,
-    "dev-like LR %": pc(t.devAccuracy),
-    "dev-like 1-NN %": pc(t.devOneNN),
+    "dev-like LR %": pct(t.devAccuracy),
+    "dev-like 1-NN %": pct(t.devOneNN),
     "|grad| SupCon": +t.gradientNorms.supcon.toPrecision(3),
     "|grad| Smooth L1": +t.gradientNorms.smoothl1.toPrecision(3),
     chosen: yes(t.candidate.start === s.chosen.start && t.candidate.alpha === s.chosen.alpha && (t.candidate.lr ?? s.lrTried[0].candidate.lr) === s.chosen.lr),
@@ -28,5 +28,5 @@ export function studentSweepRows(s: StudentSelection): Row[] {
 }
 
 export function checkpointRows(s: CheckpointSelection): Row[] {
-  return s.scores.map((x) => ({ step: x.step, "dev-like LR %": pc(x.score), kept: yes(x.step === s.chosenStep) }));
+  return s.scores.map((x) => ({ step: x.step, "dev-like LR %": pct(x.score), kept: yes(x.step === s.chosenStep) }));
 }

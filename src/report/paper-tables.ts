@@ -23,7 +23,8 @@ const ROWS: { key: string; label: string; kind: "finetune" | "probe" }[] = [
   { key: "random-init", label: "Random-init representations + LR (floor, ours only)", kind: "probe" },
 ];
 
-const pct = (v: number) => Math.round(v * 1000) / 10;
+/** A fraction as a percentage with one decimal. */
+export const pct = (v: number) => Math.round(v * 1000) / 10;
 const ci = (c: Interval) => `${pct(c[0]).toFixed(1)}–${pct(c[1]).toFixed(1)}`;
 
 export function tableRows(m: Metrics, set: OneShotSet): Row[] {
