@@ -96,17 +96,28 @@ test("the real probes start a backend on this machine", async () => {
   for (const s of sel.skipped) assert.ok(s.why.length > 5, `${s.name} skipped without a reason`);
 });
 
-test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader is one line in the report", async () => {
+test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader or GPU device is one line in the report", async () => {
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
   const { spawnSync } = await import("node:child_process");
-  const { vulkanLoaderPresent } = await import("../src/engine/availability");
+  const { gpuDevicePresent, vulkanLoaderPresent } = await import("../src/engine/availability");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-vk-"));
   if (process.platform === "linux") {
     assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), fs.existsSync("/usr/lib/x86_64-linux-gnu/libvulkan.so.1") || fs.existsSync("/usr/lib64/libvulkan.so.1") || fs.existsSync("/usr/lib/libvulkan.so.1") || fs.existsSync("/usr/local/lib/libvulkan.so.1") || fs.existsSync("/usr/lib/aarch64-linux-gnu/libvulkan.so.1") || fs.existsSync("/lib/x86_64-linux-gnu/libvulkan.so.1"));
     fs.writeFileSync(path.join(dir, "libvulkan.so.1"), "");
     assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), true);
+    // A GPU is a DRM render node or NVIDIA's driver; a machine with neither has only a software Vulkan.
+    assert.equal(gpuDevicePresent(dir), false);
+    fs.mkdirSync(path.join(dir, "dev", "dri"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "dev", "dri", "card0"), "");
+    assert.equal(gpuDevicePresent(dir), false, "a display card without a render node");
+    fs.writeFileSync(path.join(dir, "dev", "dri", "renderD128"), "");
+    assert.equal(gpuDevicePresent(dir), true);
+    fs.rmSync(path.join(dir, "dev"), { recursive: true });
+    fs.mkdirSync(path.join(dir, "proc", "driver", "nvidia"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "proc", "driver", "nvidia", "version"), "NVRM");
+    assert.equal(gpuDevicePresent(dir), true);
   }
   const root = path.join(__dirname, "..", "..");
   const r = spawnSync(process.execPath, [path.join(root, "bin", "retail-repr.cjs"), "info"], { encoding: "utf8", ...CHILD });
@@ -116,6 +127,10 @@ test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader
   if (!vulkanLoaderPresent()) {
     assert.doesNotMatch(all, /Couldn't load Vulkan|BackendVk\.cpp/);
     assert.match(all, /webgpu: no Vulkan loader \(libvulkan\.so\.1/);
+  } else if (!gpuDevicePresent()) {
+    // A software Vulkan only (e.g. Mesa's lavapipe, which chromium's packages bring): Dawn is not started.
+    assert.doesNotMatch(all, /shaderUniform|ArrayDynamicIndexing|BackendVk\.cpp/);
+    assert.match(all, /webgpu: no GPU device/);
   }
   const cpu = spawnSync(process.execPath, ["-e", `const { tf } = require(${JSON.stringify(path.join(root, "dist", "src", "engine", "tf"))}); tf.tensor([1, 2]).print();`], { encoding: "utf8", ...CHILD });
   assert.doesNotMatch(cpu.stdout + cpu.stderr, /install our node backend/);

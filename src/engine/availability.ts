@@ -72,8 +72,20 @@ export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boole
   return dirs.some((d) => fs.existsSync(path.join(d, "libvulkan.so.1")));
 }
 
+/** Is there a GPU for Vulkan to drive: a DRM render node (/dev/dri/renderD*) or NVIDIA's driver?
+ * Without one, only a software Vulkan (Mesa's lavapipe) can answer, and Dawn refuses it with a
+ * "Vulkan shaderUniform*ArrayDynamicIndexing required" warning on every start (and would run on
+ * the CPU, slower than wasm). `root` is for tests. */
+export function gpuDevicePresent(root = "/"): boolean {
+  if (process.platform !== "linux") return true; // other systems: let Dawn decide
+  if (fs.existsSync(path.join(root, "proc", "driver", "nvidia", "version"))) return true;
+  const dri = path.join(root, "dev", "dri");
+  return fs.existsSync(dri) && fs.readdirSync(dri).some((f) => f.startsWith("renderD"));
+}
+
 const webgpuCheck: AvailabilityCheck = async () => {
   if (!vulkanLoaderPresent()) return { ok: false, why: "no Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1 and a GPU driver)" };
+  if (!gpuDevicePresent()) return { ok: false, why: "no GPU device (/dev/dri/renderD*, NVIDIA driver): only a software Vulkan could answer" };
   let webgpu: any;
   try {
     webgpu = await dynamicImport("webgpu");
