@@ -8,11 +8,8 @@ try {
   console.error(`retail-repr: ${entry} is missing. Run \`npm run build\` in ${path.dirname(__dirname)} first.`);
   process.exit(1);
 }
-require(entry).main(process.argv.slice(2)).then(
-  (code) => process.exit(code ?? 0),
-  (err) => {
-    console.error(`retail-repr: ${err && err.message ? err.message : err}`);
-    if (process.env.RETAIL_REPR_DEBUG) console.error(err);
-    process.exit(err && err.name === "InterruptedError" ? 130 : 1); // 130: stopped by Ctrl-C, as shells report it
-  },
-);
+// Say plainly when the compiled CLI is older than its source (it still runs: the old build).
+const freshness = require(path.join(__dirname, "..", "kernel-setup", "freshness.cjs"));
+const stale = freshness.staleSources(path.join(__dirname, ".."));
+if (stale.length) console.error(`retail-repr: warning: ${freshness.describeStale(stale)}; this runs the old build (npm run build updates it)`);
+require(entry).runCli(process.argv.slice(2)).then((code) => process.exit(code));

@@ -7,12 +7,12 @@ import { selectBackend } from "./engine/backend";
 import { Profile, withRun } from "./config/profiles";
 import * as fs from "fs";
 import { NotebookRun, runNotebooks } from "./jupyter/harness";
-import { reportPath, writeReport } from "./util/reports";
+import { reportPath } from "./util/reports";
 import { reportTables } from "./report/paper-tables";
 import { showTable, toDataFrame } from "./report/dataframe";
 import { paths } from "./util/paths";
 import { formatSeconds } from "./util/progress";
-import { evaluate, metricsName } from "./pipeline/evaluate";
+import { evaluate, metricsName, writeMetrics } from "./pipeline/evaluate";
 import type { Metrics } from "./pipeline/metrics";
 import { summariseSeeds } from "./pipeline/seeds";
 import { paperFindings } from "./pipeline/paper-findings";
@@ -85,7 +85,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
     // its repeats' times; a stage the pipeline no longer has is dropped.
     const repeats = seeds === 1 && metrics.seeds ? Object.fromEntries(Object.entries(recorded).filter(([k]) => k.startsWith("repeat "))) : {};
     metrics = { ...metrics, meta: { ...metrics.meta, seeds: seeds > 1 || !metrics.seeds ? seeds : metrics.meta.seeds, stageSeconds: { ...repeats, ...stageSeconds } } };
-    return writeReport(metricsName(profile), metrics);
+    return writeMetrics(profile, metrics);
   };
   const metricsFile = save();
   const written = [metricsFile, ...reportTables(metrics)];

@@ -125,7 +125,8 @@ test("CLI: info --arch reports torchvision's counts; import-torch writes a loada
   assert.match(bad.stderr, /cannot load into resnext_tiny \(\d+ problems, nothing loaded\)/);
   assert.ok(!fs.existsSync(out), "no checkpoint is written for a refused import");
   const missing = cli(["import-torch", "--arch", "resnext_tiny", "--out", out]);
-  assert.match(missing.stderr, /--weights is required/);
+  assert.equal(missing.status, 2, "a usage error");
+  assert.match(missing.stderr, /import-torch: --weights FILE\.pth\|FILE\.safetensors is required/);
 });
 
 test("imported PyTorch weights survive the checkpoint: loaded model still matches PyTorch to 1e-4", async () => {

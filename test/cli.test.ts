@@ -83,3 +83,43 @@ test("deploy/pseudolabel-job.yaml: its shard count equals its completions, and i
   assert.match(help.stdout, /--shard K\/N/);
   for (const flag of command.slice(3).filter((a) => a.startsWith("--"))) assert.ok(help.stdout.includes(flag), `${flag} is a pseudolabel option`);
 });
+
+test("every command's --help lists each of its options with a default or placeholder and an example; each invalid choice is a usage error before any work", async () => {
+  const { COMMAND_SPECS, main } = await import("../src/cli");
+  const log = console.log;
+  const printed: string[] = [];
+  console.log = (...a: unknown[]) => void printed.push(a.join(" "));
+  try {
+    for (const spec of COMMAND_SPECS) {
+      printed.length = 0;
+      assert.equal(await main([spec.name, "--help"]), 0, spec.name);
+      const help = printed.join("\n");
+      assert.match(help, new RegExp(`^usage: retail-repr ${spec.name}`, "m"));
+      assert.ok(spec.examples.length > 0 && spec.examples.every((e) => e.startsWith(`retail-repr ${spec.name}`) && help.includes(e)), `${spec.name}: an example of itself`);
+      for (const [name, o] of Object.entries(spec.options)) {
+        const line = help.split("\n").find((l) => l.startsWith(`  --${name}`));
+        assert.ok(line, `${spec.name} --help lists --${name}`);
+        if (o.type === "string") assert.ok((o.value || o.choices) && line.startsWith(`  --${name} ${o.value ?? o.choices!.join("|")} `), `${spec.name} --${name}: its values`);
+        if (o.default !== undefined) assert.ok(line.includes(`default: ${o.default}`), `${spec.name} --${name}: its default`);
+      }
+      // The required options filled in, then each enumerated option given a value it does not take.
+      const required = Object.entries(spec.options).filter(([, o]) => o.required).flatMap(([n, o]) => [`--${n}`, o.choices?.[0] ?? "x"]);
+      for (const [name, o] of Object.entries(spec.options).filter(([, o]) => o.choices)) {
+        await assert.rejects(main([spec.name, ...required, `--${name}`, "bogus"]), (e: Error) => e.name === "Error" && e.constructor.name === "UsageError" && e.message.includes(`--${name} 'bogus' is not one of ${o.choices!.join(", ")}`), `${spec.name} --${name}`);
+      }
+    }
+  } finally {
+    console.log = log;
+  }
+  // Through the real entry: usage errors exit 2 with a pointer to --help, nothing on stdout.
+  const typo = cli(["add-product", "--image", "x.png", "--model", "tacher"]);
+  assert.equal(typo.status, 2);
+  assert.equal(typo.stdout, "");
+  assert.match(typo.stderr, /add-product: --model 'tacher' is not one of teacher, student\n\(`retail-repr add-product --help` lists the options\)/);
+  const ambiguous = cli(["embed", "--out", "--merge"]);
+  assert.equal(ambiguous.status, 2);
+  assert.match(ambiguous.stderr, /Option '--out' argument is ambiguous/);
+  assert.equal(cli(["frobnicate"]).status, 2);
+  const v = cli(["--version"]);
+  assert.equal(v.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version);
+});

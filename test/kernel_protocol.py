@@ -62,7 +62,7 @@ def stream_text(msgs):
 
 def training(km, kc):
     runs = os.environ["RETAIL_REPR_RUNS"]
-    setup = 'import * as rr from "../dist/src";\nconst profile = rr.getProfile("smoke");\nawait rr.selectBackend({ log: null });\nawait rr.pretrainedModel(profile);'
+    setup = 'import * as rr from "retail-repr";\nconst profile = rr.getProfile("smoke");\nawait rr.selectBackend({ log: null });\nawait rr.pretrainedModel(profile);'
     reply, msgs = execute(kc, setup, timeout=600)
     check(reply["status"] == "ok", "smoke data and pretraining", (reply, stream_text(msgs)[-2000:]))
     cell = "const run = await rr.trainTeacher(profile);\nrun.result.steps"
@@ -139,7 +139,7 @@ try:
     drain(kc, second)
 
     # the library's errors name the way out in notebook words (a call, not a CLI command)
-    reply, _ = execute(kc, 'import * as rr from "../dist/src";\nrr.checkStepFits({ arch: "resnext101_32x8d", pooling: "lca", projDim: 0, classes: 0 }, 224, 64, "train");')
+    reply, _ = execute(kc, 'import * as rr from "retail-repr";\nrr.checkStepFits({ arch: "resnext101_32x8d", pooling: "lca", projDim: 0, classes: 0 }, 224, 64, "train");')
     check(reply["status"] == "error" and reply["ename"] == "HeapLimitError" and 'rr.largestBatch(config, 224, "train")' in reply["evalue"] and "retail-repr info" not in reply["evalue"], "library errors in notebook words", reply)
 
     # status: no idle while a cell runs, though other requests are answered meanwhile

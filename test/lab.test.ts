@@ -74,7 +74,7 @@ const HOVER_PICTURES = `(() => { const imgs = [...document.querySelectorAll(".jp
 
 test("JupyterLab: 02-teacher runs all in Chromium; after save and reload every chart is drawn without re-running", { skip: LAB_SKIP, timeout: 900_000 }, async () => {
   installKernel();
-  // The notebook imports "../dist/src": its copy sits one folder below the repo root, as notebooks/ does.
+  // A copy of the notebook in a folder of its own (it imports the library by its package name).
   const rel = `browser-test-${process.pid}`;
   const dir = path.join(paths.root, rel);
   const state = fs.mkdtempSync(path.join(os.tmpdir(), "rr-lab-"));

@@ -68,5 +68,10 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
     assert.match(r.stdout, /^ {2}teacher +cached$/m);
     assert.match(r.stdout, /^ {2}grozi-like +to run: not generated yet$/m);
     assert.match(r.stdout, /^ {2}evaluate +to run: after student-pseudo, grozi-like, capg-like and \d+ more$/m);
+    // The same change from the command line: --set reaches the step's fingerprint.
+    const set = spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), "plan", "--profile", "smoke", "--set", `train.teacher.lr=${p.train.teacher.lr / 2}`], { env, encoding: "utf8", ...CHILD });
+    assert.equal(set.status, 0, set.stderr);
+    assert.match(set.stdout, /^ {2}pretrain +cached$/m);
+    assert.match(set.stdout, /^ {2}teacher-sweep-lr1x +to run: inputs changed \(train\)$/m);
   }, { reports: true });
 });

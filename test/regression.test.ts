@@ -7,9 +7,10 @@ import { selectBackend } from "../src/engine/backend";
 import { getProfile } from "../src/config/profiles";
 import { BASELINE_FILE, compareBaseline, currentBaseline } from "../src/pipeline/baseline";
 import { setNativeConvolutions } from "../src/engine/native-kernels";
-import { readReport } from "../src/util/reports";
-import { metricsName } from "../src/pipeline/evaluate";
-import type { Metrics } from "../src/pipeline/metrics";
+import { metricsName, readMetrics } from "../src/pipeline/evaluate";
+import { reportPath } from "../src/util/reports";
+import { METRICS_SCHEMA_VERSION } from "../src/pipeline/metrics-schema";
+import { validateWithPython } from "./schemas.test";
 import { FINETUNE_EXTRA_CYCLES, finetuneConverged } from "../src/pipeline/finetune-runs";
 
 test("smoke profile end to end: losses fall, and metrics stay within the committed baseline's tolerances", async () => {
@@ -19,7 +20,9 @@ test("smoke profile end to end: losses fall, and metrics stay within the committ
   assert.ok(now.teacherLoss.last < now.teacherLoss.first, `teacher loss ${now.teacherLoss.first} -> ${now.teacherLoss.last}`);
   // The fine-tunes followed the convergence rule: another cycle only after one that had not
   // converged, at most FINETUNE_EXTRA_CYCLES more, and the row is the last cycle's.
-  const m = readReport<Metrics>(metricsName(getProfile("smoke")))!;
+  const m = readMetrics(getProfile("smoke"))!; // checked against the metrics schema on the way in
+  assert.equal(m.schemaVersion, METRICS_SCHEMA_VERSION);
+  validateWithPython("metrics.schema.json", reportPath(metricsName(getProfile("smoke"))));
   const f = getProfile("smoke").train.finetune;
   for (const set of ["capg-like", "grozi-like"] as const) for (const [variant, r] of Object.entries(m.finetune[set])) {
     const a = r.attempts!;

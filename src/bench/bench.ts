@@ -10,6 +10,8 @@ import { loadNative } from "../engine/native";
 import { GroupedConvMode } from "../models/layers";
 import { getPreset } from "../models/resnext";
 import { reportPath } from "../util/reports";
+import { readVersioned, ReportFormatError, writeVersioned } from "../util/report-schema";
+import { BENCH_REPORT } from "./bench-schema";
 import { benchModel, ModelBenchResult, round } from "./model-bench";
 import { runTorchReference, torchAvailable, TorchResult } from "./torch-reference";
 
@@ -43,13 +45,25 @@ function engineName(r: { backend: string; conv?: string }): string {
 /** Backends too slow to time a ResNeXt step on in reasonable time (measured: ~0.2 img/s). */
 const TOO_SLOW: BackendName[] = ["cpu"];
 
+/** Put one benchmark's section into reports/bench.json, keeping the other sections. A file of
+ * another version is moved to bench.json.old (named on the console), never overwritten. */
 export function mergeBenchSection(section: string, data: unknown): string {
   const file = reportPath("bench");
-  const prior = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
-  prior[section] = { written: new Date().toISOString(), ...(data as object) };
-  fs.writeFileSync(file, JSON.stringify(prior, null, 2) + "\n");
+  let prior: Record<string, unknown> = {};
+  try {
+    prior = readVersioned(BENCH_REPORT, file) ?? {};
+  } catch (e) {
+    if (!(e instanceof ReportFormatError)) throw e;
+    fs.renameSync(file, `${file}.old`);
+    console.log(`${e.message.split(". ")[0]}: moved to ${file}.old, starting a new file`);
+  }
+  const { schemaVersion: _v, ...sections } = prior;
+  writeVersioned(BENCH_REPORT, file, { ...sections, [section]: { written: new Date().toISOString(), ...(data as object) } });
   return file;
 }
+
+/** reports/bench.json, checked against its schema and version; undefined when not written yet. */
+export const readBench = () => readVersioned(BENCH_REPORT, reportPath("bench"));
 
 /** Identifies one measured configuration across rounds. */
 const resultKey = (r: ModelBenchResult) => `${engineName(r)} ${key(r)} ${r.grouped} x${r.workers}`;

@@ -1,5 +1,7 @@
 // Run profiles: one plain object per size of the whole method. `smoke` is for CI (minutes,
 // tiny), `cpu` the default reproduction on a 2-core machine, `paper` the paper's own sizes.
+import { applyOverrides, CONFIG_ENV, envOverrides, Overrides, SET_ENV } from "./overrides";
+
 export type ProfileName = "smoke" | "cpu" | "paper";
 export const PROFILE_NAMES: ProfileName[] = ["smoke", "cpu", "paper"];
 export const PROFILE_ENV = "RETAIL_REPR_PROFILE";
@@ -192,19 +194,33 @@ export const PROFILES: Record<ProfileName, Profile> = {
 export const INIT_ENV = "RETAIL_REPR_INIT";
 export const CHUNK_ENV = "RETAIL_REPR_CHUNK";
 
-/** The profile named by `name`, else by RETAIL_REPR_PROFILE, else `cpu`; its init from
- * `init`, else RETAIL_REPR_INIT, else the profile's own. */
-export function getProfile(name?: string, init?: string): Profile {
+/** The profile named by `name`, else by RETAIL_REPR_PROFILE, else `cpu`; with the overrides of
+ * RETAIL_REPR_CONFIG / RETAIL_REPR_SET, then `overrides` (each layer checked by the schema,
+ * errors naming its source); its init from `init`, else RETAIL_REPR_INIT, else the profile's. */
+export function getProfile(name?: string, init?: string, overrides: OverrideLayer[] = []): Profile {
   const raw = name ?? process.env[PROFILE_ENV] ?? "cpu";
   const p = PROFILES[raw as ProfileName];
   if (!p) {
     const src = name ? "profile" : PROFILE_ENV;
     throw new Error(`${src}: unknown profile '${raw}'. Use one of: ${PROFILE_NAMES.join(", ")}.`);
   }
+  const configured = [{ source: `${CONFIG_ENV} / ${SET_ENV}`, values: envOverrides() }, ...overrides].reduce((q, l) => applyOverrides(q, l.values, l.source), p);
   const i = init ?? process.env[INIT_ENV];
-  const withInit = i ? withRun(p, { init: i }) : p;
+  const withInit = i ? withRun(configured, { init: i }) : configured;
   const chunk = process.env[CHUNK_ENV];
   return chunk ? withChunk(withInit, Number(chunk), CHUNK_ENV) : withInit;
+}
+
+/** A set of overrides and where they came from (`--config FILE`, `--set k=v`, a notebook). */
+export interface OverrideLayer {
+  source: string;
+  values: Overrides;
+}
+
+/** A profile with some of its values changed, as a notebook asks for one:
+ * `rr.profile("cpu", { train: { teacher: { lr: 0.1 } } })`. Checked like `--set`. */
+export function profile(name: ProfileName, overrides: Overrides = {}): Profile {
+  return getProfile(name, undefined, [{ source: "profile()", values: overrides }]);
 }
 
 /** The same profile training in gradient-cache chunks of `chunk` images (train/chunked.ts). */

@@ -4,7 +4,8 @@ import { tf } from "../engine/tf";
 import { gapPool, lcaConcepts, lcaPool } from "./lca";
 import { getParam, ParamSpec, Params } from "./params";
 
-export type Pooling = "lca" | "lca-concepts" | "gap";
+export const POOLINGS = ["lca", "lca-concepts", "gap"] as const;
+export type Pooling = (typeof POOLINGS)[number];
 
 export function poolingSpecs(pooling: Pooling, channels: number): ParamSpec[] {
   if (pooling !== "lca-concepts") return [];

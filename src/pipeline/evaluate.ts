@@ -15,7 +15,9 @@ import { accuracy, knnPredict } from "../probe/neighbours";
 import { embedOneShot, probe, PROBE_C_GRID, selectC } from "../probe/probe";
 import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
-import { readReport, reportPath, writeReport } from "../util/reports";
+import { reportPath } from "../util/reports";
+import { readVersioned, ReportFormatError, writeVersioned } from "../util/report-schema";
+import { METRICS_REPORT } from "./metrics-schema";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
   chosenRecipe, chosenStudent, chosenTeacher, keptCheckpoint, keptFinetune, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneName, FinetuneResult, initialModel, initInputs,
@@ -63,7 +65,7 @@ function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Repr
 
 /** Whether the metrics file was made from today's inputs (every step it reads finished). */
 export function evaluationState(profile: Profile): Freshness {
-  const kept = readReport<Metrics>(metricsName(profile));
+  const kept = keptMetrics(profile, false);
   return kept?.findings ? freshness(kept.inputs, evaluationInputs(profile).inputs) : { fresh: false, why: "not made yet" };
 }
 
@@ -90,6 +92,31 @@ export function evaluationMeta(profile: Profile, selection: Selection, seeds = 1
   };
 }
 
+/** A profile's metrics file (reports/metrics-<profile>.json), checked against its schema and
+ * version (pipeline/metrics-schema.ts); undefined when not written yet. */
+export function readMetrics(profile: Profile): Metrics | undefined {
+  return readVersioned(METRICS_REPORT, reportPath(metricsName(profile))) as Metrics | undefined;
+}
+
+/** Write a profile's metrics, with the schema's version, after checking them against it. */
+export function writeMetrics(profile: Profile, metrics: Metrics): string {
+  const file = reportPath(metricsName(profile));
+  writeVersioned(METRICS_REPORT, file, { written: new Date().toISOString(), ...metrics });
+  return file;
+}
+
+/** The metrics file as evaluate's cache: one of another version or broken is recomputed (from the
+ * cached probes and fine-tunes), and says so. */
+function keptMetrics(profile: Profile, say = true): Metrics | undefined {
+  try {
+    return readMetrics(profile);
+  } catch (e) {
+    if (!(e instanceof ReportFormatError)) throw e;
+    if (say) console.log(`${e.message.split(". ")[0]}: recomputing it`);
+    return undefined;
+  }
+}
+
 export function metricsName(profile: Profile): string {
   const tag = runTag(profile).replace(/\//g, "-");
   return `metrics-${profile.name}${tag ? `-${tag}` : ""}`;
@@ -105,7 +132,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   await initInputs(withRun(profile, { init: "pretrained" }), opts);
   for (const which of ["teacher", "student"] as const) await trainedWeights(profile, which, opts);
   const { inputs, reps, ft, recipe } = evaluationInputs(profile);
-  const kept = readReport<Metrics>(metricsName(profile));
+  const kept = keptMetrics(profile);
   if (kept?.findings && kept.meta?.selection && freshness(kept.inputs, inputs).fresh) return kept;
 
   const probes = Object.fromEntries(EVAL_SETS.map((s) => [s, {}])) as Metrics["probes"];
@@ -130,7 +157,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   const selection: Selection = { probeC, finetune: recipe, teacher: chosenTeacher(profile), student: chosenStudent(profile), checkpoints: { teacher: keptCheckpoint(profile, "teacher"), student: keptCheckpoint(profile, "student") } };
   const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, datasetTitle(profile, s)])) as Metrics["datasets"], probes, finetune: ft };
   const metrics: Metrics = { ...partial, findings: paperFindings([{ ...partial, selection }], profile.seed), meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
-  writeReport(metricsName(profile), metrics);
+  writeMetrics(profile, metrics);
   return metrics;
 }
 

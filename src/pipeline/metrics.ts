@@ -38,6 +38,8 @@ export interface Selection {
 }
 
 export interface Metrics {
+  /** The file format's version (pipeline/metrics-schema.ts); set when written. */
+  schemaVersion?: number;
   profile: string;
   arch: string;
   imageSize: number;
