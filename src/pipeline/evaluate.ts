@@ -65,7 +65,13 @@ function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Repr
 
 /** Whether the metrics file was made from today's inputs (every step it reads finished). */
 export function evaluationState(profile: Profile): Freshness {
-  const kept = keptMetrics(profile, false);
+  let kept: Metrics | undefined;
+  try {
+    kept = readMetrics(profile);
+  } catch (e) {
+    if (!(e instanceof ReportFormatError)) throw e;
+    return { fresh: false, why: `${path.basename(reportPath(metricsName(profile)))} is of another format version (recomputed from the cached runs)` };
+  }
   return kept?.findings ? freshness(kept.inputs, evaluationInputs(profile).inputs) : { fresh: false, why: "not made yet" };
 }
 
@@ -107,12 +113,12 @@ export function writeMetrics(profile: Profile, metrics: Metrics): string {
 
 /** The metrics file as evaluate's cache: one of another version or broken is recomputed (from the
  * cached probes and fine-tunes), and says so. */
-function keptMetrics(profile: Profile, say = true): Metrics | undefined {
+function keptMetrics(profile: Profile): Metrics | undefined {
   try {
     return readMetrics(profile);
   } catch (e) {
     if (!(e instanceof ReportFormatError)) throw e;
-    if (say) console.log(`${e.message.split(". ")[0]}: recomputing it`);
+    console.log(`${e.message.split(". ")[0]}: recomputing it`);
     return undefined;
   }
 }
