@@ -11,5 +11,8 @@ try {
 // Say plainly when the compiled CLI is older than its source (it still runs: the old build).
 const freshness = require(path.join(__dirname, "..", "kernel-setup", "freshness.cjs"));
 const stale = freshness.staleSources(path.join(__dirname, ".."));
-if (stale.length) console.error(`retail-repr: warning: ${freshness.describeStale(stale)}; this runs the old build (npm run build updates it)`);
-require(entry).runCli(process.argv.slice(2)).then((code) => process.exit(code));
+if (stale.length)
+  console.error(`retail-repr: warning: ${freshness.describeStale(stale)}; this runs the old build (npm run build updates it)`);
+require(entry)
+  .runCli(process.argv.slice(2))
+  .then((code) => process.exit(code));

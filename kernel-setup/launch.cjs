@@ -40,7 +40,16 @@ function aliasAtCompileTime(repo, cwd) {
     return m ? path.join(repo, m[2]) : p;
   };
   const localModules = path.join(cwd, "node_modules");
-  for (const name of ["fileExists", "readFile", "directoryExists", "realpath", "getModifiedTime", "readDirectory", "watchFile", "watchDirectory"]) {
+  for (const name of [
+    "fileExists",
+    "readFile",
+    "directoryExists",
+    "realpath",
+    "getModifiedTime",
+    "readDirectory",
+    "watchFile",
+    "watchDirectory",
+  ]) {
     const original = ts.sys[name];
     if (typeof original !== "function") continue;
     ts.sys[name] = function (p, ...rest) {

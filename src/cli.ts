@@ -7,7 +7,21 @@ import { runMemoryBench } from "./bench/memory-bench";
 import { runOnnxBench } from "./bench/onnx-bench";
 import { DATASET_NAMES, DatasetName, datasetDir, generateAll } from "./data/generate";
 import { BadPolicy, Format, FORMATS, importDataset } from "./data/formats";
-import { ckptDir, DEV_SET, finetune, finetuneSweepOnDev, studentSweepOnDev, teacherSweepOnDev, ONE_SHOT_SETS, OneShotSet, pretrainedCheckpoint, pseudolabel, runDir, trainStudent, trainTeacher } from "./pipeline/steps";
+import {
+  ckptDir,
+  DEV_SET,
+  finetune,
+  finetuneSweepOnDev,
+  studentSweepOnDev,
+  teacherSweepOnDev,
+  ONE_SHOT_SETS,
+  OneShotSet,
+  pretrainedCheckpoint,
+  pseudolabel,
+  runDir,
+  trainStudent,
+  trainTeacher,
+} from "./pipeline/steps";
 import { exportPseudolabels } from "./train/pseudolabel";
 import { mergeEmbeddingShards, writeEmbeddingShard } from "./train/embed-shards";
 import { SHARD_COUNT_ENV, shardFrom, shardName, sliceOfShard } from "./util/shard";
@@ -41,7 +55,20 @@ import { getProfile, OverrideLayer, PROFILE_NAMES, PROFILES, withChunk } from ".
 import { runNotebooks } from "./jupyter/harness";
 import { installKernel, KERNEL_NAME, KernelPlace, uninstallKernel } from "./jupyter/kernel";
 import { applyTslabPatch } from "./jupyter/tslab-patch";
-import { CommandSpec, commandHelp, flagChoice, flagInt, flagList, flagSet, flagString, OptionSpec, parseCommandArgs, ParsedArgs, requiredFlag, UsageError } from "./util/args";
+import {
+  CommandSpec,
+  commandHelp,
+  flagChoice,
+  flagInt,
+  flagList,
+  flagSet,
+  flagString,
+  OptionSpec,
+  parseCommandArgs,
+  ParsedArgs,
+  requiredFlag,
+  UsageError,
+} from "./util/args";
 import { CONFIG_ENV, changedKeys, mergeOverrides, Overrides, parseSet, readConfigFile } from "./config/overrides";
 import { stringify as toYaml } from "yaml";
 import { formatModelInfo, modelInfo } from "./models/info";
@@ -54,17 +81,44 @@ const PROGRAM = "retail-repr";
 // Options many commands share. The profile's values can be changed without editing code: a
 // config file, then each --set in order, each layer checked by the profile schema.
 const PROFILE_OPTIONS: Record<string, OptionSpec> = {
-  profile: { type: "string", choices: PROFILE_NAMES, default: "cpu, or $RETAIL_REPR_PROFILE", description: "which sizes of the method to run" },
+  profile: {
+    type: "string",
+    choices: PROFILE_NAMES,
+    default: "cpu, or $RETAIL_REPR_PROFILE",
+    description: "which sizes of the method to run",
+  },
   config: { type: "string", value: "FILE", description: "a JSON or YAML file of profile values to change ($RETAIL_REPR_CONFIG)" },
-  set: { type: "string", value: "KEY=VALUE", multiple: true, description: "change one profile value, e.g. train.teacher.lr=0.1 ($RETAIL_REPR_SET); `retail-repr config` lists the keys" },
+  set: {
+    type: "string",
+    value: "KEY=VALUE",
+    multiple: true,
+    description: "change one profile value, e.g. train.teacher.lr=0.1 ($RETAIL_REPR_SET); `retail-repr config` lists the keys",
+  },
 };
 const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   ...PROFILE_OPTIONS,
-  init: { type: "string", value: "pretrained|random|CHECKPOINT_DIR", default: "the profile's (pretrained), or $RETAIL_REPR_INIT", description: "where every trained model starts" },
-  chunk: { type: "string", value: "N", int: true, min: 1, default: "only when a batch does not fit", description: "train in gradient-cache chunks of N images ($RETAIL_REPR_CHUNK)" },
+  init: {
+    type: "string",
+    value: "pretrained|random|CHECKPOINT_DIR",
+    default: "the profile's (pretrained), or $RETAIL_REPR_INIT",
+    description: "where every trained model starts",
+  },
+  chunk: {
+    type: "string",
+    value: "N",
+    int: true,
+    min: 1,
+    default: "only when a batch does not fit",
+    description: "train in gradient-cache chunks of N images ($RETAIL_REPR_CHUNK)",
+  },
 };
 const JSON_OPTION: OptionSpec = { type: "boolean", description: "print the result as JSON on stdout (diagnostics go to stderr)" };
-const BAD_OPTION: OptionSpec = { type: "string", choices: ["skip", "stop"], default: "skip", description: "what to do with an unreadable image: skip it (named on stderr) or stop" };
+const BAD_OPTION: OptionSpec = {
+  type: "string",
+  choices: ["skip", "stop"],
+  default: "skip",
+  description: "what to do with an unreadable image: skip it (named on stderr) or stop",
+};
 
 /** The --config and --set layers of a command line, in the order they apply. */
 function overrideLayers(args: ParsedArgs): OverrideLayer[] {
@@ -95,7 +149,10 @@ function profileOf(args: ParsedArgs) {
 function exportedCheckpoint(args: ParsedArgs, command: string): string {
   const which = requiredFlag(args, command, "model");
   const dir = fs.existsSync(path.join(which, "checkpoint.json")) ? which : ckptDir(profileOf(args), which);
-  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`--model ${which}: neither a checkpoint folder nor a finished step of this profile (no ${path.join(dir, "checkpoint.json")}); train it first, or give a folder`);
+  if (!fs.existsSync(path.join(dir, "checkpoint.json")))
+    throw new Error(
+      `--model ${which}: neither a checkpoint folder nor a finished step of this profile (no ${path.join(dir, "checkpoint.json")}); train it first, or give a folder`,
+    );
   return dir;
 }
 
@@ -126,7 +183,12 @@ const commandList: Command[] = [
     options: {
       quick: { type: "boolean", description: "fewer cases and rounds (a minute, not a quarter hour)" },
       backend: { type: "string", choices: BACKEND_ORDER, default: "every backend that starts here", description: "time one backend only" },
-      only: { type: "string", choices: ["engine", "onnx", "pipeline", "memory", "kernels"], default: "all but memory", description: "one part of the benchmark (memory only when named)" },
+      only: {
+        type: "string",
+        choices: ["engine", "onnx", "pipeline", "memory", "kernels"],
+        default: "all but memory",
+        description: "one part of the benchmark (memory only when named)",
+      },
     },
     examples: ["retail-repr bench --quick", "retail-repr bench --only onnx"],
     async run(args) {
@@ -149,11 +211,23 @@ const commandList: Command[] = [
     name: "info",
     summary: "backend, versions and machine; with --arch, a model's parameters, embedding size and FLOPs",
     options: {
-      backend: { type: "string", choices: BACKEND_ORDER, default: "the fastest that starts here, or $RETAIL_REPR_BACKEND", description: "start this backend" },
+      backend: {
+        type: "string",
+        choices: BACKEND_ORDER,
+        default: "the fastest that starts here, or $RETAIL_REPR_BACKEND",
+        description: "start this backend",
+      },
       arch: { type: "string", choices: Object.keys(PRESETS), description: "describe this architecture instead of the machine" },
       size: { type: "string", value: "PX", int: true, min: 1, default: "224", description: "input side for --arch" },
       pooling: { type: "string", choices: POOLINGS, default: "lca", description: "the head for --arch" },
-      classes: { type: "string", value: "N", int: true, min: 0, default: "0 (an embedding model)", description: "a classifier head of N classes for --arch" },
+      classes: {
+        type: "string",
+        value: "N",
+        int: true,
+        min: 0,
+        default: "0 (an embedding model)",
+        description: "a classifier head of N classes for --arch",
+      },
       json: JSON_OPTION,
     },
     examples: ["retail-repr info", "retail-repr info --arch resnext50_32x4d --size 224 --json"],
@@ -163,7 +237,10 @@ const commandList: Command[] = [
       const force = flagString(args, "backend");
       if (arch) {
         await selectBackend({ force, log: null }); // the heap limits depend on the engine
-        const info = modelInfo({ arch, pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 }, flagInt(args, "size") ?? 224);
+        const info = modelInfo(
+          { arch, pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 },
+          flagInt(args, "size") ?? 224,
+        );
         console.log(json ? JSON.stringify(info, null, 2) : formatModelInfo(info));
         return 0;
       }
@@ -180,7 +257,10 @@ const commandList: Command[] = [
     name: "config",
     summary: "the effective profile (after --config and --set) as YAML, with the keys that differ from the profile's own",
     options: { ...PROFILE_OPTIONS, json: JSON_OPTION },
-    examples: ["retail-repr config --profile cpu --set train.teacher.lr=0.1", "retail-repr config --profile smoke > my.yaml   # edit, then: --config my.yaml"],
+    examples: [
+      "retail-repr config --profile cpu --set train.teacher.lr=0.1",
+      "retail-repr config --profile smoke > my.yaml   # edit, then: --config my.yaml",
+    ],
     async run(args) {
       const p = profileOf(args);
       const base = PROFILES[p.name];
@@ -194,16 +274,29 @@ const commandList: Command[] = [
   {
     name: "generate",
     summary: "render the synthetic datasets of a profile into datasets/<profile>/",
-    options: { ...PROFILE_OPTIONS, only: { type: "string", value: "NAME[,NAME]", default: "every dataset", description: `only these datasets (${DATASET_NAMES.join(", ")})` } },
+    options: {
+      ...PROFILE_OPTIONS,
+      only: {
+        type: "string",
+        value: "NAME[,NAME]",
+        default: "every dataset",
+        description: `only these datasets (${DATASET_NAMES.join(", ")})`,
+      },
+    },
     examples: ["retail-repr generate --profile smoke", "retail-repr generate --only grozi-like,capg-like"],
     async run(args) {
       const profile = profileOf(args);
-      const only = flagString(args, "only")?.split(",").map((n) => {
-        if (!(DATASET_NAMES as readonly string[]).includes(n)) throw new UsageError(`--only: unknown dataset '${n}' (have: ${DATASET_NAMES.join(", ")})`);
-        return n as DatasetName;
-      });
+      const only = flagString(args, "only")
+        ?.split(",")
+        .map((n) => {
+          if (!(DATASET_NAMES as readonly string[]).includes(n))
+            throw new UsageError(`--only: unknown dataset '${n}' (have: ${DATASET_NAMES.join(", ")})`);
+          return n as DatasetName;
+        });
       for (const r of await generateAll(profile, only)) {
-        console.log(`${r.name}: ${r.images} images in ${r.dir}${r.cached ? " (cached: same spec, all files present)" : ` (${r.seconds.toFixed(1)} s)`}`);
+        console.log(
+          `${r.name}: ${r.images} images in ${r.dir}${r.cached ? " (cached: same spec, all files present)" : ` (${r.seconds.toFixed(1)} s)`}`,
+        );
       }
       return 0;
     },
@@ -215,7 +308,12 @@ const commandList: Command[] = [
       format: { type: "string", choices: FORMATS, required: true, description: "how the source is laid out" },
       source: { type: "string", value: "PATH", required: true, description: "the folder (or CSV) to read" },
       as: { type: "string", choices: DATASET_NAMES, required: true, description: "the dataset it replaces" },
-      split: { type: "string", value: "FILE.csv", default: "a seeded split by class", description: "which images are train and which test (file,split rows)" },
+      split: {
+        type: "string",
+        value: "FILE.csv",
+        default: "a seeded split by class",
+        description: "which images are train and which test (file,split rows)",
+      },
       profile: PROFILE_OPTIONS.profile,
       "on-bad": BAD_OPTION,
     },
@@ -223,7 +321,13 @@ const commandList: Command[] = [
     async run(args) {
       const profile = profileOf(args);
       const as = requiredFlag(args, "import-data", "as");
-      const r = await importDataset(flagString(args, "format") as Format, requiredFlag(args, "import-data", "source"), datasetDir(as, profile.name), (flagString(args, "on-bad") ?? "skip") as BadPolicy, { split: flagString(args, "split") });
+      const r = await importDataset(
+        flagString(args, "format") as Format,
+        requiredFlag(args, "import-data", "source"),
+        datasetDir(as, profile.name),
+        (flagString(args, "on-bad") ?? "skip") as BadPolicy,
+        { split: flagString(args, "split") },
+      );
       console.log(`${r.items.length} images imported as ${as} (${profile.name})`);
       if (r.rule) console.log(`  split: ${r.rule}`);
       for (const n of r.notes) console.error(`note: ${n}`);
@@ -252,20 +356,40 @@ const commandList: Command[] = [
       const profile = profileOf(args);
       await selectBackend();
       const sel = await teacherSweepOnDev(profile);
-      for (const t of sel.tried) console.log(`dev sweep lr ${t.lr}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %${t.lr === sel.chosen.lr ? "  <- chosen" : ""}`);
+      for (const t of sel.tried)
+        console.log(
+          `dev sweep lr ${t.lr}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %${t.lr === sel.chosen.lr ? "  <- chosen" : ""}`,
+        );
       const { result } = await trainTeacher(profile);
-      console.log(`teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`);
+      console.log(
+        `teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
+      );
       return 0;
     },
   },
   {
     name: "pseudolabel",
-    summary: "step 2: teacher embeddings of student-pseudo, in parts (--shard K/N splits the work across machines; --export writes one .npy)",
+    summary:
+      "step 2: teacher embeddings of student-pseudo, in parts (--shard K/N splits the work across machines; --export writes one .npy)",
     options: {
       ...TRAINING_OPTIONS,
-      shard: { type: "string", value: "K/N", default: "all parts, or $JOB_COMPLETION_INDEX of $RETAIL_REPR_SHARDS", description: "do only shard K of N (K from 0) of the parts" },
-      engine: { type: "string", choices: INFERENCE_ENGINES, default: `${PIPELINE_ENGINE}, the pipeline's`, description: "inference engine" },
-      export: { type: "string", value: "FILE.npy", description: "instead of computing: write the finished pseudolabels as one .npy (manifest order)" },
+      shard: {
+        type: "string",
+        value: "K/N",
+        default: "all parts, or $JOB_COMPLETION_INDEX of $RETAIL_REPR_SHARDS",
+        description: "do only shard K of N (K from 0) of the parts",
+      },
+      engine: {
+        type: "string",
+        choices: INFERENCE_ENGINES,
+        default: `${PIPELINE_ENGINE}, the pipeline's`,
+        description: "inference engine",
+      },
+      export: {
+        type: "string",
+        value: "FILE.npy",
+        description: "instead of computing: write the finished pseudolabels as one .npy (manifest order)",
+      },
     },
     examples: ["retail-repr pseudolabel --profile paper --shard 2/8", "retail-repr pseudolabel --export pseudo.npy"],
     async run(args) {
@@ -280,10 +404,13 @@ const commandList: Command[] = [
       }
       const shard = shardFrom(flagString(args, "shard"));
       await selectBackend();
-      if (shard && flagString(args, "shard") === undefined) console.error(`shard ${shardName(shard)} (from JOB_COMPLETION_INDEX and ${SHARD_COUNT_ENV})`);
+      if (shard && flagString(args, "shard") === undefined)
+        console.error(`shard ${shardName(shard)} (from JOB_COMPLETION_INDEX and ${SHARD_COUNT_ENV})`);
       const { dir, status } = await pseudolabel(profile, { shard, engine });
       const left = status.parts - status.done.length;
-      console.log(`pseudolabels in ${dir}: ${status.done.length} of ${status.parts} parts done${left ? ` (${left} left to other shards)` : ""}`);
+      console.log(
+        `pseudolabels in ${dir}: ${status.done.length} of ${status.parts} parts done${left ? ` (${left} left to other shards)` : ""}`,
+      );
       return 0;
     },
   },
@@ -296,10 +423,15 @@ const commandList: Command[] = [
       const profile = profileOf(args);
       await selectBackend();
       const sel = await studentSweepOnDev(profile);
-      for (const t of [...sel.tried, ...sel.lrTried.slice(1)]) console.log(`dev sweep ${t.candidate.name}${t.candidate.lr ? ` (lr ${t.candidate.lr})` : ""}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}`);
+      for (const t of [...sel.tried, ...sel.lrTried.slice(1)])
+        console.log(
+          `dev sweep ${t.candidate.name}${t.candidate.lr ? ` (lr ${t.candidate.lr})` : ""}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}`,
+        );
       console.log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
       const { result } = await trainStudent(profile);
-      console.log(`student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`);
+      console.log(
+        `student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
+      );
       return 0;
     },
   },
@@ -308,7 +440,12 @@ const commandList: Command[] = [
     summary: "fine-tune baselines (gap, lca, lca-maxent) on the one-shot sets, with the recipe chosen on dev-like",
     options: {
       ...TRAINING_OPTIONS,
-      dataset: { type: "string", choices: [DEV_SET, ...ONE_SHOT_SETS], default: "both one-shot sets", description: "one set only (dev-like: the recipe sweep alone)" },
+      dataset: {
+        type: "string",
+        choices: [DEV_SET, ...ONE_SHOT_SETS],
+        default: "both one-shot sets",
+        description: "one set only (dev-like: the recipe sweep alone)",
+      },
       variant: { type: "string", choices: Object.keys(FINETUNE_VARIANTS), default: "all three", description: "one baseline only" },
     },
     examples: ["retail-repr finetune --profile smoke --dataset grozi-like --variant lca"],
@@ -316,15 +453,23 @@ const commandList: Command[] = [
       const profile = profileOf(args);
       await selectBackend();
       const sel = await finetuneSweepOnDev(profile);
-      for (const t of sel.tried) console.log(`dev-like gap, recipe ${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${t.recipe.name === sel.chosen.name ? "  <- chosen" : ""}`);
+      for (const t of sel.tried)
+        console.log(
+          `dev-like gap, recipe ${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${t.recipe.name === sel.chosen.name ? "  <- chosen" : ""}`,
+        );
       const dataset = flagString(args, "dataset");
       if (dataset === DEV_SET) return 0;
       const sets = dataset ? [dataset as OneShotSet] : [...ONE_SHOT_SETS];
-      const variants = flagString(args, "variant") ? [flagString(args, "variant") as FinetuneVariant] : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
-      for (const set of sets) for (const v of variants) {
-        const r = await finetune(profile, set, v);
-        console.log(`${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${pct(r.trainAccuracy)} %`);
-      }
+      const variants = flagString(args, "variant")
+        ? [flagString(args, "variant") as FinetuneVariant]
+        : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
+      for (const set of sets)
+        for (const v of variants) {
+          const r = await finetune(profile, set, v);
+          console.log(
+            `${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${pct(r.trainAccuracy)} %`,
+          );
+        }
       return 0;
     },
   },
@@ -348,7 +493,13 @@ const commandList: Command[] = [
   {
     name: "evaluate",
     summary: "probes (LR, kNN, NCM) on random-init/pretrained/teacher/student + fine-tune baselines -> tables, findings",
-    options: { ...TRAINING_OPTIONS, json: { type: "boolean", description: "print the metrics (the reports/metrics-<profile>.json record) as JSON on stdout instead of tables" } },
+    options: {
+      ...TRAINING_OPTIONS,
+      json: {
+        type: "boolean",
+        description: "print the metrics (the reports/metrics-<profile>.json record) as JSON on stdout instead of tables",
+      },
+    },
     examples: ["retail-repr evaluate --profile smoke", "retail-repr evaluate --json | jq '.findings[] | {id, verdict}'"],
     async run(args) {
       const profile = profileOf(args);
@@ -369,10 +520,27 @@ const commandList: Command[] = [
     options: {
       model: { type: "string", value: "CHECKPOINT_DIR", description: "the trained model (required unless --merge)" },
       input: { type: "string", value: "FOLDER", description: "the images (required unless --merge)" },
-      out: { type: "string", value: "FILE.npy|FILE.json", required: true, description: "where the embeddings go (.npy also writes FILE.files.txt)" },
+      out: {
+        type: "string",
+        value: "FILE.npy|FILE.json",
+        required: true,
+        description: "where the embeddings go (.npy also writes FILE.files.txt)",
+      },
       size: { type: "string", value: "PX", int: true, min: 1, default: "the model's input config", description: "input side" },
-      engine: { type: "string", choices: INFERENCE_ENGINES, default: `${EMBED_ENGINE} where onnxruntime-node loads, else native`, description: "inference engine" },
-      batch: { type: "string", value: "N", int: true, min: 1, default: "32, less where the model needs", description: "images per forward pass" },
+      engine: {
+        type: "string",
+        choices: INFERENCE_ENGINES,
+        default: `${EMBED_ENGINE} where onnxruntime-node loads, else native`,
+        description: "inference engine",
+      },
+      batch: {
+        type: "string",
+        value: "N",
+        int: true,
+        min: 1,
+        default: "32, less where the model needs",
+        description: "images per forward pass",
+      },
       "on-bad": BAD_OPTION,
       shard: { type: "string", value: "K/N", description: "embed only shard K of N of the images (to FILE.npy's shard file)" },
       merge: { type: "boolean", description: "join the shard files of --out into it" },
@@ -386,14 +554,21 @@ const commandList: Command[] = [
       const summary = async () => {
         if (flagSet(args, "merge")) {
           const r = mergeEmbeddingShards(out);
-          return { out, count: r.count, dim: r.dim, shards: r.shards, text: `${r.count} embeddings of dimension ${r.dim} from ${r.shards} shard(s) -> ${out}` };
+          return {
+            out,
+            count: r.count,
+            dim: r.dim,
+            shards: r.shards,
+            text: `${r.count} embeddings of dimension ${r.dim} from ${r.shards} shard(s) -> ${out}`,
+          };
         }
         return embedFolder(args, out, engine);
       };
-      if (flagSet(args, "json")) return printJson(async () => {
-        const { text: _text, ...rest } = await summary();
-        return rest;
-      });
+      if (flagSet(args, "json"))
+        return printJson(async () => {
+          const { text: _text, ...rest } = await summary();
+          return rest;
+        });
       console.log((await summary()).text);
       return 0;
     },
@@ -420,15 +595,24 @@ const commandList: Command[] = [
       const model = await representationModel(profile, which);
       const base = await embedOneShot(profile, model, set);
       const r = await addProduct(profile, model, base, image, tests.length ? tests : [image]);
-      console.log(`${set}, ${which} embeddings: probe accuracy ${formatAccuracy(r.before.logreg, r.before.logregCI)} % before, ${formatAccuracy(r.oldClassesAfter, r.oldClassesAfterCI)} % on the old classes after adding class ${r.newClass}`);
-      console.log(`new product: ${formatAccuracy(r.newProduct, r.newProductCI)} % of ${tests.length ? `${tests.length} test image(s)` : "its own image"} recognised; refit took ${r.fitMs.toFixed(1)} ms`);
+      console.log(
+        `${set}, ${which} embeddings: probe accuracy ${formatAccuracy(r.before.logreg, r.before.logregCI)} % before, ${formatAccuracy(r.oldClassesAfter, r.oldClassesAfterCI)} % on the old classes after adding class ${r.newClass}`,
+      );
+      console.log(
+        `new product: ${formatAccuracy(r.newProduct, r.newProductCI)} % of ${tests.length ? `${tests.length} test image(s)` : "its own image"} recognised; refit took ${r.fitMs.toFixed(1)} ms`,
+      );
       return 0;
     },
   },
   {
     name: "baseline",
     summary: "smoke-profile metrics vs the committed regression baseline (--write replaces it); exits 1 on drift",
-    options: { write: { type: "boolean", description: `replace ${path.relative(process.cwd(), BASELINE_FILE) || BASELINE_FILE} with today's metrics` } },
+    options: {
+      write: {
+        type: "boolean",
+        description: `replace ${path.relative(process.cwd(), BASELINE_FILE) || BASELINE_FILE} with today's metrics`,
+      },
+    },
     examples: ["retail-repr baseline"],
     async run(args) {
       await selectBackend({ force: "wasm", log: null });
@@ -449,10 +633,21 @@ const commandList: Command[] = [
     summary: "everything: data, pretraining, teacher, pseudolabels, student, baselines, probes, tables, findings, notebooks",
     options: {
       ...TRAINING_OPTIONS,
-      seeds: { type: "string", value: "N", int: true, min: 1, default: "1", description: "train everything N times (seeds 0..N-1) and score the findings over all" },
+      seeds: {
+        type: "string",
+        value: "N",
+        int: true,
+        min: 1,
+        default: "1",
+        description: "train everything N times (seeds 0..N-1) and score the findings over all",
+      },
       "no-notebooks": { type: "boolean", description: "stop after the tables and findings" },
     },
-    examples: ["retail-repr reproduce", "retail-repr reproduce --profile smoke --no-notebooks", "retail-repr reproduce --seeds 3 --set train.student.steps=300"],
+    examples: [
+      "retail-repr reproduce",
+      "retail-repr reproduce --profile smoke --no-notebooks",
+      "retail-repr reproduce --seeds 3 --set train.student.steps=300",
+    ],
     async run(args) {
       const profile = profileOf(args);
       return reproduce(profile, { notebooks: !flagSet(args, "no-notebooks"), seeds: flagInt(args, "seeds") ?? 1 });
@@ -466,29 +661,63 @@ const commandList: Command[] = [
       weights: { type: "string", value: "FILE.pth|FILE.safetensors", required: true, description: "the weights" },
       out: { type: "string", value: "DIR", required: true, description: "the checkpoint folder to write" },
       pooling: { type: "string", choices: POOLINGS, default: "lca", description: "the head to put on the backbone" },
-      classes: { type: "string", value: "N", int: true, min: 0, default: "0 (an embedding model)", description: "keep a classifier of N classes" },
-      size: { type: "string", value: "PX", int: true, min: 1, default: "224", description: "torchvision's crop (Resize(size*256/224) + CenterCrop(size))" },
+      classes: {
+        type: "string",
+        value: "N",
+        int: true,
+        min: 0,
+        default: "0 (an embedding model)",
+        description: "keep a classifier of N classes",
+      },
+      size: {
+        type: "string",
+        value: "PX",
+        int: true,
+        min: 1,
+        default: "224",
+        description: "torchvision's crop (Resize(size*256/224) + CenterCrop(size))",
+      },
     },
     examples: ["retail-repr import-torch --arch resnext101_32x8d --weights ig_resnext101_32x8-c38310e5.pth --out runs/wsl"],
     async run(args) {
       const out = requiredFlag(args, "import-torch", "out");
       const r = importTorchToCheckpoint({
-        config: { arch: requiredFlag(args, "import-torch", "arch"), pooling: (flagString(args, "pooling") ?? "lca") as Pooling, projDim: 0, classes: flagInt(args, "classes") ?? 0 },
+        config: {
+          arch: requiredFlag(args, "import-torch", "arch"),
+          pooling: (flagString(args, "pooling") ?? "lca") as Pooling,
+          projDim: 0,
+          classes: flagInt(args, "classes") ?? 0,
+        },
         weights: requiredFlag(args, "import-torch", "weights"),
         out,
         size: flagInt(args, "size"),
       });
-      console.log(`loaded ${r.loaded} tensors${r.ignored.length ? ` (left out: ${r.ignored.length}, e.g. ${r.ignored[0]})` : ""}; checkpoint written to ${out}`);
+      console.log(
+        `loaded ${r.loaded} tensors${r.ignored.length ? ` (left out: ${r.ignored.length}, e.g. ${r.ignored[0]})` : ""}; checkpoint written to ${out}`,
+      );
       return 0;
     },
   },
   {
     name: "export-torch",
-    summary: "a trained model -> a .safetensors or .pth file in PyTorch's names and layouts (python/retail_repr_torch.py builds the model from it)",
+    summary:
+      "a trained model -> a .safetensors or .pth file in PyTorch's names and layouts (python/retail_repr_torch.py builds the model from it)",
     options: {
-      model: { type: "string", value: "teacher|student|pretrain|finetune-...|CHECKPOINT_DIR", required: true, description: "a finished step of the profile, or a checkpoint folder" },
+      model: {
+        type: "string",
+        value: "teacher|student|pretrain|finetune-...|CHECKPOINT_DIR",
+        required: true,
+        description: "a finished step of the profile, or a checkpoint folder",
+      },
       out: { type: "string", value: "FILE.safetensors|FILE.pth", required: true, description: "the file to write" },
-      size: { type: "string", value: "PX", int: true, min: 1, default: "the model's input config", description: "the input side recorded with it" },
+      size: {
+        type: "string",
+        value: "PX",
+        int: true,
+        min: 1,
+        default: "the model's input config",
+        description: "the input side recorded with it",
+      },
       ...TRAINING_OPTIONS,
     },
     examples: ["retail-repr export-torch --model student --out student.pth"],
@@ -497,7 +726,9 @@ const commandList: Command[] = [
       const dir = exportedCheckpoint(args, "export-torch");
       await selectBackend({ log: null });
       const r = exportTorch(dir, out, flagInt(args, "size"));
-      console.log(`${r.tensors} tensors (${(r.bytes / 1e6).toFixed(1)} MB, input ${r.size} px) written to ${out}; in Python: PYTHONPATH=python python3 -c "import retail_repr_torch as rr; model, cfg = rr.load('${out}')"`);
+      console.log(
+        `${r.tensors} tensors (${(r.bytes / 1e6).toFixed(1)} MB, input ${r.size} px) written to ${out}; in Python: PYTHONPATH=python python3 -c "import retail_repr_torch as rr; model, cfg = rr.load('${out}')"`,
+      );
       return 0;
     },
   },
@@ -505,7 +736,12 @@ const commandList: Command[] = [
     name: "export-onnx",
     summary: "a trained model's embedding network -> an .onnx file (dynamic batch, L2-normalised output, preprocessing in its metadata)",
     options: {
-      model: { type: "string", value: "teacher|student|pretrain|finetune-...|CHECKPOINT_DIR", required: true, description: "a finished step of the profile, or a checkpoint folder" },
+      model: {
+        type: "string",
+        value: "teacher|student|pretrain|finetune-...|CHECKPOINT_DIR",
+        required: true,
+        description: "a finished step of the profile, or a checkpoint folder",
+      },
       out: { type: "string", value: "FILE.onnx", required: true, description: "the file to write" },
       size: { type: "string", value: "PX", int: true, min: 1, default: "the model's input config", description: "the input side" },
       ...TRAINING_OPTIONS,
@@ -516,7 +752,9 @@ const commandList: Command[] = [
       const dir = exportedCheckpoint(args, "export-onnx");
       await selectBackend({ log: null });
       const r = exportOnnx(dir, out, flagInt(args, "size"));
-      console.log(`${(r.bytes / 1e6).toFixed(1)} MB written to ${out}: input "images" [batch, 3, ${r.size}, ${r.size}] (${describeInput(r.input)}), output "embedding"`);
+      console.log(
+        `${(r.bytes / 1e6).toFixed(1)} MB written to ${out}: input "images" [batch, 3, ${r.size}, ${r.size}] (${describeInput(r.input)}), output "embedding"`,
+      );
       return 0;
     },
   },
@@ -531,14 +769,21 @@ const commandList: Command[] = [
       name: { type: "string", value: "NAME", default: KERNEL_NAME, description: "the kernelspec's name" },
       "display-name": { type: "string", value: "TEXT", default: '"TypeScript (retail-repr)"', description: "what the launcher shows" },
     },
-    notes: "The kernel runs this checkout: `import * as rr from \"retail-repr\"` works in a notebook in any folder, and dist/ is rebuilt first when src/ is newer.",
-    examples: ["retail-repr kernel install --user", "retail-repr kernel install --prefix ~/venvs/lab --name rr", "retail-repr kernel uninstall --user"],
+    notes:
+      'The kernel runs this checkout: `import * as rr from "retail-repr"` works in a notebook in any folder, and dist/ is rebuilt first when src/ is newer.',
+    examples: [
+      "retail-repr kernel install --user",
+      "retail-repr kernel install --prefix ~/venvs/lab --name rr",
+      "retail-repr kernel uninstall --user",
+    ],
     async run(args) {
       const [action, ...extra] = args.positional;
-      if (action !== "install" && action !== "uninstall") throw new UsageError(`kernel: say install or uninstall${action ? `, not '${action}'` : ""}`);
+      if (action !== "install" && action !== "uninstall")
+        throw new UsageError(`kernel: say install or uninstall${action ? `, not '${action}'` : ""}`);
       if (extra.length) throw new UsageError(`kernel: unexpected ${extra.join(" ")}`);
       const chosen = (["user", "prefix", "sys-prefix"] as const).filter((k) => args.flags[k] !== undefined);
-      if (chosen.length > 1) throw new UsageError(`kernel: choose one of --user, --prefix, --sys-prefix (got ${chosen.map((k) => `--${k}`).join(", ")})`);
+      if (chosen.length > 1)
+        throw new UsageError(`kernel: choose one of --user, --prefix, --sys-prefix (got ${chosen.map((k) => `--${k}`).join(", ")})`);
       const prefix = flagString(args, "prefix");
       const place: KernelPlace = prefix !== undefined ? { prefix } : flagSet(args, "sys-prefix") ? { sysPrefix: true } : { user: true };
       const name = flagString(args, "name");
@@ -549,7 +794,9 @@ const commandList: Command[] = [
       const patch = applyTslabPatch();
       const dir = installKernel({ place, name, displayName: flagString(args, "display-name") });
       console.log(`kernel '${path.basename(dir)}' installed in ${dir} (tslab patch: ${patch})`);
-      console.error(`\`jupyter kernelspec list\` lists it${prefix !== undefined ? ` when JUPYTER_PATH includes ${path.join(path.resolve(prefix), "share", "jupyter")} (or Jupyter runs from that prefix)` : ""}; notebooks import the library as \`import * as rr from "retail-repr"\`.`);
+      console.error(
+        `\`jupyter kernelspec list\` lists it${prefix !== undefined ? ` when JUPYTER_PATH includes ${path.join(path.resolve(prefix), "share", "jupyter")} (or Jupyter runs from that prefix)` : ""}; notebooks import the library as \`import * as rr from "retail-repr"\`.`,
+      );
       return 0;
     },
   },
@@ -565,7 +812,12 @@ const commandList: Command[] = [
     examples: ["retail-repr notebooks --profile smoke", "retail-repr notebooks --profile smoke 02-teacher"],
     async run(args) {
       const profile = profileOf(args);
-      const runs = runNotebooks({ profile: profile.name, init: flagString(args, "init"), only: args.positional, timeoutSec: flagInt(args, "timeout") ?? 1800 });
+      const runs = runNotebooks({
+        profile: profile.name,
+        init: flagString(args, "init"),
+        only: args.positional,
+        timeoutSec: flagInt(args, "timeout") ?? 1800,
+      });
       const failed = runs.filter((r) => !r.ok);
       console.log(`notebooks: ${runs.length - failed.length} passed, ${failed.length} failed`);
       return failed.length ? 1 : 0;
@@ -579,7 +831,8 @@ const commands: Record<string, Command> = Object.fromEntries(commandList.map((c)
 async function embedFolder(args: ParsedArgs, out: string, engine: (typeof INFERENCE_ENGINES)[number]) {
   const [modelDir, folder] = [requiredFlag(args, "embed", "model"), requiredFlag(args, "embed", "input")];
   const shard = shardFrom(flagString(args, "shard"));
-  if (shard && !out.endsWith(".npy")) throw new UsageError(`--shard: write shards to a .npy (--out ${out.replace(/\.json$/, ".npy")}); \`embed --merge\` joins them`);
+  if (shard && !out.endsWith(".npy"))
+    throw new UsageError(`--shard: write shards to a .npy (--out ${out.replace(/\.json$/, ".npy")}); \`embed --merge\` joins them`);
   await selectBackend({ log: null });
   const { model, meta } = loadCheckpoint(modelDir);
   const report = await readDataset("unlabeled", folder, (flagString(args, "on-bad") ?? "skip") as BadPolicy);
@@ -590,7 +843,8 @@ async function embedFolder(args: ParsedArgs, out: string, engine: (typeof INFERE
   // transform) unless --size says otherwise.
   const recorded = model.input;
   const asked = flagInt(args, "size");
-  if (asked !== undefined && recorded !== undefined && asked !== recorded.size) console.warn(`embed: --size ${asked} differs from the ${recorded.size} px of this model's input config`);
+  if (asked !== undefined && recorded !== undefined && asked !== recorded.size)
+    console.warn(`embed: --size ${asked} differs from the ${recorded.size} px of this model's input config`);
   if (asked === undefined && recorded === undefined) console.warn(`embed: ${modelDir} records no input size; using 64 px (set --size)`);
   const input = recorded ? (asked ? atSize(recorded, asked) : recorded) : defaultInputConfig(asked ?? 64);
   const size = input.size;
@@ -603,13 +857,27 @@ async function embedFolder(args: ParsedArgs, out: string, engine: (typeof INFERE
   const base = { out, count: files.length, dim, skipped: report.problems.length };
   if (shard) {
     const file = writeEmbeddingShard(out, shard, z, files, { model: meta.weights.sha256, total: all.length, begin });
-    return { ...base, out: file, shard: shardName(shard), text: `shard ${shardName(shard)}: ${files.length} embeddings (images ${begin}-${end - 1} of ${all.length}) -> ${file}` };
+    return {
+      ...base,
+      out: file,
+      shard: shardName(shard),
+      text: `shard ${shardName(shard)}: ${files.length} embeddings (images ${begin}-${end - 1} of ${all.length}) -> ${file}`,
+    };
   }
   if (out.endsWith(".npy")) {
     writeFileAtomic(out, npyBytes(z, [files.length, dim]));
     writeFileAtomic(out.replace(/\.npy$/, ".files.txt"), files.join("\n") + "\n");
   } else {
-    writeFileAtomic(out, JSON.stringify({ model: modelDir, step: meta.step, dim, files, embeddings: files.map((_, i) => Array.from(z.subarray(i * dim, (i + 1) * dim))) }) + "\n");
+    writeFileAtomic(
+      out,
+      JSON.stringify({
+        model: modelDir,
+        step: meta.step,
+        dim,
+        files,
+        embeddings: files.map((_, i) => Array.from(z.subarray(i * dim, (i + 1) * dim))),
+      }) + "\n",
+    );
   }
   return { ...base, text: `${files.length} embeddings of dimension ${dim} -> ${out}` };
 }
@@ -620,9 +888,18 @@ export function version(): string {
 }
 
 function help(): string {
-  const lines = [`${PROGRAM} ${version()} — contrastive + pseudolabel representations for retail product images`, "", `usage: ${PROGRAM} COMMAND [options]`, "", "commands:"];
+  const lines = [
+    `${PROGRAM} ${version()} — contrastive + pseudolabel representations for retail product images`,
+    "",
+    `usage: ${PROGRAM} COMMAND [options]`,
+    "",
+    "commands:",
+  ];
   for (const c of commandList) lines.push(`  ${c.name.padEnd(14)} ${c.summary}`);
-  lines.push("", `\`${PROGRAM} COMMAND --help\` lists a command's options, their defaults and an example; \`${PROGRAM} --version\` prints the version.`);
+  lines.push(
+    "",
+    `\`${PROGRAM} COMMAND --help\` lists a command's options, their defaults and an example; \`${PROGRAM} --version\` prints the version.`,
+  );
   return lines.join("\n");
 }
 

@@ -49,13 +49,22 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   };
   /** The pipeline's steps in their table's order, each made unless its artifact is current. */
   const steps = async (p: Profile, label = "") => {
-    for (const row of planSteps(p)) await stage(`${label}${row.step}`, () => ensureStep(p, row.step), () => row.status === "cached");
+    for (const row of planSteps(p))
+      await stage(
+        `${label}${row.step}`,
+        () => ensureStep(p, row.step),
+        () => row.status === "cached",
+      );
   };
   /** The probes and the metrics, read back when their inputs are the metrics file's. */
   const evaluation = (p: Profile, label = "") => {
     const file = reportPath(metricsName(p));
     const before = fs.existsSync(file) ? fs.statSync(file).mtimeMs : -1;
-    return stage(`${label}evaluate`, () => evaluate(p), () => before >= 0 && fs.statSync(file).mtimeMs === before);
+    return stage(
+      `${label}evaluate`,
+      () => evaluate(p),
+      () => before >= 0 && fs.statSync(file).mtimeMs === before,
+    );
   };
   await steps(profile);
   let metrics = await evaluation(profile);
@@ -71,20 +80,38 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
     }
     const summary = summariseSeeds(runs);
     // The findings over every seed: a hierarchical paired bootstrap (probe/paired.ts).
-    const findings = paperFindings(runs.map((m) => ({ ...m, selection: m.meta.selection })), profile.seed);
+    const findings = paperFindings(
+      runs.map((m) => ({ ...m, selection: m.meta.selection })),
+      profile.seed,
+    );
     metrics = { ...metrics, seeds: summary, findings };
     const p = (v: number) => (100 * v).toFixed(1);
-    showTable(toDataFrame(summary.map((s) => ({ set: s.set, row: s.row, "mean % ± sd": `${p(s.mean)} ± ${p(s.sd)}`, runs: s.values.map(p).join(" / ") }))), `${seeds} training seeds: mean ± sd`);
+    showTable(
+      toDataFrame(
+        summary.map((s) => ({ set: s.set, row: s.row, "mean % ± sd": `${p(s.mean)} ± ${p(s.sd)}`, runs: s.values.map(p).join(" / ") })),
+      ),
+      `${seeds} training seeds: mean ± sd`,
+    );
   }
   // Each stage's time in the run that did its work: a stage this run read back from its cache
   // keeps the time recorded when it was computed.
   const recorded = { ...metrics.meta.stageSeconds };
   const save = () => {
-    const stageSeconds = Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, cached.has(k) && recorded[k] !== undefined ? recorded[k] : v]));
+    const stageSeconds = Object.fromEntries(
+      Object.entries(seconds).map(([k, v]) => [k, cached.has(k) && recorded[k] !== undefined ? recorded[k] : v]),
+    );
     // A one-seed rerun keeps an earlier --seeds summary (and its count) that it read back, and
     // its repeats' times; a stage the pipeline no longer has is dropped.
-    const repeats = seeds === 1 && metrics.seeds ? Object.fromEntries(Object.entries(recorded).filter(([k]) => k.startsWith("repeat "))) : {};
-    metrics = { ...metrics, meta: { ...metrics.meta, seeds: seeds > 1 || !metrics.seeds ? seeds : metrics.meta.seeds, stageSeconds: { ...repeats, ...stageSeconds } } };
+    const repeats =
+      seeds === 1 && metrics.seeds ? Object.fromEntries(Object.entries(recorded).filter(([k]) => k.startsWith("repeat "))) : {};
+    metrics = {
+      ...metrics,
+      meta: {
+        ...metrics.meta,
+        seeds: seeds > 1 || !metrics.seeds ? seeds : metrics.meta.seeds,
+        stageSeconds: { ...repeats, ...stageSeconds },
+      },
+    };
     return writeMetrics(profile, metrics);
   };
   const metricsFile = save();
@@ -94,7 +121,8 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   const warnings: string[] = [];
   if (opts.notebooks !== false) {
     let runs: NotebookRun[] = [];
-    const execute = async () => (runs = runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs, oversize: "warn" }));
+    const execute = async () =>
+      (runs = runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs, oversize: "warn" }));
     await stage("notebooks", execute, () => runs.every((r) => r.reused));
     failed = runs.filter((r) => !r.ok).length;
     warnings.push(...runs.filter((r) => r.warning).map((r) => r.warning!));
@@ -103,8 +131,17 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   }
   console.log(`\nwritten:\n${written.map((f) => `  ${path.relative(paths.root, f)}`).join("\n")}`);
   const total = (Date.now() - t0) / 1000;
-  console.log(`stage times: ${Object.entries(seconds).map(([k, v]) => `${k} ${formatSeconds(v)}`).join(", ")}`);
-  if (warnings.length) console.log(`\nwarnings (the results are computed; these notebooks are heavier than a person would save):\n${warnings.map((w) => `  ${w}`).join("\n")}`);
-  console.log(`reproduce (${profile.name}, init ${profile.init}) finished in ${formatSeconds(total)}${failed ? `; ${failed} notebooks FAILED` : ""}${warnings.length ? `; ${warnings.length} notebook size warnings` : ""}`);
+  console.log(
+    `stage times: ${Object.entries(seconds)
+      .map(([k, v]) => `${k} ${formatSeconds(v)}`)
+      .join(", ")}`,
+  );
+  if (warnings.length)
+    console.log(
+      `\nwarnings (the results are computed; these notebooks are heavier than a person would save):\n${warnings.map((w) => `  ${w}`).join("\n")}`,
+    );
+  console.log(
+    `reproduce (${profile.name}, init ${profile.init}) finished in ${formatSeconds(total)}${failed ? `; ${failed} notebooks FAILED` : ""}${warnings.length ? `; ${warnings.length} notebook size warnings` : ""}`,
+  );
   return failed ? 1 : 0;
 }

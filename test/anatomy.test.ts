@@ -46,12 +46,18 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
     // One positive per anchor (the other view); the miner keeps the ceil(ratio * k) most similar negatives.
     const k = Math.ceil(t.hardRatio * (B - 2));
     for (let i = 0; i < B; i++) {
-      assert.deepEqual(a.positives[i].flatMap((v, j) => (v ? [j] : [])), [(i + n) % B]);
+      assert.deepEqual(
+        a.positives[i].flatMap((v, j) => (v ? [j] : [])),
+        [(i + n) % B],
+      );
       const kept = a.keptNegatives[i].flatMap((v, j) => (v ? [j] : []));
       const dropped = a.similarity[i].flatMap((_, j) => (j !== i && j !== (i + n) % B && !a.keptNegatives[i][j] ? [j] : []));
       assert.equal(kept.length, k);
       assert.ok(!kept.includes(i) && !kept.includes((i + n) % B));
-      assert.ok(Math.min(...kept.map((j) => a.similarity[i][j])) >= Math.max(...dropped.map((j) => a.similarity[i][j])) - 1e-6, `row ${i}: kept negatives are the hardest`);
+      assert.ok(
+        Math.min(...kept.map((j) => a.similarity[i][j])) >= Math.max(...dropped.map((j) => a.similarity[i][j])) - 1e-6,
+        `row ${i}: kept negatives are the hardest`,
+      );
     }
     // The terms' mean is the loss the step minimised.
     const mean = a.perAnchor.reduce((s, v) => s + v, 0) / B;
@@ -76,7 +82,8 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
     assert.equal(st.pseudoFiles.length, Math.min(s.pseudoPerBatch, count));
     assert.equal(st.targetCosine.length, st.pseudoFiles.length);
     assert.ok(st.targetCosine.every((c) => c >= -1 - 1e-5 && c <= 1 + 1e-5));
-    for (const p of [st.before, st.after]) assert.ok(Math.abs(p.loss - (s.alpha * p.supcon + (1 - s.alpha) * p.smoothl1)) < 1e-5 * Math.max(1, p.loss));
+    for (const p of [st.before, st.after])
+      assert.ok(Math.abs(p.loss - (s.alpha * p.supcon + (1 - s.alpha) * p.smoothl1)) < 1e-5 * Math.max(1, p.loss));
     assert.notEqual(st.after.loss, st.before.loss);
     disposeModel(model);
   });
@@ -84,11 +91,22 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
 
 test("liveTraining outside a notebook: collects every row, runs the check every k steps on the model it is given, draws loss and check", async () => {
   const seen: number[] = [];
-  const live = liveTraining("t", { name: "acc", every: 3, run: async (m) => { seen.push((m as unknown as { id: number }).id); return 10 * seen.length; } });
-  for (let step = 1; step <= 7; step++) await live.onStep({ step, loss: 1 / step, lr: 0.1, imgPerSec: 1 } as HistoryRow, { id: step } as unknown as Model);
+  const live = liveTraining("t", {
+    name: "acc",
+    every: 3,
+    run: async (m) => {
+      seen.push((m as unknown as { id: number }).id);
+      return 10 * seen.length;
+    },
+  });
+  for (let step = 1; step <= 7; step++)
+    await live.onStep({ step, loss: 1 / step, lr: 0.1, imgPerSec: 1 } as HistoryRow, { id: step } as unknown as Model);
   assert.equal(live.rows.length, 7);
   assert.deepEqual(seen, [3, 6]);
-  assert.deepEqual(live.checks, [{ step: 3, value: 10 }, { step: 6, value: 20 }]);
+  assert.deepEqual(live.checks, [
+    { step: 3, value: 10 },
+    { step: 6, value: 20 },
+  ]);
   const fig = live.figure();
   assert.equal(fig.data.length, 2);
   assert.deepEqual((fig.data[1] as { x: number[] }).x, [3, 6]);
@@ -101,7 +119,13 @@ test("onStep reaches the step asked for only: training the student calls it for 
     const steps: number[] = [];
     const { model } = await trainStudent(profile, { quiet: true, onStep: (row) => void steps.push(row.step) });
     disposeModel(model);
-    assert.ok(fs.existsSync(ckptDir(profile, "pretrain")) && fs.existsSync(ckptDir(profile, "teacher")), "the pretraining and the teacher ran first");
-    assert.deepEqual(steps, Array.from({ length: profile.train.student.steps }, (_, i) => i + 1));
+    assert.ok(
+      fs.existsSync(ckptDir(profile, "pretrain")) && fs.existsSync(ckptDir(profile, "teacher")),
+      "the pretraining and the teacher ran first",
+    );
+    assert.deepEqual(
+      steps,
+      Array.from({ length: profile.train.student.steps }, (_, i) => i + 1),
+    );
   });
 });

@@ -19,7 +19,11 @@ const spec: CommandSpec = {
   },
   examples: ["retail-repr demo --steps 3"],
 };
-const usage = (argv: string[], message: RegExp) => assert.throws(() => parseCommandArgs(spec, argv), (e: Error) => e instanceof UsageError && message.test(e.message));
+const usage = (argv: string[], message: RegExp) =>
+  assert.throws(
+    () => parseCommandArgs(spec, argv),
+    (e: Error) => e instanceof UsageError && message.test(e.message),
+  );
 
 test("parseCommandArgs reads values, inline values, switches, repeats and positionals", () => {
   const a = parseCommandArgs(spec, ["x", "--profile", "smoke", "--steps=12", "--json", "--set", "a=1", "--set", "b.c=2", "y"]);
@@ -39,7 +43,11 @@ test("parseCommandArgs refuses, as usage errors naming the option: unknown, miss
   usage(["--steps", "1.5"], /--steps must be a whole number, got '1.5'/);
   usage(["--steps", "0"], /--steps must be at least 1, got 0/);
   usage(["--json=yes"], /does not take an argument/);
-  const strict: CommandSpec = { ...spec, positionals: undefined, options: { ...spec.options, out: { ...spec.options.out, required: true } } };
+  const strict: CommandSpec = {
+    ...spec,
+    positionals: undefined,
+    options: { ...spec.options, out: { ...spec.options.out, required: true } },
+  };
   assert.throws(() => parseCommandArgs(strict, []), /demo: --out FILE is required/);
   assert.throws(() => parseCommandArgs(strict, ["--out", "f", "stray"]), /Unexpected argument 'stray'/);
 });

@@ -17,12 +17,17 @@ function binomialQuantile(n: number, p: number, q: number): number {
   return 1;
 }
 
-for (const [n, k] of [[60, 42], [200, 31], [480, 400]] as const) {
+for (const [n, k] of [
+  [60, 42],
+  [200, 31],
+  [480, 400],
+] as const) {
   test(`bootstrap interval of ${k}/${n} correct equals the binomial quantiles (within one image)`, () => {
     const correct = Uint8Array.from({ length: n }, (_, i) => (i < k ? 1 : 0));
     const [lo, hi] = bootstrapInterval(correct, { resamples: 20000, seed: 3 });
     const p = k / n;
-    const exactLo = binomialQuantile(n, p, 0.025), exactHi = binomialQuantile(n, p, 0.975);
+    const exactLo = binomialQuantile(n, p, 0.025),
+      exactHi = binomialQuantile(n, p, 0.975);
     assert.ok(Math.abs(lo - exactLo) <= 1 / n + 1e-9, `lo ${lo} vs exact ${exactLo}`);
     assert.ok(Math.abs(hi - exactHi) <= 1 / n + 1e-9, `hi ${hi} vs exact ${exactHi}`);
     assert.ok(lo <= p && p <= hi);

@@ -9,14 +9,21 @@ export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr
 export class Browser {
   /** Console messages and uncaught exceptions of the page, for failure messages. */
   readonly console: string[] = [];
-  private constructor(private browser: PwBrowser, private page: Page) {
+  private constructor(
+    private browser: PwBrowser,
+    private page: Page,
+  ) {
     page.on("console", (m) => this.console.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => this.console.push(`exception: ${e.message}`));
   }
 
   static async launch(): Promise<Browser> {
     if (!CHROMIUM) throw new Error("no Chromium here (Debian: apt-get install chromium)");
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     return new Browser(browser, page);
   }
@@ -50,7 +57,10 @@ export class Browser {
       } catch (e) {
         last = (e as Error).message; // the page is loading: its context changes under us
       }
-      if (Date.now() - t0 > timeoutMs) throw new Error(`waited ${timeoutMs / 1000} s for ${what}; last: ${JSON.stringify(last)}; page console:\n  ${this.console.slice(-15).join("\n  ")}`);
+      if (Date.now() - t0 > timeoutMs)
+        throw new Error(
+          `waited ${timeoutMs / 1000} s for ${what}; last: ${JSON.stringify(last)}; page console:\n  ${this.console.slice(-15).join("\n  ")}`,
+        );
       await new Promise((res) => setTimeout(res, 500));
     }
   }

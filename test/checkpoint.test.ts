@@ -86,7 +86,10 @@ test("a checkpoint of another architecture is refused with both descriptions", (
   const dir = path.join(tmp(), "ckpt");
   saveCheckpoint(dir, m, { step: 0 });
   const other = createModel({ arch: SMALL, pooling: "gap", classes: 3 }, 1);
-  assert.throws(() => loadCheckpoint(dir, other), /checkpoint is ckpt_small \(pooling lca, projection none, classes none\), the model is ckpt_small \(pooling gap, projection none, classes 3\)/);
+  assert.throws(
+    () => loadCheckpoint(dir, other),
+    /checkpoint is ckpt_small \(pooling lca, projection none, classes none\), the model is ckpt_small \(pooling gap, projection none, classes 3\)/,
+  );
   [m, other].forEach(disposeModel);
 });
 
@@ -99,7 +102,10 @@ test("a truncated or altered checkpoint is detected and nothing is loaded", () =
   const wfile = path.join(dir, "weights.safetensors");
   const bytes = fs.readFileSync(wfile);
   fs.writeFileSync(wfile, bytes.subarray(0, bytes.length - 100));
-  assert.throws(() => loadCheckpoint(dir, target), /weights\.safetensors: \d+ bytes with a different checksum than recorded .* truncated or corrupt; nothing was loaded/);
+  assert.throws(
+    () => loadCheckpoint(dir, target),
+    /weights\.safetensors: \d+ bytes with a different checksum than recorded .* truncated or corrupt; nothing was loaded/,
+  );
   const flipped = Buffer.from(bytes);
   flipped[flipped.length - 5] ^= 0xff;
   fs.writeFileSync(wfile, flipped);
@@ -111,7 +117,8 @@ test("a truncated or altered checkpoint is detected and nothing is loaded", () =
 });
 
 test("CLI: info --arch reports torchvision's counts; import-torch writes a loadable checkpoint", () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", ...CHILD });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", ...CHILD });
   const r101 = JSON.parse(cli(["info", "--arch", "resnext101_32x8d", "--json"]).stdout);
   assert.equal(r101.params.backbone, 86_742_336);
   assert.equal(r101.embeddingDim, 2048);
@@ -120,7 +127,15 @@ test("CLI: info --arch reports torchvision's counts; import-torch writes a loada
   assert.ok(Math.abs(r50.gflopsPerImage - 8.457) < 0.01, `resnext50 GFLOP ${r50.gflopsPerImage}`);
 
   const out = path.join(tmp(), "imported");
-  const bad = cli(["import-torch", "--arch", "resnext_tiny", "--weights", path.join(ROOT, "test", "fixtures", "torch_resnext_small.safetensors"), "--out", out]);
+  const bad = cli([
+    "import-torch",
+    "--arch",
+    "resnext_tiny",
+    "--weights",
+    path.join(ROOT, "test", "fixtures", "torch_resnext_small.safetensors"),
+    "--out",
+    out,
+  ]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /cannot load into resnext_tiny \(\d+ problems, nothing loaded\)/);
   assert.ok(!fs.existsSync(out), "no checkpoint is written for a refused import");
@@ -136,13 +151,26 @@ test("imported PyTorch weights survive the checkpoint: loaded model still matche
   const { backboneForward } = await import("../src/models/resnext");
   const fix = path.join(ROOT, "test", "fixtures");
   const a = JSON.parse(readSafetensors(path.join(fix, "torch_resnext_small.safetensors")).metadata.arch);
-  const arch: ResNeXtConfig = { name: "torch_fixture", layers: a.layers, groups: a.groups, widthPerGroup: a.widthPerGroup, planes: a.planes, stem: a.stem };
+  const arch: ResNeXtConfig = {
+    name: "torch_fixture",
+    layers: a.layers,
+    groups: a.groups,
+    widthPerGroup: a.widthPerGroup,
+    planes: a.planes,
+    stem: a.stem,
+  };
   const out = path.join(tmp(), "imported");
-  importTorchToCheckpoint({ config: { arch, pooling: "lca", projDim: 0, classes: 0 }, weights: path.join(fix, "torch_resnext_small.safetensors"), out });
+  importTorchToCheckpoint({
+    config: { arch, pooling: "lca", projDim: 0, classes: 0 },
+    weights: path.join(fix, "torch_resnext_small.safetensors"),
+    out,
+  });
   const { model } = loadCheckpoint(out);
   const io = readSafetensors(path.join(fix, "torch_resnext_small_io.safetensors"));
   const inp = io.tensors.get("input_nhwc")!;
-  const fmap = tf.tidy(() => backboneForward(model.params, model.backbone, tf.tensor4d(inp.data, inp.shape as [number, number, number, number]), false));
+  const fmap = tf.tidy(() =>
+    backboneForward(model.params, model.backbone, tf.tensor4d(inp.data, inp.shape as [number, number, number, number]), false),
+  );
   const want = io.tensors.get("fmap_nhwc")!.data;
   const got = fmap.dataSync();
   let worst = 0;

@@ -17,10 +17,12 @@ const hp = getProfile("smoke").train.teacher;
 const lossOf = (z: tf.Tensor2D) => ({ loss: pairLossFromEmbeddings(z, N, hp) });
 
 function maxRelDiff(a: Record<string, tf.Tensor>, b: Record<string, tf.Tensor>): { worst: number; name: string } {
-  let worst = 0, name = "";
+  let worst = 0,
+    name = "";
   assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
   for (const k of Object.keys(b)) {
-    const x = a[k].dataSync(), y = b[k].dataSync();
+    const x = a[k].dataSync(),
+      y = b[k].dataSync();
     let scale = 0;
     for (const v of y) scale = Math.max(scale, Math.abs(v));
     for (let i = 0; i < y.length; i++) {
@@ -35,7 +37,11 @@ const batch = () => tf.tensor4d(randomArray(2 * N * 32 * 32 * 3, 11), [2 * N, 32
 const running = (m: Model) => [...m.params].filter(([n]) => /running_mean/.test(n)).map(([, v]) => [...v.dataSync()]);
 
 test("chunk ranges cover the batch once, in order", () => {
-  assert.deepEqual(chunkRanges(10, 4), [[0, 4], [4, 8], [8, 10]]);
+  assert.deepEqual(chunkRanges(10, 4), [
+    [0, 4],
+    [4, 8],
+    [8, 10],
+  ]);
   assert.deepEqual(chunkRanges(3, 8), [[0, 3]]);
   assert.throws(() => chunkRanges(3, 0), /chunk size must be at least 1/);
 });
@@ -64,10 +70,14 @@ test("gradient cache, batch norm in training mode: the gradient of the per-chunk
   const x = batch();
   const chunk = 4;
   // The reference differentiates the whole loss at once, each chunk normalised by its own statistics.
-  const reference = withoutRunningStatUpdates(() => paramGrads(m.params, () => {
-    const zs = chunkRanges(2 * N, chunk).map(([b, e]) => embedForward(m, tf.slice(x, [b, 0, 0, 0], [e - b, -1, -1, -1]) as tf.Tensor4D, true));
-    return lossOf(tf.concat(zs, 0) as tf.Tensor2D).loss;
-  }));
+  const reference = withoutRunningStatUpdates(() =>
+    paramGrads(m.params, () => {
+      const zs = chunkRanges(2 * N, chunk).map(([b, e]) =>
+        embedForward(m, tf.slice(x, [b, 0, 0, 0], [e - b, -1, -1, -1]) as tf.Tensor4D, true),
+      );
+      return lossOf(tf.concat(zs, 0) as tf.Tensor2D).loss;
+    }),
+  );
   const stats0 = running(m);
   const c = chunkedGrads(m, x, lossOf, { chunk, training: true });
   const { worst, name } = maxRelDiff(c.grads, reference.grads);
@@ -81,6 +91,14 @@ test("gradient cache, batch norm in training mode: the gradient of the per-chunk
   const whole = withoutRunningStatUpdates(() => paramGrads(m.params, () => lossOf(embedForward(m, x, true)).loss));
   const one = chunkedGrads(m, x, lossOf, { chunk: 2 * N, training: true });
   assert.ok(maxRelDiff(one.grads, whole.grads).worst < 1e-5);
-  tf.dispose([x, reference.value, whole.value, ...Object.values(reference.grads), ...Object.values(c.grads), ...Object.values(whole.grads), ...Object.values(one.grads)]);
+  tf.dispose([
+    x,
+    reference.value,
+    whole.value,
+    ...Object.values(reference.grads),
+    ...Object.values(c.grads),
+    ...Object.values(whole.grads),
+    ...Object.values(one.grads),
+  ]);
   [m, m2].forEach(disposeModel);
 });

@@ -13,7 +13,12 @@ import { npyBytes } from "../src/util/npy";
 import { CHILD } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
-const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", env: { ...process.env, RETAIL_REPR_BACKEND: "wasm" }, ...CHILD });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, RETAIL_REPR_BACKEND: "wasm" },
+    ...CHILD,
+  });
 
 test(".npy bytes: magic, version, 64-byte aligned header, little-endian float32", () => {
   const b = npyBytes(Float32Array.from([1, -2.5, 3, 4, 5, 6]), [2, 3]);
@@ -30,7 +35,10 @@ test("embed: a folder of images to .npy and .json with the same numbers; bad fil
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-cli-"));
   const input = path.join(datasetDir("grozi-like", profile.name), "train");
   const ckpt = path.join(dir, "model");
-  const m = createModel({ arch: { name: "cli_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 } }, 3);
+  const m = createModel(
+    { arch: { name: "cli_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 } },
+    3,
+  );
   saveCheckpoint(ckpt, m, { step: 0 });
   disposeModel(m);
   const imgs = path.join(dir, "imgs");
@@ -55,18 +63,28 @@ test("embed: a folder of images to .npy and .json with the same numbers; bad fil
 
   // A model whose run recorded its training size is embedded at that size by default; another
   // --size is allowed with a one-line warning.
-  const m32 = createModel({ arch: { name: "cli_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 } }, 3);
+  const m32 = createModel(
+    { arch: { name: "cli_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 } },
+    3,
+  );
   const ckpt32 = path.join(dir, "model32");
   saveCheckpoint(ckpt32, m32, { step: 1, extra: { inputs: { imageSize: 32 } } });
   disposeModel(m32);
   const byDefault = cli(["embed", "--model", ckpt32, "--input", imgs, "--out", path.join(dir, "d.json")]);
   assert.equal(byDefault.status, 0, byDefault.stderr);
   assert.doesNotMatch(byDefault.stderr, /differs|records no/);
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "d.json"), "utf8")).embeddings, j.embeddings, "default size = the recorded 32 px");
+  assert.deepEqual(
+    JSON.parse(fs.readFileSync(path.join(dir, "d.json"), "utf8")).embeddings,
+    j.embeddings,
+    "default size = the recorded 32 px",
+  );
   const other = cli(["embed", "--model", ckpt32, "--input", imgs, "--out", path.join(dir, "o.json"), "--size", "40"]);
   assert.equal(other.status, 0, other.stderr);
   assert.match(other.stderr, /--size 40 differs from the 32 px of this model's input config/);
-  assert.match(cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "n.json")]).stderr, /records no input size; using 64 px/);
+  assert.match(
+    cli(["embed", "--model", ckpt, "--input", imgs, "--out", path.join(dir, "n.json")]).stderr,
+    /records no input size; using 64 px/,
+  );
 });
 
 test("deploy/pseudolabel-job.yaml: its shard count equals its completions, and its command is one the CLI accepts", () => {
@@ -81,7 +99,8 @@ test("deploy/pseudolabel-job.yaml: its shard count equals its completions, and i
   const help = cli([...command.slice(2), "--help"]);
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /--shard K\/N/);
-  for (const flag of command.slice(3).filter((a) => a.startsWith("--"))) assert.ok(help.stdout.includes(flag), `${flag} is a pseudolabel option`);
+  for (const flag of command.slice(3).filter((a) => a.startsWith("--")))
+    assert.ok(help.stdout.includes(flag), `${flag} is a pseudolabel option`);
 });
 
 test("every command's --help lists each of its options with a default or placeholder and an example; each invalid choice is a usage error before any work", async () => {
@@ -95,17 +114,33 @@ test("every command's --help lists each of its options with a default or placeho
       assert.equal(await main([spec.name, "--help"]), 0, spec.name);
       const help = printed.join("\n");
       assert.match(help, new RegExp(`^usage: retail-repr ${spec.name}`, "m"));
-      assert.ok(spec.examples.length > 0 && spec.examples.every((e) => e.startsWith(`retail-repr ${spec.name}`) && help.includes(e)), `${spec.name}: an example of itself`);
+      assert.ok(
+        spec.examples.length > 0 && spec.examples.every((e) => e.startsWith(`retail-repr ${spec.name}`) && help.includes(e)),
+        `${spec.name}: an example of itself`,
+      );
       for (const [name, o] of Object.entries(spec.options)) {
         const line = help.split("\n").find((l) => l.startsWith(`  --${name}`));
         assert.ok(line, `${spec.name} --help lists --${name}`);
-        if (o.type === "string") assert.ok((o.value || o.choices) && line.startsWith(`  --${name} ${o.value ?? o.choices!.join("|")} `), `${spec.name} --${name}: its values`);
+        if (o.type === "string")
+          assert.ok(
+            (o.value || o.choices) && line.startsWith(`  --${name} ${o.value ?? o.choices!.join("|")} `),
+            `${spec.name} --${name}: its values`,
+          );
         if (o.default !== undefined) assert.ok(line.includes(`default: ${o.default}`), `${spec.name} --${name}: its default`);
       }
       // The required options filled in, then each enumerated option given a value it does not take.
-      const required = Object.entries(spec.options).filter(([, o]) => o.required).flatMap(([n, o]) => [`--${n}`, o.choices?.[0] ?? "x"]);
+      const required = Object.entries(spec.options)
+        .filter(([, o]) => o.required)
+        .flatMap(([n, o]) => [`--${n}`, o.choices?.[0] ?? "x"]);
       for (const [name, o] of Object.entries(spec.options).filter(([, o]) => o.choices)) {
-        await assert.rejects(main([spec.name, ...required, `--${name}`, "bogus"]), (e: Error) => e.name === "Error" && e.constructor.name === "UsageError" && e.message.includes(`--${name} 'bogus' is not one of ${o.choices!.join(", ")}`), `${spec.name} --${name}`);
+        await assert.rejects(
+          main([spec.name, ...required, `--${name}`, "bogus"]),
+          (e: Error) =>
+            e.name === "Error" &&
+            e.constructor.name === "UsageError" &&
+            e.message.includes(`--${name} 'bogus' is not one of ${o.choices!.join(", ")}`),
+          `${spec.name} --${name}`,
+        );
       }
     }
   } finally {
@@ -115,7 +150,10 @@ test("every command's --help lists each of its options with a default or placeho
   const typo = cli(["add-product", "--image", "x.png", "--model", "tacher"]);
   assert.equal(typo.status, 2);
   assert.equal(typo.stdout, "");
-  assert.match(typo.stderr, /add-product: --model 'tacher' is not one of teacher, student\n\(`retail-repr add-product --help` lists the options\)/);
+  assert.match(
+    typo.stderr,
+    /add-product: --model 'tacher' is not one of teacher, student\n\(`retail-repr add-product --help` lists the options\)/,
+  );
   const ambiguous = cli(["embed", "--out", "--merge"]);
   assert.equal(ambiguous.status, 2);
   assert.match(ambiguous.stderr, /Option '--out' argument is ambiguous/);

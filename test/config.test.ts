@@ -10,11 +10,25 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { getProfile, profile, PROFILE_NAMES, PROFILES } from "../src/config/profiles";
 import { profileProblems } from "../src/config/schema";
-import { applyOverrides, changedKeys, Overrides, CONFIG_ENV, mergeOverrides, parseSet, readConfigFile, SET_ENV } from "../src/config/overrides";
+import {
+  applyOverrides,
+  changedKeys,
+  Overrides,
+  CONFIG_ENV,
+  mergeOverrides,
+  parseSet,
+  readConfigFile,
+  SET_ENV,
+} from "../src/config/overrides";
 import { CHILD } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", env: { ...process.env, ...env }, ...CHILD });
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    ...CHILD,
+  });
 
 test("every built-in profile passes the schema", () => {
   for (const name of PROFILE_NAMES) assert.deepEqual(profileProblems(PROFILES[name]), [], name);
@@ -26,7 +40,11 @@ test("profile(name, overrides): the value changes, nothing else does, and the bu
   assert.deepEqual(changedKeys(PROFILES.cpu, p), ["train.teacher.lr=0.2"]);
   assert.equal(PROFILES.cpu.train.teacher.lr, 0.05);
   const r = profile("smoke", mergeOverrides(parseSet("train.finetune.recipes.1.lr=0.01"), parseSet("data.devBrands=6")));
-  assert.deepEqual(changedKeys(PROFILES.smoke, r), ["data.devBrands=6", "train.finetune.recipes.1.lr=0.01"], "a list item changed by its index");
+  assert.deepEqual(
+    changedKeys(PROFILES.smoke, r),
+    ["data.devBrands=6", "train.finetune.recipes.1.lr=0.01"],
+    "a list item changed by its index",
+  );
   assert.equal(r.train.finetune.recipes.length, 3);
 });
 
@@ -38,7 +56,10 @@ test("a refused override names the key, the value and what is allowed", () => {
   refused({ train: { student: { start: "tacher" } } }, /train\.student\.start: "tacher" is not allowed \(.*"teacher"\|"pretrained"\)/);
   refused({ data: { groziClasses: 2.5 } }, /data\.groziClasses: 2\.5 is not allowed \(.*int/);
   refused({ name: "paper" }, /'name' cannot be set \(choose the profile with --profile paper\)/);
-  assert.throws(() => applyOverrides(PROFILES.cpu, { train: { student: { alpha: 2 } } }, "--set train.student.alpha=2"), /^Error: --set train\.student\.alpha=2: train\.student\.alpha: 2 is not allowed \(Too big/);
+  assert.throws(
+    () => applyOverrides(PROFILES.cpu, { train: { student: { alpha: 2 } } }, "--set train.student.alpha=2"),
+    /^Error: --set train\.student\.alpha=2: train\.student\.alpha: 2 is not allowed \(Too big/,
+  );
 });
 
 test("parseSet reads JSON values and bare strings, and refuses what is not key=value", () => {
@@ -70,7 +91,10 @@ test("config files in YAML and JSON, and the environment's aliases (RETAIL_REPR_
     process.env[SET_ENV] = "train.student.alpha=3";
     assert.throws(() => getProfile("smoke"), /RETAIL_REPR_CONFIG \/ RETAIL_REPR_SET: train\.student\.alpha: 3 is not allowed/);
   } finally {
-    for (const [k, v] of [[CONFIG_ENV, before.config], [SET_ENV, before.set]] as const) {
+    for (const [k, v] of [
+      [CONFIG_ENV, before.config],
+      [SET_ENV, before.set],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }

@@ -43,13 +43,22 @@ test("smoke datasets: six manifests (the pretraining corpus too), disjoint produ
     assert.equal(again.cached, true, `${name} regenerated although nothing changed`);
   }
   const names = [...brands.keys()];
-  for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) {
-    const shared = [...brands.get(names[i])!].filter((b) => brands.get(names[j])!.has(b));
-    assert.deepEqual(shared, [], `${names[i]} and ${names[j]} share brands`);
-  }
+  for (let i = 0; i < names.length; i++)
+    for (let j = i + 1; j < names.length; j++) {
+      const shared = [...brands.get(names[i])!].filter((b) => brands.get(names[j])!.has(b));
+      assert.deepEqual(shared, [], `${names[i]} and ${names[j]} share brands`);
+    }
   const list = path.join(tmp(), "files.txt");
   fs.writeFileSync(list, files.join("\n"));
-  const r = spawnSync("/usr/bin/python3", ["-c", "import sys\nfrom PIL import Image\nn=0\nfor f in open(sys.argv[1]).read().split('\\n'):\n  im=Image.open(f); im.load(); assert im.size[0] > 8, f; n+=1\nprint(n)", list], { encoding: "utf8" });
+  const r = spawnSync(
+    "/usr/bin/python3",
+    [
+      "-c",
+      "import sys\nfrom PIL import Image\nn=0\nfor f in open(sys.argv[1]).read().split('\\n'):\n  im=Image.open(f); im.load(); assert im.size[0] > 8, f; n+=1\nprint(n)",
+      list,
+    ],
+    { encoding: "utf8" },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(Number(r.stdout.trim()), files.length);
 });
@@ -60,14 +69,25 @@ test("held-out shelf domain: no training set holds a held-out photo, every score
     const m = readManifest((await generateDataset(name, profile, { quiet: true })).dir);
     for (const it of m.items) {
       if (it.view !== "in-situ") assert.equal(it.domain, undefined, `${name}/${it.file}: a packshot has no shelf domain`);
-      else if (it.split === "test") assert.equal(it.domain, "held-out", `${name}/${it.file}: a scored shelf photo from the training domain`);
+      else if (it.split === "test")
+        assert.equal(it.domain, "held-out", `${name}/${it.file}: a scored shelf photo from the training domain`);
       else assert.equal(it.domain, "catalogue", `${name}/${it.file}: a training image (${it.split}) from the held-out domain`);
     }
-    if (["pretrain-corpus", "teacher-pairs", "student-pseudo"].includes(name)) assert.ok(m.items.some((it) => it.domain === "catalogue"), `${name} has no shelf photos`);
+    if (["pretrain-corpus", "teacher-pairs", "student-pseudo"].includes(name))
+      assert.ok(
+        m.items.some((it) => it.domain === "catalogue"),
+        `${name} has no shelf photos`,
+      );
   }
   const [a, b] = [CONDITIONS.catalogue, CONDITIONS["held-out"]];
-  assert.deepEqual(a.shelves.filter((x) => b.shelves.includes(x)), []);
-  assert.deepEqual(a.occluders.filter((x) => b.occluders.includes(x)), []);
+  assert.deepEqual(
+    a.shelves.filter((x) => b.shelves.includes(x)),
+    [],
+  );
+  assert.deepEqual(
+    a.occluders.filter((x) => b.occluders.includes(x)),
+    [],
+  );
   assert.ok(a.castHue[1] <= b.castHue[0] || b.castHue[1] <= a.castHue[0], "colour-cast hue ranges overlap");
   assert.notEqual(a.skew, b.skew);
   for (const k of Object.keys(a.camera) as (keyof typeof a.camera)[]) assert.notEqual(a.camera[k], b.camera[k], `camera ${k}`);
@@ -89,10 +109,24 @@ async function badFiles(dir: string): Promise<Record<string, string>> {
   fs.writeFileSync(f("empty.png"), "");
   await rgb.clone().toColourspace("cmyk").jpeg().toFile(f("cmyk.jpg"));
   await rgb.clone().toColourspace("rgb16").png().toFile(f("deep16.png"));
-  await sharp({ create: { width: 24, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0.5 } } }).png().toFile(f("alpha.png"));
+  await sharp({ create: { width: 24, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0.5 } } })
+    .png()
+    .toFile(f("alpha.png"));
   await rgb.clone().toColourspace("b-w").png().toFile(f("gray.png"));
-  await sharp({ create: { width: 1, height: 1, channels: 3, background: "#000" } }).png().toFile(f("tiny.png"));
-  return { good: f("good.jpg"), truncated: f("truncated.jpg"), notes: f("notes.jpg"), empty: f("empty.png"), cmyk: f("cmyk.jpg"), deep16: f("deep16.png"), alpha: f("alpha.png"), gray: f("gray.png"), tiny: f("tiny.png") };
+  await sharp({ create: { width: 1, height: 1, channels: 3, background: "#000" } })
+    .png()
+    .toFile(f("tiny.png"));
+  return {
+    good: f("good.jpg"),
+    truncated: f("truncated.jpg"),
+    notes: f("notes.jpg"),
+    empty: f("empty.png"),
+    cmyk: f("cmyk.jpg"),
+    deep16: f("deep16.png"),
+    alpha: f("alpha.png"),
+    gray: f("gray.png"),
+    tiny: f("tiny.png"),
+  };
 }
 
 test("bad images: each problem named with its file; convertible ones load with a note", async () => {
@@ -124,7 +158,10 @@ test("class-folder import: skip-and-report or stop, empty class folders reported
   fs.writeFileSync(path.join(root, "words", "w.txt"), "not an image");
   const r = await readDataset("class-folders", root, "skip");
   assert.ok(r.problems.includes(`${path.join(root, "empty")}: empty (no files); class 'empty' left out`), r.problems.join("\n"));
-  assert.ok(r.problems.includes(`${path.join(root, "words")}: no image files (1 file with an unknown extension: w.txt); class 'words' left out`), r.problems.join("\n"));
+  assert.ok(
+    r.problems.includes(`${path.join(root, "words")}: no image files (1 file with an unknown extension: w.txt); class 'words' left out`),
+    r.problems.join("\n"),
+  );
   assert.ok(r.problems.some((p) => p.startsWith(`${a.truncated}: truncated`)));
   assert.ok(r.problems.some((p) => p.startsWith(`${a.tiny}: 1x1`)));
   // aa-all-bad lost its only image: apples and beans are classes 0 and 1, not 1 and 2.
@@ -133,7 +170,10 @@ test("class-folder import: skip-and-report or stop, empty class folders reported
   assert.equal(r.items.filter((it) => it.split === "train").length, 2, "one training image per class");
   assert.ok(r.notes.some((n) => n.includes("CMYK")));
   // --on-bad stop stops on an empty class folder too (before reading any image).
-  await assert.rejects(readDataset("class-folders", root, "stop"), /empty: empty \(no files\); class 'empty' left out \(import stopped: --on-bad stop/);
+  await assert.rejects(
+    readDataset("class-folders", root, "stop"),
+    /empty: empty \(no files\); class 'empty' left out \(import stopped: --on-bad stop/,
+  );
   fs.rmSync(path.join(root, "empty"), { recursive: true });
   fs.rmSync(path.join(root, "words"), { recursive: true });
   await assert.rejects(readDataset("class-folders", root, "stop"), /t\.jpg: truncated .*\(import stopped: --on-bad stop/);
@@ -142,13 +182,20 @@ test("class-folder import: skip-and-report or stop, empty class folders reported
 
 test("an image over the pixel limit is refused by name before it is decoded", async () => {
   const big = path.join(tmp(), "big.png");
-  await sharp({ create: { width: 8000, height: 8000, channels: 3, background: "#123" } }).png({ compressionLevel: 9 }).toFile(big);
-  await assert.rejects(checkImage(big), (e: Error) => e.message.startsWith(`${big}: `) && /larger than the 50 megapixel limit/.test(e.message));
+  await sharp({ create: { width: 8000, height: 8000, channels: 3, background: "#123" } })
+    .png({ compressionLevel: 9 })
+    .toFile(big);
+  await assert.rejects(
+    checkImage(big),
+    (e: Error) => e.message.startsWith(`${big}: `) && /larger than the 50 megapixel limit/.test(e.message),
+  );
 });
 
 test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
   const root = tmp();
-  const img = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#a00" } }).jpeg().toBuffer();
+  const img = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#a00" } })
+    .jpeg()
+    .toBuffer();
   for (const id of ["1", "2"]) {
     fs.mkdirSync(path.join(root, "inVitro", id, "web", "JPEG"), { recursive: true });
     fs.mkdirSync(path.join(root, "inSitu", id, "video"), { recursive: true });
@@ -168,7 +215,10 @@ test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
   }
   const g2 = await readDataset("grozi120", root);
   assert.ok(g2.problems.includes("product 3: no usable training image; its 1 test image left out of the test set"), g2.problems.join("\n"));
-  assert.ok(g2.problems.includes(`${path.join(root, "inSitu", "4")}: product 4 is only under inSitu/ (no inVitro/4/ to train on); left out`), g2.problems.join("\n"));
+  assert.ok(
+    g2.problems.includes(`${path.join(root, "inSitu", "4")}: product 4 is only under inSitu/ (no inVitro/4/ to train on); left out`),
+    g2.problems.join("\n"),
+  );
   assert.deepEqual([...new Set(g2.items.map((it) => it.product))], [0, 1]);
   assert.equal(g2.items.length, 6);
   fs.rmSync(path.join(root, "inVitro", "3"), { recursive: true });
@@ -182,13 +232,15 @@ test("Grozi-120 layout and a pairs CSV are read into manifests", async () => {
   const p = await readDataset("pairs-csv", csv);
   assert.equal(p.items.length, 2);
   assert.ok(p.problems.some((l) => l.includes("missing.jpg: cannot read (ENOENT)")));
-  assert.ok(p.problems.some((l) => l.includes("pairs.csv:4: expected \"a,b\"")));
+  assert.ok(p.problems.some((l) => l.includes('pairs.csv:4: expected "a,b"')));
   assert.ok(p.problems.some((l) => l.includes("1 pair(s) lost an image")));
 });
 
 test("real splits: a file,class,split CSV and a train/ + test/ layout, each named in the report; awkward names (commas, quotes, spaces) read as CSV", async () => {
   const root = tmp();
-  const img = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#0a0" } }).jpeg().toBuffer();
+  const img = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#0a0" } })
+    .jpeg()
+    .toBuffer();
   const files = ["Cola, Zero/front shot.jpg", "Cola, Zero/shelf 1.jpg", 'Tea "Green"/a.jpg', 'Tea "Green"/b b.jpg', 'Tea "Green"/c.jpg'];
   for (const f of files) {
     fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
@@ -197,7 +249,10 @@ test("real splits: a file,class,split CSV and a train/ + test/ layout, each name
   // Without a split: the first image of each class by name trains, and the report says so.
   const plain = await readDataset("class-folders", root);
   assert.match(plain.rule!, /first usable image of each class, in name order, trains/);
-  assert.deepEqual(plain.items.filter((it) => it.split === "train").map((it) => path.relative(root, it.file)), ["Cola, Zero/front shot.jpg", 'Tea "Green"/a.jpg']);
+  assert.deepEqual(
+    plain.items.filter((it) => it.split === "train").map((it) => path.relative(root, it.file)),
+    ["Cola, Zero/front shot.jpg", 'Tea "Green"/a.jpg'],
+  );
 
   // A split file chooses otherwise: quoted fields, a header, two training images for one class.
   const split = path.join(root, "split.csv");
@@ -214,18 +269,37 @@ test("real splits: a file,class,split CSV and a train/ + test/ layout, each name
   fs.writeFileSync(split, rows.join("\n") + "\n");
   const r = await readDataset("class-folders", root, "skip", { split });
   assert.equal(r.rule, `split from ${split} (3 train, 2 test rows)`);
-  const named = (s: string) => r.items.filter((it) => it.split === s).map((it) => path.relative(root, it.file)).sort();
+  const named = (s: string) =>
+    r.items
+      .filter((it) => it.split === s)
+      .map((it) => path.relative(root, it.file))
+      .sort();
   assert.deepEqual(named("train"), ["Cola, Zero/shelf 1.jpg", 'Tea "Green"/b b.jpg', 'Tea "Green"/c.jpg']);
   assert.deepEqual(named("test"), ["Cola, Zero/front shot.jpg", 'Tea "Green"/a.jpg']);
   assert.deepEqual([...new Set(r.items.map((it) => it.product))].sort(), [0, 1]);
-  assert.ok(r.problems.some((l) => l.startsWith(`${split}:7: ${path.join(root, "not-there.jpg")}: no such file`)), r.problems.join("\n"));
-  assert.ok(r.problems.some((l) => l.startsWith(`${split}:8: expected file,class,split with split train or test`)), r.problems.join("\n"));
-  await assert.rejects(readDataset("class-folders", root, "stop", { split }), /split\.csv:7: .*no such file \(import stopped: --on-bad stop/);
+  assert.ok(
+    r.problems.some((l) => l.startsWith(`${split}:7: ${path.join(root, "not-there.jpg")}: no such file`)),
+    r.problems.join("\n"),
+  );
+  assert.ok(
+    r.problems.some((l) => l.startsWith(`${split}:8: expected file,class,split with split train or test`)),
+    r.problems.join("\n"),
+  );
+  await assert.rejects(
+    readDataset("class-folders", root, "stop", { split }),
+    /split\.csv:7: .*no such file \(import stopped: --on-bad stop/,
+  );
   await assert.rejects(readDataset("grozi120", root, "skip", { split }), /--split is for --format class-folders/);
 
   // A train/ + test/ layout is used as it is.
   const tt = tmp();
-  for (const [s, cls, name] of [["train", "b, c", "x 1.jpg"], ["test", "b, c", "y.jpg"], ["test", "b, c", "z.jpg"], ["train", "a", "p.jpg"], ["test", "a", "q.jpg"]]) {
+  for (const [s, cls, name] of [
+    ["train", "b, c", "x 1.jpg"],
+    ["test", "b, c", "y.jpg"],
+    ["test", "b, c", "z.jpg"],
+    ["train", "a", "p.jpg"],
+    ["test", "a", "q.jpg"],
+  ]) {
     fs.mkdirSync(path.join(tt, s, cls), { recursive: true });
     fs.writeFileSync(path.join(tt, s, cls, name), img);
   }
@@ -233,21 +307,34 @@ test("real splits: a file,class,split CSV and a train/ + test/ layout, each name
   assert.equal(t.rule, `split by folder: ${path.join(tt, "train")}/<class>/ trains, ${path.join(tt, "test")}/<class>/ tests`);
   assert.equal(t.items.filter((it) => it.split === "train").length, 2);
   assert.equal(t.items.filter((it) => it.split === "test").length, 3);
-  assert.deepEqual(t.items.filter((it) => it.file.endsWith("q.jpg")).map((it) => it.product), [0], "classes numbered by name: a is 0");
+  assert.deepEqual(
+    t.items.filter((it) => it.file.endsWith("q.jpg")).map((it) => it.product),
+    [0],
+    "classes numbered by name: a is 0",
+  );
 
   // Pairs whose paths hold commas, quotes and spaces, quoted as CSV.
   const pairs = path.join(root, "pairs.csv");
-  fs.writeFileSync(pairs, ['"Cola, Zero/front shot.jpg","Cola, Zero/shelf 1.jpg"', '"Tea ""Green""/a.jpg", "Tea ""Green""/b b.jpg"'].join("\n") + "\n");
+  fs.writeFileSync(
+    pairs,
+    ['"Cola, Zero/front shot.jpg","Cola, Zero/shelf 1.jpg"', '"Tea ""Green""/a.jpg", "Tea ""Green""/b b.jpg"'].join("\n") + "\n",
+  );
   const p = await readDataset("pairs-csv", pairs);
   assert.deepEqual(p.problems, []);
-  assert.deepEqual(p.items.map((it) => path.relative(root, it.file)), ["Cola, Zero/front shot.jpg", "Cola, Zero/shelf 1.jpg", 'Tea "Green"/a.jpg', 'Tea "Green"/b b.jpg']);
+  assert.deepEqual(
+    p.items.map((it) => path.relative(root, it.file)),
+    ["Cola, Zero/front shot.jpg", "Cola, Zero/shelf 1.jpg", 'Tea "Green"/a.jpg', 'Tea "Green"/b b.jpg'],
+  );
   fs.writeFileSync(pairs, '"unterminated,x.jpg\n');
   await assert.rejects(readDataset("pairs-csv", pairs), /pairs\.csv: not a readable CSV .*quote fields that hold commas or quotes/);
 });
 
 test("batch order is a seeded shuffle: reproducible, a permutation per epoch", () => {
   const e0 = [0, 1, 2].flatMap((s) => batchAt(12, 4, 5, s));
-  assert.deepEqual([...e0].sort((a, b) => a - b), [...Array(12).keys()]);
+  assert.deepEqual(
+    [...e0].sort((a, b) => a - b),
+    [...Array(12).keys()],
+  );
   assert.deepEqual(batchAt(12, 4, 5, 4), batchAt(12, 4, 5, 4));
   assert.notDeepEqual(e0, [...Array(12).keys()]);
   assert.throws(() => batchAt(3, 4, 5, 0), /smaller than one batch/);
@@ -257,5 +344,9 @@ test("batch order is a seeded shuffle: reproducible, a permutation per epoch", (
 test("a truncated manifest is reported with its path and the way out", () => {
   const dir = tmp();
   fs.writeFileSync(path.join(dir, "manifest.json"), '{"name": "x", "items": [{"fi');
-  assert.throws(() => readManifest(dir), (e: Error) => e.message.startsWith(path.join(dir, "manifest.json")) && /corrupt manifest/.test(e.message) && /retail-repr generate/.test(e.message));
+  assert.throws(
+    () => readManifest(dir),
+    (e: Error) =>
+      e.message.startsWith(path.join(dir, "manifest.json")) && /corrupt manifest/.test(e.message) && /retail-repr generate/.test(e.message),
+  );
 });

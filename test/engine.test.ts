@@ -24,14 +24,23 @@ test("a CUDA machine picks tfjs-node-gpu and skips nothing", async () => {
 });
 
 test("a Vulkan GPU without CUDA or libtensorflow picks webgpu and says why the others were skipped", async () => {
-  const m = machine({ "tensorflow-gpu": "no NVIDIA driver", tensorflow: "@tensorflow/tfjs-node is not installed", webgpu: true, wasm: true, cpu: true });
+  const m = machine({
+    "tensorflow-gpu": "no NVIDIA driver",
+    tensorflow: "@tensorflow/tfjs-node is not installed",
+    webgpu: true,
+    wasm: true,
+    cpu: true,
+  });
   const lines: string[] = [];
   const sel = await selectBackend({ checks: m.checks, log: (l) => lines.push(l) });
   assert.equal(sel.chosen, "webgpu");
-  assert.deepEqual(sel.skipped.map((s) => [s.name, s.why]), [
-    ["tensorflow-gpu", "no NVIDIA driver"],
-    ["tensorflow", "@tensorflow/tfjs-node is not installed"],
-  ]);
+  assert.deepEqual(
+    sel.skipped.map((s) => [s.name, s.why]),
+    [
+      ["tensorflow-gpu", "no NVIDIA driver"],
+      ["tensorflow", "@tensorflow/tfjs-node is not installed"],
+    ],
+  );
   assert.equal(lines.length, 1);
   assert.match(lines[0], /backend: webgpu .*skipped tensorflow-gpu: no NVIDIA driver; tensorflow: @tensorflow\/tfjs-node is not installed/);
 });
@@ -71,7 +80,10 @@ test("forcing an available backend skips the order", async () => {
 
 test("forcing an unavailable backend is an error naming the reason", async () => {
   const m = machine({ cpu: true, webgpu: "no GPU adapter" });
-  await assert.rejects(selectBackend({ checks: m.checks, log: null, force: "webgpu" }), /backend 'webgpu' was forced \(option\) but cannot start: no GPU adapter/);
+  await assert.rejects(
+    selectBackend({ checks: m.checks, log: null, force: "webgpu" }),
+    /backend 'webgpu' was forced \(option\) but cannot start: no GPU adapter/,
+  );
   assert.deepEqual(m.activated, []);
 });
 
@@ -82,7 +94,10 @@ test("the environment variable forces too, and a bad name lists the valid ones",
     process.env[BACKEND_ENV] = "CPU";
     assert.equal((await selectBackend({ checks: m.checks, log: null })).chosen, "cpu");
     process.env[BACKEND_ENV] = "tpu";
-    await assert.rejects(selectBackend({ checks: m.checks, log: null }), /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/);
+    await assert.rejects(
+      selectBackend({ checks: m.checks, log: null }),
+      /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/,
+    );
   } finally {
     if (before === undefined) delete process.env[BACKEND_ENV];
     else process.env[BACKEND_ENV] = before;
@@ -104,7 +119,15 @@ test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader
   const { gpuDevicePresent, vulkanLoaderPresent } = await import("../src/engine/availability");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-vk-"));
   if (process.platform === "linux") {
-    assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), fs.existsSync("/usr/lib/x86_64-linux-gnu/libvulkan.so.1") || fs.existsSync("/usr/lib64/libvulkan.so.1") || fs.existsSync("/usr/lib/libvulkan.so.1") || fs.existsSync("/usr/local/lib/libvulkan.so.1") || fs.existsSync("/usr/lib/aarch64-linux-gnu/libvulkan.so.1") || fs.existsSync("/lib/x86_64-linux-gnu/libvulkan.so.1"));
+    assert.equal(
+      vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }),
+      fs.existsSync("/usr/lib/x86_64-linux-gnu/libvulkan.so.1") ||
+        fs.existsSync("/usr/lib64/libvulkan.so.1") ||
+        fs.existsSync("/usr/lib/libvulkan.so.1") ||
+        fs.existsSync("/usr/local/lib/libvulkan.so.1") ||
+        fs.existsSync("/usr/lib/aarch64-linux-gnu/libvulkan.so.1") ||
+        fs.existsSync("/lib/x86_64-linux-gnu/libvulkan.so.1"),
+    );
     fs.writeFileSync(path.join(dir, "libvulkan.so.1"), "");
     assert.equal(vulkanLoaderPresent({ LD_LIBRARY_PATH: dir }), true);
     // A GPU is a DRM render node or NVIDIA's driver; a machine with neither has only a software Vulkan.
@@ -132,6 +155,10 @@ test("clean start: no tfjs-node banner, no Dawn warning; a missing Vulkan loader
     assert.doesNotMatch(all, /shaderUniform|ArrayDynamicIndexing|BackendVk\.cpp/);
     assert.match(all, /webgpu: no GPU device/);
   }
-  const cpu = spawnSync(process.execPath, ["-e", `const { tf } = require(${JSON.stringify(path.join(root, "dist", "src", "engine", "tf"))}); tf.tensor([1, 2]).print();`], { encoding: "utf8", ...CHILD });
+  const cpu = spawnSync(
+    process.execPath,
+    ["-e", `const { tf } = require(${JSON.stringify(path.join(root, "dist", "src", "engine", "tf"))}); tf.tensor([1, 2]).print();`],
+    { encoding: "utf8", ...CHILD },
+  );
   assert.doesNotMatch(cpu.stdout + cpu.stderr, /install our node backend/);
 });

@@ -15,35 +15,45 @@ import { inTempTree } from "./helpers";
 
 test("evaluate: probes computed before a failure are kept and not recomputed; the rerun gives the same metrics", async () => {
   await selectBackend({ force: "wasm", log: null });
-  await inTempTree("rr-evaluate-", async () => {
-    const profile = getProfile("smoke");
-    const first = await evaluate(profile, { quiet: true });
-    const probeFile = (set: string, which: string) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
-    const mtimes = () => Object.fromEntries(ONE_SHOT_SETS.flatMap((set) => REPRESENTATIONS.map((w) => [`${set}-${w}`, fs.existsSync(probeFile(set, w)) ? fs.statSync(probeFile(set, w)).mtimeMs : 0])));
-    for (const [k, t] of Object.entries(mtimes())) assert.ok(t > 0, `${k} kept`);
+  await inTempTree(
+    "rr-evaluate-",
+    async () => {
+      const profile = getProfile("smoke");
+      const first = await evaluate(profile, { quiet: true });
+      const probeFile = (set: string, which: string) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
+      const mtimes = () =>
+        Object.fromEntries(
+          ONE_SHOT_SETS.flatMap((set) =>
+            REPRESENTATIONS.map((w) => [`${set}-${w}`, fs.existsSync(probeFile(set, w)) ? fs.statSync(probeFile(set, w)).mtimeMs : 0]),
+          ),
+        );
+      for (const [k, t] of Object.entries(mtimes())) assert.ok(t > 0, `${k} kept`);
 
-    // The student's probes and the metrics gone, and its weights unreadable: evaluate fails...
-    for (const set of ONE_SHOT_SETS) fs.rmSync(probeFile(set, "student"));
-    fs.rmSync(path.join(paths.reports, `${metricsName(profile)}.json`));
-    const weights = path.join(ckptDir(profile, "student"), "weights.safetensors");
-    const good = fs.readFileSync(weights);
-    const bad = Buffer.from(good);
-    bad[bad.length - 5] ^= 0xff;
-    fs.writeFileSync(weights, bad);
-    const before = mtimes();
-    await assert.rejects(evaluate(profile, { quiet: true }), /weights\.safetensors: .*truncated or corrupt/);
-    // ... and everything else it had is still there, untouched.
-    assert.deepEqual(mtimes(), before);
+      // The student's probes and the metrics gone, and its weights unreadable: evaluate fails...
+      for (const set of ONE_SHOT_SETS) fs.rmSync(probeFile(set, "student"));
+      fs.rmSync(path.join(paths.reports, `${metricsName(profile)}.json`));
+      const weights = path.join(ckptDir(profile, "student"), "weights.safetensors");
+      const good = fs.readFileSync(weights);
+      const bad = Buffer.from(good);
+      bad[bad.length - 5] ^= 0xff;
+      fs.writeFileSync(weights, bad);
+      const before = mtimes();
+      await assert.rejects(evaluate(profile, { quiet: true }), /weights\.safetensors: .*truncated or corrupt/);
+      // ... and everything else it had is still there, untouched.
+      assert.deepEqual(mtimes(), before);
 
-    fs.writeFileSync(weights, good);
-    const again = await evaluate(profile, { quiet: true });
-    const after = mtimes();
-    for (const set of ONE_SHOT_SETS) for (const w of REPRESENTATIONS) {
-      if (w === "student") assert.ok(after[`${set}-${w}`] > 0, "student probe computed");
-      else assert.equal(after[`${set}-${w}`], before[`${set}-${w}`], `${set}-${w} was not recomputed`);
-    }
-    const scores = (m: typeof first) => JSON.parse(JSON.stringify(m.probes, (k, v) => (k === "fitMs" ? undefined : v))); // fit time is a timing
-    assert.deepEqual(scores(again), scores(first));
-    assert.deepEqual(again.finetune, first.finetune);
-  }, { reports: true });
+      fs.writeFileSync(weights, good);
+      const again = await evaluate(profile, { quiet: true });
+      const after = mtimes();
+      for (const set of ONE_SHOT_SETS)
+        for (const w of REPRESENTATIONS) {
+          if (w === "student") assert.ok(after[`${set}-${w}`] > 0, "student probe computed");
+          else assert.equal(after[`${set}-${w}`], before[`${set}-${w}`], `${set}-${w} was not recomputed`);
+        }
+      const scores = (m: typeof first) => JSON.parse(JSON.stringify(m.probes, (k, v) => (k === "fitMs" ? undefined : v))); // fit time is a timing
+      assert.deepEqual(scores(again), scores(first));
+      assert.deepEqual(again.finetune, first.finetune);
+    },
+    { reports: true },
+  );
 });

@@ -44,7 +44,9 @@ async function compare(config: ModelConfig, size: number, seed: number): Promise
   for (const n of [3, 1]) {
     const x = tf.tensor4d(randomArray(n * size * size * 3, seed + n), [n, size, size, 3]);
     const ours = tf.tidy(() => embedForward(model, x, false));
-    const out = await session.run({ images: new ort.Tensor("float32", toNCHW(x.dataSync() as Float32Array, n, size, size, 3), [n, 3, size, size]) });
+    const out = await session.run({
+      images: new ort.Tensor("float32", toNCHW(x.dataSync() as Float32Array, n, size, size, 3), [n, 3, size, size]),
+    });
     assert.deepEqual(out.embedding.dims, [n, embeddingDim(config)]);
     const { diff, at } = maxAbsDiff(ours.dataSync(), out.embedding.data as Float32Array);
     assert.ok(diff <= 1e-4, `${JSON.stringify(config.arch)} ${config.pooling} batch ${n}: max |ours - onnxruntime| ${diff} at ${at}`);
@@ -101,10 +103,17 @@ test("--engine onnx: embed and pseudolabels give the native engine's values (1e-
   assert.deepEqual(first.done, [0]);
   const rest = await writePseudolabels(m, files, mixed, { ...opts, spec, engine: "onnx" });
   assert.deepEqual(rest.done, [0, 1, 2]);
-  assert.deepEqual([0, 1, 2].map((p) => readPartMeta(mixed, p)!.engine), ["native", "onnx", "onnx"]);
+  assert.deepEqual(
+    [0, 1, 2].map((p) => readPartMeta(mixed, p)!.engine),
+    ["native", "onnx", "onnx"],
+  );
   const labels = readPseudolabels(mixed, spec);
   assert.ok(maxAbsDiff(labels.data, native).diff <= 1e-4);
-  assert.deepEqual(Array.from(labels.data.subarray(0, 4 * spec.dim)), Array.from(native.subarray(0, 4 * spec.dim)), "the native part is the native engine's bytes");
+  assert.deepEqual(
+    Array.from(labels.data.subarray(0, 4 * spec.dim)),
+    Array.from(native.subarray(0, 4 * spec.dim)),
+    "the native part is the native engine's bytes",
+  );
   disposeModel(m);
 });
 
@@ -113,7 +122,8 @@ test("CLI: export-onnx writes a file onnxruntime loads; a wrong --engine is refu
   const m = createModel({ arch: SMALL, pooling: "lca" }, 2);
   saveCheckpoint(path.join(dir, "c"), m, { step: 0, extra: { inputs: { imageSize: 32 } } });
   disposeModel(m);
-  const cli = (args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", ...CHILD });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8", ...CHILD });
   const r = cli(["export-onnx", "--model", path.join(dir, "c"), "--out", path.join(dir, "m.onnx")]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /input "images" \[batch, 3, 32, 32\] \(32 px, both sides resized to it/);

@@ -21,13 +21,17 @@ import { torchPythonCandidates } from "../src/bench/torch-reference";
 import { maxAbsDiff, perturbBatchNorms, randomArray } from "./helpers";
 
 /** The first of the places torch may be (the bench's list) where `modules` import. */
-const pythonWith = (modules: string) => torchPythonCandidates().find((py) => spawnSync(py, ["-c", `import ${modules}`], { encoding: "utf8" }).status === 0);
+const pythonWith = (modules: string) =>
+  torchPythonCandidates().find((py) => spawnSync(py, ["-c", `import ${modules}`], { encoding: "utf8" }).status === 0);
 const PY = pythonWith("torch");
 const skip = PY ? false : "no Python with torch here (set RETAIL_REPR_TORCH_PYTHON, or activate a virtualenv with torch)";
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-export-"));
 
 function runPython(script: string, args: string[], py = PY!): void {
-  const r = spawnSync(py, ["-c", script, ...args], { encoding: "utf8", env: { ...process.env, PYTHONPATH: path.join(paths.root, "python") } });
+  const r = spawnSync(py, ["-c", script, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, PYTHONPATH: path.join(paths.root, "python") },
+  });
   assert.equal(r.status, 0, r.stderr);
 }
 
@@ -53,7 +57,10 @@ async function compare(config: ModelConfig, size: number, seed: number, ext = "s
   const x = tf.tensor4d(randomArray(n * size * size * 3, seed + 1), [n, size, size, 3]);
   const ours = tf.tidy(() => (config.classes ? logitsForward(model, x, false) : embedForward(model, x, false)));
   const nchw = tf.transpose(x, [0, 3, 1, 2]);
-  fs.writeFileSync(path.join(dir, "x.safetensors"), serializeSafetensors(new Map([["x", { shape: nchw.shape, data: nchw.dataSync() as Float32Array }]])));
+  fs.writeFileSync(
+    path.join(dir, "x.safetensors"),
+    serializeSafetensors(new Map([["x", { shape: nchw.shape, data: nchw.dataSync() as Float32Array }]])),
+  );
   runPython(EMBED, [file, path.join(dir, "x.safetensors"), path.join(dir, "z.pth")]);
   const theirs = readWeights(path.join(dir, "z.pth")).tensors.get("z")!;
   assert.deepEqual(theirs.shape, ours.shape);
@@ -63,17 +70,25 @@ async function compare(config: ModelConfig, size: number, seed: number, ext = "s
   disposeModel(model);
 }
 
-test("export-torch: the cpu profile's embedding model (last stride 1, LCA on a 4x4 map) equals ours in PyTorch to 1e-4", { skip }, async () => {
-  await compare({ arch: "resnext14_8x8d_ls1", pooling: "lca", projDim: 0, classes: 0 }, 64, 3);
-});
+test(
+  "export-torch: the cpu profile's embedding model (last stride 1, LCA on a 4x4 map) equals ours in PyTorch to 1e-4",
+  { skip },
+  async () => {
+    await compare({ arch: "resnext14_8x8d_ls1", pooling: "lca", projDim: 0, classes: 0 }, 64, 3);
+  },
+);
 
 test("export-torch: a GAP classifier with a projection (fc and proj transposed) equals ours in PyTorch to 1e-4", { skip }, async () => {
   await compare({ arch: "resnext_tiny", pooling: "gap", projDim: 8, classes: 5 }, 32, 5);
 });
 
-test("export-torch: the same model as a .pth (torch.save's zip format, read with weights_only=True) equals ours to 1e-4", { skip }, async () => {
-  await compare({ arch: "resnext14_8x8d_ls1", pooling: "lca", projDim: 0, classes: 0 }, 64, 6, "pth");
-});
+test(
+  "export-torch: the same model as a .pth (torch.save's zip format, read with weights_only=True) equals ours to 1e-4",
+  { skip },
+  async () => {
+    await compare({ arch: "resnext14_8x8d_ls1", pooling: "lca", projDim: 0, classes: 0 }, 64, 6, "pth");
+  },
+);
 
 test("export-torch: a .pth reads back here tensor for tensor, under the same names", () => {
   const dir = tmp();
@@ -91,14 +106,18 @@ test("export-torch: a .pth reads back here tensor for tensor, under the same nam
 });
 
 const TV = pythonWith("torch, torchvision");
-test("export-torch: resnext50_32x4d's backbone loads with strict=True into torchvision.models.resnext50_32x4d()", { skip: TV ? false : "no Python with both torch and torchvision here (Debian: python3-torchvision)" }, async () => {
-  const dir = tmp();
-  const model = createModel({ arch: "resnext50_32x4d", pooling: "lca", projDim: 0, classes: 0 }, 1);
-  const { tensors, metadata } = torchStateDict(model, defaultInputConfig(224));
-  disposeModel(model);
-  const file = path.join(dir, "r50.safetensors");
-  fs.writeFileSync(file, serializeSafetensors(tensors, metadata));
-  runPython(`
+test(
+  "export-torch: resnext50_32x4d's backbone loads with strict=True into torchvision.models.resnext50_32x4d()",
+  { skip: TV ? false : "no Python with both torch and torchvision here (Debian: python3-torchvision)" },
+  async () => {
+    const dir = tmp();
+    const model = createModel({ arch: "resnext50_32x4d", pooling: "lca", projDim: 0, classes: 0 }, 1);
+    const { tensors, metadata } = torchStateDict(model, defaultInputConfig(224));
+    disposeModel(model);
+    const file = path.join(dir, "r50.safetensors");
+    fs.writeFileSync(file, serializeSafetensors(tensors, metadata));
+    runPython(
+      `
 import sys, torchvision, retail_repr_torch as rr
 m = torchvision.models.resnext50_32x4d()
 del m.fc
@@ -106,8 +125,12 @@ m.fc = None
 sd = rr.backbone_state_dict(sys.argv[1])
 missing, unexpected = m.load_state_dict(sd, strict=True)
 print(len(sd))
-`, [file], TV);
-});
+`,
+      [file],
+      TV,
+    );
+  },
+);
 
 test("export-torch refuses what it cannot write, naming it", () => {
   assert.throws(() => exportTorch(tmp(), "x.safetensors"), /no checkpoint\.json/);
@@ -125,7 +148,8 @@ test("CLI: export-torch writes the file from a checkpoint folder, and names a mo
   const ckpt = path.join(dir, "ckpt");
   saveCheckpoint(ckpt, model, { step: 3, extra: { inputs: { imageSize: 32 } } });
   disposeModel(model);
-  const cli = (args: string[]) => spawnSync(process.execPath, [path.join(paths.root, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8" });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [path.join(paths.root, "bin", "retail-repr.cjs"), ...args], { encoding: "utf8" });
   const out = path.join(dir, "m.safetensors");
   const ok = cli(["export-torch", "--model", ckpt, "--out", out]);
   assert.equal(ok.status, 0, ok.stderr);

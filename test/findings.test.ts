@@ -14,7 +14,12 @@ function window(k: number, start = 0): string {
   for (let i = 0; i < N; i++) s += (i - start + N) % N < k ? "1" : "0";
   return s;
 }
-const row = (label: string, outcomes: string[], notTested?: string): Scored => ({ label, accuracy: outcomes.reduce((a, o) => a + [...o].filter((c) => c === "1").length / N, 0) / outcomes.length, outcomes, notTested });
+const row = (label: string, outcomes: string[], notTested?: string): Scored => ({
+  label,
+  accuracy: outcomes.reduce((a, o) => a + [...o].filter((c) => c === "1").length / N, 0) / outcomes.length,
+  outcomes,
+  notTested,
+});
 
 test("compareRows: holds above zero, fails below, inconclusive across", () => {
   // 240 vs 160 right, overlapping on 140: A-only 100, B-only 20.
@@ -25,7 +30,10 @@ test("compareRows: holds above zero, fails below, inconclusive across", () => {
 });
 
 test("finding: every comparison must hold; one below zero fails it, reversed; a failed precondition makes it not-tested", () => {
-  const strong = row("strong", [window(300)]), weak = row("weak", [window(100, 50)]), mid = row("mid", [window(200, 10)]), mid2 = row("mid2", [window(198, 40)]);
+  const strong = row("strong", [window(300)]),
+    weak = row("weak", [window(100, 50)]),
+    mid = row("mid", [window(200, 10)]),
+    mid2 = row("mid2", [window(198, 40)]);
   const holds = finding("x", "c", "p", [{ set: "s", winners: [strong], losers: [weak, mid] }]);
   assert.equal(holds.verdict, "holds");
   assert.equal(holds.comparisons.length, 2);
@@ -33,11 +41,16 @@ test("finding: every comparison must hold; one below zero fails it, reversed; a 
   assert.equal(holds.comparisons.find((c) => c.loser === "mid")!.differenceCI[0], holds.differenceCI[0]);
   const inconclusive = finding("x", "c", "p", [{ set: "s", winners: [strong, mid], losers: [mid2] }]);
   assert.equal(inconclusive.verdict, "inconclusive");
-  const fails = finding("x", "c", "p", [{ set: "s", winners: [strong] , losers: [weak] }, { set: "t", winners: [weak], losers: [mid] }]);
+  const fails = finding("x", "c", "p", [
+    { set: "s", winners: [strong], losers: [weak] },
+    { set: "t", winners: [weak], losers: [mid] },
+  ]);
   assert.equal(fails.verdict, "fails");
   assert.match(fails.reason!, /reversed: weak is below mid on t/);
   assert.ok(fails.differenceCI[1] < 0);
-  const untested = finding("x", "c", "p", [{ set: "s", winners: [strong], losers: [row("ft", [window(10)], "training accuracy 40.0 % < 95.0 %")] }]);
+  const untested = finding("x", "c", "p", [
+    { set: "s", winners: [strong], losers: [row("ft", [window(10)], "training accuracy 40.0 % < 95.0 %")] },
+  ]);
   assert.equal(untested.verdict, "not-tested");
   assert.match(untested.reason!, /ft: training accuracy 40.0 %/);
   // The intervals are still reported.
@@ -45,9 +58,27 @@ test("finding: every comparison must hold; one below zero fails it, reversed; a 
 });
 
 /** A probe row / fine-tune row right on the first round(a * N) images shifted by `at`. */
-const probe = (a: number, at = 0) => ({ logreg: a, logregCI: [a - 0.03, a + 0.03] as Interval, logregOutcomes: window(Math.round(a * N), at), C: 1, knn: a, knnCI: [a - 0.03, a + 0.03] as Interval, ncm: a, ncmCI: [a - 0.03, a + 0.03] as Interval, fitMs: 1, iterations: 1 });
+const probe = (a: number, at = 0) => ({
+  logreg: a,
+  logregCI: [a - 0.03, a + 0.03] as Interval,
+  logregOutcomes: window(Math.round(a * N), at),
+  C: 1,
+  knn: a,
+  knnCI: [a - 0.03, a + 0.03] as Interval,
+  ncm: a,
+  ncmCI: [a - 0.03, a + 0.03] as Interval,
+  fitMs: 1,
+  iterations: 1,
+});
 const recipe = { name: "uniform", lr: 0.1, backboneScale: 1 };
-const ft = (a: number, at = 0, trainAccuracy = 1) => ({ accuracy: a, accuracyCI: [a - 0.03, a + 0.03] as Interval, outcomes: window(Math.round(a * N), at), trainAccuracy, imagesSeen: 100, recipe });
+const ft = (a: number, at = 0, trainAccuracy = 1) => ({
+  accuracy: a,
+  accuracyCI: [a - 0.03, a + 0.03] as Interval,
+  outcomes: window(Math.round(a * N), at),
+  trainAccuracy,
+  imagesSeen: 100,
+  recipe,
+});
 
 function metrics(devGap = 0.5, trainAccuracy = 1): RunRows {
   const dev = { "random-init": probe(0.1), pretrained: probe(0.3), teacher: probe(0.5), student: probe(0.5) };
@@ -69,7 +100,14 @@ function metrics(devGap = 0.5, trainAccuracy = 1): RunRows {
 
 test("paperFindings: the six ids, each verdict worked out from the windows by hand", () => {
   const byId = Object.fromEntries(paperFindings([metrics()]).map((f) => [f.id, f]));
-  assert.deepEqual(Object.keys(byId), ["lca-beats-gap", "maxent-beats-lca", "representations-beat-finetune-grozi", "finetune-beats-representations-capg", "student-beats-teacher", "representations-beat-random"]);
+  assert.deepEqual(Object.keys(byId), [
+    "lca-beats-gap",
+    "maxent-beats-lca",
+    "representations-beat-finetune-grozi",
+    "finetune-beats-representations-capg",
+    "student-beats-teacher",
+    "representations-beat-random",
+  ]);
   // lca vs gap: 240 vs 200 right (A-only 60, B-only 20); 200 vs 160 nested (A-only 40): holds on both.
   assert.equal(byId["lca-beats-gap"].verdict, "holds");
   // maxent vs lca on capg: 244 from 30 vs 240 from 20 (A-only 14, B-only 10): inconclusive.

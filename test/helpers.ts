@@ -25,7 +25,13 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: 
 }
 
 /** |a - b| <= atol + rtol * |b| everywhere. */
-export function assertClose(a: ArrayLike<number> | tf.Tensor, b: ArrayLike<number> | tf.Tensor, atol: number, rtol = 0, what = "values"): void {
+export function assertClose(
+  a: ArrayLike<number> | tf.Tensor,
+  b: ArrayLike<number> | tf.Tensor,
+  atol: number,
+  rtol = 0,
+  what = "values",
+): void {
   const av = a instanceof tf.Tensor ? a.dataSync() : a;
   const bv = b instanceof tf.Tensor ? b.dataSync() : b;
   assert.equal(av.length, bv.length, `${what}: lengths differ`);
@@ -57,10 +63,18 @@ export const CHILD = { timeout: 600_000, killSignal: "SIGKILL" as const };
 
 /** Run `f` with the library's runs and datasets (and reports, with `reports`) in a fresh
  * temporary folder and console.log captured into `logs`; all put back and removed afterwards. */
-export async function inTempTree<T>(prefix: string, f: (t: { root: string; logs: string[] }) => Promise<T>, opts: { reports?: boolean } = {}): Promise<T> {
+export async function inTempTree<T>(
+  prefix: string,
+  f: (t: { root: string; logs: string[] }) => Promise<T>,
+  opts: { reports?: boolean } = {},
+): Promise<T> {
   const saved = { runs: paths.runs, datasets: paths.datasets, reports: paths.reports };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  Object.assign(paths, { runs: path.join(root, "runs"), datasets: path.join(root, "datasets"), ...(opts.reports ? { reports: path.join(root, "reports") } : {}) });
+  Object.assign(paths, {
+    runs: path.join(root, "runs"),
+    datasets: path.join(root, "datasets"),
+    ...(opts.reports ? { reports: path.join(root, "reports") } : {}),
+  });
   const logs: string[] = [];
   const log = console.log;
   console.log = (...a: unknown[]) => void logs.push(a.join(" "));

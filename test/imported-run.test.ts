@@ -20,7 +20,10 @@ async function groziFolder(root: string, products: number): Promise<string> {
   const dir = path.join(root, "my-grozi");
   for (let id = 1; id <= products; id++) {
     const colour = { r: (id * 70) % 256, g: (id * 130) % 256, b: (id * 200) % 256 };
-    const img = (shift: number) => sharp({ create: { width: 40, height: 40, channels: 3, background: { r: colour.r, g: (colour.g + shift) % 256, b: colour.b } } }).png().toBuffer();
+    const img = (shift: number) =>
+      sharp({ create: { width: 40, height: 40, channels: 3, background: { r: colour.r, g: (colour.g + shift) % 256, b: colour.b } } })
+        .png()
+        .toBuffer();
     fs.mkdirSync(path.join(dir, "inVitro", String(id), "web", "JPEG"), { recursive: true });
     fs.mkdirSync(path.join(dir, "inSitu", String(id), "video"), { recursive: true });
     fs.writeFileSync(path.join(dir, "inVitro", String(id), "web", "JPEG", "web1.png"), await img(0));
@@ -46,7 +49,10 @@ test("data imported as grozi-like: the fine-tune retrains on it (data changed, i
     assert.notEqual(syntheticClasses, 6);
     logs.length = 0;
     const imported = await finetune(profile, "grozi-like", "gap", { quiet: false });
-    assert.ok(logs.some((l) => /^finetune-grozi-like-gap: inputs changed \(data, model\); training from scratch$/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /^finetune-grozi-like-gap: inputs changed \(data, model\); training from scratch$/.test(l)),
+      logs.join("\n"),
+    );
     assert.ok(!logs.some((l) => /resuming from step/.test(l)), logs.join("\n"));
     const after = JSON.parse(fs.readFileSync(resultFile, "utf8"));
     assert.equal(after.inputs.model.classes, 6);

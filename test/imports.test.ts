@@ -51,7 +51,11 @@ export function importsOf(file: string, text = fs.readFileSync(file, "utf8")): E
 test("src/README.md ranks every room of src/", () => {
   const r = ranks();
   const rooms = new Set(sources().map(roomOf));
-  assert.deepEqual([...rooms].filter((room) => !r.has(room)), [], "rooms missing from src/README.md's table");
+  assert.deepEqual(
+    [...rooms].filter((room) => !r.has(room)),
+    [],
+    "rooms missing from src/README.md's table",
+  );
 });
 
 test("imports point down only: no file imports from a room of higher rank", () => {
@@ -59,7 +63,10 @@ test("imports point down only: no file imports from a room of higher rank", () =
   const upward = sources()
     .flatMap((f) => importsOf(f))
     .filter((e) => r.get(roomOf(e.to))! > r.get(roomOf(e.from))!)
-    .map((e) => `${path.relative(SRC, e.from)}:${e.line} (${roomOf(e.from)}, rank ${r.get(roomOf(e.from))}) imports ${path.relative(SRC, e.to)} (${roomOf(e.to)}, rank ${r.get(roomOf(e.to))})`);
+    .map(
+      (e) =>
+        `${path.relative(SRC, e.from)}:${e.line} (${roomOf(e.from)}, rank ${r.get(roomOf(e.from))}) imports ${path.relative(SRC, e.to)} (${roomOf(e.to)}, rank ${r.get(roomOf(e.to))})`,
+    );
   assert.deepEqual(upward, []);
 });
 
@@ -81,10 +88,11 @@ function findCycle(graph: Map<string, Set<string>>): string[] | undefined {
     state.set(n, "done");
     return undefined;
   };
-  for (const n of [...graph.keys()].sort()) if (!state.has(n)) {
-    const c = visit(n);
-    if (c) return c;
-  }
+  for (const n of [...graph.keys()].sort())
+    if (!state.has(n)) {
+      const c = visit(n);
+      if (c) return c;
+    }
   return undefined;
 }
 
@@ -102,9 +110,14 @@ test("no circles: neither files nor rooms import each other round in a loop (typ
   }
   const fileCycle = findCycle(files);
   assert.equal(fileCycle?.map((f) => path.relative(SRC, f)).join(" -> "), undefined, "a circle of files");
-  const lineOf = (a: string, b: string) => edges.filter((e) => roomOf(e.from) === a && roomOf(e.to) === b).map((e) => `${path.relative(SRC, e.from)}:${e.line}`)[0];
+  const lineOf = (a: string, b: string) =>
+    edges.filter((e) => roomOf(e.from) === a && roomOf(e.to) === b).map((e) => `${path.relative(SRC, e.from)}:${e.line}`)[0];
   const roomCycle = findCycle(rooms);
-  assert.equal(roomCycle?.map((r, i) => (i + 1 < roomCycle.length ? `${r} (${lineOf(r, roomCycle[i + 1])})` : r)).join(" -> "), undefined, "a circle of rooms");
+  assert.equal(
+    roomCycle?.map((r, i) => (i + 1 < roomCycle.length ? `${r} (${lineOf(r, roomCycle[i + 1])})` : r)).join(" -> "),
+    undefined,
+    "a circle of rooms",
+  );
 });
 
 test("the import reader sees type-only imports, re-exports, require and import(), and skips comments", () => {

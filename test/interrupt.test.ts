@@ -27,7 +27,10 @@ async function waitFor(file: string, ms = 120_000): Promise<void> {
 test("Ctrl-C on the CLI: the teacher stops after its step, saves, says so in one line, exits 130; the rerun resumes", async () => {
   const { root, env } = tempTree();
   const cli = path.join(ROOT, "bin", "retail-repr.cjs");
-  assert.equal(spawnSync(process.execPath, [cli, "pretrain", "--profile", "smoke"], { env: { ...process.env, ...env }, ...CHILD }).status, 0);
+  assert.equal(
+    spawnSync(process.execPath, [cli, "pretrain", "--profile", "smoke"], { env: { ...process.env, ...env }, ...CHILD }).status,
+    0,
+  );
   const p = spawn(process.execPath, [cli, "train-teacher", "--profile", "smoke"], { env: { ...process.env, ...env } });
   let out = "";
   p.stdout.on("data", (d) => (out += d));
@@ -42,7 +45,11 @@ test("Ctrl-C on the CLI: the teacher stops after its step, saves, says so in one
   assert.ok(Number(m[1]) < Number(m[2]));
   assert.doesNotMatch(out, /\n\s+at /, "no stack trace");
   assert.equal(readCheckpointMeta(path.join(root, "runs", "smoke", "teacher", "checkpoint")).step, Number(m[1]));
-  const again = spawnSync(process.execPath, [cli, "train-teacher", "--profile", "smoke"], { env: { ...process.env, ...env }, encoding: "utf8", ...CHILD });
+  const again = spawnSync(process.execPath, [cli, "train-teacher", "--profile", "smoke"], {
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    ...CHILD,
+  });
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stdout, new RegExp(`teacher: resuming from step ${m[1]} `));
   fs.rmSync(root, { recursive: true, force: true });

@@ -31,7 +31,15 @@ test("npm run setup patched tslab (kernel-setup/tslab-1.0.22.patch)", () => {
 test("kernel protocol: kernel_info, execute_input/execute_result, stream, display_data, errors with ename/evalue/traceback, status busy until the cell ends, complete/inspect/is_complete, interrupt, shutdown", () => {
   const out = drive("protocol");
   assert.doesNotMatch(out, /^FAIL/m);
-  for (const what of ["kernel_info", "last expression as execute_result", "compile error: ename, evalue", "cells queued behind an error are aborted", "busy from start to end of a running cell", "interrupt goes to a listening loop, the cell ends with its error", "the kernel exits after shutdown"]) {
+  for (const what of [
+    "kernel_info",
+    "last expression as execute_result",
+    "compile error: ename, evalue",
+    "cells queued behind an error are aborted",
+    "busy from start to end of a running cell",
+    "interrupt goes to a listening loop, the cell ends with its error",
+    "the kernel exits after shutdown",
+  ]) {
     assert.match(out, new RegExp(`^ok ${what.replace(/[()]/g, "\\$&")}$`, "m"));
   }
 });

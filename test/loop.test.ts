@@ -14,11 +14,18 @@ import { randomArray } from "./helpers";
 const SMALL: ResNeXtConfig = { name: "loop_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4 };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "rr-loop-"));
 
-interface B { x: tf.Tensor4D }
+interface B {
+  x: tf.Tensor4D;
+}
 function task(nanAt = -1): TrainTask<B> {
   return {
     imagesPerStep: 8,
-    batch: async (step) => ({ x: tf.tensor4d(randomArray(8 * 32 * 32 * 3, 100 + step).map((v) => (step === nanAt ? NaN : v)), [8, 32, 32, 3]) }),
+    batch: async (step) => ({
+      x: tf.tensor4d(
+        randomArray(8 * 32 * 32 * 3, 100 + step).map((v) => (step === nanAt ? NaN : v)),
+        [8, 32, 32, 3],
+      ),
+    }),
     images: (b) => tf.clone(b.x),
     objective: (z) => ({ loss: supConLoss(z, pairLabels(4)) }),
     describe: () => "random batch",
@@ -26,7 +33,14 @@ function task(nanAt = -1): TrainTask<B> {
   };
 }
 const cfg = (runDir: string, extra: Partial<LoopConfig> = {}): LoopConfig => ({
-  name: "t", steps: 6, optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, warmup: 2, checkpointEvery: 2, runDir, quiet: true, ...extra,
+  name: "t",
+  steps: 6,
+  optimizer: { kind: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 1e-4 },
+  warmup: 2,
+  checkpointEvery: 2,
+  runDir,
+  quiet: true,
+  ...extra,
 });
 const weights = (m: Model) => Object.fromEntries([...m.params].map(([n, v]) => [n, [...v.dataSync()]]));
 
@@ -45,13 +59,19 @@ test("killed mid-run and resumed: the same final weights as an uninterrupted run
   const rc = await trainLoop(c, task(), cfg(dir));
   assert.equal(rc.resumedFrom, 2);
   assert.deepEqual(weights(c), weights(a));
-  assert.deepEqual(rc.history.map((h) => h.loss), ra.history.map((h) => h.loss));
+  assert.deepEqual(
+    rc.history.map((h) => h.loss),
+    ra.history.map((h) => h.loss),
+  );
   [a, c].forEach(disposeModel);
 });
 
 test("a non-finite loss stops with the step, the batch and the way out", async () => {
   const m = createModel({ arch: SMALL }, 5);
-  await assert.rejects(trainLoop(m, task(3), cfg(tmp())), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3; batch: random batch\. Lower the learning rate/.test(e.message));
+  await assert.rejects(
+    trainLoop(m, task(3), cfg(tmp())),
+    (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 3; batch: random batch\. Lower the learning rate/.test(e.message),
+  );
   disposeModel(m);
 });
 
@@ -65,19 +85,28 @@ test("numTensors is flat across training steps of the loop", async () => {
   disposeModel(m);
 });
 
-
 test("select: the run keeps the best-scored checkpoint's weights (earliest on a tie), says which, and a resumed run chooses the same", async () => {
   await tf.setBackend("cpu");
   // Scores by step: best at step 4 (tied with 6: the earlier wins).
   const byStep: Record<number, number> = { 2: 0.3, 4: 0.7, 6: 0.7 };
   let stepNow = 0;
   const snapshots = new Map<number, Record<string, number[]>>();
-  const select = (every: number): LoopConfig["select"] => ({ every, score: async (m) => (snapshots.set(stepNow, weights(m)), byStep[stepNow]) });
+  const select = (every: number): LoopConfig["select"] => ({
+    every,
+    score: async (m) => (snapshots.set(stepNow, weights(m)), byStep[stepNow]),
+  });
   const onStep = (row: { step: number }) => void (stepNow = row.step);
 
   const a = createModel({ arch: SMALL }, 5);
   const ra = await trainLoop(a, task(), cfg(tmp(), { select: select(2), onStep }));
-  assert.deepEqual(ra.selection, { scores: [{ step: 2, score: 0.3 }, { step: 4, score: 0.7 }, { step: 6, score: 0.7 }], chosenStep: 4 });
+  assert.deepEqual(ra.selection, {
+    scores: [
+      { step: 2, score: 0.3 },
+      { step: 4, score: 0.7 },
+      { step: 6, score: 0.7 },
+    ],
+    chosenStep: 4,
+  });
   assert.deepEqual(weights(a), snapshots.get(4), "the model holds step 4's weights");
 
   // Killed after step 5 (last checkpoint: step 4), resumed: the same choice, the same weights.

@@ -39,7 +39,11 @@ function stepInProcess(b: number, guard: boolean): { status: number | null; out:
       opt.apply(m.params, grads, 0.01);
       console.log("HEAP " + tf.backend().wasm.HEAPU8.buffer.byteLength);
     })().catch((e) => { console.error(e.message); process.exit(3); });`;
-  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, RETAIL_REPR_HEAP_GUARD: guard ? "1" : "0" }, ...CHILD });
+  const r = spawnSync(process.execPath, ["-e", script], {
+    encoding: "utf8",
+    env: { ...process.env, RETAIL_REPR_HEAP_GUARD: guard ? "1" : "0" },
+    ...CHILD,
+  });
   const out = r.stdout + r.stderr;
   const heap = /HEAP (\d+)/.exec(out)?.[1];
   return { status: r.status, out, heap: heap ? Number(heap) : undefined };
@@ -51,18 +55,29 @@ test("heap guard near the limit: resnext50_32x4d @224 trains at the estimated la
   assert.ok(largest >= 4 && largest <= 16, `largest ${largest}`);
   const fits = stepInProcess(largest, true);
   assert.equal(fits.status, 0, fits.out);
-  assert.ok(fits.heap! <= WASM_HEAP_BYTES && fits.heap! > 0.7 * WASM_HEAP_BYTES, `heap ${fits.heap} after a step at the largest batch: near the 4 GiB limit, not far below it`);
+  assert.ok(
+    fits.heap! <= WASM_HEAP_BYTES && fits.heap! > 0.7 * WASM_HEAP_BYTES,
+    `heap ${fits.heap} after a step at the largest batch: near the 4 GiB limit, not far below it`,
+  );
   // Without the guard, two images more is past what the heap holds: an allocation fails, and
   // the check on every wasm allocation stops the step there with a message (before it, tfjs
   // placed the tensor at address 0 and what followed was undefined).
   const dies = stepInProcess(largest + 2, false);
   assert.equal(dies.status, 3, dies.out);
-  assert.match(dies.out, /the wasm engine's heap is full: \d+ MiB more did not fit in its 4 GiB\. Lower the batch, or compute it in chunks \(`--chunk N`\)/);
+  assert.match(
+    dies.out,
+    /the wasm engine's heap is full: \d+ MiB more did not fit in its 4 GiB\. Lower the batch, or compute it in chunks \(`--chunk N`\)/,
+  );
   assert.ok(!/HEAP/.test(dies.out));
   // With it, the same step is refused before anything is allocated, by name and with the way out.
   const refused = stepInProcess(largest + 2, true);
   assert.equal(refused.status, 3);
-  assert.match(refused.out, new RegExp(`resnext50_32x4d @224px, batch ${largest + 2}: a training step needs about \\d+\\.\\d GiB of the wasm engine's 4 GiB heap; the largest batch that fits is ${largest}\\. \`retail-repr info --arch resnext50_32x4d --size 224\` shows the limits`));
+  assert.match(
+    refused.out,
+    new RegExp(
+      `resnext50_32x4d @224px, batch ${largest + 2}: a training step needs about \\d+\\.\\d GiB of the wasm engine's 4 GiB heap; the largest batch that fits is ${largest}\\. \`retail-repr info --arch resnext50_32x4d --size 224\` shows the limits`,
+    ),
+  );
 });
 
 test("checkStepFits: inference allows larger batches than training; the off switch", () => {
@@ -85,7 +100,10 @@ test("the loop's chunk: the configured one, else the largest that fits on wasm w
   assert.equal(chunkFor(m, task(largest), { name: "t", imageSize: 224 }), 0, "a batch that fits runs whole");
   assert.equal(chunkFor(m, task(256), { name: "t", imageSize: 224 }), largest);
   assert.equal(chunkFor(m, task(256), { name: "t", imageSize: 224, chunk: 2 }), 2);
-  assert.throws(() => chunkFor(m, task(256), { name: "t", imageSize: 224, chunk: largest + 5 }), /the largest batch that fits is \d+ \(lower the chunk size\)/);
+  assert.throws(
+    () => chunkFor(m, task(256), { name: "t", imageSize: 224, chunk: largest + 5 }),
+    /the largest batch that fits is \d+ \(lower the chunk size\)/,
+  );
   disposeModel(m);
 });
 
@@ -103,7 +121,17 @@ test("a loop with --chunk trains, resumes and leaves no tensors behind", async (
     dispose: (b) => b.x.dispose(),
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-chunk-"));
-  const cfg = { name: "c", steps: 2, optimizer: { kind: "sgd" as const, lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }, warmup: 1, checkpointEvery: 1, runDir: dir, quiet: true, imageSize: 32, chunk: 3 };
+  const cfg = {
+    name: "c",
+    steps: 2,
+    optimizer: { kind: "sgd" as const, lr: 0.05, momentum: 0.9, weightDecay: 1e-4 },
+    warmup: 1,
+    checkpointEvery: 1,
+    runDir: dir,
+    quiet: true,
+    imageSize: 32,
+    chunk: 3,
+  };
   await trainLoop(m, t, cfg);
   const before = tf.memory().numTensors;
   const r = await trainLoop(m, t, { ...cfg, steps: 5 });
@@ -115,7 +143,16 @@ test("a loop with --chunk trains, resumes and leaves no tensors behind", async (
 
 test("info --arch --size prints the largest training and embedding batches", async () => {
   await selectBackend({ force: "wasm", log: null });
-  const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), "info", "--arch", "resnext50_32x4d", "--size", "224", "--backend", "wasm"], { encoding: "utf8", ...CHILD });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(ROOT, "bin", "retail-repr.cjs"), "info", "--arch", "resnext50_32x4d", "--size", "224", "--backend", "wasm"],
+    { encoding: "utf8", ...CHILD },
+  );
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`largest batch ${largestBatch(R50, 224, "train")} to train \\(~\\d+ MiB per image\\), ${largestBatch(R50, 224, "infer")} to embed`));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `largest batch ${largestBatch(R50, 224, "train")} to train \\(~\\d+ MiB per image\\), ${largestBatch(R50, 224, "infer")} to embed`,
+    ),
+  );
 });

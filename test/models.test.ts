@@ -33,12 +33,23 @@ test("feature map side follows the stride-32 topology", () => {
   assert.equal(featureMapSize(72), 3);
 });
 
-for (const [what, opt, preset] of [["without the stem max-pool", { stemPool: false }, "resnext14_8x8d_os16"], ["with last stride 1", { lastStride: 1 }, "resnext14_8x8d_ls1"]] as const) {
+for (const [what, opt, preset] of [
+  ["without the stem max-pool", { stemPool: false }, "resnext14_8x8d_os16"],
+  ["with last stride 1", { lastStride: 1 }, "resnext14_8x8d_ls1"],
+] as const) {
   test(`${what} (output stride 16) a 64 px input ends on a 4x4 map, with the same parameters`, () => {
     assert.equal(featureMapSize(64, opt), 4);
     assert.equal(featureMapSize(224, opt), 14);
     assert.equal(backboneParamCount(PRESETS[preset]), backboneParamCount(PRESETS.resnext14_8x8d));
-    const cfg: ResNeXtConfig = { name: "os16_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 32, planes: [4, 8, 8, 8], stem: 4, ...opt };
+    const cfg: ResNeXtConfig = {
+      name: "os16_small",
+      layers: [1, 1, 1, 1],
+      groups: 2,
+      widthPerGroup: 32,
+      planes: [4, 8, 8, 8],
+      stem: 4,
+      ...opt,
+    };
     const m = createModel({ arch: cfg, pooling: "lca" }, 1);
     tf.tidy(() => {
       const F = backboneForward(m.params, cfg, tf.zeros([1, 64, 64, 3]) as tf.Tensor4D, false);
@@ -48,7 +59,16 @@ for (const [what, opt, preset] of [["without the stem max-pool", { stemPool: fal
   });
 }
 
-for (const [H, W] of [[1, 1], [1, 5], [4, 1], [2, 2], [3, 4], [5, 5], [7, 7], [6, 3]]) {
+for (const [H, W] of [
+  [1, 1],
+  [1, 5],
+  [4, 1],
+  [2, 2],
+  [3, 4],
+  [5, 5],
+  [7, 7],
+  [6, 3],
+]) {
   test(`LCA closed form equals the window-by-window definition on ${H}x${W}, values and gradient`, () => {
     tf.tidy(() => {
       const F = tf.tensor4d(randomArray(2 * H * W * 5, H * 31 + W), [2, H, W, 5]);
@@ -102,13 +122,19 @@ test("safetensors: F16 decoding, round trip, and truncated files named", () => {
   assert.equal(half.dtype, "F16");
   assertClose(half.data, [0, 1, -2.5, 65504, 6.1035156e-5, 5.9604645e-8], 1e-12, 1e-6, "F16");
 
-  const t = new Map([["a.weight", { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }], ["b", { shape: [1], data: Float32Array.from([-7.5]) }]]);
+  const t = new Map([
+    ["a.weight", { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
+    ["b", { shape: [1], data: Float32Array.from([-7.5]) }],
+  ]);
   const buf = serializeSafetensors(t, { note: "x" });
   const back = parseSafetensors(buf);
   assert.deepEqual([...back.tensors.get("a.weight")!.data], [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(back.tensors.get("b")!.shape, [1]);
   assert.equal(back.metadata.note, "x");
-  assert.throws(() => parseSafetensors(buf.subarray(0, buf.length - 4), "w.safetensors"), /w\.safetensors: not a valid safetensors file: tensor 'b' ends at byte 28 of a 24-byte body \(truncated\?\)/);
+  assert.throws(
+    () => parseSafetensors(buf.subarray(0, buf.length - 4), "w.safetensors"),
+    /w\.safetensors: not a valid safetensors file: tensor 'b' ends at byte 28 of a 24-byte body \(truncated\?\)/,
+  );
   assert.throws(() => parseSafetensors(buf.subarray(0, 5), "w.safetensors"), /only 5 bytes/);
   assert.throws(() => readSafetensors("/nonexistent/w.safetensors"), /\/nonexistent\/w\.safetensors: cannot read \(ENOENT\)/);
 });
@@ -118,7 +144,10 @@ test("import: a file of another architecture is refused with names and shapes, a
   const arch = fixtureArch(weights.metadata);
   const wider = createModel({ arch: { ...arch, groups: 2, widthPerGroup: 32 } }, 0); // same widths, other groups
   const before = wider.params.get("conv1.weight")!.dataSync().slice();
-  assert.throws(() => importTorchWeights(wider, weights, "small.safetensors"), /small\.safetensors: cannot load into torch_fixture .*'layer1\.0\.conv2\.weight' has shape 8x2x3x3 in the file, the model needs 3x3x4x8/s);
+  assert.throws(
+    () => importTorchWeights(wider, weights, "small.safetensors"),
+    /small\.safetensors: cannot load into torch_fixture .*'layer1\.0\.conv2\.weight' has shape 8x2x3x3 in the file, the model needs 3x3x4x8/s,
+  );
   assert.deepEqual(wider.params.get("conv1.weight")!.dataSync(), before, "conv1 must be untouched after a refused import");
   disposeModel(wider);
   const deeper = createModel({ arch: { ...arch, layers: [1, 2, 2, 1] } }, 0);
@@ -147,10 +176,13 @@ test("grouped conv: split and block-diagonal formulations agree, values and grad
     const xv = x.arraySync() as number[][][][];
     const wv = w.arraySync() as number[][][][];
     let ref = 0;
-    for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) for (let c = 0; c < 2; c++) {
-      const iy = 1 * 2 + kh - 1, ix = 2 * 2 + kw - 1;
-      if (iy >= 0 && iy < 7 && ix >= 0 && ix < 9) ref += xv[0][iy][ix][1 * 2 + c] * wv[kh][kw][c][3];
-    }
+    for (let kh = 0; kh < 3; kh++)
+      for (let kw = 0; kw < 3; kw++)
+        for (let c = 0; c < 2; c++) {
+          const iy = 1 * 2 + kh - 1,
+            ix = 2 * 2 + kw - 1;
+          if (iy >= 0 && iy < 7 && ix >= 0 && ix < 9) ref += xv[0][iy][ix][1 * 2 + c] * wv[kh][kw][c][3];
+        }
     const y = results[0].y.arraySync() as number[][][][];
     assert.ok(Math.abs(y[0][1][2][3] - ref) < 1e-4, `loop ${ref} vs conv ${y[0][1][2][3]}`);
   });

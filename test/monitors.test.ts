@@ -10,11 +10,16 @@ const TEST_SETS = /(grozi|capg)-like/;
 
 function codeCells(nb: string): string[] {
   const d = JSON.parse(fs.readFileSync(path.join(paths.root, "notebooks", nb), "utf8"));
-  return d.cells.filter((c: { cell_type: string }) => c.cell_type === "code").map((c: { source: string[] | string }) => (Array.isArray(c.source) ? c.source.join("") : c.source));
+  return d.cells
+    .filter((c: { cell_type: string }) => c.cell_type === "code")
+    .map((c: { source: string[] | string }) => (Array.isArray(c.source) ? c.source.join("") : c.source));
 }
 
 test("notebooks before the final evaluation: monitors and checks read dev-like, never a test set", () => {
-  const before = fs.readdirSync(path.join(paths.root, "notebooks")).filter((f) => /^0[1-4]-.*\.ipynb$/.test(f)).sort();
+  const before = fs
+    .readdirSync(path.join(paths.root, "notebooks"))
+    .filter((f) => /^0[1-4]-.*\.ipynb$/.test(f))
+    .sort();
   assert.ok(before.length >= 4, `found ${before}`);
   let monitors = 0;
   for (const nb of before) {
@@ -25,7 +30,8 @@ test("notebooks before the final evaluation: monitors and checks read dev-like, 
         assert.ok(!TEST_SETS.test(m[2]), `${nb}: ${m[0]} reads a test set before the final evaluation`);
         assert.match(m[2], /dev-like/, `${nb}: ${m[0]} should name dev-like`);
       }
-      for (const m of code.matchAll(/name:\s*"([^"]*)"/g)) assert.ok(!TEST_SETS.test(m[1]), `${nb}: live monitor '${m[1]}' names a test set`);
+      for (const m of code.matchAll(/name:\s*"([^"]*)"/g))
+        assert.ok(!TEST_SETS.test(m[1]), `${nb}: live monitor '${m[1]}' names a test set`);
     }
   }
   assert.ok(monitors >= 3, `expected the teacher's and student's monitors and the teacher check, found ${monitors}`);

@@ -12,11 +12,15 @@ import { CHILD } from "./helpers";
 const loader = path.join(__dirname, "..", "src", "engine", "native.js");
 
 function load(env: Record<string, string>): { ok: boolean; detail?: string; why?: string } {
-  const r = spawnSync(process.execPath, ["-e", `process.stdout.write(JSON.stringify(require(${JSON.stringify(loader)}).loadNative(), (k, v) => k === "lib" ? undefined : v))`], {
-    env: { ...process.env, ...env },
-    encoding: "utf8",
-    ...CHILD,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["-e", `process.stdout.write(JSON.stringify(require(${JSON.stringify(loader)}).loadNative(), (k, v) => k === "lib" ? undefined : v))`],
+    {
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+      ...CHILD,
+    },
+  );
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }

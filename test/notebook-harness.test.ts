@@ -14,11 +14,15 @@ function execute(fixture: string, extra: string[] = []) {
   assert.ok(check.ok, check.problem);
   installKernel();
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "rr-nb-"));
-  const r = spawnSync(check.python, [paths.executeScript, path.join(paths.root, "test", "fixtures", fixture), out, "--kernel", KERNEL_NAME, ...extra], {
-    env: jupyterEnv(),
-    encoding: "utf8",
-    ...CHILD,
-  });
+  const r = spawnSync(
+    check.python,
+    [paths.executeScript, path.join(paths.root, "test", "fixtures", fixture), out, "--kernel", KERNEL_NAME, ...extra],
+    {
+      env: jupyterEnv(),
+      encoding: "utf8",
+      ...CHILD,
+    },
+  );
   return { ...r, out };
 }
 
@@ -61,7 +65,16 @@ test("npm run lab: JupyterLab first (RETAIL_REPR_PYTHON, a virtualenv, jupyter-l
   assert.equal(venv?.app, "lab");
   assert.equal(venv?.command, "/v/bin/python");
   assert.deepEqual(venv?.args.slice(0, 4), ["-m", "jupyterlab", "--ip=127.0.0.1", "--no-browser"]);
-  assert.equal(chooseJupyter(probe({ env: { RETAIL_REPR_PYTHON: "/p/python", VIRTUAL_ENV: "/v" }, modules: { "/p/python": ["jupyterlab"], "/v/bin/python": ["jupyterlab"] } }), "/repo")?.command, "/p/python");
+  assert.equal(
+    chooseJupyter(
+      probe({
+        env: { RETAIL_REPR_PYTHON: "/p/python", VIRTUAL_ENV: "/v" },
+        modules: { "/p/python": ["jupyterlab"], "/v/bin/python": ["jupyterlab"] },
+      }),
+      "/repo",
+    )?.command,
+    "/p/python",
+  );
   const onPath = chooseJupyter(probe({ path: { "jupyter-lab": "/opt/bin/jupyter-lab" }, modules: sys }), "/repo");
   assert.equal(onPath?.command, "/opt/bin/jupyter-lab");
   const classic = chooseJupyter(probe({ modules: sys, uid: 0 }), "/repo");
@@ -81,7 +94,9 @@ test("charts: one display with plotly's MIME type and an HTML fallback, a few KB
   assert.equal(r.status, 0, r.stderr);
   const saved = fs.readFileSync(path.join(r.out, "charts.ipynb"), "utf8");
   assert.ok(saved.length < 50_000, `saved notebook ${saved.length} bytes`);
-  const outputs = JSON.parse(saved).cells.flatMap((c: { outputs: { output_type: string; data?: Record<string, unknown> }[] }) => c.outputs).filter((o: { output_type: string }) => o.output_type === "display_data");
+  const outputs = JSON.parse(saved)
+    .cells.flatMap((c: { outputs: { output_type: string; data?: Record<string, unknown> }[] }) => c.outputs)
+    .filter((o: { output_type: string }) => o.output_type === "display_data");
   assert.equal(outputs.length, 2);
   for (const o of outputs) {
     assert.ok(o.data!["application/vnd.plotly.v1+json"], "plotly's own MIME type");
@@ -99,14 +114,29 @@ test("charts: one display with plotly's MIME type and an HTML fallback, a few KB
 });
 
 const chromium = CHROMIUM;
-test("charts: the exported report draws every chart in headless Chromium, offline", { skip: chromium ? false : "no Chromium here (Debian: apt-get install chromium)" }, () => {
-  const r = chartsRun();
-  const dom = spawnSync(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", `file://${path.join(r.out, "charts.html")}`], { encoding: "utf8", timeout: 60_000, maxBuffer: 64 << 20 });
-  assert.equal(dom.status, 0, dom.stderr);
-  const drawn = dom.stdout.match(/class="rr-plot[^"]*js-plotly-plot/g) ?? [];
-  assert.equal(drawn.length, 2, "both charts drawn by plotly");
-  assert.ok((dom.stdout.match(/class="main-svg"/g) ?? []).length >= 2);
-});
+test(
+  "charts: the exported report draws every chart in headless Chromium, offline",
+  { skip: chromium ? false : "no Chromium here (Debian: apt-get install chromium)" },
+  () => {
+    const r = chartsRun();
+    const dom = spawnSync(
+      chromium!,
+      [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        `file://${path.join(r.out, "charts.html")}`,
+      ],
+      { encoding: "utf8", timeout: 60_000, maxBuffer: 64 << 20 },
+    );
+    assert.equal(dom.status, 0, dom.stderr);
+    const drawn = dom.stdout.match(/class="rr-plot[^"]*js-plotly-plot/g) ?? [];
+    assert.equal(drawn.length, 2, "both charts drawn by plotly");
+    assert.ok((dom.stdout.match(/class="main-svg"/g) ?? []).length >= 2);
+  },
+);
 
 /** Serve the repo with the classic Notebook on a free port, open the executed charts notebook the
  * way a reload does (a fresh page, no kernel), and count the charts plotly drew. */
@@ -119,15 +149,26 @@ async function chartsDrawnInNotebook(command: string, args: string[]): Promise<n
   fs.copyFileSync(path.join(r.out, "charts.ipynb"), path.join(dir, "charts.ipynb"));
   const port = 20000 + (process.pid % 20000);
   const tokenless = ["--NotebookApp.token=", "--NotebookApp.password="];
-  const server = spawn(command, [...args, "--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--allow-root", `--notebook-dir=${paths.root}`, ...tokenless], { env: jupyterEnv(), stdio: "ignore" });
+  const server = spawn(
+    command,
+    [...args, "--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--allow-root", `--notebook-dir=${paths.root}`, ...tokenless],
+    { env: jupyterEnv(), stdio: "ignore" },
+  );
   try {
     for (let i = 0; i < 60; i++) {
-      const up = await fetch(`http://127.0.0.1:${port}/api`).then((x) => x.ok, () => false);
+      const up = await fetch(`http://127.0.0.1:${port}/api`).then(
+        (x) => x.ok,
+        () => false,
+      );
       if (up) break;
       await new Promise((res) => setTimeout(res, 500));
     }
     const url = `http://127.0.0.1:${port}/notebooks/${rel}/charts.ipynb`;
-    const dom = spawnSync(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000", "--dump-dom", url], { encoding: "utf8", timeout: 120_000, maxBuffer: 64 << 20 });
+    const dom = spawnSync(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000", "--dump-dom", url], {
+      encoding: "utf8",
+      timeout: 120_000,
+      maxBuffer: 64 << 20,
+    });
     return (dom.stdout.match(/<div[^>]*class="[^"]*js-plotly-plot/g) ?? []).length;
   } finally {
     server.kill();
@@ -136,7 +177,17 @@ async function chartsDrawnInNotebook(command: string, args: string[]): Promise<n
 }
 
 const classic = checkJupyter();
-test("charts survive a reload in the classic Notebook: a fresh page draws them without the kernel", { skip: !chromium ? "no Chromium here (Debian: apt-get install chromium)" : !classic.notebook ? `no classic Notebook for ${classic.python}` : false }, async () => {
-  assert.equal(await chartsDrawnInNotebook(classic.python, ["-m", "notebook"]), 2);
-});
+test(
+  "charts survive a reload in the classic Notebook: a fresh page draws them without the kernel",
+  {
+    skip: !chromium
+      ? "no Chromium here (Debian: apt-get install chromium)"
+      : !classic.notebook
+        ? `no classic Notebook for ${classic.python}`
+        : false,
+  },
+  async () => {
+    assert.equal(await chartsDrawnInNotebook(classic.python, ["-m", "notebook"]), 2);
+  },
+);
 // JupyterLab: lab.test.ts runs 02-teacher in it, reloads, and finds every chart drawn.

@@ -10,7 +10,14 @@ import { getProfile } from "../src/config/profiles";
 import { galleryJpeg, thumbnails } from "../src/data/gallery";
 import { renderInSitu } from "../src/data/render";
 import { productSpec } from "../src/data/universe";
-import { contrastRolesFigure, perAnchorLossFigure, similarityFigure, studentLossPartsFigure, targetCosineFigure, viewNames } from "../src/report/anatomy-figures";
+import {
+  contrastRolesFigure,
+  perAnchorLossFigure,
+  similarityFigure,
+  studentLossPartsFigure,
+  targetCosineFigure,
+  viewNames,
+} from "../src/report/anatomy-figures";
 import { embeddingMapsFigure, lossFigure, similarityBySameProduct, similarityHistogramFigure } from "../src/report/figures";
 import { figureBundle, Figure } from "../src/report/plot";
 import { NOTEBOOK_SIZE_LIMIT, DEFAULT_SIZE_LIMIT } from "../src/jupyter/harness";
@@ -44,15 +51,30 @@ function matrix(n: number, f: (i: number, j: number) => number): number[][] {
 
 function history(steps: number, parts: string[]): HistoryRow[] {
   const r = rngFrom(3);
-  return Array.from({ length: steps }, (_, s) => ({ step: s + 1, lr: 0.05, imgPerSec: 100, loss: 3 * Math.exp(-s / 50) + r(), ...Object.fromEntries(parts.map((p) => [p, r()])) }) as HistoryRow);
+  return Array.from(
+    { length: steps },
+    (_, s) =>
+      ({
+        step: s + 1,
+        lr: 0.05,
+        imgPerSec: 100,
+        loss: 3 * Math.exp(-s / 50) + r(),
+        ...Object.fromEntries(parts.map((p) => [p, r()])),
+      }) as HistoryRow,
+  );
 }
 
 function assertWithin(t: { diagnostic(s: string): void }, name: string, parts: Record<string, number>): void {
   const budget = (NOTEBOOK_SIZE_LIMIT[name] ?? DEFAULT_SIZE_LIMIT) - REST;
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
-  const detail = Object.entries(parts).map(([k, v]) => `${k} ${(v / 1e3).toFixed(0)} KB`).join(", ");
+  const detail = Object.entries(parts)
+    .map(([k, v]) => `${k} ${(v / 1e3).toFixed(0)} KB`)
+    .join(", ");
   t.diagnostic(`${name}: ${(total / 1e6).toFixed(2)} MB of ${(budget / 1e6).toFixed(2)} (${detail})`);
-  assert.ok(total <= budget, `${name}: outputs at cpu size ${(total / 1e6).toFixed(2)} MB, over ${(budget / 1e6).toFixed(2)} MB (${detail})`);
+  assert.ok(
+    total <= budget,
+    `${name}: outputs at cpu size ${(total / 1e6).toFixed(2)} MB, over ${(budget / 1e6).toFixed(2)} MB (${detail})`,
+  );
 }
 
 test("notebook outputs at cpu-profile sizes stay within each notebook's budget (02 teacher, 03 student, 06 embeddings)", async (t) => {
@@ -100,7 +122,9 @@ test("notebook outputs at cpu-profile sizes stay within each notebook's budget (
     };
     assertWithin(t, "03-pseudolabels-student", {
       histogram: figureBytes(similarityHistogramFigure(similarityBySameProduct(pseudo, dim, products), "pseudolabels")),
-      gallery: jpegBytes(await galleryJpeg([...sa.pairFiles, ...sa.pseudoFiles], { cols: Math.max(s.pairsPerBatch, s.pseudoPerBatch), tile: 56 })),
+      gallery: jpegBytes(
+        await galleryJpeg([...sa.pairFiles, ...sa.pseudoFiles], { cols: Math.max(s.pairsPerBatch, s.pseudoPerBatch), tile: 56 }),
+      ),
       cosine: figureBytes(targetCosineFigure(sa)),
       parts: figureBytes(studentLossPartsFigure(sa)),
       live: figureBytes(lossFigure(history(s.steps, ["supcon", "smoothl1"]), "student")),
@@ -111,11 +135,20 @@ test("notebook outputs at cpu-profile sizes stay within each notebook's budget (
     const points = cpu.data.groziClasses * (1 + cpu.data.groziTestPerClass);
     const maps = ["teacher", "student"].map((title) => ({
       title,
-      points: Array.from({ length: points }, (_, i) => ({ x: r() * 10, y: r() * 10, label: i % cpu.data.groziClasses, view: i < cpu.data.groziClasses ? "in-vitro" : "in-situ", text: `class ${i % cpu.data.groziClasses}: grozi-like/test/x${i}.png`, image: i })),
+      points: Array.from({ length: points }, (_, i) => ({
+        x: r() * 10,
+        y: r() * 10,
+        label: i % cpu.data.groziClasses,
+        view: i < cpu.data.groziClasses ? "in-vitro" : "in-situ",
+        text: `class ${i % cpu.data.groziClasses}: grozi-like/test/x${i}.png`,
+        image: i,
+      })),
     }));
     assertWithin(t, "06-embeddings", {
       maps: figureBytes(embeddingMapsFigure(maps, "maps", await thumbnails(files.slice(0, points))), 560),
-      neighbours: jpegBytes(await galleryJpeg(files.slice(0, 16), { cols: 4, tile: 128, labels: files.slice(0, 16).map(() => "✓ class 12 0.93") })),
+      neighbours: jpegBytes(
+        await galleryJpeg(files.slice(0, 16), { cols: 4, tile: 128, labels: files.slice(0, 16).map(() => "✓ class 12 0.93") }),
+      ),
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

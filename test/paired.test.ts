@@ -7,7 +7,8 @@ import { mcnemarExact, outcomesOf, pairedDifference, parseOutcomes } from "../sr
 
 /** Outcomes over n images: `both` right for both rows, `onlyA` right for A only, `onlyB` for B only. */
 function pairOf(n: number, both: number, onlyA: number, onlyB: number): [string, string] {
-  let a = "", b = "";
+  let a = "",
+    b = "";
   for (let i = 0; i < n; i++) {
     const k = (i * 7919) % n; // spread the kinds over the images
     const kind = k < both ? "both" : k < both + onlyA ? "a" : k < both + onlyA + onlyB ? "b" : "none";
@@ -33,7 +34,9 @@ test("outcomes: encoded per image, parsed back, bad characters named", () => {
 });
 
 test("pairedDifference, one seed: the difference is exact and the interval matches the exact variance of a resampled mean", () => {
-  const n = 400, onlyA = 40, onlyB = 15;
+  const n = 400,
+    onlyA = 40,
+    onlyB = 15;
   const [a, b] = pairOf(n, 200, onlyA, onlyB);
   const p = pairedDifference([a], [b], { resamples: 4000, seed: 3 });
   const mu = (onlyA - onlyB) / n;
@@ -48,7 +51,14 @@ test("pairedDifference, one seed: the difference is exact and the interval match
 });
 
 test("pairedDifference agrees with McNemar's exact test where the answer is clear", () => {
-  for (const [onlyA, onlyB] of [[40, 10], [10, 40], [30, 28], [12, 15], [60, 30], [0, 0]]) {
+  for (const [onlyA, onlyB] of [
+    [40, 10],
+    [10, 40],
+    [30, 28],
+    [12, 15],
+    [60, 30],
+    [0, 0],
+  ]) {
     const [a, b] = pairOf(480, 150, onlyA, onlyB);
     const p = pairedDifference([a], [b], { seed: 1 });
     const excludesZero = p.differenceCI[0] > 0 || p.differenceCI[1] < 0;

@@ -30,10 +30,12 @@ test("a data-parallel step equals one thread computing the same loss with batch 
   // Reference: even rows and odd rows embedded separately (their own BN statistics), one thread.
   const b = createModel({ arch: SMALL }, 3);
   const optB = new Optimizer(cfg);
-  const even = [0, 2, 4, 6], odd = [1, 3, 5, 7];
+  const even = [0, 2, 4, 6],
+    odd = [1, 3, 5, 7];
   const { value, grads } = paramGrads(b.params, () => {
     // Interleave the halves back into batch order (stack + reshape: differentiable on wasm).
-    const ze = embedForward(b, tf.gather(x, even), true), zo = embedForward(b, tf.gather(x, odd), true);
+    const ze = embedForward(b, tf.gather(x, even), true),
+      zo = embedForward(b, tf.gather(x, odd), true);
     const z = tf.reshape(tf.stack([ze, zo], 1), [8, ze.shape[1]]) as tf.Tensor2D;
     return loss(z).loss;
   });
@@ -41,7 +43,8 @@ test("a data-parallel step equals one thread computing the same loss with batch 
   optB.apply(b.params, grads, 0.1);
   for (const [n, v] of a.params) {
     if (!v.trainable) continue;
-    const got = v.dataSync(), want = b.params.get(n)!.dataSync();
+    const got = v.dataSync(),
+      want = b.params.get(n)!.dataSync();
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-3 + Math.abs(want[i])));
     assert.ok(worst < 1e-3, `${n}: relative difference ${worst}`);

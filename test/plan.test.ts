@@ -21,57 +21,96 @@ test("the table lists every dependency before the steps that read it, and each s
     for (const d of s.dependencies) assert.ok(seen.has(d), `${s.name} reads ${d}, which comes later or not at all`);
     seen.add(s.name);
   }
-  const sweep = ["student-sweep-teacher-a0.5", "student-sweep-pretrained-a0.5", "student-sweep-teacher-a0.1", "student-sweep-pretrained-a0.1"];
+  const sweep = [
+    "student-sweep-teacher-a0.5",
+    "student-sweep-pretrained-a0.5",
+    "student-sweep-teacher-a0.1",
+    "student-sweep-pretrained-a0.1",
+  ];
   const lrSweep = ["student-sweep-lr0.5x", "student-sweep-lr2x"];
   const teacherSweep = ["teacher-sweep-lr0.5x", "teacher-sweep-lr1x", "teacher-sweep-lr2x"];
-  assert.deepEqual(table.find((s) => s.name === "teacher")!.dependencies, ["teacher-pairs", "dev-like", "pretrain", ...teacherSweep], "the teacher waits for its learning-rate sweep");
+  assert.deepEqual(
+    table.find((s) => s.name === "teacher")!.dependencies,
+    ["teacher-pairs", "dev-like", "pretrain", ...teacherSweep],
+    "the teacher waits for its learning-rate sweep",
+  );
   assert.deepEqual(table.find((s) => s.name === teacherSweep[0])!.dependencies, ["teacher-pairs", "dev-like", "pretrain"]);
-  assert.deepEqual(table.find((s) => s.name === "student")!.dependencies, ["teacher-pairs", "pseudolabels", "dev-like", "pretrain", ...sweep, ...lrSweep], "the student waits for both stages of its dev sweep");
+  assert.deepEqual(
+    table.find((s) => s.name === "student")!.dependencies,
+    ["teacher-pairs", "pseudolabels", "dev-like", "pretrain", ...sweep, ...lrSweep],
+    "the student waits for both stages of its dev sweep",
+  );
   assert.deepEqual(table.find((s) => s.name === sweep[0])!.dependencies, ["teacher-pairs", "pseudolabels", "dev-like", "pretrain"]);
   assert.deepEqual(table.find((s) => s.name === lrSweep[0])!.dependencies, sweep, "the second stage waits for the first");
-  assert.deepEqual(table.find((s) => s.name === "finetune-capg-like-gap")!.dependencies, ["capg-like", "pretrain", "finetune-dev-like-gap-uniform", "finetune-dev-like-gap-backbone-tenth", "finetune-dev-like-gap-low-backbone-tenth"]);
+  assert.deepEqual(table.find((s) => s.name === "finetune-capg-like-gap")!.dependencies, [
+    "capg-like",
+    "pretrain",
+    "finetune-dev-like-gap-uniform",
+    "finetune-dev-like-gap-backbone-tenth",
+    "finetune-dev-like-gap-low-backbone-tenth",
+  ]);
   // A repeat's sweeps stand for repeat 0's: they read nothing of the repeat's own.
   const repeat = stepTable(withRun(getProfile("smoke"), { repeat: 1 }));
   assert.deepEqual(repeat.find((s) => s.name === sweep[0])!.dependencies, []);
-  assert.deepEqual(stepTable(getProfile("smoke", "random")).find((s) => s.name === "teacher")!.dependencies, ["teacher-pairs", "dev-like", ...teacherSweep], "a random init reads no pretraining");
+  assert.deepEqual(
+    stepTable(getProfile("smoke", "random")).find((s) => s.name === "teacher")!.dependencies,
+    ["teacher-pairs", "dev-like", ...teacherSweep],
+    "a random init reads no pretraining",
+  );
 });
 
 test("plan: a fresh tree, after the teacher's steps ran (only those), and after a changed input", async () => {
   await selectBackend({ force: "wasm", log: null });
-  await inTempTree("rr-plan-", async ({ root }) => {
-    const p = getProfile("smoke");
-    const fresh = statusOf(p);
-    assert.equal(fresh["teacher-pairs"], "not generated yet");
-    assert.equal(fresh.teacher, "after teacher-pairs, dev-like, pretrain, teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x");
-    assert.equal(fresh.student, "after teacher-pairs, pseudolabels, dev-like, pretrain, student-sweep-teacher-a0.5, student-sweep-pretrained-a0.5, student-sweep-teacher-a0.1, student-sweep-pretrained-a0.1, student-sweep-lr0.5x, student-sweep-lr2x");
-    assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 25 more$/);
+  await inTempTree(
+    "rr-plan-",
+    async ({ root }) => {
+      const p = getProfile("smoke");
+      const fresh = statusOf(p);
+      assert.equal(fresh["teacher-pairs"], "not generated yet");
+      assert.equal(fresh.teacher, "after teacher-pairs, dev-like, pretrain, teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x");
+      assert.equal(
+        fresh.student,
+        "after teacher-pairs, pseudolabels, dev-like, pretrain, student-sweep-teacher-a0.5, student-sweep-pretrained-a0.5, student-sweep-teacher-a0.1, student-sweep-pretrained-a0.1, student-sweep-lr0.5x, student-sweep-lr2x",
+      );
+      assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 25 more$/);
 
-    await ensureStep(p, "teacher", { quiet: true });
-    const after = statusOf(p);
-    for (const s of ["pretrain-corpus", "teacher-pairs", "dev-like", "pretrain", "teacher-sweep-lr1x", "teacher"]) assert.equal(after[s], "cached", s);
-    assert.equal(after["grozi-like"], "not generated yet", "only the teacher's dependencies were made");
-    assert.equal(after["student-pseudo"], "not generated yet");
-    assert.equal(after.pseudolabels, "after student-pseudo");
+      await ensureStep(p, "teacher", { quiet: true });
+      const after = statusOf(p);
+      for (const s of ["pretrain-corpus", "teacher-pairs", "dev-like", "pretrain", "teacher-sweep-lr1x", "teacher"])
+        assert.equal(after[s], "cached", s);
+      assert.equal(after["grozi-like"], "not generated yet", "only the teacher's dependencies were made");
+      assert.equal(after["student-pseudo"], "not generated yet");
+      assert.equal(after.pseudolabels, "after student-pseudo");
 
-    // A changed hyper-parameter: the teacher is redone from scratch, and what reads it after it.
-    const changed: Profile = { ...p, train: { ...p.train, teacher: { ...p.train.teacher, lr: p.train.teacher.lr / 2 } } };
-    const c = statusOf(changed);
-    assert.equal(c.pretrain, "cached");
-    assert.equal(c["teacher-sweep-lr1x"], "inputs changed (train)");
-    assert.equal(c.teacher, "after teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x");
-    assert.equal(c.pseudolabels, "after student-pseudo, teacher");
+      // A changed hyper-parameter: the teacher is redone from scratch, and what reads it after it.
+      const changed: Profile = { ...p, train: { ...p.train, teacher: { ...p.train.teacher, lr: p.train.teacher.lr / 2 } } };
+      const c = statusOf(changed);
+      assert.equal(c.pretrain, "cached");
+      assert.equal(c["teacher-sweep-lr1x"], "inputs changed (train)");
+      assert.equal(c.teacher, "after teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x");
+      assert.equal(c.pseudolabels, "after student-pseudo, teacher");
 
-    // The CLI prints the same table.
-    const env = { ...process.env, RETAIL_REPR_RUNS: path.join(root, "runs"), RETAIL_REPR_DATASETS: path.join(root, "datasets") };
-    const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), "plan", "--profile", "smoke"], { env, encoding: "utf8", ...CHILD });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^ {2}teacher +cached$/m);
-    assert.match(r.stdout, /^ {2}grozi-like +to run: not generated yet$/m);
-    assert.match(r.stdout, /^ {2}evaluate +to run: after student-pseudo, grozi-like, capg-like and \d+ more$/m);
-    // The same change from the command line: --set reaches the step's fingerprint.
-    const set = spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), "plan", "--profile", "smoke", "--set", `train.teacher.lr=${p.train.teacher.lr / 2}`], { env, encoding: "utf8", ...CHILD });
-    assert.equal(set.status, 0, set.stderr);
-    assert.match(set.stdout, /^ {2}pretrain +cached$/m);
-    assert.match(set.stdout, /^ {2}teacher-sweep-lr1x +to run: inputs changed \(train\)$/m);
-  }, { reports: true });
+      // The CLI prints the same table.
+      const env = { ...process.env, RETAIL_REPR_RUNS: path.join(root, "runs"), RETAIL_REPR_DATASETS: path.join(root, "datasets") };
+      const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), "plan", "--profile", "smoke"], {
+        env,
+        encoding: "utf8",
+        ...CHILD,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^ {2}teacher +cached$/m);
+      assert.match(r.stdout, /^ {2}grozi-like +to run: not generated yet$/m);
+      assert.match(r.stdout, /^ {2}evaluate +to run: after student-pseudo, grozi-like, capg-like and \d+ more$/m);
+      // The same change from the command line: --set reaches the step's fingerprint.
+      const set = spawnSync(
+        process.execPath,
+        [path.join(ROOT, "bin", "retail-repr.cjs"), "plan", "--profile", "smoke", "--set", `train.teacher.lr=${p.train.teacher.lr / 2}`],
+        { env, encoding: "utf8", ...CHILD },
+      );
+      assert.equal(set.status, 0, set.stderr);
+      assert.match(set.stdout, /^ {2}pretrain +cached$/m);
+      assert.match(set.stdout, /^ {2}teacher-sweep-lr1x +to run: inputs changed \(train\)$/m);
+    },
+    { reports: true },
+  );
 });

@@ -52,7 +52,9 @@ test("Pillow's bilinear resize: within one level of the same filter in double pr
   const ours = resizeBilinearPil(src, w, h, ow, oh);
   // Direct separable filtering in doubles, no intermediate rounding.
   const weights = (inSize: number, outSize: number, i: number) => {
-    const scale = inSize / outSize, fs_ = Math.max(scale, 1), c = (i + 0.5) * scale;
+    const scale = inSize / outSize,
+      fs_ = Math.max(scale, 1),
+      c = (i + 0.5) * scale;
     const ws: [number, number][] = [];
     for (let x = 0; x < inSize; x++) {
       const t = Math.abs((x + 0.5 - c) / fs_);
@@ -79,25 +81,35 @@ t = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])(Image.open(sys.a
 sys.stdout.buffer.write(bytes(t.mul(255).round().to(torch.uint8).permute(1, 2, 0).flatten().tolist()))
 `;
 
-test("torchvision's Resize(256) + CenterCrop(224) on PIL equals ours within 1/255 per pixel (non-square JPEG and PNG)", { skip: TV ? false : "no Python with torchvision and PIL here (Debian: python3-torchvision)" }, async () => {
-  const dir = tmp();
-  const cases = [
-    { file: path.join(dir, "wide.jpg"), w: 401, h: 263, make: (s: ReturnType<typeof sharp>) => s.jpeg({ quality: 90 }) },
-    { file: path.join(dir, "tall.png"), w: 233, h: 347, make: (s: ReturnType<typeof sharp>) => s.png() },
-    { file: path.join(dir, "odd.jpg"), w: 300, h: 257, make: (s: ReturnType<typeof sharp>) => s.jpeg({ quality: 75, chromaSubsampling: "4:4:4" }) },
-  ];
-  for (const c of cases) {
-    await c.make(sharp(card(c.w, c.h, c.w), { raw: { width: c.w, height: c.h, channels: 3 } })).toFile(c.file);
-    const ours = await decodeRgb(c.file, 224, undefined, undefined, torchvisionInputConfig(224));
-    const r = spawnSync(TV!, ["-c", PIL_SCRIPT, c.file], { maxBuffer: 1 << 24 });
-    assert.equal(r.status, 0, r.stderr?.toString());
-    const theirs = r.stdout;
-    assert.equal(ours.length, theirs.length, `${path.basename(c.file)}: ${ours.length} vs ${theirs.length} bytes`);
-    let worst = 0, at = -1;
-    for (let i = 0; i < ours.length; i++) if (Math.abs(ours[i] - theirs[i]) > worst) [worst, at] = [Math.abs(ours[i] - theirs[i]), i];
-    assert.ok(worst <= 1, `${path.basename(c.file)}: max |ours - torchvision| ${worst}/255 at pixel ${Math.floor(at / 3)}`);
-  }
-});
+test(
+  "torchvision's Resize(256) + CenterCrop(224) on PIL equals ours within 1/255 per pixel (non-square JPEG and PNG)",
+  { skip: TV ? false : "no Python with torchvision and PIL here (Debian: python3-torchvision)" },
+  async () => {
+    const dir = tmp();
+    const cases = [
+      { file: path.join(dir, "wide.jpg"), w: 401, h: 263, make: (s: ReturnType<typeof sharp>) => s.jpeg({ quality: 90 }) },
+      { file: path.join(dir, "tall.png"), w: 233, h: 347, make: (s: ReturnType<typeof sharp>) => s.png() },
+      {
+        file: path.join(dir, "odd.jpg"),
+        w: 300,
+        h: 257,
+        make: (s: ReturnType<typeof sharp>) => s.jpeg({ quality: 75, chromaSubsampling: "4:4:4" }),
+      },
+    ];
+    for (const c of cases) {
+      await c.make(sharp(card(c.w, c.h, c.w), { raw: { width: c.w, height: c.h, channels: 3 } })).toFile(c.file);
+      const ours = await decodeRgb(c.file, 224, undefined, undefined, torchvisionInputConfig(224));
+      const r = spawnSync(TV!, ["-c", PIL_SCRIPT, c.file], { maxBuffer: 1 << 24 });
+      assert.equal(r.status, 0, r.stderr?.toString());
+      const theirs = r.stdout;
+      assert.equal(ours.length, theirs.length, `${path.basename(c.file)}: ${ours.length} vs ${theirs.length} bytes`);
+      let worst = 0,
+        at = -1;
+      for (let i = 0; i < ours.length; i++) if (Math.abs(ours[i] - theirs[i]) > worst) [worst, at] = [Math.abs(ours[i] - theirs[i]), i];
+      assert.ok(worst <= 1, `${path.basename(c.file)}: max |ours - torchvision| ${worst}/255 at pixel ${Math.floor(at / 3)}`);
+    }
+  },
+);
 
 test("import-torch records torchvision's input config; a loaded checkpoint carries it to the embedding", () => {
   const dir = tmp();
@@ -105,8 +117,18 @@ test("import-torch records torchvision's input config; a loaded checkpoint carri
   const { tensors, metadata } = torchStateDict(m, defaultInputConfig(32));
   disposeModel(m);
   fs.writeFileSync(path.join(dir, "w.safetensors"), serializeSafetensors(tensors, metadata));
-  importTorchToCheckpoint({ config: { arch: "resnext_tiny", pooling: "lca", projDim: 0, classes: 0 }, weights: path.join(dir, "w.safetensors"), out: path.join(dir, "c") });
+  importTorchToCheckpoint({
+    config: { arch: "resnext_tiny", pooling: "lca", projDim: 0, classes: 0 },
+    weights: path.join(dir, "w.safetensors"),
+    out: path.join(dir, "c"),
+  });
   const { model } = loadCheckpoint(path.join(dir, "c"));
-  assert.deepEqual(model.input, { size: 224, resize: "shorter-side", resizeTo: 256, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  assert.deepEqual(model.input, {
+    size: 224,
+    resize: "shorter-side",
+    resizeTo: 256,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+  });
   disposeModel(model);
 });

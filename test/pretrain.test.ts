@@ -21,7 +21,10 @@ import { assertClose, inTempTree } from "./helpers";
 
 test("hashtagLoss: softmax cross-entropy against the normalised tag vector, by hand", async () => {
   await tf.setBackend("cpu");
-  const logits = [[1, 2, 0, -1], [0.5, 0, 0, 3]];
+  const logits = [
+    [1, 2, 0, -1],
+    [0.5, 0, 0, 3],
+  ];
   const tags = [[0, 1], [3]];
   const lse = (r: number[]) => Math.log(r.reduce((a, v) => a + Math.exp(v), 0));
   const expected = (-(0.5 * (1 - lse(logits[0])) + 0.5 * (2 - lse(logits[0]))) - (3 - lse(logits[1]))) / 2;
@@ -32,7 +35,8 @@ test("hashtagLoss: softmax cross-entropy against the normalised tag vector, by h
 });
 
 test("logo pools split the Twemoji set; pretraining products' tags are all in the vocabulary, others' logos are not", () => {
-  const pre = new Set(logoPool("pretrain")), main = new Set(logoPool("main"));
+  const pre = new Set(logoPool("pretrain")),
+    main = new Set(logoPool("main"));
   assert.equal(pre.size + main.size, logoNames().length);
   for (const l of pre) assert.ok(!main.has(l));
   const vocab = hashtagVocabulary();
@@ -48,7 +52,9 @@ test("logo pools split the Twemoji set; pretraining products' tags are all in th
 
 test("noisyHashtags: a pure function of (seed, image); true tags dropped at the given rate, at most one stray tag", () => {
   const vocab = new Map(hashtagVocabulary().map((t, i) => [t, i]));
-  let kept = 0, total = 0, stray = 0;
+  let kept = 0,
+    total = 0,
+    stray = 0;
   for (let i = 0; i < 400; i++) {
     const p = productSpec(7, 10_000_000 + i, 2, "pretrain");
     const truth = new Set(trueHashtags(p).map((t) => vocab.get(t)!));
@@ -80,7 +86,8 @@ test("smoke pretraining: trains once, the teacher and fine-tune models start fro
     // The teacher starts from the pretrained backbone, tensor for tensor.
     const weights = parseSafetensors(fs.readFileSync(path.join(dir, meta.weights.file)), dir).tensors;
     const teacher = await startingModel(profile, embeddingConfig(profile), { quiet: true });
-    for (const spec of backboneSpecs(teacher.backbone)) assertClose(teacher.params.get(spec.name)!.dataSync(), weights.get(spec.name)!.data, 0, 0, spec.name);
+    for (const spec of backboneSpecs(teacher.backbone))
+      assertClose(teacher.params.get(spec.name)!.dataSync(), weights.get(spec.name)!.data, 0, 0, spec.name);
     // A fine-tune model: pretrained backbone, its own classifier.
     const ft = await startingModel(profile, { ...embeddingConfig(profile), pooling: "gap", classes: 5 }, { quiet: true });
     assertClose(ft.params.get("conv1.weight")!.dataSync(), weights.get("conv1.weight")!.data, 0, 0, "fine-tune conv1");
@@ -103,7 +110,10 @@ test("smoke pretraining: trains once, the teacher and fine-tune models start fro
     // A changed profile value: retrained from scratch, saying what changed.
     const changed = { ...profile, train: { ...profile.train, pretrain: { ...profile.train.pretrain, lr: 0.01 } } };
     await pretrainedCheckpoint(changed, { quiet: true });
-    assert.ok(logs.some((l) => /pretrain: inputs changed \(train\); training from scratch/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /pretrain: inputs changed \(train\); training from scratch/.test(l)),
+      logs.join("\n"),
+    );
     assert.notEqual(readCheckpointMeta(dir).weights.sha256, meta.weights.sha256);
   });
 });

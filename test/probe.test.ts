@@ -12,7 +12,8 @@ test("logistic regression matches scikit-learn's LogisticRegression: accuracy wi
   const d = FIX.d as number;
   const Xtr = Float32Array.from((FIX.train_x as number[][]).flat());
   const Xte = Float32Array.from((FIX.test_x as number[][]).flat());
-  const ytr = Int32Array.from(FIX.train_y), yte = Int32Array.from(FIX.test_y);
+  const ytr = Int32Array.from(FIX.train_y),
+    yte = Int32Array.from(FIX.test_y);
   for (const fit of FIX.fits) {
     const m = fitLogReg(Xtr, ytr, d, { C: fit.C, tol: 1e-6 });
     assert.ok(m.converged, `converged (C=${fit.C}, ${m.iterations} iterations)`);
@@ -21,13 +22,15 @@ test("logistic regression matches scikit-learn's LogisticRegression: accuracy wi
     assert.ok(Math.abs(acc - fit.accuracy) <= 0.01, `C=${fit.C}: ours ${acc} vs sklearn ${fit.accuracy}`);
     const W = logRegWeights(m); // [d, K]; sklearn's coef_ is [K, d]
     let worst = 0;
-    for (let k = 0; k < m.classes; k++) for (let c = 0; c < d; c++) worst = Math.max(worst, Math.abs(W[c * m.classes + k] - fit.coef[k][c]));
+    for (let k = 0; k < m.classes; k++)
+      for (let c = 0; c < d; c++) worst = Math.max(worst, Math.abs(W[c * m.classes + k] - fit.coef[k][c]));
     assert.ok(worst < 1e-3, `C=${fit.C}: max |W - sklearn coef| = ${worst}`);
   }
 });
 
 test("120 classes x 2048-d one-shot: converges and separates its training points (its speed is in the bench)", () => {
-  const K = 120, d = 2048;
+  const K = 120,
+    d = 2048;
   const X = l2NormalizeRows(randomArray(K * d, 3), d);
   const y = Int32Array.from({ length: K }, (_, i) => i);
   const m = fitLogReg(X, y, d, { C: 1 });
@@ -48,21 +51,24 @@ test("1-NN and nearest class mean by hand", () => {
 test("symmetric eigen-decomposition reconstructs its matrix; PCA scores carry the top eigenvalues", async () => {
   const { symmetricEigen } = await import("../src/probe/logreg");
   const { pcaProject } = await import("../src/report/umap");
-  const n = 6, d = 5;
+  const n = 6,
+    d = 5;
   const X = Float64Array.from(randomArray(n * d, 21));
   const G = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) G[i * n + j] += X[i * d + c] * X[j * d + c];
   const { values, vectors } = symmetricEigen(G, n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let r = 0;
-    for (let k = 0; k < n; k++) r += vectors[i * n + k] * values[k] * vectors[j * n + k];
-    assert.ok(Math.abs(r - G[i * n + j]) < 1e-9, `G[${i}][${j}]`);
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      let r = 0;
+      for (let k = 0; k < n; k++) r += vectors[i * n + k] * values[k] * vectors[j * n + k];
+      assert.ok(Math.abs(r - G[i * n + j]) < 1e-9, `G[${i}][${j}]`);
+    }
   // PCA: the squared scores of component k sum to the k-th eigenvalue of the centred Gram matrix.
   const x32 = Float32Array.from(X);
   const mean = Array.from({ length: d }, (_, c) => [...Array(n).keys()].reduce((s, i) => s + X[i * d + c], 0) / n);
   const Gc = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) Gc[i * n + j] += (X[i * d + c] - mean[c]) * (X[j * d + c] - mean[c]);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) Gc[i * n + j] += (X[i * d + c] - mean[c]) * (X[j * d + c] - mean[c]);
   const top = [...symmetricEigen(Gc, n).values].sort((a, b) => b - a).slice(0, 2);
   const scores = pcaProject(x32, n, d, 2);
   const got = [0, 1].map((k) => scores.reduce((s, r) => s + r[k] ** 2, 0)).sort((a, b) => b - a);

@@ -24,15 +24,16 @@ test("smoke profile end to end: losses fall, and metrics stay within the committ
   assert.equal(m.schemaVersion, METRICS_SCHEMA_VERSION);
   validateWithPython("metrics.schema.json", reportPath(metricsName(getProfile("smoke"))));
   const f = getProfile("smoke").train.finetune;
-  for (const set of ["capg-like", "grozi-like"] as const) for (const [variant, r] of Object.entries(m.finetune[set])) {
-    const a = r.attempts!;
-    assert.ok(a.length >= 1 && a.length <= 1 + FINETUNE_EXTRA_CYCLES, `${set} ${variant}: ${a.length} cycles`);
-    a.forEach((c, k) => assert.equal(c.converged, finetuneConverged(c.trainAccuracy, c.lossSlopeT), `${set} ${variant} cycle ${k}`));
-    a.slice(0, -1).forEach((c) => assert.equal(c.converged, false, `${set} ${variant}: a cycle after a converged one`));
-    assert.equal(r.converged, a[a.length - 1].converged);
-    assert.equal(r.imagesSeen, a.length * f.steps * f.batch);
-    assert.equal(r.trainAccuracy, a[a.length - 1].trainAccuracy);
-  }
+  for (const set of ["capg-like", "grozi-like"] as const)
+    for (const [variant, r] of Object.entries(m.finetune[set])) {
+      const a = r.attempts!;
+      assert.ok(a.length >= 1 && a.length <= 1 + FINETUNE_EXTRA_CYCLES, `${set} ${variant}: ${a.length} cycles`);
+      a.forEach((c, k) => assert.equal(c.converged, finetuneConverged(c.trainAccuracy, c.lossSlopeT), `${set} ${variant} cycle ${k}`));
+      a.slice(0, -1).forEach((c) => assert.equal(c.converged, false, `${set} ${variant}: a cycle after a converged one`));
+      assert.equal(r.converged, a[a.length - 1].converged);
+      assert.equal(r.imagesSeen, a.length * f.steps * f.batch);
+      assert.equal(r.trainAccuracy, a[a.length - 1].trainAccuracy);
+    }
   const drift = compareBaseline(now, JSON.parse(fs.readFileSync(BASELINE_FILE, "utf8")));
   assert.deepEqual(drift, [], `differences from ${BASELINE_FILE}:\n${drift.join("\n")}\n(if intended: retail-repr baseline --write)`);
 });

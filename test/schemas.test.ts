@@ -17,7 +17,8 @@ import { inTempTree } from "./helpers";
 /** Validate a JSON file with Python's `jsonschema` against one of schemas/ (Jupyter's nbformat
  * brings the package; a machine without it skips with the reason). */
 export function validateWithPython(schema: string, file: string): void {
-  const code = "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1]))); print('valid')";
+  const code =
+    "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1]))); print('valid')";
   const r = spawnSync("python3", ["-c", code, path.join(SCHEMA_DIR, schema), file], { encoding: "utf8" });
   if (/No module named 'jsonschema'/.test(r.stderr)) return void console.error("(python3 has no jsonschema: the Python check is skipped)");
   assert.equal(r.stdout.trim(), "valid", `${file} against schemas/${schema} in Python:\n${r.stderr}`);
@@ -26,19 +27,51 @@ export function validateWithPython(schema: string, file: string): void {
 test("schemas/ holds exactly what the zod schemas generate (npm run schemas rewrites it)", () => {
   const fresh = jsonSchemaFiles();
   assert.deepEqual(fs.readdirSync(SCHEMA_DIR).sort(), Object.keys(fresh).sort());
-  for (const [file, text] of Object.entries(fresh)) assert.equal(fs.readFileSync(path.join(SCHEMA_DIR, file), "utf8"), text, `schemas/${file} is stale: run npm run schemas`);
+  for (const [file, text] of Object.entries(fresh))
+    assert.equal(fs.readFileSync(path.join(SCHEMA_DIR, file), "utf8"), text, `schemas/${file} is stale: run npm run schemas`);
 });
 
-const finding = { id: "x", claim: "c", paper: "p", ours: "o", verdict: "holds", difference: 0.1, differenceCI: [0.01, 0.2], seeds: 1, comparisons: [] };
+const finding = {
+  id: "x",
+  claim: "c",
+  paper: "p",
+  ours: "o",
+  verdict: "holds",
+  difference: 0.1,
+  differenceCI: [0.01, 0.2],
+  seeds: 1,
+  comparisons: [],
+};
 const metrics = {
   profile: "smoke",
   arch: "resnext_tiny",
   imageSize: 32,
   datasets: { "grozi-like": "grozi-like (synthetic)" },
-  probes: { "grozi-like": { teacher: { logreg: 0.5, logregCI: [0.4, 0.6], logregOutcomes: "0110", C: 1, knn: 0.5, knnCI: [0.4, 0.6], ncm: 0.5, ncmCI: [0.4, 0.6], fitMs: 3, iterations: 20 } } },
+  probes: {
+    "grozi-like": {
+      teacher: {
+        logreg: 0.5,
+        logregCI: [0.4, 0.6],
+        logregOutcomes: "0110",
+        C: 1,
+        knn: 0.5,
+        knnCI: [0.4, 0.6],
+        ncm: 0.5,
+        ncmCI: [0.4, 0.6],
+        fitMs: 3,
+        iterations: 20,
+      },
+    },
+  },
   finetune: {},
   findings: [finding],
-  meta: { init: "pretrained", featureMap: [1, 1], seeds: 1, stageSeconds: {}, selection: { probeC: {}, finetune: {}, teacher: {}, student: {}, checkpoints: {} } },
+  meta: {
+    init: "pretrained",
+    featureMap: [1, 1],
+    seeds: 1,
+    stageSeconds: {},
+    selection: { probeC: {}, finetune: {}, teacher: {}, student: {}, checkpoints: {} },
+  },
   inputs: {},
 };
 
@@ -51,12 +84,25 @@ test("a metrics file carries its schemaVersion; one of no, another or a broken v
   validateWithPython("metrics.schema.json", file);
   const refused = (value: unknown, message: RegExp) => {
     fs.writeFileSync(file, JSON.stringify(value));
-    assert.throws(() => readVersioned(METRICS_REPORT, file), (e: Error) => e instanceof ReportFormatError && message.test(e.message));
+    assert.throws(
+      () => readVersioned(METRICS_REPORT, file),
+      (e: Error) => e instanceof ReportFormatError && message.test(e.message),
+    );
   };
   refused(metrics, /metrics-smoke\.json: metrics file of schemaVersion none \(written before versions\); this code reads schemaVersion 1/);
   refused({ ...metrics, schemaVersion: 99 }, /schemaVersion 99; this code reads schemaVersion 1/);
-  refused({ ...metrics, schemaVersion: 1, findings: [{ ...finding, verdict: "maybe" }] }, /not a valid metrics file \(schemaVersion 1\): findings\.0\.verdict: Invalid option/);
-  refused({ ...metrics, schemaVersion: 1, probes: { "grozi-like": { teacher: { ...metrics.probes["grozi-like"].teacher, logregOutcomes: "01x" } } } }, /probes\.grozi-like\.teacher\.logregOutcomes/);
+  refused(
+    { ...metrics, schemaVersion: 1, findings: [{ ...finding, verdict: "maybe" }] },
+    /not a valid metrics file \(schemaVersion 1\): findings\.0\.verdict: Invalid option/,
+  );
+  refused(
+    {
+      ...metrics,
+      schemaVersion: 1,
+      probes: { "grozi-like": { teacher: { ...metrics.probes["grozi-like"].teacher, logregOutcomes: "01x" } } },
+    },
+    /probes\.grozi-like\.teacher\.logregOutcomes/,
+  );
   fs.writeFileSync(file, "{");
   assert.throws(() => readVersioned(METRICS_REPORT, file), /metrics-smoke\.json: not JSON/);
   assert.throws(() => writeVersioned(METRICS_REPORT, file, { ...metrics, imageSize: -1 }), /imageSize/, "checked on write too");
@@ -64,17 +110,21 @@ test("a metrics file carries its schemaVersion; one of no, another or a broken v
 });
 
 test("bench.json: sections merge under one schemaVersion; a file of another version is moved aside, not lost", async () => {
-  await inTempTree("rr-bench-schema-", async ({ root, logs }) => {
-    const file = path.join(root, "reports", "bench.json");
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify({ engine: { written: "then", results: [] } }));
-    mergeBenchSection("onnx", { results: [1] });
-    assert.match(logs.join("\n"), /bench file of schemaVersion none .* moved to .*bench\.json\.old/);
-    assert.deepEqual(JSON.parse(fs.readFileSync(`${file}.old`, "utf8")).engine.written, "then");
-    mergeBenchSection("probe", { fitMs: 2 });
-    const b = readBench()!;
-    assert.equal(b.schemaVersion, BENCH_REPORT.version);
-    assert.deepEqual(Object.keys(b).sort(), ["onnx", "probe", "schemaVersion"]);
-    validateWithPython("bench.schema.json", file);
-  }, { reports: true });
+  await inTempTree(
+    "rr-bench-schema-",
+    async ({ root, logs }) => {
+      const file = path.join(root, "reports", "bench.json");
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify({ engine: { written: "then", results: [] } }));
+      mergeBenchSection("onnx", { results: [1] });
+      assert.match(logs.join("\n"), /bench file of schemaVersion none .* moved to .*bench\.json\.old/);
+      assert.deepEqual(JSON.parse(fs.readFileSync(`${file}.old`, "utf8")).engine.written, "then");
+      mergeBenchSection("probe", { fitMs: 2 });
+      const b = readBench()!;
+      assert.equal(b.schemaVersion, BENCH_REPORT.version);
+      assert.deepEqual(Object.keys(b).sort(), ["onnx", "probe", "schemaVersion"]);
+      validateWithPython("bench.schema.json", file);
+    },
+    { reports: true },
+  );
 });

@@ -3,10 +3,11 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { summariseSeeds } from "../src/pipeline/seeds";
 
-const run = (a: number, b: number) => ({
-  probes: { "capg-like": { teacher: { logreg: a } }, "grozi-like": { teacher: { logreg: b } } },
-  finetune: { "capg-like": { gap: { accuracy: b } }, "grozi-like": { gap: { accuracy: a } } },
-}) as any;
+const run = (a: number, b: number) =>
+  ({
+    probes: { "capg-like": { teacher: { logreg: a } }, "grozi-like": { teacher: { logreg: b } } },
+    finetune: { "capg-like": { gap: { accuracy: b } }, "grozi-like": { gap: { accuracy: a } } },
+  }) as any;
 
 test("summariseSeeds: mean and sd (n - 1) per set and row", () => {
   const s = summariseSeeds([run(0.5, 0.2), run(0.7, 0.2), run(0.6, 0.5)]);

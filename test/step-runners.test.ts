@@ -44,7 +44,8 @@ async function step(kind: "local" | "chunked" | "replica", x: tf.Tensor4D, objec
     const parts: Record<string, number> = {};
     const run = stepRunner(model, opt, { chunk: kind === "chunked" ? x.shape[0] / 2 : 0, replica });
     const loss = await run(x, objective, 0.1, () => undefined, parts);
-    const delta = (m: Model) => Object.fromEntries([...m.params].map(([n, v]) => [n, Float32Array.from(v.dataSync(), (w, i) => w - before.get(n)![i])]));
+    const delta = (m: Model) =>
+      Object.fromEntries([...m.params].map(([n, v]) => [n, Float32Array.from(v.dataSync(), (w, i) => w - before.get(n)![i])]));
     return { loss, parts, delta: delta(model) };
   } finally {
     await replica?.terminate();
@@ -73,7 +74,11 @@ test("local, chunked and replica steps give one loss, its parts and one update o
     for (const kind of ["chunked", "replica"] as const) {
       const other = await step(kind, x, objective);
       assert.ok(Math.abs(other.loss - local.loss) < 1e-5 * Math.max(1, local.loss), `${kind}: loss ${other.loss} vs local ${local.loss}`);
-      for (const k of ["supcon", "smoothl1"]) assert.ok(Math.abs(other.parts[k] - local.parts[k]) < 1e-5 * Math.max(1, local.parts[k]), `${kind}: ${k} ${other.parts[k]} vs ${local.parts[k]}`);
+      for (const k of ["supcon", "smoothl1"])
+        assert.ok(
+          Math.abs(other.parts[k] - local.parts[k]) < 1e-5 * Math.max(1, local.parts[k]),
+          `${kind}: ${k} ${other.parts[k]} vs ${local.parts[k]}`,
+        );
       // The gradients, through SGD's update; running statistics aside (their variance carries
       // Bessel's n / (n - 1), and n is each forward pass's own count).
       for (const [name, d] of Object.entries(local.delta).filter(([name]) => !/running_/.test(name))) {

@@ -25,12 +25,24 @@ test("dropoutMask: 0 or 1/(1-rate), about `rate` zeros, the same for the same se
 
 test("dropEmbeddings: zero where the mask is, unit length after, the input untouched without a mask", async () => {
   await tf.setBackend("cpu");
-  const z = tf.tensor2d([[0.6, 0.8, 0, 0], [0.5, 0.5, 0.5, 0.5]]);
-  const mask = tf.tensor2d([[2, 0, 2, 2], [0, 2, 2, 0]]);
+  const z = tf.tensor2d([
+    [0.6, 0.8, 0, 0],
+    [0.5, 0.5, 0.5, 0.5],
+  ]);
+  const mask = tf.tensor2d([
+    [2, 0, 2, 2],
+    [0, 2, 2, 0],
+  ]);
   const d = dropEmbeddings(z, mask);
   const v = d.arraySync();
-  assert.deepEqual(v[0].map((x) => +x.toFixed(6)), [1, 0, 0, 0]);
-  assert.deepEqual(v[1].map((x) => +x.toFixed(6)), [0, +Math.SQRT1_2.toFixed(6), +Math.SQRT1_2.toFixed(6), 0]);
+  assert.deepEqual(
+    v[0].map((x) => +x.toFixed(6)),
+    [1, 0, 0, 0],
+  );
+  assert.deepEqual(
+    v[1].map((x) => +x.toFixed(6)),
+    [0, +Math.SQRT1_2.toFixed(6), +Math.SQRT1_2.toFixed(6), 0],
+  );
   assert.equal(dropEmbeddings(z), z);
   tf.dispose([z, mask, d]);
 });

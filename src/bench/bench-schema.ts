@@ -6,7 +6,11 @@ import type { ReportKind } from "../util/report-schema";
 
 export const BENCH_SCHEMA_VERSION = 1;
 
-const section = (what: string) => z.looseObject({ written: z.string().describe("ISO time this section was measured") }).describe(what).optional();
+const section = (what: string) =>
+  z
+    .looseObject({ written: z.string().describe("ISO time this section was measured") })
+    .describe(what)
+    .optional();
 
 export const benchSchema = z.looseObject({
   schemaVersion: z.literal(BENCH_SCHEMA_VERSION),

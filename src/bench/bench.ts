@@ -69,7 +69,9 @@ export const readBench = () => readVersioned(BENCH_REPORT, reportPath("bench"));
 const resultKey = (r: ModelBenchResult) => `${engineName(r)} ${key(r)} ${r.grouped} x${r.workers}`;
 
 /** Keep each configuration's best train and best inference figure over the rounds. */
-function bestOf<T extends { train_img_s: number; infer_img_s: number }>(rounds: Map<string, T>[]): Map<string, T & { rounds_train: number[]; rounds_infer: number[] }> {
+function bestOf<T extends { train_img_s: number; infer_img_s: number }>(
+  rounds: Map<string, T>[],
+): Map<string, T & { rounds_train: number[]; rounds_infer: number[] }> {
   const out = new Map<string, T & { rounds_train: number[]; rounds_infer: number[] }>();
   for (const round of rounds)
     for (const [k, r] of round) {
@@ -129,7 +131,8 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
         if (conv !== "native" && round === 0) {
           // Grouped convolution: time both formulations on the small config (first round), keep
           // the faster. The native engine has one grouped kernel and needs neither.
-          for (const mode of ["split", "blockdiag"] as GroupedConvMode[]) add(await benchModel({ ...first, repeats, grouped: mode, conv }), label(first, ` grouped=${mode}`));
+          for (const mode of ["split", "blockdiag"] as GroupedConvMode[])
+            add(await benchModel({ ...first, repeats, grouped: mode, conv }), label(first, ` grouped=${mode}`));
           const t = (mode: string) => results.get(`${engine} ${key(first)} ${mode} x1`)!.train_img_s;
           groupedChoice[engine] = t("split") >= t("blockdiag") ? "split" : "blockdiag";
         } else {
@@ -143,7 +146,8 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
         }
         for (const base of configs.slice(1)) {
           if (NATIVE_ONLY.has(base.arch) && conv !== "native") {
-            skipped[`${engine} ${key(base)}`] = "over the wasm heap at this batch and ~10x slower than the native engine: measured on native only";
+            skipped[`${engine} ${key(base)}`] =
+              "over the wasm heap at this batch and ~10x slower than the native engine: measured on native only";
             continue;
           }
           const cfg = conv === "xnnpack" && base.arch === "resnext50_32x4d" ? { ...base, batch: XNNPACK_R50_BATCH } : base;
@@ -159,7 +163,18 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
       const wanted = new Map([...results.values()].map((r) => [key(r), { arch: r.arch, size: r.size, batch: r.batch }]));
       for (const cfg of wanted.values()) {
         const p = getPreset(cfg.arch);
-        const r = runTorchReference({ layers: p.layers, groups: p.groups, widthPerGroup: p.widthPerGroup, size: cfg.size, batch: cfg.batch, threads: 2, repeats: opts.quick ? 3 : 5 }, ta.python);
+        const r = runTorchReference(
+          {
+            layers: p.layers,
+            groups: p.groups,
+            widthPerGroup: p.widthPerGroup,
+            size: cfg.size,
+            batch: cfg.batch,
+            threads: 2,
+            repeats: opts.quick ? 3 : 5,
+          },
+          ta.python,
+        );
         torch.set(key(cfg), r);
         log(`${r.engine} ${key(cfg)}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
       }
@@ -173,14 +188,32 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
     .filter((r) => torch[key(r)] && r.grouped === groupedChoice[engineName(r)])
     .map((r) => {
       const t = torch[key(r)];
-      return { engine: engineName(r), workers: r.workers, arch: r.arch, size: r.size, batch: r.batch, train_ratio: round(r.train_img_s / t.train_img_s, 3), infer_ratio: r.workers === 1 ? round(r.infer_img_s / t.infer_img_s, 3) : null };
+      return {
+        engine: engineName(r),
+        workers: r.workers,
+        arch: r.arch,
+        size: r.size,
+        batch: r.batch,
+        train_ratio: round(r.train_img_s / t.train_img_s, 3),
+        infer_ratio: r.workers === 1 ? round(r.infer_img_s / t.infer_img_s, 3) : null,
+      };
     });
-  for (const r of ratios) log(`ratio to PyTorch (2 threads) ${r.engine} x${r.workers} ${key(r)}: train ${r.train_ratio}${r.infer_ratio === null ? "" : `, infer ${r.infer_ratio}`}`);
+  for (const r of ratios)
+    log(
+      `ratio to PyTorch (2 threads) ${r.engine} x${r.workers} ${key(r)}: train ${r.train_ratio}${r.infer_ratio === null ? "" : `, infer ${r.infer_ratio}`}`,
+    );
   const env = environmentInfo();
   const section = {
-    machine: { cpus: os.cpus().length, cpuModel: env.cpuModel, memoryGiB: env.memoryGiB, node: env.node, nativeConvolutions: env.nativeConvolutions },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: env.cpuModel,
+      memoryGiB: env.memoryGiB,
+      node: env.node,
+      nativeConvolutions: env.nativeConvolutions,
+    },
     packages: env.packages,
-    method: "one SGD step on mean(GAP features^2), train mode, fp32; inference in eval mode; median of repeats after warm-up; best of `rounds` rounds on both sides (each round: every engine, then PyTorch)",
+    method:
+      "one SGD step on mean(GAP features^2), train mode, fp32; inference in eval mode; median of repeats after warm-up; best of `rounds` rounds on both sides (each round: every engine, then PyTorch)",
     groupedChoice,
     results,
     rounds,

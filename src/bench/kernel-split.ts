@@ -11,9 +11,18 @@ import { mergeBenchSection } from "./bench";
 import { benchTrainStep, round } from "./model-bench";
 import { childMain, inFreshProcess, peakRss } from "./child";
 
-interface SplitCase { arch: string; size: number; batch: number }
+interface SplitCase {
+  arch: string;
+  size: number;
+  batch: number;
+}
 
-export interface KernelShare { kernel: string; calls: number; ms: number; share: number }
+export interface KernelShare {
+  kernel: string;
+  calls: number;
+  ms: number;
+  share: number;
+}
 
 /** tfjs also records wrappers as kernels: a custom gradient's forward function (`forward`) and
  * ops made of other kernels (`fusedConv2d__op`, any `<name>__op`). Their time is that of the
@@ -23,7 +32,10 @@ export function isWrapperKernel(name: string): boolean {
 }
 
 /** Sum kernel times by name (wrappers left out), largest first; `share` is of the summed time. */
-export function splitByKernel(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): { total_ms: number; kernels: KernelShare[] } {
+export function splitByKernel(kernels: { name: string; kernelTimeMs: number | { error: string } }[]): {
+  total_ms: number;
+  kernels: KernelShare[];
+} {
   const by = new Map<string, { calls: number; ms: number }>();
   for (const k of kernels) {
     if (isWrapperKernel(k.name)) continue;
@@ -52,7 +64,14 @@ async function runCase(c: SplitCase): Promise<Record<string, unknown>> {
   const info = await tf.profile(step);
   const kernels = await Promise.all(info.kernels.map(async (k) => ({ name: k.name, kernelTimeMs: await k.kernelTimeMs })));
   const split = splitByKernel(kernels);
-  return { ...c, engine: engineLabel(), step_ms: stepMs, kernel_ms: split.total_ms, peakRssMiB: round(peakRss() / 2 ** 20, 0), kernels: split.kernels };
+  return {
+    ...c,
+    engine: engineLabel(),
+    step_ms: stepMs,
+    kernel_ms: split.total_ms,
+    peakRssMiB: round(peakRss() / 2 ** 20, 0),
+    kernels: split.kernels,
+  };
 }
 
 export function runKernelSplit(opts: { quick?: boolean; log?: (s: string) => void } = {}): void {
@@ -70,13 +89,17 @@ export function runKernelSplit(opts: { quick?: boolean; log?: (s: string) => voi
     const r = inFreshProcess(__filename, c);
     if (r.error) log(`  failed: ${r.error}`);
     else {
-      const top = (r.kernels as KernelShare[]).slice(0, 8).map((k) => `${k.kernel} ${(100 * k.share).toFixed(1)}%`).join(", ");
+      const top = (r.kernels as KernelShare[])
+        .slice(0, 8)
+        .map((k) => `${k.kernel} ${(100 * k.share).toFixed(1)}%`)
+        .join(", ");
       log(`  ${r.engine}: step ${r.step_ms} ms (kernels ${r.kernel_ms} ms profiled), peak RSS ${r.peakRssMiB} MiB; ${top}`);
     }
     results.push(r);
   }
   const file = mergeBenchSection("kernels", {
-    method: "one SGD step on mean(GAP features^2), train mode, fp32, after one warm-up step, each configuration in a fresh process; kernel times from tf.profile (wall time of each kernel call, summed per kernel name; wrappers left out, the `forward` of custom gradients and `<op>__op`, whose kernels count by name); step_ms is an unprofiled step; peak RSS from process.resourceUsage().maxRSS",
+    method:
+      "one SGD step on mean(GAP features^2), train mode, fp32, after one warm-up step, each configuration in a fresh process; kernel times from tf.profile (wall time of each kernel call, summed per kernel name; wrappers left out, the `forward` of custom gradients and `<op>__op`, whose kernels count by name); step_ms is an unprofiled step; peak RSS from process.resourceUsage().maxRSS",
     results,
   });
   log(`kernel split -> ${file}`);

@@ -19,8 +19,20 @@ import { mergeBenchSection } from "./bench";
 import { round } from "./model-bench";
 import { childMain, inFreshProcess, peakRss } from "./child";
 
-interface ChunkedCase { kind: "chunked"; arch: string; size: number; batch: number; chunk?: number }
-interface EmbedCase { kind: "embedding"; arch: string; size: number; images: number; batch: number }
+interface ChunkedCase {
+  kind: "chunked";
+  arch: string;
+  size: number;
+  batch: number;
+  chunk?: number;
+}
+interface EmbedCase {
+  kind: "embedding";
+  arch: string;
+  size: number;
+  images: number;
+  batch: number;
+}
 type Case = ChunkedCase | EmbedCase;
 
 const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
@@ -41,14 +53,34 @@ async function runCase(c: Case): Promise<Record<string, unknown>> {
     const r = chunkedGrads(model, x, (z) => ({ loss: supConLoss(z, labels) }), { chunk });
     opt.apply(model.params, r.grads, 0.01);
     const seconds = (Date.now() - t) / 1000;
-    return { ...c, chunk, engine: engineLabel(), loss: round(r.loss, 4), seconds: round(seconds, 1), imgPerSec: round(c.batch / seconds, 3), peakRssMiB: mib(peakRss()), modelRssMiB: mib(rssModel), wasmHeapMiB: mib(heap()) };
+    return {
+      ...c,
+      chunk,
+      engine: engineLabel(),
+      loss: round(r.loss, 4),
+      seconds: round(seconds, 1),
+      imgPerSec: round(c.batch / seconds, 3),
+      peakRssMiB: mib(peakRss()),
+      modelRssMiB: mib(rssModel),
+      wasmHeapMiB: mib(heap()),
+    };
   }
   const pool = filesOf(datasetDir("student-pseudo", "cpu")).files;
   const files = Array.from({ length: c.images }, (_, i) => pool[i % pool.length]);
   const t = Date.now();
   const z = await embedFiles(model, files, { size: c.size, batch: c.batch, quiet: true });
   const seconds = (Date.now() - t) / 1000;
-  return { ...c, engine: engineLabel(), seconds: round(seconds, 1), imgPerSec: round(c.images / seconds, 1), outputMiB: mib(z.byteLength), dim: embeddingDim(config), peakRssMiB: mib(peakRss()), modelRssMiB: mib(rssModel), wasmHeapMiB: mib(heap()) };
+  return {
+    ...c,
+    engine: engineLabel(),
+    seconds: round(seconds, 1),
+    imgPerSec: round(c.images / seconds, 1),
+    outputMiB: mib(z.byteLength),
+    dim: embeddingDim(config),
+    peakRssMiB: mib(peakRss()),
+    modelRssMiB: mib(rssModel),
+    wasmHeapMiB: mib(heap()),
+  };
 }
 
 export function runMemoryBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): void {
@@ -60,7 +92,13 @@ export function runMemoryBench(opts: { quick?: boolean; log?: (s: string) => voi
         { kind: "chunked", arch: "resnext50_32x4d", size: 224, batch: 64 },
         { kind: "chunked", arch: "resnext101_32x8d", size: 224, batch: 256 },
       ];
-  const embedding: EmbedCase[] = [1000, opts.quick ? 3000 : 10000].map((images) => ({ kind: "embedding", arch: "resnext14_8x8d_ls1", size: 64, images, batch: 64 }));
+  const embedding: EmbedCase[] = [1000, opts.quick ? 3000 : 10000].map((images) => ({
+    kind: "embedding",
+    arch: "resnext14_8x8d_ls1",
+    size: 64,
+    images,
+    batch: 64,
+  }));
   const results: Record<string, unknown>[] = [];
   for (const c of [...chunked, ...embedding]) {
     log(`memory bench: ${JSON.stringify(c)} ...`);
@@ -69,7 +107,8 @@ export function runMemoryBench(opts: { quick?: boolean; log?: (s: string) => voi
     results.push(r);
   }
   const file = mergeBenchSection("memory", {
-    method: "each case in a fresh process; peak RSS from process.resourceUsage().maxRSS, the wasm heap's size after the work; one chunked step (the first, so it includes warm-up)",
+    method:
+      "each case in a fresh process; peak RSS from process.resourceUsage().maxRSS, the wasm heap's size after the work; one chunked step (the first, so it includes warm-up)",
     chunked: results.filter((r) => r.kind === "chunked"),
     embedding: results.filter((r) => r.kind === "embedding"),
   });

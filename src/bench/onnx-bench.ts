@@ -53,11 +53,15 @@ export async function runOnnxBench(opts: { quick?: boolean; log?: (s: string) =>
       try {
         let zNative: Float32Array = new Float32Array(0);
         let zOnnx: Float32Array = new Float32Array(0);
-        const native = await medianSeconds(() => {
-          const z = tf.tidy(() => embedForward(model, x, false));
-          zNative = z.dataSync() as Float32Array;
-          z.dispose();
-        }, repeats, 1);
+        const native = await medianSeconds(
+          () => {
+            const z = tf.tidy(() => embedForward(model, x, false));
+            zNative = z.dataSync() as Float32Array;
+            z.dispose();
+          },
+          repeats,
+          1,
+        );
         // ONNX Runtime's first two runs plan its memory (measured: 3x slower than the next ones).
         const onnx = await medianSeconds(async () => void (zOnnx = await session.run(x)), repeats, 2);
         let diff = 0;
@@ -65,11 +69,35 @@ export async function runOnnxBench(opts: { quick?: boolean; log?: (s: string) =>
         const row: InferenceRow = { ...c, native_img_s: round(c.batch / native), onnx_img_s: round(c.batch / onnx), max_abs_diff: diff };
         if (ta.ok) {
           const p = getPreset(c.arch);
-          row.torch_img_s = runTorchReference({ layers: p.layers, groups: p.groups, widthPerGroup: p.widthPerGroup, size: c.size, batch: c.batch, threads: 2, repeats: repeats + 2 }, ta.python).infer_img_s;
+          row.torch_img_s = runTorchReference(
+            {
+              layers: p.layers,
+              groups: p.groups,
+              widthPerGroup: p.widthPerGroup,
+              size: c.size,
+              batch: c.batch,
+              threads: 2,
+              repeats: repeats + 2,
+            },
+            ta.python,
+          ).infer_img_s;
         }
-        log(`${key}: native ${row.native_img_s} img/s, onnx ${row.onnx_img_s} img/s${row.torch_img_s ? `, torch ${row.torch_img_s} img/s` : ""}; max |native - onnx| ${diff.toExponential(1)}`);
+        log(
+          `${key}: native ${row.native_img_s} img/s, onnx ${row.onnx_img_s} img/s${row.torch_img_s ? `, torch ${row.torch_img_s} img/s` : ""}; max |native - onnx| ${diff.toExponential(1)}`,
+        );
         const prior = best.get(key);
-        best.set(key, prior ? { ...row, native_img_s: Math.max(prior.native_img_s, row.native_img_s), onnx_img_s: Math.max(prior.onnx_img_s, row.onnx_img_s), torch_img_s: row.torch_img_s && prior.torch_img_s ? Math.max(prior.torch_img_s, row.torch_img_s) : row.torch_img_s, max_abs_diff: Math.max(prior.max_abs_diff, diff) } : row);
+        best.set(
+          key,
+          prior
+            ? {
+                ...row,
+                native_img_s: Math.max(prior.native_img_s, row.native_img_s),
+                onnx_img_s: Math.max(prior.onnx_img_s, row.onnx_img_s),
+                torch_img_s: row.torch_img_s && prior.torch_img_s ? Math.max(prior.torch_img_s, row.torch_img_s) : row.torch_img_s,
+                max_abs_diff: Math.max(prior.max_abs_diff, diff),
+              }
+            : row,
+        );
       } finally {
         await session.close();
         x.dispose();
@@ -78,14 +106,25 @@ export async function runOnnxBench(opts: { quick?: boolean; log?: (s: string) =>
     }
   }
   const results = [...best.values()];
-  const ratios = results.map((r) => ({ arch: r.arch, size: r.size, batch: r.batch, onnx_to_native: round(r.onnx_img_s / r.native_img_s, 3), native_to_torch: r.torch_img_s ? round(r.native_img_s / r.torch_img_s, 3) : null, onnx_to_torch: r.torch_img_s ? round(r.onnx_img_s / r.torch_img_s, 3) : null }));
-  for (const r of ratios) log(`${r.arch}@${r.size} b${r.batch}: onnx / native ${r.onnx_to_native}${r.onnx_to_torch !== null ? `, native / torch ${r.native_to_torch}, onnx / torch ${r.onnx_to_torch}` : ""}`);
+  const ratios = results.map((r) => ({
+    arch: r.arch,
+    size: r.size,
+    batch: r.batch,
+    onnx_to_native: round(r.onnx_img_s / r.native_img_s, 3),
+    native_to_torch: r.torch_img_s ? round(r.native_img_s / r.torch_img_s, 3) : null,
+    onnx_to_torch: r.torch_img_s ? round(r.onnx_img_s / r.torch_img_s, 3) : null,
+  }));
+  for (const r of ratios)
+    log(
+      `${r.arch}@${r.size} b${r.batch}: onnx / native ${r.onnx_to_native}${r.onnx_to_torch !== null ? `, native / torch ${r.native_to_torch}, onnx / torch ${r.onnx_to_torch}` : ""}`,
+    );
   const section = {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model },
     native: engineLabel(),
     onnxruntime: { version: ort.env.versions.node, providers: ["cpu"] },
     torch: ta.ok ? { version: ta.version, python: ta.python, threads: 2 } : { skipped: ta.why },
-    method: "embedding network with GAP, eval mode, fp32, one random batch; median of repeats after a warm-up; best of `rounds` rounds per engine",
+    method:
+      "embedding network with GAP, eval mode, fp32, one random batch; median of repeats after a warm-up; best of `rounds` rounds per engine",
     rounds,
     results,
     ratios,

@@ -56,10 +56,22 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     const run = async (name: string, task: Parameters<typeof trainLoop>[1], workers = 1) => {
       const m = initialModel(profile);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rr-bench-${name}-`));
-      const r = await trainLoop(m, task, { name, steps: 4, optimizer: { kind: "sgd", lr: 0.01, momentum: 0.9 }, warmup: 1, checkpointEvery: 1000, runDir: dir, quiet: true, workers });
+      const r = await trainLoop(m, task, {
+        name,
+        steps: 4,
+        optimizer: { kind: "sgd", lr: 0.01, momentum: 0.9 },
+        warmup: 1,
+        checkpointEvery: 1000,
+        runDir: dir,
+        quiet: true,
+        workers,
+      });
       disposeModel(m);
       fs.rmSync(dir, { recursive: true, force: true });
-      const steady = r.history.slice(1).map((h) => h.imgPerSec).sort((a, b) => a - b);
+      const steady = r.history
+        .slice(1)
+        .map((h) => h.imgPerSec)
+        .sort((a, b) => a - b);
       return round(steady[Math.floor(steady.length / 2)]);
     };
     // The engine in use (native convolutions where they build), then the XNNPACK engine with
@@ -78,19 +90,41 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     const pseudo = rate(256, Date.now() - t);
     disposeModel(m);
     const engine = engineLabel();
-    log(`cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s, pseudolabel ${pseudo} img/s`);
+    log(
+      `cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s, pseudolabel ${pseudo} img/s`,
+    );
     mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
-    mergeBenchSection("training", { profile: "cpu", arch: profile.arch, imageSize: profile.imageSize, engine, teacherImgPerSec: teacher, teacherXnnpackTwoReplicasImgPerSec: teacherXnnpack2, studentImgPerSec: student, pseudolabelImgPerSec: pseudo, method: "median img/s of steps 2-4 of the real loop (loading overlapped)" });
+    mergeBenchSection("training", {
+      profile: "cpu",
+      arch: profile.arch,
+      imageSize: profile.imageSize,
+      engine,
+      teacherImgPerSec: teacher,
+      teacherXnnpackTwoReplicasImgPerSec: teacherXnnpack2,
+      studentImgPerSec: student,
+      pseudolabelImgPerSec: pseudo,
+      method: "median img/s of steps 2-4 of the real loop (loading overlapped)",
+    });
   }
 
-  const K = 120, d = 2048;
+  const K = 120,
+    d = 2048;
   const seedRows = new Float32Array(K * d);
   let s = 1;
-  for (let i = 0; i < seedRows.length; i++) { s = (s * 16807) % 2147483647; seedRows[i] = s / 2147483647 - 0.5; }
+  for (let i = 0; i < seedRows.length; i++) {
+    s = (s * 16807) % 2147483647;
+    seedRows[i] = s / 2147483647 - 0.5;
+  }
   const X = l2NormalizeRows(seedRows, d);
   const y = Int32Array.from({ length: K }, (_, i) => i);
   fitLogReg(X, y, d);
-  const times = [0, 1, 2].map(() => { const t0 = Date.now(); fitLogReg(X, y, d); return Date.now() - t0; }).sort((a, b) => a - b);
+  const times = [0, 1, 2]
+    .map(() => {
+      const t0 = Date.now();
+      fitLogReg(X, y, d);
+      return Date.now() - t0;
+    })
+    .sort((a, b) => a - b);
   log(`probe: logistic regression, ${K} classes x ${d}-d, one shot: ${times[1]} ms`);
   mergeBenchSection("probe", { classes: K, dim: d, fitMs: times[1] });
 }

@@ -27,28 +27,44 @@ export function torchPythonCandidates(): string[] {
 
 /** The first candidate whose torch imports (the script defines the model itself when there is
  * no torchvision), with its version; or why none. */
-export function torchAvailable(candidates = torchPythonCandidates()): { ok: true; python: string; version: string } | { ok: false; why: string } {
+export function torchAvailable(
+  candidates = torchPythonCandidates(),
+): { ok: true; python: string; version: string } | { ok: false; why: string } {
   if (!torchReferenceScript()) return { ok: false, why: "torch_reference.py not found (set RETAIL_REPR_TORCH_REFERENCE)" };
   for (const python of candidates) {
     const r = spawnSync(python, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
     if (!r.error && r.status === 0) return { ok: true, python, version: r.stdout.trim() };
   }
-  return { ok: false, why: `no torch in ${candidates.join(", ") || "any python"} (pip install torch in a virtualenv and activate it, or set RETAIL_REPR_TORCH_PYTHON; Debian: apt-get install python3-torch)` };
+  return {
+    ok: false,
+    why: `no torch in ${candidates.join(", ") || "any python"} (pip install torch in a virtualenv and activate it, or set RETAIL_REPR_TORCH_PYTHON; Debian: apt-get install python3-torch)`,
+  };
 }
 
-export function runTorchReference(args: { layers: number[]; groups: number; widthPerGroup: number; size: number; batch: number; threads: number; repeats?: number }, python: string): TorchResult {
+export function runTorchReference(
+  args: { layers: number[]; groups: number; widthPerGroup: number; size: number; batch: number; threads: number; repeats?: number },
+  python: string,
+): TorchResult {
   const script = torchReferenceScript();
   if (!script) throw new Error("torch_reference.py not found");
   const argv = [
     script,
-    "--layers", args.layers.join(","),
-    "--groups", String(args.groups),
-    "--width-per-group", String(args.widthPerGroup),
-    "--size", String(args.size),
-    "--batch", String(args.batch),
-    "--threads", String(args.threads),
-    "--repeats", String(args.repeats ?? 5),
-    "--device", "cpu",
+    "--layers",
+    args.layers.join(","),
+    "--groups",
+    String(args.groups),
+    "--width-per-group",
+    String(args.widthPerGroup),
+    "--size",
+    String(args.size),
+    "--batch",
+    String(args.batch),
+    "--threads",
+    String(args.threads),
+    "--repeats",
+    String(args.repeats ?? 5),
+    "--device",
+    "cpu",
   ];
   const r = spawnSync(python, argv, { encoding: "utf8", maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`torch reference failed: ${(r.stderr || r.error?.message || "").trim().split("\n").pop()}`);

@@ -44,7 +44,10 @@ export function readConfigFile(file: string): Overrides {
     throw new Error(`--config ${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"} (${(e as Error).message.split("\n")[0]})`);
   }
   if (value === null || value === undefined) return {};
-  if (!isPlainObject(value)) throw new Error(`--config ${file}: the file must hold an object of profile keys (e.g. train: {teacher: {lr: 0.1}}), not ${Array.isArray(value) ? "a list" : typeof value}`);
+  if (!isPlainObject(value))
+    throw new Error(
+      `--config ${file}: the file must hold an object of profile keys (e.g. train: {teacher: {lr: 0.1}}), not ${Array.isArray(value) ? "a list" : typeof value}`,
+    );
   return value;
 }
 
@@ -85,7 +88,8 @@ function parseInlineJson(text: string): Overrides {
  * key, its value and what is allowed; the profile's name is chosen by --profile, not here. */
 export function applyOverrides<P extends { name: string }>(base: P, overrides: Overrides, source = "config"): P {
   if (Object.keys(overrides).length === 0) return base;
-  if ("name" in overrides && overrides.name !== base.name) throw new Error(`${source}: 'name' cannot be set (choose the profile with --profile ${String(overrides.name)})`);
+  if ("name" in overrides && overrides.name !== base.name)
+    throw new Error(`${source}: 'name' cannot be set (choose the profile with --profile ${String(overrides.name)})`);
   const merged = mergeOverrides(base as unknown as Overrides, overrides) as unknown as P;
   const problems = profileProblems(merged);
   if (problems.length) throw new Error(`${source}: ${problems.join("; ")}`);
@@ -99,6 +103,7 @@ export function changedKeys(base: unknown, p: unknown, prefix = ""): string[] {
     const keys = [...new Set([...Object.keys(base), ...Object.keys(p)])];
     return keys.flatMap((k) => changedKeys(base[k], p[k], at(k)));
   }
-  if (Array.isArray(base) && Array.isArray(p) && base.length === p.length) return p.flatMap((v, i) => changedKeys(base[i], v, at(String(i))));
+  if (Array.isArray(base) && Array.isArray(p) && base.length === p.length)
+    return p.flatMap((v, i) => changedKeys(base[i], v, at(String(i))));
   return JSON.stringify(base) === JSON.stringify(p) ? [] : [`${prefix}=${JSON.stringify(p)}`];
 }

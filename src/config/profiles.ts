@@ -30,10 +30,28 @@ export interface TrainSizes {
   pretrain: { steps: number; batch: number; lr: number; tagDrop: number; tagNoise: number };
   /** `lr` is the base the dev sweep scales (`sweep.lrScales`, short runs of `sweep.steps`); the
    * chosen rate trains the teacher, whose kept checkpoint is the one best on dev-like. */
-  teacher: { steps: number; pairsPerBatch: number; lr: number; temperature: number; baseTemperature: number; hardRatio: number; sweep: LrSweep };
+  teacher: {
+    steps: number;
+    pairsPerBatch: number;
+    lr: number;
+    temperature: number;
+    baseTemperature: number;
+    hardRatio: number;
+    sweep: LrSweep;
+  };
   /** The noisy student: `start` and `alpha` are the values the dev sweep chose (chosenStudent
    * in pipeline/runs.ts puts them here); `dropout` is the rate on its embeddings. */
-  student: { steps: number; pairsPerBatch: number; pseudoPerBatch: number; lr: number; alpha: number; beta: number; start: StudentStart; dropout: number; sweep: StudentSweep };
+  student: {
+    steps: number;
+    pairsPerBatch: number;
+    pseudoPerBatch: number;
+    lr: number;
+    alpha: number;
+    beta: number;
+    start: StudentStart;
+    dropout: number;
+    sweep: StudentSweep;
+  };
   /** The whole network from `init`, on the one-shot training images with augmentation; the
    * recipe is chosen among `recipes` on dev-like (pipeline/runs.ts, chosenRecipe). */
   finetune: { steps: number; batch: number; gamma: number; recipes: FinetuneRecipe[] };
@@ -128,11 +146,41 @@ export const PROFILES: Record<ProfileName, Profile> = {
     seed: 7,
     init: "pretrained",
     repeat: 0,
-    data: { storeSize: 40, pretrainImages: 64, teacherPairs: 48, pseudoImages: 48, groziClasses: 12, groziTestPerClass: 2, capgBrands: 4, capgVariants: 3, capgTestPerClass: 2, devBrands: 4, devTestPerClass: 2 },
+    data: {
+      storeSize: 40,
+      pretrainImages: 64,
+      teacherPairs: 48,
+      pseudoImages: 48,
+      groziClasses: 12,
+      groziTestPerClass: 2,
+      capgBrands: 4,
+      capgVariants: 3,
+      capgTestPerClass: 2,
+      devBrands: 4,
+      devTestPerClass: 2,
+    },
     train: {
       pretrain: { steps: 12, batch: 16, lr: 0.05, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5, sweep: { steps: 8, lrScales: LR_SCALES } },
-      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 8, candidates: studentCandidates(), lrScales: [0.5, 2] } },
+      teacher: {
+        steps: 40,
+        pairsPerBatch: 8,
+        lr: 0.03,
+        temperature: 0.1,
+        baseTemperature: 0.07,
+        hardRatio: 0.5,
+        sweep: { steps: 8, lrScales: LR_SCALES },
+      },
+      student: {
+        steps: 30,
+        pairsPerBatch: 4,
+        pseudoPerBatch: 8,
+        lr: 0.03,
+        alpha: 0.5,
+        beta: 1,
+        start: "teacher",
+        dropout: 0.3,
+        sweep: { steps: 8, candidates: studentCandidates(), lrScales: [0.5, 2] },
+      },
       finetune: { steps: 10, batch: 12, gamma: 0.5, recipes: finetuneRecipes(0.03) },
       embedBatch: 32,
       pseudoPartSize: 16,
@@ -153,13 +201,43 @@ export const PROFILES: Record<ProfileName, Profile> = {
     repeat: 0,
     // Paper's proportions: unlabeled images = 4x the teacher's images (2M vs 250k pairs);
     // test sets of 480 / 420 in-situ images so that 95 % intervals are about +-4 points.
-    data: { storeSize: 72, pretrainImages: 3000, teacherPairs: 600, pseudoImages: 4800, groziClasses: 120, groziTestPerClass: 4, capgBrands: 12, capgVariants: 5, capgTestPerClass: 7, devBrands: 30, devTestPerClass: 4 },
+    data: {
+      storeSize: 72,
+      pretrainImages: 3000,
+      teacherPairs: 600,
+      pseudoImages: 4800,
+      groziClasses: 120,
+      groziTestPerClass: 4,
+      capgBrands: 12,
+      capgVariants: 5,
+      capgTestPerClass: 7,
+      devBrands: 30,
+      devTestPerClass: 4,
+    },
     train: {
       pretrain: { steps: 200, batch: 64, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: { steps: 150, pairsPerBatch: 32, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5, sweep: { steps: 40, lrScales: LR_SCALES } },
+      teacher: {
+        steps: 150,
+        pairsPerBatch: 32,
+        lr: 0.05,
+        temperature: 0.1,
+        baseTemperature: 0.07,
+        hardRatio: 0.5,
+        sweep: { steps: 40, lrScales: LR_SCALES },
+      },
       // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
       // student sees as many images as the teacher did (150 x 64).
-      student: { steps: 150, pairsPerBatch: 16, pseudoPerBatch: 32, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 40, candidates: studentCandidates(), lrScales: [0.5, 2] } },
+      student: {
+        steps: 150,
+        pairsPerBatch: 16,
+        pseudoPerBatch: 32,
+        lr: 0.05,
+        alpha: 0.5,
+        beta: 1,
+        start: "teacher",
+        dropout: 0.3,
+        sweep: { steps: 40, candidates: studentCandidates(), lrScales: [0.5, 2] },
+      },
       // As many images as the teacher saw (300 x 32 = 150 x 64).
       finetune: { steps: 300, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
       embedBatch: 64,
@@ -177,11 +255,41 @@ export const PROFILES: Record<ProfileName, Profile> = {
     init: "pretrained",
     repeat: 0,
     // The paper: 250k pairs, 2M unlabeled images; Grozi-120 has 4,973 in-situ frames (~41 per class).
-    data: { storeSize: 256, pretrainImages: 1_000_000, teacherPairs: 250_000, pseudoImages: 2_000_000, groziClasses: 120, groziTestPerClass: 41, capgBrands: 30, capgVariants: 8, capgTestPerClass: 5, devBrands: 60, devTestPerClass: 10 },
+    data: {
+      storeSize: 256,
+      pretrainImages: 1_000_000,
+      teacherPairs: 250_000,
+      pseudoImages: 2_000_000,
+      groziClasses: 120,
+      groziTestPerClass: 41,
+      capgBrands: 30,
+      capgVariants: 8,
+      capgTestPerClass: 5,
+      devBrands: 60,
+      devTestPerClass: 10,
+    },
     train: {
       pretrain: { steps: 50_000, batch: 128, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: { steps: 20_000, pairsPerBatch: 64, lr: 0.05, temperature: 0.1, baseTemperature: 0.07, hardRatio: 0.5, sweep: { steps: 2_000, lrScales: LR_SCALES } },
-      student: { steps: 40_000, pairsPerBatch: 64, pseudoPerBatch: 64, lr: 0.05, alpha: 0.5, beta: 1, start: "teacher", dropout: 0.3, sweep: { steps: 4_000, candidates: studentCandidates(), lrScales: [0.5, 2] } },
+      teacher: {
+        steps: 20_000,
+        pairsPerBatch: 64,
+        lr: 0.05,
+        temperature: 0.1,
+        baseTemperature: 0.07,
+        hardRatio: 0.5,
+        sweep: { steps: 2_000, lrScales: LR_SCALES },
+      },
+      student: {
+        steps: 40_000,
+        pairsPerBatch: 64,
+        pseudoPerBatch: 64,
+        lr: 0.05,
+        alpha: 0.5,
+        beta: 1,
+        start: "teacher",
+        dropout: 0.3,
+        sweep: { steps: 4_000, candidates: studentCandidates(), lrScales: [0.5, 2] },
+      },
       finetune: { steps: 2_000, batch: 64, gamma: 0.5, recipes: finetuneRecipes(0.01) },
       embedBatch: 128,
       pseudoPartSize: 4096,
@@ -204,7 +312,10 @@ export function getProfile(name?: string, init?: string, overrides: OverrideLaye
     const src = name ? "profile" : PROFILE_ENV;
     throw new Error(`${src}: unknown profile '${raw}'. Use one of: ${PROFILE_NAMES.join(", ")}.`);
   }
-  const configured = [{ source: `${CONFIG_ENV} / ${SET_ENV}`, values: envOverrides() }, ...overrides].reduce((q, l) => applyOverrides(q, l.values, l.source), p);
+  const configured = [{ source: `${CONFIG_ENV} / ${SET_ENV}`, values: envOverrides() }, ...overrides].reduce(
+    (q, l) => applyOverrides(q, l.values, l.source),
+    p,
+  );
   const i = init ?? process.env[INIT_ENV];
   const withInit = i ? withRun(configured, { init: i }) : configured;
   const chunk = process.env[CHUNK_ENV];
@@ -225,7 +336,8 @@ export function profile(name: ProfileName, overrides: Overrides = {}): Profile {
 
 /** The same profile training in gradient-cache chunks of `chunk` images (train/chunked.ts). */
 export function withChunk(p: Profile, chunk: number, source = "--chunk"): Profile {
-  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`${source}: the chunk size must be a whole number of images >= 1 (got ${chunk})`);
+  if (!Number.isInteger(chunk) || chunk < 1)
+    throw new Error(`${source}: the chunk size must be a whole number of images >= 1 (got ${chunk})`);
   return { ...p, train: { ...p.train, chunk } };
 }
 

@@ -33,7 +33,15 @@ export const profileSchema = z.strictObject({
   }),
   train: z.strictObject({
     pretrain: z.strictObject({ steps: count, batch: count, lr: rate, tagDrop: fraction, tagNoise: fraction }),
-    teacher: z.strictObject({ steps: count, pairsPerBatch: count, lr: rate, temperature: rate, baseTemperature: rate, hardRatio: fraction, sweep: lrSweep }),
+    teacher: z.strictObject({
+      steps: count,
+      pairsPerBatch: count,
+      lr: rate,
+      temperature: rate,
+      baseTemperature: rate,
+      hardRatio: fraction,
+      sweep: lrSweep,
+    }),
     student: z.strictObject({
       steps: count,
       pairsPerBatch: count,
@@ -100,4 +108,5 @@ function shapeAt(path: readonly PropertyKey[]): Record<string, unknown> | undefi
   return (s as { shape?: Record<string, unknown> } | undefined)?.shape;
 }
 
-const unwrap = (s: unknown): unknown => (s && typeof (s as { unwrap?: unknown }).unwrap === "function" ? unwrap((s as { unwrap(): unknown }).unwrap()) : s);
+const unwrap = (s: unknown): unknown =>
+  s && typeof (s as { unwrap?: unknown }).unwrap === "function" ? unwrap((s as { unwrap(): unknown }).unwrap()) : s;

@@ -35,7 +35,13 @@ export interface ImportReport {
  * each with the line it starts on; blank lines skipped, fields trimmed. */
 function csvRecords(file: string): { line: number; fields: string[] }[] {
   try {
-    const rows = parse(fs.readFileSync(file, "utf8"), { relax_column_count: true, skip_empty_lines: true, trim: true, info: true, bom: true }) as unknown as { record: string[]; info: { lines: number } }[];
+    const rows = parse(fs.readFileSync(file, "utf8"), {
+      relax_column_count: true,
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+      bom: true,
+    }) as unknown as { record: string[]; info: { lines: number } }[];
     return rows.map((r) => ({ line: r.info.lines, fields: r.record }));
   } catch (e) {
     throw new Error(`${file}: not a readable CSV (${(e as Error).message}); quote fields that hold commas or quotes`);
@@ -44,7 +50,12 @@ function csvRecords(file: string): { line: number; fields: string[] }[] {
 
 /** Class folders with an explicit split: a file,class,split CSV (paths relative to ROOT, or
  * absolute; split train or test), or ROOT/train/<class>/ and ROOT/test/<class>/. */
-function explicitSplit(root: string, splitFile: string | undefined, report: ImportReport, policy: BadPolicy): { candidates: Item[]; classes: string[] } | undefined {
+function explicitSplit(
+  root: string,
+  splitFile: string | undefined,
+  report: ImportReport,
+  policy: BadPolicy,
+): { candidates: Item[]; classes: string[] } | undefined {
   const rows: { file: string; cls: string; split: "train" | "test" }[] = [];
   if (splitFile) {
     const file = path.resolve(splitFile);
@@ -105,7 +116,9 @@ function otherFiles(dir: string): string[] {
 
 function noImages(dir: string): string {
   const other = otherFiles(dir);
-  return other.length ? `no image files (${other.length} file${other.length > 1 ? "s" : ""} with an unknown extension: ${other.slice(0, 3).join(", ")}${other.length > 3 ? ", ..." : ""})` : "empty (no files)";
+  return other.length
+    ? `no image files (${other.length} file${other.length > 1 ? "s" : ""} with an unknown extension: ${other.slice(0, 3).join(", ")}${other.length > 3 ? ", ..." : ""})`
+    : "empty (no files)";
 }
 
 /** A problem that is not one image's: reported under "skip", the end of the import under "stop". */
@@ -128,7 +141,8 @@ function oneShotClasses(report: ImportReport, name: (product: number) => string,
   const trained = new Set(report.items.filter((it) => it.split === "train").map((it) => it.product));
   const orphans = new Map<number, number>();
   for (const it of report.items) if (!trained.has(it.product)) orphans.set(it.product, (orphans.get(it.product) ?? 0) + 1);
-  for (const [p, n] of orphans) report.problems.push(`${name(p)}: no usable training image; its ${n} test image${n > 1 ? "s" : ""} left out of the test set`);
+  for (const [p, n] of orphans)
+    report.problems.push(`${name(p)}: no usable training image; its ${n} test image${n > 1 ? "s" : ""} left out of the test set`);
   report.items = report.items.filter((it) => trained.has(it.product));
   const ids = new Map<number, number>();
   for (const it of report.items) {
@@ -141,7 +155,8 @@ function oneShotClasses(report: ImportReport, name: (product: number) => string,
 const CHECK_PROGRESS_FROM = 100;
 
 async function checked(candidates: Item[], policy: BadPolicy, report: ImportReport): Promise<void> {
-  const bar = candidates.length >= CHECK_PROGRESS_FROM ? new Progress({ label: "check images", total: candidates.length, unit: "img" }) : undefined;
+  const bar =
+    candidates.length >= CHECK_PROGRESS_FROM ? new Progress({ label: "check images", total: candidates.length, unit: "img" }) : undefined;
   for (const it of candidates) {
     bar?.tick();
     try {
@@ -156,13 +171,19 @@ async function checked(candidates: Item[], policy: BadPolicy, report: ImportRepo
   }
 }
 
-export async function readDataset(format: Format, source: string, policy: BadPolicy = "skip", opts: { split?: string } = {}): Promise<ImportReport> {
+export async function readDataset(
+  format: Format,
+  source: string,
+  policy: BadPolicy = "skip",
+  opts: { split?: string } = {},
+): Promise<ImportReport> {
   const report: ImportReport = { items: [], problems: [], notes: [] };
   const root = path.resolve(source);
   const candidates: Item[] = [];
   let classNames: ((product: number) => string) | undefined;
   let assignTrain = false;
-  if (opts.split && format !== "class-folders") throw new Error(`--split is for --format class-folders (the ${format} format has its own split)`);
+  if (opts.split && format !== "class-folders")
+    throw new Error(`--split is for --format class-folders (the ${format} format has its own split)`);
   switch (format) {
     case "class-folders": {
       const explicit = explicitSplit(root, opts.split, report, policy);
@@ -172,7 +193,8 @@ export async function readDataset(format: Format, source: string, policy: BadPol
         break;
       }
       assignTrain = true;
-      report.rule = "no split given (no --split file, no train/ and test/ folders): the first usable image of each class, in name order, trains; the rest test";
+      report.rule =
+        "no split given (no --split file, no train/ and test/ folders): the first usable image of each class, in name order, trains; the rest test";
       const classes = listDir(root).filter((n) => fs.statSync(path.join(root, n)).isDirectory());
       if (classes.length === 0) throw new Error(`${root}: no class folders (expected ROOT/<class>/<image>)`);
       classes.forEach((c, id) => {
@@ -185,10 +207,15 @@ export async function readDataset(format: Format, source: string, policy: BadPol
       break;
     }
     case "grozi120": {
-      for (const part of ["inVitro", "inSitu"]) if (!fs.existsSync(path.join(root, part))) throw new Error(`${root}: not a Grozi-120 folder (missing ${part}/)`);
+      for (const part of ["inVitro", "inSitu"])
+        if (!fs.existsSync(path.join(root, part))) throw new Error(`${root}: not a Grozi-120 folder (missing ${part}/)`);
       const ids = listDir(path.join(root, "inVitro")).filter((n) => /^\d+$/.test(n));
       for (const id of listDir(path.join(root, "inSitu")).filter((n) => /^\d+$/.test(n) && !ids.includes(n))) {
-        problem(report, policy, `${path.join(root, "inSitu", id)}: product ${id} is only under inSitu/ (no inVitro/${id}/ to train on); left out`);
+        problem(
+          report,
+          policy,
+          `${path.join(root, "inSitu", id)}: product ${id} is only under inSitu/ (no inVitro/${id}/ to train on); left out`,
+        );
       }
       ids.forEach((id, k) => {
         const web = path.join(root, "inVitro", id, "web", "JPEG");
@@ -233,10 +260,23 @@ export async function readDataset(format: Format, source: string, policy: BadPol
 }
 
 /** Read a real dataset and write its manifest to `dir`, where the pipeline looks for it. */
-export async function importDataset(format: Format, source: string, dir: string, policy: BadPolicy = "skip", opts: { split?: string } = {}): Promise<ImportReport> {
+export async function importDataset(
+  format: Format,
+  source: string,
+  dir: string,
+  policy: BadPolicy = "skip",
+  opts: { split?: string } = {},
+): Promise<ImportReport> {
   const report = await readDataset(format, source, policy, opts);
-  if (report.items.length === 0) throw new Error(`${source}: no usable images${report.problems.length ? `:\n  ${report.problems.slice(0, 10).join("\n  ")}` : ""}`);
-  const manifest: Manifest = { name: path.basename(dir), specHash: "imported", spec: { source: path.resolve(source), format, ...(opts.split ? { split: path.resolve(opts.split) } : {}) }, created: new Date().toISOString(), items: report.items };
+  if (report.items.length === 0)
+    throw new Error(`${source}: no usable images${report.problems.length ? `:\n  ${report.problems.slice(0, 10).join("\n  ")}` : ""}`);
+  const manifest: Manifest = {
+    name: path.basename(dir),
+    specHash: "imported",
+    spec: { source: path.resolve(source), format, ...(opts.split ? { split: path.resolve(opts.split) } : {}) },
+    created: new Date().toISOString(),
+    items: report.items,
+  };
   ensureDir(dir);
   writeManifest(dir, manifest);
   return report;

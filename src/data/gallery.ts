@@ -2,11 +2,16 @@
 // mosaics, and a PNG of one (~3 bytes a pixel) made a saved notebook weigh megabytes.
 import sharp from "sharp";
 
-export async function galleryJpeg(files: string[], opts: { cols: number; tile: number; labels?: string[]; quality?: number }): Promise<Buffer> {
+export async function galleryJpeg(
+  files: string[],
+  opts: { cols: number; tile: number; labels?: string[]; quality?: number },
+): Promise<Buffer> {
   const { cols, tile } = opts;
   const rows = Math.ceil(files.length / cols);
   const label = (s: string) =>
-    Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${tile}" height="14"><rect width="100%" height="100%" fill="#000" opacity="0.6"/><text x="3" y="11" font-family="DejaVu Sans" font-size="10" fill="#fff">${s.replace(/[<&>]/g, "")}</text></svg>`);
+    Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${tile}" height="14"><rect width="100%" height="100%" fill="#000" opacity="0.6"/><text x="3" y="11" font-family="DejaVu Sans" font-size="10" fill="#fff">${s.replace(/[<&>]/g, "")}</text></svg>`,
+    );
   const tiles = await Promise.all(
     files.map(async (f, i) => {
       let img = sharp(f).resize(tile, tile).removeAlpha();
@@ -14,10 +19,18 @@ export async function galleryJpeg(files: string[], opts: { cols: number; tile: n
       return { input: await img.png().toBuffer(), left: (i % cols) * tile, top: Math.floor(i / cols) * tile };
     }),
   );
-  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } }).composite(tiles).jpeg({ quality: opts.quality ?? 85 }).toBuffer();
+  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } })
+    .composite(tiles)
+    .jpeg({ quality: opts.quality ?? 85 })
+    .toBuffer();
 }
 
 /** Small JPEG data URIs of images (hover thumbnails in plots). */
 export async function thumbnails(files: string[], side = 48): Promise<string[]> {
-  return Promise.all(files.map(async (f) => `data:image/jpeg;base64,${(await sharp(f).resize(side, side).removeAlpha().jpeg({ quality: 70 }).toBuffer()).toString("base64")}`));
+  return Promise.all(
+    files.map(
+      async (f) =>
+        `data:image/jpeg;base64,${(await sharp(f).resize(side, side).removeAlpha().jpeg({ quality: 70 }).toBuffer()).toString("base64")}`,
+    ),
+  );
 }

@@ -19,7 +19,14 @@ export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** Brand-id ranges keep the datasets' products disjoint (add-product draws from 4,000,000 on);
  * the pretraining corpus also has logos of its own (universe.ts, logoPool). */
-const BRAND_OFFSET: Record<DatasetName, number> = { "teacher-pairs": 0, "student-pseudo": 1_000_000, "grozi-like": 2_000_000, "capg-like": 3_000_000, "pretrain-corpus": 5_000_000, "dev-like": 6_000_000 };
+const BRAND_OFFSET: Record<DatasetName, number> = {
+  "teacher-pairs": 0,
+  "student-pseudo": 1_000_000,
+  "grozi-like": 2_000_000,
+  "capg-like": 3_000_000,
+  "pretrain-corpus": 5_000_000,
+  "dev-like": 6_000_000,
+};
 // 2: the pretraining corpus, and logos split between it and the other sets. 3: in-situ photos
 // really are down-scaled (the effect was lost to sharp's one-resize-per-pipeline rule). 4: test
 // photos from a held-out domain (domains.ts), one teacher pair per product, the dev-like set.
@@ -40,7 +47,10 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
   const seed = profile.seed;
   const size = d.storeSize;
   const r = rngFrom(mixSeed(seed, name, "plan"));
-  const other = (k: number) => [product(seed, name, 900_000 + ((k * 2) % 5000), 0, 1), product(seed, name, 900_001 + ((k * 2) % 5000), 0, 1)];
+  const other = (k: number) => [
+    product(seed, name, 900_000 + ((k * 2) % 5000), 0, 1),
+    product(seed, name, 900_001 + ((k * 2) % 5000), 0, 1),
+  ];
   const jobs: Job[] = [];
   // File names are given without extension: packshots are PNG, shelf photos JPEG.
   const add = (stem: string, p: ProductSpec, view: Item["view"], split: Item["split"], viewSeed: number, extra: Partial<Item> = {}) => {
@@ -49,7 +59,8 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
     jobs.push({
       file,
       item: { file, product: p.id, brand: p.brandId, view, split, ...(domain ? { domain } : {}), ...extra },
-      render: () => (view === "in-vitro" ? renderInVitro(p, size) : renderInSitu(p, other(viewSeed), mixSeed(seed, name, viewSeed), size, { domain })),
+      render: () =>
+        view === "in-vitro" ? renderInVitro(p, size) : renderInSitu(p, other(viewSeed), mixSeed(seed, name, viewSeed), size, { domain }),
     });
   };
   let spec: Record<string, unknown>;
@@ -64,7 +75,9 @@ function plan(name: DatasetName, profile: Profile): { spec: Record<string, unkno
       for (let i = 0; i < d.pretrainImages; i++) {
         const k = Math.floor(r() * products);
         const p = product(seed, name, k >> 1, k & 1, 2);
-        add(`w/${i}`, p, r() < 0.4 ? "in-vitro" : "in-situ", "train", i, { tags: noisyHashtags(p, index, seed, i, tp.tagDrop, tp.tagNoise) });
+        add(`w/${i}`, p, r() < 0.4 ? "in-vitro" : "in-situ", "train", i, {
+          tags: noisyHashtags(p, index, seed, i, tp.tagDrop, tp.tagNoise),
+        });
       }
       spec = { images: d.pretrainImages, products, tagDrop: tp.tagDrop, tagNoise: tp.tagNoise, vocabulary };
       break;

@@ -57,7 +57,14 @@ export function trueHashtags(p: ProductSpec): string[] {
 /** The tags one photo carries, as vocabulary indices: each true tag kept with probability
  * 1 - drop (at least one kept), and with probability `noise` one random unrelated tag added.
  * A pure function of (seed, image). */
-export function noisyHashtags(p: ProductSpec, vocabulary: Map<string, number>, seed: number, image: number, drop: number, noise: number): number[] {
+export function noisyHashtags(
+  p: ProductSpec,
+  vocabulary: Map<string, number>,
+  seed: number,
+  image: number,
+  drop: number,
+  noise: number,
+): number[] {
   const r = rngFrom(mixSeed(seed, "hashtags", image));
   const truth = trueHashtags(p).map((t) => {
     const i = vocabulary.get(t);

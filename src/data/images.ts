@@ -14,7 +14,10 @@ export { IMAGENET_MEAN, IMAGENET_STD };
 export const MAX_PIXELS = 50_000_000;
 
 export class BadImageError extends Error {
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
     super(`${file}: ${problem}`);
   }
 }
@@ -34,7 +37,14 @@ function looksLikeImage(file: string): boolean {
   fs.readSync(fd, head, 0, 12, 0);
   fs.closeSync(fd);
   const hex = head.toString("hex");
-  return hex.startsWith("ffd8ff") || hex.startsWith("89504e47") || hex.startsWith("47494638") || (hex.startsWith("52494646") && head.subarray(8, 12).toString() === "WEBP") || hex.startsWith("49492a00") || hex.startsWith("4d4d002a");
+  return (
+    hex.startsWith("ffd8ff") ||
+    hex.startsWith("89504e47") ||
+    hex.startsWith("47494638") ||
+    (hex.startsWith("52494646") && head.subarray(8, 12).toString() === "WEBP") ||
+    hex.startsWith("49492a00") ||
+    hex.startsWith("4d4d002a")
+  );
 }
 
 /** Everything that makes an image unusable, found before a long run starts. */
@@ -51,19 +61,28 @@ export async function checkImage(file: string, minSide = 8): Promise<ImageCheck>
   try {
     meta = await sharp(file, { limitInputPixels: MAX_PIXELS }).metadata();
   } catch (e) {
-    if (/pixel limit/i.test((e as Error).message)) throw new BadImageError(file, `larger than the ${MAX_PIXELS / 1e6} megapixel limit (sharp: ${(e as Error).message.split("\n")[0]}); scale it down first`);
+    if (/pixel limit/i.test((e as Error).message))
+      throw new BadImageError(
+        file,
+        `larger than the ${MAX_PIXELS / 1e6} megapixel limit (sharp: ${(e as Error).message.split("\n")[0]}); scale it down first`,
+      );
     if (looksLikeImage(file)) throw new BadImageError(file, "truncated or corrupt image data (the header does not parse)");
     throw new BadImageError(file, "not an image sharp can read (JPEG, PNG, WebP, GIF, TIFF, AVIF, SVG)");
   }
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels > MAX_PIXELS) throw new BadImageError(file, `${meta.width}x${meta.height} is larger than the ${MAX_PIXELS / 1e6} megapixel limit (it would take ${Math.round((pixels * 3) / 2 ** 20)} MB to decode); scale it down first`);
+  if (pixels > MAX_PIXELS)
+    throw new BadImageError(
+      file,
+      `${meta.width}x${meta.height} is larger than the ${MAX_PIXELS / 1e6} megapixel limit (it would take ${Math.round((pixels * 3) / 2 ** 20)} MB to decode); scale it down first`,
+    );
   try {
     // A full decode finds truncated data that the header alone does not show.
     await sharp(file, { failOn: "truncated", limitInputPixels: MAX_PIXELS }).raw().toBuffer();
   } catch (e) {
     throw new BadImageError(file, `truncated or corrupt image data (${(e as Error).message.split("\n")[0]})`);
   }
-  const w = meta.width ?? 0, h = meta.height ?? 0;
+  const w = meta.width ?? 0,
+    h = meta.height ?? 0;
   if (w < minSide || h < minSide) throw new BadImageError(file, `${w}x${h} is too small (need at least ${minSide}x${minSide})`);
   const notes: string[] = [];
   if (meta.space === "cmyk") notes.push("CMYK, converted to sRGB");
@@ -103,9 +122,11 @@ export async function decodeRgb(file: string, size: number, aug?: Augment, r?: R
   }
   if (aug && r) {
     const meta = await sharp(file).metadata();
-    const W = meta.width!, H = meta.height!;
+    const W = meta.width!,
+      H = meta.height!;
     const f = uniform(r, aug.cropMin, 1);
-    const cw = Math.max(1, Math.round(W * f)), ch = Math.max(1, Math.round(H * f));
+    const cw = Math.max(1, Math.round(W * f)),
+      ch = Math.max(1, Math.round(H * f));
     img = img.extract({ left: Math.floor(r() * (W - cw + 1)), top: Math.floor(r() * (H - ch + 1)), width: cw, height: ch });
     img = img.resize(size, size, { fit: "fill" }).modulate({
       brightness: 1 + uniform(r, -aug.brightness, aug.brightness),

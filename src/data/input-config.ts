@@ -21,7 +21,13 @@ export interface InputConfig {
 export const defaultInputConfig = (size: number): InputConfig => ({ size, resize: "fill", mean: IMAGENET_MEAN, std: IMAGENET_STD });
 
 /** torchvision's ImageNet evaluation transform at `size` (256 -> 224: crop fraction 0.875). */
-export const torchvisionInputConfig = (size: number): InputConfig => ({ size, resize: "shorter-side", resizeTo: Math.floor(size / 0.875), mean: IMAGENET_MEAN, std: IMAGENET_STD });
+export const torchvisionInputConfig = (size: number): InputConfig => ({
+  size,
+  resize: "shorter-side",
+  resizeTo: Math.floor(size / 0.875),
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
+});
 
 /** The same rule at another side (torchvision's resize keeps its 0.875 crop fraction). */
 export function atSize(c: InputConfig, size: number): InputConfig {

@@ -46,4 +46,3 @@ export function batchAt(n: number, batch: number, seed: number, step: number): n
   const k = step % perEpoch;
   return orderCache.order.slice(k * batch, (k + 1) * batch);
 }
-

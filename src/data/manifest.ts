@@ -41,12 +41,17 @@ export function manifestPath(dir: string): string {
 
 export function readManifest(dir: string): Manifest {
   const file = manifestPath(dir);
-  if (!fs.existsSync(file)) throw new Error(`${dir}: no manifest.json; generate it with ${wayOut("retail-repr generate", "await rr.generateAll(profile)")} or point at a real dataset folder`);
+  if (!fs.existsSync(file))
+    throw new Error(
+      `${dir}: no manifest.json; generate it with ${wayOut("retail-repr generate", "await rr.generateAll(profile)")} or point at a real dataset folder`,
+    );
   let m: Manifest;
   try {
     m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
   } catch (e) {
-    throw new Error(`${file}: corrupt manifest (${(e as Error).message}); regenerate it (${wayOut("retail-repr generate", "await rr.generateAll(profile)")}) or import the dataset again`);
+    throw new Error(
+      `${file}: corrupt manifest (${(e as Error).message}); regenerate it (${wayOut("retail-repr generate", "await rr.generateAll(profile)")}) or import the dataset again`,
+    );
   }
   if (!Array.isArray(m.items)) throw new Error(`${file}: field 'items' must be a list`);
   return m;

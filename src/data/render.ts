@@ -51,10 +51,13 @@ export function packageSvg(p: ProductSpec, w: number, h: number, uid: string): s
   let pattern = "";
   switch (p.pattern) {
     case "stripes":
-      for (let x = -h; x < w; x += w * 0.18) pattern += `<path d="M${x},${h} L${x + h},0" stroke="${p.secondary}" stroke-width="${w * 0.05}" opacity="0.35"/>`;
+      for (let x = -h; x < w; x += w * 0.18)
+        pattern += `<path d="M${x},${h} L${x + h},0" stroke="${p.secondary}" stroke-width="${w * 0.05}" opacity="0.35"/>`;
       break;
     case "dots":
-      for (let y = h * 0.1; y < h; y += h * 0.09) for (let x = w * 0.08; x < w; x += w * 0.16) pattern += `<circle cx="${x}" cy="${y}" r="${w * 0.025}" fill="${p.secondary}" opacity="0.4"/>`;
+      for (let y = h * 0.1; y < h; y += h * 0.09)
+        for (let x = w * 0.08; x < w; x += w * 0.16)
+          pattern += `<circle cx="${x}" cy="${y}" r="${w * 0.025}" fill="${p.secondary}" opacity="0.4"/>`;
       break;
     case "gradient":
       pattern = `<rect width="${w}" height="${h}" fill="url(#${grad})"/>`;
@@ -103,41 +106,60 @@ export interface InSituOptions {
 }
 
 /** On a shelf among `neighbours`, cropped around the product, with camera effects. */
-export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], seed: number, size: number, opts: InSituOptions = {}): Promise<Buffer> {
+export async function renderInSitu(
+  p: ProductSpec,
+  neighbours: ProductSpec[],
+  seed: number,
+  size: number,
+  opts: InSituOptions = {},
+): Promise<Buffer> {
   const s = opts.strength ?? 0.7;
   const c = CONDITIONS[opts.domain ?? "catalogue"];
   const r = rngFrom(mixSeed(seed, "insitu", p.id));
   const S = size * 2; // draw at twice the resolution, crop, then degrade
-  const W = S * 3, H = S * 1.6;
+  const W = S * 3,
+    H = S * 1.6;
   const shelf = pick(r, c.shelves);
   const back = `<rect width="${W}" height="${H}" fill="${shelf}"/><rect y="${H * 0.86}" width="${W}" height="${H * 0.14}" fill="#555555"/>`;
   // Neighbours left and right, then the product in the middle (drawn last: in front).
   const slots = [W * 0.17, W * 0.83];
   const beside = neighbours.slice(0, 2).map((n, i) => {
     const { w, h } = packageSize(n, S * uniform(r, 0.85, 1.05));
-    return { x0: slots[i] - w * 0.51, x1: slots[i] + w * 0.51, svg: `<g transform="translate(${slots[i] - w / 2},${H * 0.86 - h})">${packageSvg(n, w, h, `n${i}-${n.id}`)}</g>` };
+    return {
+      x0: slots[i] - w * 0.51,
+      x1: slots[i] + w * 0.51,
+      svg: `<g transform="translate(${slots[i] - w / 2},${H * 0.86 - h})">${packageSvg(n, w, h, `n${i}-${n.id}`)}</g>`,
+    };
   });
   let scene = "";
   const scale = uniform(r, 0.85, 1.05);
   const { w, h } = packageSize(p, S * scale);
   const angle = normal(r) * 8 * s;
   const skew = normal(r) * 12 * s; // a cheap stand-in for perspective
-  const cx = W / 2, base = H * 0.86;
+  const cx = W / 2,
+    base = H * 0.86;
   const tilt = c.skew === "vertical" ? `skewY(${skew})` : `skewX(${skew})`;
   scene += `<g transform="translate(${cx},${base - h / 2}) rotate(${angle}) ${tilt} translate(${-w / 2},${-h / 2})">${packageSvg(p, w, h, `t${p.id}`)}</g>`;
   // Price tag on the shelf edge and, sometimes, an occluder (a hand, another tag) over the product.
   scene += `<rect x="${cx - S * 0.2}" y="${H * 0.88}" width="${S * 0.4}" height="${H * 0.08}" fill="#ffee55" stroke="#333" stroke-width="2"/>`;
   if (r() < 0.5 * s + 0.1) {
     const kind = pick(r, c.occluders);
-    const ow = w * uniform(r, 0.2, 0.5) * s, oh = h * uniform(r, 0.15, 0.4) * s;
-    const ox = cx + uniform(r, -0.6, 0.6) * w - ow / 2, oy = base - h * uniform(r, 0.1, 0.9) - oh / 2;
-    if (kind === "hand-or-tag") scene += `<rect x="${ox}" y="${oy}" width="${ow}" height="${oh}" rx="${ow * 0.3}" fill="${pick(r, ["#e0ac69", "#8d5524", "#ffffff", "#ffcc00"])}" opacity="0.95"/>`;
-    else if (kind === "sticker") scene += `<circle cx="${ox + ow / 2}" cy="${oy + oh / 2}" r="${Math.max(ow, oh) * 0.45}" fill="${pick(r, ["#e02020", "#ff7f00", "#1e90ff"])}" stroke="#ffffff" stroke-width="${w * 0.02}"/>`;
-    else scene += `<rect x="${ox}" y="0" width="${w * uniform(r, 0.06, 0.12)}" height="${H}" fill="${pick(r, ["#9a9a9a", "#3a3a3a"])}" opacity="0.9"/>`;
+    const ow = w * uniform(r, 0.2, 0.5) * s,
+      oh = h * uniform(r, 0.15, 0.4) * s;
+    const ox = cx + uniform(r, -0.6, 0.6) * w - ow / 2,
+      oy = base - h * uniform(r, 0.1, 0.9) - oh / 2;
+    if (kind === "hand-or-tag")
+      scene += `<rect x="${ox}" y="${oy}" width="${ow}" height="${oh}" rx="${ow * 0.3}" fill="${pick(r, ["#e0ac69", "#8d5524", "#ffffff", "#ffcc00"])}" opacity="0.95"/>`;
+    else if (kind === "sticker")
+      scene += `<circle cx="${ox + ow / 2}" cy="${oy + oh / 2}" r="${Math.max(ow, oh) * 0.45}" fill="${pick(r, ["#e02020", "#ff7f00", "#1e90ff"])}" stroke="#ffffff" stroke-width="${w * 0.02}"/>`;
+    else
+      scene += `<rect x="${ox}" y="0" width="${w * uniform(r, 0.06, 0.12)}" height="${H}" fill="${pick(r, ["#9a9a9a", "#3a3a3a"])}" opacity="0.9"/>`;
   }
   // Glare, colour cast and a light gradient across the scene.
-  const gx = uniform(r, 0.3, 0.7) * W, gy = uniform(r, 0.2, 0.8) * H;
-  scene += `<defs><radialGradient id="glare"><stop offset="0" stop-color="#ffffff" stop-opacity="${0.75 * s}"/><stop offset="1" stop-color="#ffffff" stop-opacity="0"/></radialGradient>` +
+  const gx = uniform(r, 0.3, 0.7) * W,
+    gy = uniform(r, 0.2, 0.8) * H;
+  scene +=
+    `<defs><radialGradient id="glare"><stop offset="0" stop-color="#ffffff" stop-opacity="${0.75 * s}"/><stop offset="1" stop-color="#ffffff" stop-opacity="0"/></radialGradient>` +
     `<linearGradient id="light" x1="0" y1="0" x2="${r() < 0.5 ? 1 : 0}" y2="1"><stop offset="0" stop-color="#000" stop-opacity="0"/><stop offset="1" stop-color="#000" stop-opacity="${0.45 * s}"/></linearGradient></defs>` +
     `<ellipse cx="${gx}" cy="${gy}" rx="${S * uniform(r, 0.2, 0.5)}" ry="${S * uniform(r, 0.1, 0.3)}" fill="url(#glare)"/>` +
     `<rect width="${W}" height="${H}" fill="url(#light)"/>` +
@@ -150,13 +172,18 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
   // The crop is the SVG's viewBox: only the pixels kept are rasterised (the same image as
   // rasterising the whole scene and cutting it out, at a third of the cost).
   // Neighbours wholly outside the crop are left out: drawing them changed no pixel.
-  const visible = beside.filter((b) => b.x1 > left && b.x0 < left + side).map((b) => b.svg).join("");
+  const visible = beside
+    .filter((b) => b.x1 > left && b.x0 < left + side)
+    .map((b) => b.svg)
+    .join("");
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side}" viewBox="${left} ${top} ${side} ${side}">${back}${visible}${scene}</svg>`;
   // Down-scale to `low` and back up, blocky, as a distant or cheap camera would. Two steps: sharp
   // keeps only the last resize of a pipeline.
   const cam = c.camera;
   const small = await sharp(Buffer.from(svg)).resize(low, low).removeAlpha().raw().toBuffer();
-  let img = sharp(small, { raw: { width: low, height: low, channels: 3 } }).resize(size, size, { kernel: cam.downscale === "nearest" ? "nearest" : "cubic" });
+  let img = sharp(small, { raw: { width: low, height: low, channels: 3 } }).resize(size, size, {
+    kernel: cam.downscale === "nearest" ? "nearest" : "cubic",
+  });
   const blur = uniform(r, 0, 1.5 * s);
   if (cam.blur === "gaussian") img = img.blur(blur > 0.3 ? blur : undefined);
   else if (blur > 0.3) {
@@ -173,8 +200,11 @@ export async function renderInSitu(p: ProductSpec, neighbours: ProductSpec[], se
   else {
     // Dim light, high gain: darker, with noise drawn per channel and larger in the blue channel.
     const gain = uniform(r, 1 - 0.35 * s, 1);
-    for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(255, raw[i] * gain + normal(nr) * sigma * (i % 3 === 2 ? 1.4 : 0.9)));
+    for (let i = 0; i < raw.length; i++)
+      raw[i] = Math.max(0, Math.min(255, raw[i] * gain + normal(nr) * sigma * (i % 3 === 2 ? 1.4 : 0.9)));
   }
   img = sharp(raw, { raw: { width: size, height: size, channels: 3 } });
-  return opts.jpeg === false ? img.png().toBuffer() : img.jpeg({ quality: Math.round(uniform(r, 90 - 60 * s, 92)), chromaSubsampling: cam.chroma }).toBuffer();
+  return opts.jpeg === false
+    ? img.png().toBuffer()
+    : img.jpeg({ quality: Math.round(uniform(r, 90 - 60 * s, 92)), chromaSubsampling: cam.chroma }).toBuffer();
 }

@@ -45,7 +45,8 @@ export function oneShotOf(dir: string): OneShot {
     const items = m.items.filter((it) => it.split === split);
     return { files: items.map((it) => resolveItem(dir, it)), labels: Int32Array.from(items.map((it) => it.product)) };
   };
-  const train = part("train"), test = part("test");
+  const train = part("train"),
+    test = part("test");
   if (train.files.length === 0 || test.files.length === 0) throw new Error(`${dir}: a one-shot set needs 'train' and 'test' items`);
   return { train, test, classes: Math.max(...train.labels, ...test.labels) + 1 };
 }

@@ -36,8 +36,54 @@ export interface ProductSpec extends BrandSpec {
   size: string;
 }
 
-export const SYLLABLES = ["ka", "lo", "mi", "ra", "ve", "no", "ti", "zu", "pa", "be", "do", "fi", "gra", "sto", "lu", "ne", "cor", "via", "mar", "sol", "ber", "qui", "dan", "tex"];
-export const FLAVOURS = ["Original", "Lemon", "Cherry", "Mint", "Vanilla", "Cocoa", "Berry", "Apple", "Mango", "Honey", "Salted", "Spicy", "Light", "Zero", "Classic", "Orange", "Peach", "Coconut", "Caramel", "Lime"];
+export const SYLLABLES = [
+  "ka",
+  "lo",
+  "mi",
+  "ra",
+  "ve",
+  "no",
+  "ti",
+  "zu",
+  "pa",
+  "be",
+  "do",
+  "fi",
+  "gra",
+  "sto",
+  "lu",
+  "ne",
+  "cor",
+  "via",
+  "mar",
+  "sol",
+  "ber",
+  "qui",
+  "dan",
+  "tex",
+];
+export const FLAVOURS = [
+  "Original",
+  "Lemon",
+  "Cherry",
+  "Mint",
+  "Vanilla",
+  "Cocoa",
+  "Berry",
+  "Apple",
+  "Mango",
+  "Honey",
+  "Salted",
+  "Spicy",
+  "Light",
+  "Zero",
+  "Classic",
+  "Orange",
+  "Peach",
+  "Coconut",
+  "Caramel",
+  "Lime",
+];
 export const SIZES = ["100 g", "150 g", "200 g", "250 g", "330 ml", "500 ml", "750 ml", "1 L", "6 x 50 g", "400 g"];
 
 /** Twemoji artwork (CC-BY 4.0): single-codepoint emoji, sorted, so indices are stable. */
@@ -46,7 +92,12 @@ export function twemojiDir(): string {
   return path.dirname(require.resolve("@twemoji/svg/package.json"));
 }
 export function logoNames(): string[] {
-  if (!logos) logos = fs.readdirSync(twemojiDir()).filter((f) => f.endsWith(".svg") && !f.includes("-")).map((f) => f.slice(0, -4)).sort();
+  if (!logos)
+    logos = fs
+      .readdirSync(twemojiDir())
+      .filter((f) => f.endsWith(".svg") && !f.includes("-"))
+      .map((f) => f.slice(0, -4))
+      .sort();
   return logos;
 }
 

@@ -13,9 +13,7 @@ export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", 
 export type BackendName = (typeof BACKEND_ORDER)[number];
 
 /** A check either fails with a reason a person can act on, or returns how to switch to the backend. */
-export type Availability =
-  | { ok: true; detail?: string; activate: () => Promise<void> }
-  | { ok: false; why: string };
+export type Availability = { ok: true; detail?: string; activate: () => Promise<void> } | { ok: false; why: string };
 export type AvailabilityCheck = () => Promise<Availability>;
 
 /** ESM-only packages (webgpu) cannot be `require`d from our CommonJS build. */
@@ -68,7 +66,15 @@ function tensorflowCheck(pkg: string, needsCuda: boolean): AvailabilityCheck {
  * no GPU, and loading it only prints a warning with a path from Dawn's build machine. */
 export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boolean {
   if (process.platform !== "linux") return true; // other systems: let Dawn decide
-  const dirs = [...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/lib/x86_64-linux-gnu"];
+  const dirs = [
+    ...(env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+    "/lib/x86_64-linux-gnu",
+  ];
   return dirs.some((d) => fs.existsSync(path.join(d, "libvulkan.so.1")));
 }
 
@@ -84,8 +90,10 @@ export function gpuDevicePresent(root = "/"): boolean {
 }
 
 const webgpuCheck: AvailabilityCheck = async () => {
-  if (!vulkanLoaderPresent()) return { ok: false, why: "no Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1 and a GPU driver)" };
-  if (!gpuDevicePresent()) return { ok: false, why: "no GPU device (/dev/dri/renderD*, NVIDIA driver): only a software Vulkan could answer" };
+  if (!vulkanLoaderPresent())
+    return { ok: false, why: "no Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1 and a GPU driver)" };
+  if (!gpuDevicePresent())
+    return { ok: false, why: "no GPU device (/dev/dri/renderD*, NVIDIA driver): only a software Vulkan could answer" };
   let webgpu: any;
   try {
     webgpu = await dynamicImport("webgpu");
@@ -113,7 +121,9 @@ const wasmCheck: AvailabilityCheck = async () => {
   const dir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
   mod.setWasmPaths(path.join(dir, "dist") + path.sep);
   const native = loadNative();
-  const detail = native.ok ? `XNNPACK, SIMD, 1 thread; convolutions native: ${native.detail}` : `XNNPACK, SIMD, 1 thread; native convolutions off: ${native.why}`;
+  const detail = native.ok
+    ? `XNNPACK, SIMD, 1 thread; convolutions native: ${native.detail}`
+    : `XNNPACK, SIMD, 1 thread; native convolutions off: ${native.why}`;
   return { ok: true, detail, activate: () => activate("wasm") };
 };
 

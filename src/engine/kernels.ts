@@ -17,7 +17,10 @@ type Backend = tf.KernelBackend;
 /** Calls other kernels of the same backend and remembers intermediates to free. */
 class KernelScope {
   private readonly temps: Info[] = [];
-  constructor(private readonly backend: Backend, private readonly backendName: string) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly backendName: string,
+  ) {}
 
   run(kernel: string, inputs: Record<string, Info>, attrs: Record<string, unknown> = {}): Info {
     const k = tf.getKernel(kernel, this.backendName);
@@ -38,7 +41,11 @@ class KernelScope {
   }
   /** [M, K] @ [K, N] without transposes (XNNPACK's fast path). */
   matMul(a: Info, b: Info): Info {
-    const out = this.run("BatchMatMul", { a: this.reshape(a, [1, ...a.shape]), b: this.reshape(b, [1, ...b.shape]) }, { transposeA: false, transposeB: false });
+    const out = this.run(
+      "BatchMatMul",
+      { a: this.reshape(a, [1, ...a.shape]), b: this.reshape(b, [1, ...b.shape]) },
+      { transposeA: false, transposeB: false },
+    );
     return this.reshape(out, [a.shape[0], b.shape[1]]);
   }
 
@@ -91,9 +98,21 @@ export function conv2dBackpropFilterInfo(s: KernelScope, x: Info, dy: Info, filt
   // make the (small) result taller, and it is cut back below.
   const pb = Math.max(0, KH - 1 + (Ho - 1) * sh + 1 - H - top);
   const pr = Math.max(0, KW - 1 + (Wo - 1) * sw + 1 - W - left);
-  const xt = s.transpose(s.pad(x, [[0, 0], [top, pb], [left, pr], [0, 0]]), [3, 1, 2, 0]);
+  const xt = s.transpose(
+    s.pad(x, [
+      [0, 0],
+      [top, pb],
+      [left, pr],
+      [0, 0],
+    ]),
+    [3, 1, 2, 0],
+  );
   const dyt = s.transpose(dy, [1, 2, 0, 3]);
-  let out = s.run("Conv2D", { x: xt, filter: dyt }, { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [sh, sw], dimRoundingMode: undefined });
+  let out = s.run(
+    "Conv2D",
+    { x: xt, filter: dyt },
+    { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [sh, sw], dimRoundingMode: undefined },
+  );
   if (out.shape[1] !== KH || out.shape[2] !== KW) out = s.run("Slice", { x: out }, { begin: [0, 0, 0, 0], size: [Ci, KH, KW, Co] });
   return s.transpose(out, [1, 2, 0, 3]);
 }
@@ -102,7 +121,16 @@ export function conv2dBackpropFilterInfo(s: KernelScope, x: Info, dy: Info, filt
 export function conv2dBackpropInputInfo(s: KernelScope, dy: Info, filter: Info, inputShape: number[], attrs: ConvAttrs): Info {
   const c = convInfo(inputShape, filter.shape, attrs);
   const [N, H, W] = inputShape;
-  const { outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, inChannels: Ci } = c;
+  const {
+    outHeight: Ho,
+    outWidth: Wo,
+    outChannels: Co,
+    filterHeight: KH,
+    filterWidth: KW,
+    strideHeight: sh,
+    strideWidth: sw,
+    inChannels: Ci,
+  } = c;
   const { top, left } = c.padInfo;
   if (KH === 1 && KW === 1 && top === 0 && left === 0) {
     // dX at the strided pixels = dy W^T; zero elsewhere.
@@ -112,34 +140,67 @@ export function conv2dBackpropInputInfo(s: KernelScope, dy: Info, filter: Info, 
     return scatterPhaseZero(s, s.reshape(d, [N, Ho, Wo, Ci]), H, W, sh, sw);
   }
   let d = dy;
-  let Hd = Ho, Wd = Wo;
+  let Hd = Ho,
+    Wd = Wo;
   if (sh > 1 || sw > 1) {
     // Zero-insert: [N,Ho,1,Wo,1,Co] padded to [N,Ho,sh,Wo,sw,Co]; the trailing zeros stay
     // (cropping is a slow Slice) and the bottom/right padding below shrinks to match.
-    const six = s.pad(s.reshape(dy, [N, Ho, 1, Wo, 1, Co]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+    const six = s.pad(s.reshape(dy, [N, Ho, 1, Wo, 1, Co]), [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]);
     d = s.reshape(six, [N, Ho * sh, Wo * sw, Co]);
     Hd = Ho * sh;
     Wd = Wo * sw;
   }
-  const pt = KH - 1 - top, pl = KW - 1 - left;
-  const pb = H - Hd + top, pr = W - Wd + left;
+  const pt = KH - 1 - top,
+    pl = KW - 1 - left;
+  const pb = H - Hd + top,
+    pr = W - Wd + left;
   if (pt < 0 || pl < 0) throw new Error(`conv2d input gradient: padding ${top}/${left} larger than the filter is not supported`);
-  let dp = s.pad(d, [[0, 0], [pt, Math.max(0, pb)], [pl, Math.max(0, pr)], [0, 0]]);
+  let dp = s.pad(d, [
+    [0, 0],
+    [pt, Math.max(0, pb)],
+    [pl, Math.max(0, pr)],
+    [0, 0],
+  ]);
   // A valid KH x KW conv of H + KH - 1 rows gives H rows.
   if (pb < 0 || pr < 0) dp = s.run("Slice", { x: dp }, { begin: [0, 0, 0, 0], size: [N, H + KH - 1, W + KW - 1, Co] });
   // W[kh,kw,ci,co] -> rot180, in/out swapped: [KH,KW,Co,Ci].
   const wr = s.transpose(s.run("Reverse", { x: filter }, { dims: [0, 1] }), [0, 1, 3, 2]);
-  return s.run("Conv2D", { x: dp, filter: wr }, { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [1, 1], dimRoundingMode: undefined });
+  return s.run(
+    "Conv2D",
+    { x: dp, filter: wr },
+    { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [1, 1], dimRoundingMode: undefined },
+  );
 }
 
 /** Place d [N, Ho, Wo, C] at x[:, ::sh, ::sw, :] of a zero [N, H, W, C]. */
 function scatterPhaseZero(s: KernelScope, d: Info, H: number, W: number, sh: number, sw: number): Info {
   const [N, Ho, Wo, C] = d.shape;
-  const six = s.pad(s.reshape(d, [N, Ho, 1, Wo, 1, C]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const six = s.pad(s.reshape(d, [N, Ho, 1, Wo, 1, C]), [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   const full = s.reshape(six, [N, Ho * sh, Wo * sw, C]);
   if (Ho * sh === H && Wo * sw === W) return full;
-  const padded = s.pad(full, [[0, 0], [0, Math.max(0, H - Ho * sh)], [0, Math.max(0, W - Wo * sw)], [0, 0]]);
-  return padded.shape[1] === H && padded.shape[2] === W ? padded : s.run("Slice", { x: padded }, { begin: [0, 0, 0, 0], size: [N, H, W, C] });
+  const padded = s.pad(full, [
+    [0, 0],
+    [0, Math.max(0, H - Ho * sh)],
+    [0, Math.max(0, W - Wo * sw)],
+    [0, 0],
+  ]);
+  return padded.shape[1] === H && padded.shape[2] === W
+    ? padded
+    : s.run("Slice", { x: padded }, { begin: [0, 0, 0, 0], size: [N, H, W, C] });
 }
 
 const registered = new Set<string>();
@@ -162,7 +223,9 @@ export function registerProjectKernels(backend: string): void {
   if (registered.has(backend) || backend !== "wasm") return;
   registered.add(backend);
   // Missing from wasm altogether.
-  registerComposite("Conv2DBackpropFilter", (s, inputs, a: ConvAttrs & { filterShape: number[] }) => conv2dBackpropFilterInfo(s, inputs.x as Info, inputs.dy as Info, a.filterShape, a));
+  registerComposite("Conv2DBackpropFilter", (s, inputs, a: ConvAttrs & { filterShape: number[] }) =>
+    conv2dBackpropFilterInfo(s, inputs.x as Info, inputs.dy as Info, a.filterShape, a),
+  );
   // Identity copied its input; tfjs calls it for every tensor a custom gradient saves (a whole
   // activation per batch norm). Share the buffer with a reference count instead, as the cpu
   // backend and wasm's own Reshape do; tensors are immutable, so sharing is safe.
@@ -178,5 +241,7 @@ export function registerProjectKernels(backend: string): void {
     },
   });
   // Replaces the slow built-in input gradient.
-  registerComposite("Conv2DBackpropInput", (s, inputs, a: ConvAttrs & { inputShape: number[] }) => conv2dBackpropInputInfo(s, inputs.dy as Info, inputs.filter as Info, a.inputShape, a));
+  registerComposite("Conv2DBackpropInput", (s, inputs, a: ConvAttrs & { inputShape: number[] }) =>
+    conv2dBackpropInputInfo(s, inputs.dy as Info, inputs.filter as Info, a.inputShape, a),
+  );
 }

@@ -89,7 +89,12 @@ function output(backend: unknown, shape: number[]): Info {
 
 /** Call a native entry point with the heap offsets of `tensors` (-1 for an absent one), then
  * `numbers`. The heap is read after the outputs exist: a malloc may grow (replace) its buffer. */
-function callNative(backend: unknown, fn: (heap: ArrayBuffer, params: Float64Array) => void, tensors: (Info | undefined)[], numbers: number[]): void {
+function callNative(
+  backend: unknown,
+  fn: (heap: ArrayBuffer, params: Float64Array) => void,
+  tensors: (Info | undefined)[],
+  numbers: number[],
+): void {
   const b = backend as WasmBackend;
   const offsets = tensors.map((t) => (t ? b.dataIdMap.get(t.dataId).memoryOffset : -1));
   fn(b.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([...offsets, ...numbers]));
@@ -155,11 +160,28 @@ function inputGrad(args: Parameters<KernelFunc>[0], inputShape: number[]): Info 
 
 function maxPoolGrad(args: Parameters<KernelFunc>[0]): Info | undefined {
   const { dy, input } = args.inputs as { dy: Info; input: Info };
-  const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: "valid" | "same" | number; dimRoundingMode?: "floor" | "round" | "ceil" };
+  const a = args.attrs as unknown as {
+    filterSize: number | [number, number];
+    strides: number | [number, number];
+    pad: "valid" | "same" | number;
+    dimRoundingMode?: "floor" | "round" | "ceil";
+  };
   if (!allFloat(dy, input)) return undefined;
-  const c = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  const c = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    a.filterSize,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+  );
   const dx = output(args.backend, input.shape);
-  callNative(args.backend, lib!.maxPoolGrad, [dy, input, dx], [...input.shape, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth]);
+  callNative(
+    args.backend,
+    lib!.maxPoolGrad,
+    [dy, input, dx],
+    [...input.shape, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, c.outHeight, c.outWidth],
+  );
   return dx;
 }
 
@@ -204,14 +226,22 @@ export function channelMoments(x: tf.Tensor): tf.Tensor2D {
 }
 /** a' * sa + b * sb + c, with sa, sb, c per channel (the last axis); b and sb optional;
  * a' = a where `mask` > 0 and 0 elsewhere (no mask: a' = a); `relu`: max(., 0) of the result. */
-export function channelAffine(a: tf.Tensor, sa: tf.Tensor1D, c: tf.Tensor1D, b?: tf.Tensor, sb?: tf.Tensor1D, opts: { mask?: tf.Tensor; relu?: boolean } = {}): tf.Tensor {
+export function channelAffine(
+  a: tf.Tensor,
+  sa: tf.Tensor1D,
+  c: tf.Tensor1D,
+  b?: tf.Tensor,
+  sb?: tf.Tensor1D,
+  opts: { mask?: tf.Tensor; relu?: boolean } = {},
+): tf.Tensor {
   const inputs: Record<string, tf.Tensor> = b && sb ? { a, sa, b, sb, c } : { a, sa, c };
   if (opts.mask) inputs.mask = opts.mask;
   return tf.engine().runKernel(CHANNEL_AFFINE, inputs, { relu: opts.relu ?? false }) as tf.Tensor;
 }
 /** a + s * b (same shapes) in one native pass: an optimiser's update. */
 export function scaledAdd(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
-  if (a.shape.join() !== b.shape.join() || a.dtype !== "float32" || b.dtype !== "float32") throw new Error(`scaledAdd: shapes [${a.shape}] and [${b.shape}] (float32) must match`);
+  if (a.shape.join() !== b.shape.join() || a.dtype !== "float32" || b.dtype !== "float32")
+    throw new Error(`scaledAdd: shapes [${a.shape}] and [${b.shape}] (float32) must match`);
   return tf.engine().runKernel(SCALED_ADD, { a, b }, { s }) as tf.Tensor;
 }
 /** [2, C]: per-channel sum(dy') and sum(dy' * (x - mean)), dy' = dy where `mask` > 0 (all of dy without one). */
@@ -256,8 +286,16 @@ function registerGroupedConv(): void {
     const relu = (args.attrs as unknown as ConvAttrs).activation === "relu";
     return (enabled && conv(args, { scale, bias, residual, relu })) || unavailable(CONV_EPILOGUE);
   });
-  registerWasm(GROUPED_FILTER_GRAD, (args) => (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || unavailable(GROUPED_FILTER_GRAD));
-  registerWasm(GROUPED_INPUT_GRAD, (args) => (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || unavailable(GROUPED_INPUT_GRAD));
+  registerWasm(
+    GROUPED_FILTER_GRAD,
+    (args) =>
+      (enabled && filterGrad(args, (args.attrs as unknown as { filterShape: number[] }).filterShape)) || unavailable(GROUPED_FILTER_GRAD),
+  );
+  registerWasm(
+    GROUPED_INPUT_GRAD,
+    (args) =>
+      (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || unavailable(GROUPED_INPUT_GRAD),
+  );
   tf.registerGradient({
     kernelName: GROUPED_CONV,
     inputsToSave: ["x", "filter"],
@@ -266,7 +304,8 @@ function registerGroupedConv(): void {
       const a = attrs as unknown as tf.NamedAttrMap;
       return {
         x: () => tf.engine().runKernel(GROUPED_INPUT_GRAD, { dy: dy as tf.Tensor, filter }, { ...a, inputShape: x.shape }) as tf.Tensor,
-        filter: () => tf.engine().runKernel(GROUPED_FILTER_GRAD, { x, dy: dy as tf.Tensor }, { ...a, filterShape: filter.shape }) as tf.Tensor,
+        filter: () =>
+          tf.engine().runKernel(GROUPED_FILTER_GRAD, { x, dy: dy as tf.Tensor }, { ...a, filterShape: filter.shape }) as tf.Tensor,
       };
     },
   });
@@ -275,7 +314,14 @@ function registerGroupedConv(): void {
 /** act(conv(x, w) * scale + bias + residual) in one kernel, scale and bias per output channel
  * (batch norm folded, for inference), `residual` shaped like the output (a residual block's
  * shortcut), each optional; `groups` groups; wasm + native only, not differentiable. */
-export function convScaleBiasAdd(x: tf.Tensor4D, w: tf.Tensor4D, stride: number | [number, number], pad: "valid" | tf.backend_util.ExplicitPadding, groups: number, e: { scale?: tf.Tensor1D; bias?: tf.Tensor1D; residual?: tf.Tensor4D; relu: boolean }): tf.Tensor4D {
+export function convScaleBiasAdd(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number | [number, number],
+  pad: "valid" | tf.backend_util.ExplicitPadding,
+  groups: number,
+  e: { scale?: tf.Tensor1D; bias?: tf.Tensor1D; residual?: tf.Tensor4D; relu: boolean },
+): tf.Tensor4D {
   const inputs: tf.NamedTensorMap = { x, filter: w };
   if (e.scale) inputs.scale = e.scale;
   if (e.bias) inputs.bias = e.bias;
@@ -285,7 +331,13 @@ export function convScaleBiasAdd(x: tf.Tensor4D, w: tf.Tensor4D, stride: number 
 }
 
 /** y = conv(x, w) with `groups` groups, torchvision-style explicit padding; wasm + native only. */
-export function groupedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number | [number, number], pad: "valid" | tf.backend_util.ExplicitPadding, groups: number): tf.Tensor4D {
+export function groupedConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number | [number, number],
+  pad: "valid" | tf.backend_util.ExplicitPadding,
+  groups: number,
+): tf.Tensor4D {
   const attrs = { strides: stride, pad, groups, dataFormat: "NHWC" };
   return tf.engine().runKernel(GROUPED_CONV, { x, filter: w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }

@@ -59,7 +59,13 @@ function load(): NativeStatus {
   // keyed by the source, the flags and the CPU model: a checkout moved to another CPU rebuilds.
   const flags = ["-O3", "-march=native", "-shared", "-fPIC", "-fopenmp"];
   const src = fs.readFileSync(SOURCE);
-  const hash = crypto.createHash("sha256").update(src).update(flags.join(" ")).update(os.cpus()[0]?.model ?? "").digest("hex").slice(0, 12);
+  const hash = crypto
+    .createHash("sha256")
+    .update(src)
+    .update(flags.join(" "))
+    .update(os.cpus()[0]?.model ?? "")
+    .digest("hex")
+    .slice(0, 12);
   const target = path.join(BUILD_DIR, `retail_native-${hash}.node`);
   if (!fs.existsSync(target)) {
     const headers = nodeHeaders();
@@ -73,10 +79,15 @@ function load(): NativeStatus {
       fs.renameSync(tmp, target);
       // Builds of earlier source versions are dead weight (unlinking one a process still has
       // loaded is harmless on Linux).
-      for (const f of fs.readdirSync(BUILD_DIR)) if (/^retail_native-[0-9a-f]+\.node$/.test(f) && path.join(BUILD_DIR, f) !== target) fs.rmSync(path.join(BUILD_DIR, f), { force: true });
+      for (const f of fs.readdirSync(BUILD_DIR))
+        if (/^retail_native-[0-9a-f]+\.node$/.test(f) && path.join(BUILD_DIR, f) !== target)
+          fs.rmSync(path.join(BUILD_DIR, f), { force: true });
     } catch (err) {
       fs.rmSync(tmp, { force: true });
-      return { ok: false, why: `could not compile ${path.relative(REPO_ROOT, SOURCE)} (${firstLine(err)}); install a C compiler and OpenBLAS: apt-get install build-essential libopenblas-dev` };
+      return {
+        ok: false,
+        why: `could not compile ${path.relative(REPO_ROOT, SOURCE)} (${firstLine(err)}); install a C compiler and OpenBLAS: apt-get install build-essential libopenblas-dev`,
+      };
     }
   }
   try {

@@ -21,7 +21,10 @@ export interface NotebookRun {
 }
 
 export function listNotebooks(only: string[] = []): string[] {
-  const all = fs.readdirSync(paths.notebooks).filter((f) => f.endsWith(".ipynb")).sort();
+  const all = fs
+    .readdirSync(paths.notebooks)
+    .filter((f) => f.endsWith(".ipynb"))
+    .sort();
   if (only.length === 0) return all.map((f) => path.join(paths.notebooks, f));
   return only.map((o) => {
     const hit = all.find((f) => f === o || f.startsWith(o));
@@ -46,7 +49,12 @@ function libraryFingerprint(): string {
     }
   };
   walk(path.join(paths.root, "dist", "src"));
-  return hashOf(files.sort().map((f) => hashOf(fs.readFileSync(f, "latin1"))).join(""));
+  return hashOf(
+    files
+      .sort()
+      .map((f) => hashOf(fs.readFileSync(f, "latin1")))
+      .join(""),
+  );
 }
 
 /** What an executed notebook may weigh: it is a file people save, diff and commit. 02-teacher,
@@ -57,7 +65,9 @@ export const DEFAULT_SIZE_LIMIT = 2 * 2 ** 20;
 function oversized(file: string, name: string): string | undefined {
   const limit = NOTEBOOK_SIZE_LIMIT[name] ?? DEFAULT_SIZE_LIMIT;
   const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
-  return size > limit ? `${name}.ipynb is ${(size / 1e6).toFixed(2)} MB executed, over its ${(limit / 1e6).toFixed(2)} MB: an output too large for a notebook people save (draw less, or show it in the HTML report only)` : undefined;
+  return size > limit
+    ? `${name}.ipynb is ${(size / 1e6).toFixed(2)} MB executed, over its ${(limit / 1e6).toFixed(2)} MB: an output too large for a notebook people save (draw less, or show it in the HTML report only)`
+    : undefined;
 }
 
 /** `inputs`: what the notebooks' results are made from (e.g. the metrics' inputs). With it, a
@@ -65,7 +75,15 @@ function oversized(file: string, name: string): string | undefined {
  * again (reproduce's second run); without it, every notebook runs (tests). `oversize`: a notebook
  * over its size budget fails the run ("fail", the tests and `notebooks`), or is reported as a
  * warning beside its results ("warn", `reproduce`: a finished reproduction is not thrown away). */
-export function runNotebooks(opts: { profile: ProfileName; init?: string; only?: string[]; timeoutSec?: number; log?: (s: string) => void; inputs?: unknown; oversize?: "fail" | "warn" }): NotebookRun[] {
+export function runNotebooks(opts: {
+  profile: ProfileName;
+  init?: string;
+  only?: string[];
+  timeoutSec?: number;
+  log?: (s: string) => void;
+  inputs?: unknown;
+  oversize?: "fail" | "warn";
+}): NotebookRun[] {
   const log = opts.log ?? ((s: string) => console.log(s));
   const check = checkJupyter();
   if (!check.ok) throw new Error(check.problem);
@@ -77,11 +95,14 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     const name = path.basename(nb, ".ipynb");
     const t0 = Date.now();
     const stamp = notebookStamp(opts.profile, nb);
-    const made = opts.inputs === undefined ? undefined : { source: hashOf(fs.readFileSync(nb, "utf8")), library, inputs: hashOf(opts.inputs) };
+    const made =
+      opts.inputs === undefined ? undefined : { source: hashOf(fs.readFileSync(nb, "utf8")), library, inputs: hashOf(opts.inputs) };
     const kept = made ? keptResult<{ warning?: string }>(stamp, made) : undefined;
     const last = kept && "result" in kept ? kept.result : undefined;
     if (last && fs.existsSync(path.join(outDir, `${name}.html`))) {
-      log(`notebook ${name} [${opts.profile}]: unchanged since its last run -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}`);
+      log(
+        `notebook ${name} [${opts.profile}]: unchanged since its last run -> ${path.relative(paths.root, path.join(outDir, name + ".html"))}`,
+      );
       if (last.warning) log(`  warning: ${last.warning}`);
       runs.push({ notebook: name, ok: true, seconds: 0, reused: true, html: path.join(outDir, `${name}.html`), warning: last.warning });
       continue;
@@ -90,8 +111,22 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     log(`notebook ${name} [${opts.profile}] ...`);
     const r = spawnSync(
       check.python,
-      [paths.executeScript, nb, outDir, "--kernel", KERNEL_NAME, "--timeout", String(opts.timeoutSec ?? 1800), "--plotly", require.resolve("plotly.js-cartesian-dist-min/plotly-cartesian.min.js")],
-      { env: jupyterEnv({ [PROFILE_ENV]: opts.profile, ...(opts.init ? { [INIT_ENV]: opts.init } : {}) }), encoding: "utf8", maxBuffer: 64 << 20 },
+      [
+        paths.executeScript,
+        nb,
+        outDir,
+        "--kernel",
+        KERNEL_NAME,
+        "--timeout",
+        String(opts.timeoutSec ?? 1800),
+        "--plotly",
+        require.resolve("plotly.js-cartesian-dist-min/plotly-cartesian.min.js"),
+      ],
+      {
+        env: jupyterEnv({ [PROFILE_ENV]: opts.profile, ...(opts.init ? { [INIT_ENV]: opts.init } : {}) }),
+        encoding: "utf8",
+        maxBuffer: 64 << 20,
+      },
     );
     const seconds = (Date.now() - t0) / 1000;
     const tooLarge = r.status === 0 ? oversized(path.join(outDir, `${name}.ipynb`), name) : undefined;
@@ -101,7 +136,11 @@ export function runNotebooks(opts: { profile: ProfileName; init?: string; only?:
     const html = path.join(outDir, `${name}.html`);
     runs.push({ notebook: name, ok, seconds, html, message, warning });
     if (ok && made) writeJsonAtomic(stamp, { inputs: made, result: warning ? { warning } : {} });
-    log(ok ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, html)}${warning ? `\n  warning: ${warning}` : ""}` : `  FAILED in ${seconds.toFixed(1)}s\n${message}`);
+    log(
+      ok
+        ? `  ok in ${seconds.toFixed(1)}s -> ${path.relative(paths.root, html)}${warning ? `\n  warning: ${warning}` : ""}`
+        : `  FAILED in ${seconds.toFixed(1)}s\n${message}`,
+    );
   }
   return runs;
 }

@@ -33,12 +33,21 @@ export interface JupyterCheck {
 export function checkJupyter(python = findPython()): JupyterCheck {
   const probe = spawnSync(
     python,
-    ["-c", "import importlib.util as u, nbconvert, nbclient; print(nbconvert.__version__, bool(u.find_spec('jupyterlab')), bool(u.find_spec('notebook')))"],
+    [
+      "-c",
+      "import importlib.util as u, nbconvert, nbclient; print(nbconvert.__version__, bool(u.find_spec('jupyterlab')), bool(u.find_spec('notebook')))",
+    ],
     { encoding: "utf8" },
   );
   if (probe.error || probe.status !== 0) {
     const why = probe.error ? probe.error.message : probe.stderr.trim().split("\n").pop();
-    return { ok: false, python, lab: false, notebook: false, problem: `${python} has no nbconvert/nbclient (${why}). ${JUPYTER_INSTALL_HINT}` };
+    return {
+      ok: false,
+      python,
+      lab: false,
+      notebook: false,
+      problem: `${python} has no nbconvert/nbclient (${why}). ${JUPYTER_INSTALL_HINT}`,
+    };
   }
   const [nbconvert, lab, notebook] = probe.stdout.trim().split(" ");
   return { ok: true, python, nbconvert, lab: lab === "True", notebook: notebook === "True" };

@@ -23,22 +23,33 @@ export interface LabProbe {
   hasModule(python: string, module: string): boolean;
 }
 
-export const LAB_HINT = "JupyterLab with plotly's chart extension: `python3 -m venv ~/jlab && ~/jlab/bin/pip install jupyterlab plotly`, then `source ~/jlab/bin/activate` (or set RETAIL_REPR_PYTHON=~/jlab/bin/python) before `npm run lab`";
+export const LAB_HINT =
+  "JupyterLab with plotly's chart extension: `python3 -m venv ~/jlab && ~/jlab/bin/pip install jupyterlab plotly`, then `source ~/jlab/bin/activate` (or set RETAIL_REPR_PYTHON=~/jlab/bin/python) before `npm run lab`";
 
 export function chooseJupyter(probe: LabProbe, root: string, extra: string[] = []): LabChoice | undefined {
   const common = ["--ip=127.0.0.1", "--no-browser", `--notebook-dir=${root}`, ...(probe.uid === 0 ? ["--allow-root"] : []), ...extra];
   const pythons: [string, string][] = [];
   if (probe.env.RETAIL_REPR_PYTHON) pythons.push([probe.env.RETAIL_REPR_PYTHON, "RETAIL_REPR_PYTHON"]);
-  if (probe.env.VIRTUAL_ENV) pythons.push([path.join(probe.env.VIRTUAL_ENV, "bin", "python"), `the active virtualenv ${probe.env.VIRTUAL_ENV}`]);
-  for (const [py, why] of pythons) if (probe.hasModule(py, "jupyterlab")) return { app: "lab", command: py, args: ["-m", "jupyterlab", ...common], why: `JupyterLab from ${why}` };
+  if (probe.env.VIRTUAL_ENV)
+    pythons.push([path.join(probe.env.VIRTUAL_ENV, "bin", "python"), `the active virtualenv ${probe.env.VIRTUAL_ENV}`]);
+  for (const [py, why] of pythons)
+    if (probe.hasModule(py, "jupyterlab"))
+      return { app: "lab", command: py, args: ["-m", "jupyterlab", ...common], why: `JupyterLab from ${why}` };
   const labExe = probe.which("jupyter-lab");
   if (labExe) return { app: "lab", command: labExe, args: common, why: `JupyterLab: ${labExe}` };
   for (const py of ["python3", "/usr/bin/python3"]) {
     const exe = py.startsWith("/") ? py : probe.which(py);
-    if (exe && probe.hasModule(exe, "jupyterlab")) return { app: "lab", command: exe, args: ["-m", "jupyterlab", ...common], why: `JupyterLab from ${exe}` };
+    if (exe && probe.hasModule(exe, "jupyterlab"))
+      return { app: "lab", command: exe, args: ["-m", "jupyterlab", ...common], why: `JupyterLab from ${exe}` };
   }
   for (const [py, why] of [...pythons, ["/usr/bin/python3", "the system python"] as [string, string]]) {
-    if (probe.hasModule(py, "notebook")) return { app: "notebook", command: py, args: ["-m", "notebook", ...common], why: `no JupyterLab found, so the classic Notebook from ${why}. ${LAB_HINT}` };
+    if (probe.hasModule(py, "notebook"))
+      return {
+        app: "notebook",
+        command: py,
+        args: ["-m", "notebook", ...common],
+        why: `no JupyterLab found, so the classic Notebook from ${why}. ${LAB_HINT}`,
+      };
   }
   return undefined;
 }

@@ -28,11 +28,16 @@ export function tslabPatched(): boolean {
 export function applyTslabPatch(): "applied" | "already applied" {
   const version = JSON.parse(fs.readFileSync(path.join(tslabDir(), "package.json"), "utf8")).version;
   if (version !== TSLAB_VERSION) {
-    throw new Error(`tslab ${version} is installed but kernel-setup/ patches ${TSLAB_VERSION}: run \`npm ci\` (package-lock.json pins ${TSLAB_VERSION})`);
+    throw new Error(
+      `tslab ${version} is installed but kernel-setup/ patches ${TSLAB_VERSION}: run \`npm ci\` (package-lock.json pins ${TSLAB_VERSION})`,
+    );
   }
   if (tslabPatched()) return "already applied";
   const dry = patchRun(["--dry-run", "--forward"]);
-  if (!dry.ok) throw new Error(`the tslab patch ${path.relative(paths.root, tslabPatchFile)} does not apply to node_modules/tslab (edited by hand? \`npm ci\` restores it): ${dry.out}`);
+  if (!dry.ok)
+    throw new Error(
+      `the tslab patch ${path.relative(paths.root, tslabPatchFile)} does not apply to node_modules/tslab (edited by hand? \`npm ci\` restores it): ${dry.out}`,
+    );
   const r = patchRun(["--forward"]);
   if (!r.ok) throw new Error(`patching tslab failed: ${r.out}`);
   return "applied";

@@ -4,7 +4,12 @@
 // loss equals plain SupCon exactly. Returns a 0/1 mask over [anchors, contrast].
 import { tf } from "../engine/tf";
 
-export function hardNegativeMask(z: tf.Tensor2D, labels: Int32Array, ratio: number, memory?: { z: tf.Tensor2D; labels: Int32Array }): tf.Tensor2D {
+export function hardNegativeMask(
+  z: tf.Tensor2D,
+  labels: Int32Array,
+  ratio: number,
+  memory?: { z: tf.Tensor2D; labels: Int32Array },
+): tf.Tensor2D {
   if (!(ratio > 0 && ratio <= 1)) throw new Error(`hard negative ratio must be in (0, 1], got ${ratio}`);
   const contrastLabels = memory ? Int32Array.from([...labels, ...memory.labels]) : labels;
   const B = labels.length;

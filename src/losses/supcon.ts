@@ -47,7 +47,11 @@ export function supConMean(terms: { perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D 
 
 /** The loss's terms: (t / t_base) * l_i per anchor ([B]; 0 where an anchor has no positive)
  * and which anchors count ([B], 0/1). The loss is their mean over the anchors that count. */
-export function supConPerAnchor(z: tf.Tensor2D, labels: Int32Array, opts: SupConOptions = {}): { perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D } {
+export function supConPerAnchor(
+  z: tf.Tensor2D,
+  labels: Int32Array,
+  opts: SupConOptions = {},
+): { perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D } {
   const t = opts.temperature ?? SUPCON_DEFAULTS.temperature;
   const tBase = opts.baseTemperature ?? SUPCON_DEFAULTS.baseTemperature;
   return tf.tidy(() => {

@@ -40,10 +40,15 @@ function sha256(buf: Buffer): string {
   return createHash("sha256").update(buf).digest("hex");
 }
 
-export function saveCheckpoint(dir: string, model: Model, opts: { step: number; optimizer?: CheckpointedOptimizer; extra?: Record<string, unknown> }): void {
+export function saveCheckpoint(
+  dir: string,
+  model: Model,
+  opts: { step: number; optimizer?: CheckpointedOptimizer; extra?: Record<string, unknown> },
+): void {
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, v] of model.params) tensors.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
-  if (opts.optimizer) for (const [name, v] of opts.optimizer.state) tensors.set(`optim/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+  if (opts.optimizer)
+    for (const [name, v] of opts.optimizer.state) tensors.set(`optim/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
   const weights = serializeSafetensors(tensors, { format: CHECKPOINT_FORMAT });
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
@@ -79,7 +84,8 @@ export function recoverCheckpoint(dir: string): boolean {
   }
   const parent = path.dirname(abs);
   const tmp = `.${path.basename(abs)}.tmp-`;
-  if (fs.existsSync(parent)) for (const e of fs.readdirSync(parent)) if (e.startsWith(tmp)) fs.rmSync(path.join(parent, e), { recursive: true, force: true });
+  if (fs.existsSync(parent))
+    for (const e of fs.readdirSync(parent)) if (e.startsWith(tmp)) fs.rmSync(path.join(parent, e), { recursive: true, force: true });
   return fs.existsSync(path.join(abs, "checkpoint.json"));
 }
 
@@ -110,16 +116,27 @@ function readWeights(dir: string, meta: CheckpointMeta) {
   const bytes = fs.existsSync(wfile) ? fs.readFileSync(wfile) : undefined;
   if (!bytes) throw new Error(`${wfile}: missing; the checkpoint is incomplete`);
   if (bytes.length !== meta.weights.bytes || sha256(bytes) !== meta.weights.sha256) {
-    throw new Error(`${wfile}: ${bytes.length} bytes with a different checksum than recorded (${meta.weights.bytes} bytes) — truncated or corrupt; nothing was loaded`);
+    throw new Error(
+      `${wfile}: ${bytes.length} bytes with a different checksum than recorded (${meta.weights.bytes} bytes) — truncated or corrupt; nothing was loaded`,
+    );
   }
   return { wfile, file: parseSafetensors(bytes, wfile) };
 }
 
 /** Assign the named tensors of a weights file to `model`, all or nothing. */
-function assignTensors(model: Model, specs: ParamSpec[], wfile: string, tensors: Map<string, { shape: number[]; data: Float32Array }>, hint: string): void {
+function assignTensors(
+  model: Model,
+  specs: ParamSpec[],
+  wfile: string,
+  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  hint: string,
+): void {
   for (const spec of specs) {
     const t = tensors.get(spec.name);
-    if (!t || t.shape.join("x") !== spec.shape.join("x")) throw new Error(`${wfile}: tensor '${spec.name}' ${t ? `is ${t.shape.join("x")}, expected ${spec.shape.join("x")}` : "missing"}; nothing was loaded. ${hint}`);
+    if (!t || t.shape.join("x") !== spec.shape.join("x"))
+      throw new Error(
+        `${wfile}: tensor '${spec.name}' ${t ? `is ${t.shape.join("x")}, expected ${spec.shape.join("x")}` : "missing"}; nothing was loaded. ${hint}`,
+      );
   }
   tf.tidy(() => {
     for (const spec of specs) model.params.get(spec.name)!.assign(tf.tensor(tensors.get(spec.name)!.data, spec.shape));
@@ -130,13 +147,17 @@ function assignTensors(model: Model, specs: ParamSpec[], wfile: string, tensors:
 export function loadCheckpoint(dir: string, model?: Model, optimizer?: CheckpointedOptimizer): { model: Model; meta: CheckpointMeta } {
   const meta = readCheckpointMeta(dir);
   if (model && !sameModel(model.config, meta.model)) {
-    throw new Error(`${dir}: checkpoint is ${describe(meta.model)}, the model is ${describe(model.config)}; load it into a model of the same architecture`);
+    throw new Error(
+      `${dir}: checkpoint is ${describe(meta.model)}, the model is ${describe(model.config)}; load it into a model of the same architecture`,
+    );
   }
   const { wfile, file } = readWeights(dir, meta);
   const target = model ?? createModel(meta.model, 0);
   assignTensors(target, target.specs, wfile, file.tensors, "");
   if (optimizer) {
-    const slots = [...file.tensors].filter(([name]) => name.startsWith("optim/")).map(([name, t]) => [name.slice(6), t] as [string, typeof t]);
+    const slots = [...file.tensors]
+      .filter(([name]) => name.startsWith("optim/"))
+      .map(([name, t]) => [name.slice(6), t] as [string, typeof t]);
     optimizer.restore(meta.optimizer?.step ?? 0, slots);
   }
   target.input = checkpointInputConfig(meta.extra);
@@ -148,6 +169,12 @@ export function loadCheckpoint(dir: string, model?: Model, optimizer?: Checkpoin
 export function loadBackbone(dir: string, model: Model): CheckpointMeta {
   const meta = readCheckpointMeta(dir);
   const { wfile, file } = readWeights(dir, meta);
-  assignTensors(model, backboneSpecs(model.backbone), wfile, file.tensors, `The start must be a ${archName(model.config.arch)} backbone (it is ${archName(meta.model.arch)}).`);
+  assignTensors(
+    model,
+    backboneSpecs(model.backbone),
+    wfile,
+    file.tensors,
+    `The start must be a ${archName(model.config.arch)} backbone (it is ${archName(meta.model.arch)}).`,
+  );
   return meta;
 }

@@ -65,7 +65,13 @@ function foldedConv(g: GraphBuilder, model: Model, x: string, conv: string, bn: 
   const bName = g.constant(conv.replace(/\.weight$/, ".folded_bias"), [cout], b.dataSync() as Float32Array);
   tf.dispose([w, b]);
   const pad = Math.floor(k / 2);
-  return g.op("Conv", [x, wName, bName], { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad], group: groups, dilations: [1, 1] });
+  return g.op("Conv", [x, wName, bName], {
+    kernel_shape: [k, k],
+    strides: [stride, stride],
+    pads: [pad, pad, pad, pad],
+    group: groups,
+    dilations: [1, 1],
+  });
 }
 
 /** The embedding network of `model` as an ONNX ModelProto's bytes, for `input` images. */
@@ -93,16 +99,25 @@ export function onnxModelBytes(model: Model, input: InputConfig, opts: { produce
     pooled = g.op("ReduceSum", [g.op("Mul", [h, K]), g.constant("lca.axes", [2], new BigInt64Array([2n, 3n]))], { keepdims: 0 });
   } else pooled = g.op("Flatten", [g.op("GlobalAveragePool", [h])], { axis: 1 });
   if (model.config.projDim) {
-    const w = g.constant("proj.weight", model.params.get("proj.weight")!.shape, model.params.get("proj.weight")!.dataSync() as Float32Array);
+    const w = g.constant(
+      "proj.weight",
+      model.params.get("proj.weight")!.shape,
+      model.params.get("proj.weight")!.dataSync() as Float32Array,
+    );
     const bias = g.constant("proj.bias", model.params.get("proj.bias")!.shape, model.params.get("proj.bias")!.dataSync() as Float32Array);
     pooled = g.op("Gemm", [pooled, w, bias]); // weight [in, out]: no transpose
   }
   // z / max(||z||, eps), as l2Normalize.
-  const norm = g.op("Max", [g.op("ReduceL2", [pooled], { axes: [1], keepdims: 1 }), g.constant("norm.eps", [], new Float32Array([NORM_EPS]))]);
+  const norm = g.op("Max", [
+    g.op("ReduceL2", [pooled], { axes: [1], keepdims: 1 }),
+    g.constant("norm.eps", [], new Float32Array([NORM_EPS])),
+  ]);
   g.op("Div", [pooled, norm], {}, "embedding");
 
   const dim = embeddingDim(model.config);
-  const tensorType = (dims: (number | string)[]) => ({ tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) } } });
+  const tensorType = (dims: (number | string)[]) => ({
+    tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) } },
+  });
   const graph: onnx.IGraphProto = {
     name: `${cfg.name}-${pooling}`,
     node: g.nodes,

@@ -17,19 +17,25 @@ export const TORCH_EXPORT_FORMAT = "retail-repr-torch/1";
 
 /** Our layout -> PyTorch's: HWIO -> OIHW; [in, out] -> [out, in]. */
 function toTorchLayout(name: string, t: tf.Tensor): { shape: number[]; data: Float32Array } {
-  const out = tf.tidy(() => (t.rank === 4 ? tf.transpose(t, [3, 2, 0, 1]) : t.rank === 2 && name.endsWith(".weight") ? tf.transpose(t) : tf.clone(t)));
+  const out = tf.tidy(() =>
+    t.rank === 4 ? tf.transpose(t, [3, 2, 0, 1]) : t.rank === 2 && name.endsWith(".weight") ? tf.transpose(t) : tf.clone(t),
+  );
   const r = { shape: out.shape, data: out.dataSync() as Float32Array };
   out.dispose();
   return r;
 }
 
 /** The state dict PyTorch's modules expect, with the model's metadata. */
-export function torchStateDict(model: Model, input: InputConfig): { tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>; metadata: Record<string, string> } {
+export function torchStateDict(
+  model: Model,
+  input: InputConfig,
+): { tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>; metadata: Record<string, string> } {
   if (model.config.pooling === "lca-concepts") throw new Error("export-torch: the lca-concepts pooling is not exported (lca and gap are)");
   const tensors = new Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>();
   for (const [name, v] of model.params) {
     tensors.set(name, toTorchLayout(name, v));
-    if (name.endsWith(".running_var")) tensors.set(name.replace(/running_var$/, "num_batches_tracked"), { shape: [], data: new BigInt64Array([0n]) });
+    if (name.endsWith(".running_var"))
+      tensors.set(name.replace(/running_var$/, "num_batches_tracked"), { shape: [], data: new BigInt64Array([0n]) });
   }
   const config = { ...model.config, arch: resolveArch(model.config.arch) };
   return { tensors, metadata: { format: TORCH_EXPORT_FORMAT, model: JSON.stringify(config), input: JSON.stringify(input) } };
@@ -38,7 +44,8 @@ export function torchStateDict(model: Model, input: InputConfig): { tensors: Map
 /** A checkpoint folder's model and input config, for an export: `size` overrides the side the
  * run trained at (a model without a record of it needs one). The caller disposes the model. */
 export function modelForExport(checkpointDir: string, size?: number): { model: Model; input: InputConfig } {
-  if (!fs.existsSync(path.join(checkpointDir, "checkpoint.json"))) throw new Error(`${checkpointDir}: no checkpoint.json; give a checkpoint folder (e.g. runs/cpu/teacher/checkpoint) or a step name`);
+  if (!fs.existsSync(path.join(checkpointDir, "checkpoint.json")))
+    throw new Error(`${checkpointDir}: no checkpoint.json; give a checkpoint folder (e.g. runs/cpu/teacher/checkpoint) or a step name`);
   const { model, meta } = loadCheckpoint(checkpointDir);
   const recorded = checkpointInputConfig(meta.extra);
   if (!recorded && !size) {
@@ -55,11 +62,14 @@ export const PTH_METADATA_ENTRY = "retail_repr.json";
 /** `retail-repr export-torch`: a checkpoint folder's model as a PyTorch .safetensors file, or a
  * .pth in torch.save's zip format (a plain state dict; the metadata in a file beside it). */
 export function exportTorch(checkpointDir: string, out: string, size?: number): { tensors: number; bytes: number; size: number } {
-  if (!/\.(safetensors|pth|pt)$/.test(out)) throw new Error(`--out ${out}: write a .safetensors or .pth file (python/retail_repr_torch.py builds the model from either)`);
+  if (!/\.(safetensors|pth|pt)$/.test(out))
+    throw new Error(`--out ${out}: write a .safetensors or .pth file (python/retail_repr_torch.py builds the model from either)`);
   const { model, input } = modelForExport(checkpointDir, size);
   try {
     const { tensors, metadata } = torchStateDict(model, input);
-    const bytes = out.endsWith(".safetensors") ? serializeSafetensors(tensors, metadata) : serializePth(tensors, { [PTH_METADATA_ENTRY]: JSON.stringify(metadata) });
+    const bytes = out.endsWith(".safetensors")
+      ? serializeSafetensors(tensors, metadata)
+      : serializePth(tensors, { [PTH_METADATA_ENTRY]: JSON.stringify(metadata) });
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     fs.writeFileSync(out, bytes);
     return { tensors: tensors.size, bytes: bytes.length, size: input.size };

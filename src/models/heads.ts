@@ -22,7 +22,10 @@ export function pool(params: Params, pooling: Pooling, F: tf.Tensor4D): tf.Tenso
     case "gap":
       return gapPool(F);
     case "lca-concepts":
-      return lcaConcepts(F, { w: getParam(params, "lca.dense.weight") as tf.Tensor2D, b: getParam(params, "lca.dense.bias") as tf.Tensor1D });
+      return lcaConcepts(F, {
+        w: getParam(params, "lca.dense.weight") as tf.Tensor2D,
+        b: getParam(params, "lca.dense.bias") as tf.Tensor1D,
+      });
   }
 }
 
@@ -41,7 +44,9 @@ export function l2Normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
 }
 
 export function embed(params: Params, pooled: tf.Tensor2D, projDim: number): tf.Tensor2D {
-  const h = projDim ? (tf.add(tf.matMul(pooled, getParam(params, "proj.weight") as tf.Tensor2D), getParam(params, "proj.bias")) as tf.Tensor2D) : pooled;
+  const h = projDim
+    ? (tf.add(tf.matMul(pooled, getParam(params, "proj.weight") as tf.Tensor2D), getParam(params, "proj.bias")) as tf.Tensor2D)
+    : pooled;
   return l2Normalize(h);
 }
 

@@ -38,7 +38,9 @@ export function importTorchWeights(model: Model, file: SafeTensorsFile, source: 
     }
     const { shape, t } = torchToOurs(spec.name, src.shape, src.data);
     if (shape.join("x") !== spec.shape.join("x")) {
-      problems.push(`'${spec.name}' has shape ${src.shape.join("x")} in the file, the model needs ${spec.shape.join("x")} (our layout) — another architecture?`);
+      problems.push(
+        `'${spec.name}' has shape ${src.shape.join("x")} in the file, the model needs ${spec.shape.join("x")} (our layout) — another architecture?`,
+      );
       t.dispose();
       continue;
     }
@@ -51,7 +53,9 @@ export function importTorchWeights(model: Model, file: SafeTensorsFile, source: 
   if (problems.length) {
     staged.forEach(([, t]) => t.dispose());
     const shown = problems.slice(0, 12).join("\n  ");
-    throw new Error(`${source}: cannot load into ${model.backbone.name} (${problems.length} problems, nothing loaded):\n  ${shown}${problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : ""}`);
+    throw new Error(
+      `${source}: cannot load into ${model.backbone.name} (${problems.length} problems, nothing loaded):\n  ${shown}${problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : ""}`,
+    );
   }
   // All checked: only now touch the model, so a bad file never half-loads it.
   for (const [v, t] of staged) {
@@ -76,7 +80,10 @@ export function importTorchToCheckpoint(opts: { config: ModelConfig; weights: st
   const model = createModel(opts.config, 0);
   try {
     const report = importTorchWeights(model, file, opts.weights);
-    saveCheckpoint(opts.out, model, { step: 0, extra: { importedFrom: opts.weights, format: file.metadata.format ?? "safetensors", input: torchvisionInputConfig(opts.size ?? 224) } });
+    saveCheckpoint(opts.out, model, {
+      step: 0,
+      extra: { importedFrom: opts.weights, format: file.metadata.format ?? "safetensors", input: torchvisionInputConfig(opts.size ?? 224) },
+    });
     return report;
   } finally {
     disposeModel(model);

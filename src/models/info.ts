@@ -17,7 +17,13 @@ export interface ModelInfo {
   gflopsPerImage: number;
   /** On the wasm engine (4 GiB heap): the largest batch a training step and an inference batch
    * fit, and the estimated bytes of one image in each (models/memory.ts). */
-  wasmHeap: { engine: string; largestTrainBatch: number; largestInferBatch: number; trainBytesPerImage: number; inferBytesPerImage: number };
+  wasmHeap: {
+    engine: string;
+    largestTrainBatch: number;
+    largestInferBatch: number;
+    trainBytesPerImage: number;
+    inferBytesPerImage: number;
+  };
 }
 
 export function modelInfo(config: ModelConfig, size: number): ModelInfo {

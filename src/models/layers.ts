@@ -3,7 +3,14 @@
 // come from ops every backend can differentiate.
 import { tf } from "../engine/tf";
 import { getParam, Params } from "./params";
-import { batchNormGradSums, channelAffine, channelMoments, convScaleBiasAdd, groupedConv2d, nativeConvolutionsOn } from "../engine/native-kernels";
+import {
+  batchNormGradSums,
+  channelAffine,
+  channelMoments,
+  convScaleBiasAdd,
+  groupedConv2d,
+  nativeConvolutionsOn,
+} from "../engine/native-kernels";
 
 export type GroupedConvMode = "split" | "blockdiag";
 let groupedMode: GroupedConvMode = "split";
@@ -20,7 +27,14 @@ type Padding = "valid" | [[number, number], [number, number], [number, number], 
 /** torchvision's convolution padding, k // 2 on each side, for a filter [k, k, cin, cout]. */
 function torchPadding(w: tf.Tensor4D): Padding {
   const pad = Math.floor(w.shape[0] / 2);
-  return pad === 0 ? "valid" : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  return pad === 0
+    ? "valid"
+    : [
+        [0, 0],
+        [pad, pad],
+        [pad, pad],
+        [0, 0],
+      ];
 }
 
 /** Conv with torchvision's padding (k // 2), stride and groups; filter w: [kh, kw, cin/groups, cout]. */
@@ -31,7 +45,10 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, groups = 
   if (groupedMode === "blockdiag") return tf.conv2d(x, blockDiagonal(w, groups), stride, p);
   const xs = tf.split(x, groups, 3);
   const ws = tf.split(w, groups, 3);
-  return tf.concat(xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, stride, p)), 3) as tf.Tensor4D;
+  return tf.concat(
+    xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, stride, p)),
+    3,
+  ) as tf.Tensor4D;
 }
 
 /** [kh, kw, cin/g, cout] -> [kh, kw, cin, cout] with zeros off the group blocks. Same params,
@@ -84,7 +101,14 @@ function channelMean(x: tf.Tensor4D): tf.Tensor1D {
  *   dx = gamma * rstd * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc)). */
 /** Batch norm; `residual` (shaped like x) is added to its output and `relu` then applies
  * max(., 0): a residual block's end (both fused into it when training on the native engine). */
-export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training: boolean, relu = false, residual?: tf.Tensor4D): tf.Tensor4D {
+export function batchNorm(
+  params: Params,
+  name: string,
+  x: tf.Tensor4D,
+  training: boolean,
+  relu = false,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
   if ((relu || residual) && !(training && nativeConvolutionsOn())) {
     const y = batchNorm(params, name, x, training);
     const sum = residual ? (tf.add(y, residual) as tf.Tensor4D) : y;
@@ -116,15 +140,16 @@ export function batchNorm(params: Params, name: string, x: tf.Tensor4D, training
     save([xc, rstd, g]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => tf.tidy(() => {
-        const [sxc, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-        const dyMean = channelMean(dy); // dbeta / M
-        const dyxcMean = channelMean(tf.mul(dy, sxc) as tf.Tensor4D); // sum(dy * xc) / M
-        const k = tf.mul(sg, srstd);
-        // dx = k * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc))
-        const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
-        return [dx, tf.mul(tf.mul(srstd, dyxcMean), M), tf.mul(dyMean, M)];
-      }),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sxc, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+          const dyMean = channelMean(dy); // dbeta / M
+          const dyxcMean = channelMean(tf.mul(dy, sxc) as tf.Tensor4D); // sum(dy * xc) / M
+          const k = tf.mul(sg, srstd);
+          // dx = k * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc))
+          const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
+          return [dx, tf.mul(tf.mul(srstd, dyxcMean), M), tf.mul(dyMean, M)];
+        }),
     };
   }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
   return bn(x, gamma, beta) as tf.Tensor4D;
@@ -144,7 +169,16 @@ function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, vari
  * three passes (max forward; step, cast and multiply backward) and one activation. A
  * `residual` r joins the same pass, y = max(x * scale + shift + r, 0), and its gradient is dy
  * where y > 0 (one pass, instead of the sum's forward pass and the ReLU's around it). */
-function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, M: number, relu: boolean, residual?: tf.Tensor4D): tf.Tensor4D {
+function batchNormNative(
+  x: tf.Tensor4D,
+  gamma: tf.Variable,
+  beta: tf.Variable,
+  rm: tf.Variable,
+  rv: tf.Variable,
+  M: number,
+  relu: boolean,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
   const forward = (xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D | undefined, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.tidy(() => {
       const [meanT, variance] = tf.unstack(channelMoments(xIn)) as [tf.Tensor1D, tf.Tensor1D];
@@ -152,33 +186,38 @@ function batchNormNative(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, 
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D;
       const scale = tf.mul(g, rstdT) as tf.Tensor1D;
       const shift = tf.sub(b, tf.mul(meanT, scale)) as tf.Tensor1D;
-      const yT = r ? channelAffine(xIn, scale, shift, r, tf.onesLike(scale), { relu }) : channelAffine(xIn, scale, shift, undefined, undefined, { relu });
+      const yT = r
+        ? channelAffine(xIn, scale, shift, r, tf.onesLike(scale), { relu })
+        : channelAffine(xIn, scale, shift, undefined, undefined, { relu });
       return [yT, meanT, rstdT];
     });
     save(relu ? [xIn, mean, rstd, g, y] : [xIn, mean, rstd, g]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => tf.tidy(() => {
-        const [sx, smean, srstd, sg, sy] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D | undefined];
-        const [sumDy, sumDyXc] = tf.unstack(batchNormGradSums(dy, sx, smean, sy)) as [tf.Tensor1D, tf.Tensor1D];
-        const k = tf.mul(sg, srstd) as tf.Tensor1D;
-        const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), tf.div(sumDyXc, M)))) as tf.Tensor1D;
-        const C = tf.sub(tf.neg(tf.mul(k, tf.div(sumDy, M))), tf.mul(B, smean)) as tf.Tensor1D;
-        const grads = [channelAffine(dy, k, C, sx, B, { mask: sy }), tf.mul(srstd, sumDyXc), sumDy];
-        if (!r) return grads;
-        // d(x*scale + shift + r)/dr = 1: r's gradient is the sum's, dy where y > 0.
-        const dr = sy ? channelAffine(dy, tf.onesLike(k), tf.zerosLike(k), undefined, undefined, { mask: sy }) : tf.clone(dy);
-        return [...grads, dr];
-      }),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sx, smean, srstd, sg, sy] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D | undefined];
+          const [sumDy, sumDyXc] = tf.unstack(batchNormGradSums(dy, sx, smean, sy)) as [tf.Tensor1D, tf.Tensor1D];
+          const k = tf.mul(sg, srstd) as tf.Tensor1D;
+          const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), tf.div(sumDyXc, M)))) as tf.Tensor1D;
+          const C = tf.sub(tf.neg(tf.mul(k, tf.div(sumDy, M))), tf.mul(B, smean)) as tf.Tensor1D;
+          const grads = [channelAffine(dy, k, C, sx, B, { mask: sy }), tf.mul(srstd, sumDyXc), sumDy];
+          if (!r) return grads;
+          // d(x*scale + shift + r)/dr = 1: r's gradient is the sum's, dy where y > 0.
+          const dr = sy ? channelAffine(dy, tf.onesLike(k), tf.zerosLike(k), undefined, undefined, { mask: sy }) : tf.clone(dy);
+          return [...grads, dr];
+        }),
     };
   };
   // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
   /* eslint-disable @typescript-eslint/no-explicit-any */
   if (residual) {
-    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) => forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
+    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) =>
+      forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
     return bnAdd(x, gamma, beta, residual) as tf.Tensor4D;
   }
-  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) =>
+    forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
   /* eslint-enable @typescript-eslint/no-explicit-any */
   return bn(x, gamma, beta) as tf.Tensor4D;
 }
@@ -195,7 +234,17 @@ export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
  * convolution's epilogue (one kernel, one pass over the output); elsewhere the scale is folded
  * into the filter (w' = w * scale) for tfjs's fused conv (one kernel instead of four passes),
  * and a residual is added after it. */
-export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D, stride: number, groups: number, training: boolean, relu: boolean, residual?: tf.Tensor4D): tf.Tensor4D {
+export function convBn(
+  params: Params,
+  conv: string,
+  bn: string,
+  x: tf.Tensor4D,
+  stride: number,
+  groups: number,
+  training: boolean,
+  relu: boolean,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
   const w = getParam(params, conv) as tf.Tensor4D;
   if (training) return batchNorm(params, bn, conv2d(x, w, stride, groups), true, relu, residual);
   const scale = tf.mul(getParam(params, `${bn}.weight`), tf.rsqrt(tf.add(getParam(params, `${bn}.running_var`), BN_EPS))) as tf.Tensor1D;
@@ -209,7 +258,15 @@ export function convBn(params: Params, conv: string, bn: string, x: tf.Tensor4D,
 }
 
 /** act(conv(x, wf) + bias) on tfjs's fused conv, groups split or block-diagonal. */
-function foldedConv(x: tf.Tensor4D, wf: tf.Tensor4D, bias: tf.Tensor1D, stride: number, p: Padding, groups: number, relu: boolean): tf.Tensor4D {
+function foldedConv(
+  x: tf.Tensor4D,
+  wf: tf.Tensor4D,
+  bias: tf.Tensor1D,
+  stride: number,
+  p: Padding,
+  groups: number,
+  relu: boolean,
+): tf.Tensor4D {
   const activation = relu ? "relu" : "linear";
   if (groups === 1 || groupedMode === "blockdiag") {
     const filter = groups === 1 ? wf : blockDiagonal(wf, groups);
@@ -218,5 +275,10 @@ function foldedConv(x: tf.Tensor4D, wf: tf.Tensor4D, bias: tf.Tensor1D, stride: 
   const xs = tf.split(x, groups, 3);
   const ws = tf.split(wf, groups, 3);
   const bs = tf.split(bias, groups, 0);
-  return tf.concat(xs.map((xg, g) => tf.fused.conv2d({ x: xg as tf.Tensor4D, filter: ws[g] as tf.Tensor4D, strides: stride, pad: p, bias: bs[g], activation })), 3) as tf.Tensor4D;
+  return tf.concat(
+    xs.map((xg, g) =>
+      tf.fused.conv2d({ x: xg as tf.Tensor4D, filter: ws[g] as tf.Tensor4D, strides: stride, pad: p, bias: bs[g], activation }),
+    ),
+    3,
+  ) as tf.Tensor4D;
 }

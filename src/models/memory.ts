@@ -39,7 +39,10 @@ const USABLE = 0.98; // the heap grows in steps; keep clear of the last one
 /** The estimate's two terms for this model and size: bytes whatever the batch, and per image. */
 export function heapTerms(config: ModelConfig, size: number, mode: StepMode): { fixed: number; perImage: number } {
   const f = factors(mode);
-  return { fixed: f.params * paramCounts(config).total * 4 + SLACK, perImage: f.perImage * activationFloats(resolveArch(config.arch), size) * 4 };
+  return {
+    fixed: f.params * paramCounts(config).total * 4 + SLACK,
+    perImage: f.perImage * activationFloats(resolveArch(config.arch), size) * 4,
+  };
 }
 
 export function stepBytes(config: ModelConfig, size: number, batch: number, mode: StepMode): number {

@@ -77,9 +77,16 @@ export function blockPlan(cfg: ResNeXtConfig): BlockPlan[] {
   (cfg.planes ?? [64, 128, 256, 512]).forEach((planes, li) => {
     const width = Math.floor(planes * (cfg.widthPerGroup / 64)) * cfg.groups;
     for (let b = 0; b < cfg.layers[li]; b++) {
-      const stride = b === 0 && li > 0 ? (li === 3 ? cfg.lastStride ?? 2 : 2) : 1;
+      const stride = b === 0 && li > 0 ? (li === 3 ? (cfg.lastStride ?? 2) : 2) : 1;
       const outplanes = planes * EXPANSION;
-      plan.push({ prefix: `layer${li + 1}.${b}`, inplanes, width, outplanes, stride, downsample: b === 0 && (stride !== 1 || inplanes !== outplanes) });
+      plan.push({
+        prefix: `layer${li + 1}.${b}`,
+        inplanes,
+        width,
+        outplanes,
+        stride,
+        downsample: b === 0 && (stride !== 1 || inplanes !== outplanes),
+      });
       inplanes = outplanes;
     }
   });
@@ -111,7 +118,11 @@ export function backboneSpecs(cfg: ResNeXtConfig): ParamSpec[] {
     specs.push(convSpec(`${b.prefix}.conv1.weight`, 1, b.inplanes, b.width), ...bnSpecs(`${b.prefix}.bn1`, b.width));
     specs.push(convSpec(`${b.prefix}.conv2.weight`, 3, b.width / cfg.groups, b.width), ...bnSpecs(`${b.prefix}.bn2`, b.width));
     specs.push(convSpec(`${b.prefix}.conv3.weight`, 1, b.width, b.outplanes), ...bnSpecs(`${b.prefix}.bn3`, b.outplanes));
-    if (b.downsample) specs.push(convSpec(`${b.prefix}.downsample.0.weight`, 1, b.inplanes, b.outplanes), ...bnSpecs(`${b.prefix}.downsample.1`, b.outplanes));
+    if (b.downsample)
+      specs.push(
+        convSpec(`${b.prefix}.downsample.0.weight`, 1, b.inplanes, b.outplanes),
+        ...bnSpecs(`${b.prefix}.downsample.1`, b.outplanes),
+      );
   }
   return specs;
 }

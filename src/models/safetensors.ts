@@ -34,14 +34,31 @@ export function decode(dtype: SafeDType, buf: Buffer, count: number): Float32Arr
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     switch (dtype) {
-      case "F64": out[i] = buf.readDoubleLE(i * 8); break;
-      case "F16": out[i] = halfToFloat(buf.readUInt16LE(i * 2)); break;
-      case "BF16": out[i] = new Float32Array(new Uint32Array([buf.readUInt16LE(i * 2) << 16]).buffer)[0]; break;
-      case "I64": out[i] = Number(buf.readBigInt64LE(i * 8)); break;
-      case "I32": out[i] = buf.readInt32LE(i * 4); break;
-      case "I16": out[i] = buf.readInt16LE(i * 2); break;
-      case "I8": out[i] = buf.readInt8(i); break;
-      case "U8": case "BOOL": out[i] = buf[i]; break;
+      case "F64":
+        out[i] = buf.readDoubleLE(i * 8);
+        break;
+      case "F16":
+        out[i] = halfToFloat(buf.readUInt16LE(i * 2));
+        break;
+      case "BF16":
+        out[i] = new Float32Array(new Uint32Array([buf.readUInt16LE(i * 2) << 16]).buffer)[0];
+        break;
+      case "I64":
+        out[i] = Number(buf.readBigInt64LE(i * 8));
+        break;
+      case "I32":
+        out[i] = buf.readInt32LE(i * 4);
+        break;
+      case "I16":
+        out[i] = buf.readInt16LE(i * 2);
+        break;
+      case "I8":
+        out[i] = buf.readInt8(i);
+        break;
+      case "U8":
+      case "BOOL":
+        out[i] = buf[i];
+        break;
     }
   }
   return out;
@@ -72,7 +89,8 @@ export function parseSafetensors(bytes: Buffer, file = "<buffer>"): SafeTensorsF
     const shape: number[] = info.shape;
     const [begin, end] = info.data_offsets as [number, number];
     const count = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * DTYPE_BYTES[dtype]) throw bad(`tensor '${name}' ${dtype}[${shape}] needs ${count * DTYPE_BYTES[dtype]} bytes, offsets give ${end - begin}`);
+    if (end - begin !== count * DTYPE_BYTES[dtype])
+      throw bad(`tensor '${name}' ${dtype}[${shape}] needs ${count * DTYPE_BYTES[dtype]} bytes, offsets give ${end - begin}`);
     if (end > body.length) throw bad(`tensor '${name}' ends at byte ${end} of a ${body.length}-byte body (truncated?)`);
     tensors.set(name, { dtype, shape, data: decode(dtype, body.subarray(begin, end), count) });
   }
@@ -93,7 +111,10 @@ export function readSafetensors(file: string): SafeTensorsFile {
 }
 
 /** Write float32 (and int64) tensors, header entries sorted by name as the reference writer does. */
-export function serializeSafetensors(tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>, metadata: Record<string, string> = {}): Buffer {
+export function serializeSafetensors(
+  tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>,
+  metadata: Record<string, string> = {},
+): Buffer {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -108,6 +129,8 @@ export function serializeSafetensors(tensors: Map<string, { shape: number[]; dat
   json += " ".repeat((8 - (json.length % 8)) % 8); // keep the body 8-byte aligned
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  const body = Buffer.concat(names.map((n) => Buffer.from(tensors.get(n)!.data.buffer, tensors.get(n)!.data.byteOffset, tensors.get(n)!.data.byteLength)));
+  const body = Buffer.concat(
+    names.map((n) => Buffer.from(tensors.get(n)!.data.buffer, tensors.get(n)!.data.byteOffset, tensors.get(n)!.data.byteLength)),
+  );
   return Buffer.concat([head, Buffer.from(json), body]);
 }

@@ -8,9 +8,20 @@ import { zipStored } from "./zip";
 
 /** The few pickle opcodes a state dict needs. */
 const OP = {
-  PROTO: 0x80, STOP: 0x2e, MARK: 0x28, GLOBAL: 0x63, REDUCE: 0x52, BINPERSID: 0x51,
-  EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, BININT: 0x4a, BINUNICODE: 0x58,
-  NEWFALSE: 0x89, SETITEMS: 0x75, LONG1: 0x8a,
+  PROTO: 0x80,
+  STOP: 0x2e,
+  MARK: 0x28,
+  GLOBAL: 0x63,
+  REDUCE: 0x52,
+  BINPERSID: 0x51,
+  EMPTY_TUPLE: 0x29,
+  TUPLE: 0x74,
+  TUPLE1: 0x85,
+  BININT: 0x4a,
+  BINUNICODE: 0x58,
+  NEWFALSE: 0x89,
+  SETITEMS: 0x75,
+  LONG1: 0x8a,
 };
 
 /** A pickle under construction: opcodes appended in order. */
@@ -83,7 +94,16 @@ export function serializePth(tensors: Map<string, PthTensor>, extra: Record<stri
     p.str(name);
     p.global("torch._utils", "_rebuild_tensor_v2");
     p.tuple([
-      () => p.tuple([() => p.str("storage"), () => p.global("torch", storageType), () => p.str(k), () => p.str("cpu"), () => p.int(t.data.length)]).op(OP.BINPERSID),
+      () =>
+        p
+          .tuple([
+            () => p.str("storage"),
+            () => p.global("torch", storageType),
+            () => p.str(k),
+            () => p.str("cpu"),
+            () => p.int(t.data.length),
+          ])
+          .op(OP.BINPERSID),
       () => p.int(0),
       () => p.tuple(t.shape.map((d) => () => p.int(d))),
       () => p.tuple(stride.map((s) => () => p.int(s))),

@@ -12,12 +12,25 @@ import { decode, DTYPE_BYTES, readWeightsBytes, SafeDType, SafeTensorsFile } fro
 import { isZip, zipEntries, zipRead } from "./zip";
 
 const STORAGE_DTYPES: Record<string, SafeDType> = {
-  FloatStorage: "F32", DoubleStorage: "F64", HalfStorage: "F16", BFloat16Storage: "BF16", LongStorage: "I64",
-  IntStorage: "I32", ShortStorage: "I16", CharStorage: "I8", ByteStorage: "U8", BoolStorage: "BOOL",
+  FloatStorage: "F32",
+  DoubleStorage: "F64",
+  HalfStorage: "F16",
+  BFloat16Storage: "BF16",
+  LongStorage: "I64",
+  IntStorage: "I32",
+  ShortStorage: "I16",
+  CharStorage: "I8",
+  ByteStorage: "U8",
+  BoolStorage: "BOOL",
 };
 const REBUILD_TENSOR = ["torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor"];
 const REBUILD_PARAMETER = ["torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state"];
-const ALLOWED = new Set(["collections.OrderedDict", ...REBUILD_TENSOR, ...REBUILD_PARAMETER, ...Object.keys(STORAGE_DTYPES).map((s) => `torch.${s}`)]);
+const ALLOWED = new Set([
+  "collections.OrderedDict",
+  ...REBUILD_TENSOR,
+  ...REBUILD_PARAMETER,
+  ...Object.keys(STORAGE_DTYPES).map((s) => `torch.${s}`),
+]);
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 /** Where training scripts commonly nest the state dict, outermost first. */
 const WRAPPERS = ["state_dict", "model", "model_state_dict", "module"];
@@ -25,11 +38,20 @@ const PREFIXES = ["module.", "model."];
 
 class Storage {
   data?: Float32Array;
-  constructor(readonly key: string, readonly dtype: SafeDType, readonly numel: number) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: SafeDType,
+    readonly numel: number,
+  ) {}
 }
 
 class TensorRef {
-  constructor(readonly storage: Storage, readonly offset: number, readonly size: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: Storage,
+    readonly offset: number,
+    readonly size: number[],
+    readonly stride: number[],
+  ) {}
 }
 
 const ints = (v: unknown): number[] => (v instanceof PyTuple ? v.items : (v as unknown[])).map(Number);
@@ -64,7 +86,11 @@ function storageOf(pid: unknown, file: string): Storage {
 }
 
 /** The tensor's values in row-major order, whatever its strides. */
-function materialize(t: TensorRef, storageBytes: (s: Storage) => Buffer, file: string): { dtype: SafeDType; shape: number[]; data: Float32Array } {
+function materialize(
+  t: TensorRef,
+  storageBytes: (s: Storage) => Buffer,
+  file: string,
+): { dtype: SafeDType; shape: number[]; data: Float32Array } {
   const s = t.storage;
   if (!s.data) {
     const raw = storageBytes(s);
@@ -98,14 +124,16 @@ function findStateDict(v: unknown, file: string, via: string[] = []): { dict: Py
   if (values.some((x) => x instanceof TensorRef)) return { dict: v, via };
   for (const w of WRAPPERS) if (v.map.get(w) instanceof PyDict) return findStateDict(v.map.get(w), file, [...via, w]);
   const keys = [...v.map.keys()].slice(0, 8).map(String);
-  throw new Error(`${file}: no tensors found${via.length ? ` under '${via.join("' > '")}'` : ""} (keys: ${keys.join(", ")}${v.map.size > 8 ? ", ..." : ""}); expected a state dict or one under ${WRAPPERS.map((w) => `'${w}'`).join(" / ")}`);
+  throw new Error(
+    `${file}: no tensors found${via.length ? ` under '${via.join("' > '")}'` : ""} (keys: ${keys.join(", ")}${v.map.size > 8 ? ", ..." : ""}); expected a state dict or one under ${WRAPPERS.map((w) => `'${w}'`).join(" / ")}`,
+  );
 }
 
 function toTensorsFile(root: unknown, storageBytes: (s: Storage) => Buffer, file: string, format: string): SafeTensorsFile {
   const { dict, via } = findStateDict(root, file);
   let names = [...dict.map.keys()].filter((k) => dict.map.get(k) instanceof TensorRef).map(String);
   let stripped = "";
-  for (let again = true; again; ) {
+  for (let again = true; again;) {
     again = false;
     for (const pre of PREFIXES) {
       if (names.length && names.every((n) => n.startsWith(pre))) {
@@ -117,41 +145,64 @@ function toTensorsFile(root: unknown, storageBytes: (s: Storage) => Buffer, file
   }
   const tensors = new Map<string, ReturnType<typeof materialize>>();
   for (const name of names) tensors.set(name, materialize(dict.map.get(stripped + name) as TensorRef, storageBytes, file));
-  return { tensors, metadata: { format, ...(via.length ? { wrapper: via.join("/") } : {}), ...(stripped ? { strippedPrefix: stripped } : {}) } };
+  return {
+    tensors,
+    metadata: { format, ...(via.length ? { wrapper: via.join("/") } : {}), ...(stripped ? { strippedPrefix: stripped } : {}) },
+  };
 }
 
 /** Parse a .pth file's bytes (either format) into named float32 tensors. */
 export function parsePth(bytes: Buffer, file: string): SafeTensorsFile {
-  const opts = { allowed: ALLOWED, call: (fn: PyGlobal, args: unknown[]) => call(fn, args, file), persistentLoad: (pid: unknown) => storageOf(pid, file), file };
+  const opts = {
+    allowed: ALLOWED,
+    call: (fn: PyGlobal, args: unknown[]) => call(fn, args, file),
+    persistentLoad: (pid: unknown) => storageOf(pid, file),
+    file,
+  };
   if (isZip(bytes)) {
     const entries = zipEntries(bytes, file);
     const pkl = [...entries.keys()].filter((n) => n === "data.pkl" || n.endsWith("/data.pkl"));
     if (pkl.length !== 1) throw new Error(`${file}: a zip archive but not a torch.save file (${pkl.length ? "several" : "no"} data.pkl)`);
     const prefix = pkl[0].slice(0, -"data.pkl".length);
     const order = entries.get(`${prefix}byteorder`);
-    if (order && zipRead(bytes, order, file).toString() !== "little") throw new Error(`${file}: written on a big-endian machine; load and re-save it with torch on a little-endian one`);
+    if (order && zipRead(bytes, order, file).toString() !== "little")
+      throw new Error(`${file}: written on a big-endian machine; load and re-save it with torch on a little-endian one`);
     const { value } = unpickle(zipRead(bytes, entries.get(pkl[0])!, file), opts);
-    return toTensorsFile(value, (s) => {
-      const e = entries.get(`${prefix}data/${s.key}`);
-      if (!e) throw new Error(`${file}: storage ${s.key} is missing from the archive`);
-      return zipRead(bytes, e, file);
-    }, file, "pth-zip");
+    return toTensorsFile(
+      value,
+      (s) => {
+        const e = entries.get(`${prefix}data/${s.key}`);
+        if (!e) throw new Error(`${file}: storage ${s.key} is missing from the archive`);
+        return zipRead(bytes, e, file);
+      },
+      file,
+      "pth-zip",
+    );
   }
   if (bytes[0] !== 0x80) throw new Error(`${file}: neither a torch.save file (zip or legacy pickle) nor safetensors`);
   // Legacy: the magic number, protocol version and sys info pickles hold no globals at all.
   const plain = { ...opts, allowed: new Set<string>(), persistentLoad: undefined };
   const magic = unpickle(bytes, plain);
-  if (magic.value !== LEGACY_MAGIC) throw new Error(`${file}: a pickle but not a torch.save file (no torch magic number); refusing to read it further`);
+  if (magic.value !== LEGACY_MAGIC)
+    throw new Error(`${file}: a pickle but not a torch.save file (no torch magic number); refusing to read it further`);
   const version = unpickle(bytes, plain, magic.end);
   if (version.value !== 1001) throw new Error(`${file}: torch legacy protocol ${String(version.value)}, only 1001 is read`);
   const sysInfo = unpickle(bytes, plain, version.end);
-  if (sysInfo.value instanceof PyDict && sysInfo.value.map.get("little_endian") === false) throw new Error(`${file}: written on a big-endian machine; load and re-save it with torch on a little-endian one`);
+  if (sysInfo.value instanceof PyDict && sysInfo.value.map.get("little_endian") === false)
+    throw new Error(`${file}: written on a big-endian machine; load and re-save it with torch on a little-endian one`);
   const storages = new Map<string, Storage>();
-  const main = unpickle(bytes, { ...opts, persistentLoad: (pid) => {
-    const s = storageOf(pid, file);
-    if (!storages.has(s.key)) storages.set(s.key, s);
-    return storages.get(s.key);
-  } }, sysInfo.end);
+  const main = unpickle(
+    bytes,
+    {
+      ...opts,
+      persistentLoad: (pid) => {
+        const s = storageOf(pid, file);
+        if (!storages.has(s.key)) storages.set(s.key, s);
+        return storages.get(s.key);
+      },
+    },
+    sysInfo.end,
+  );
   const keys = unpickle(bytes, plain, main.end);
   // The raw storages follow in the order of the keys list.
   const raw = new Map<string, Buffer>();

@@ -12,7 +12,11 @@ export interface ZipEntry {
   localHeader: number;
 }
 
-const EOCD = 0x06054b50, ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
+const EOCD = 0x06054b50,
+  ZIP64_LOCATOR = 0x07064b50,
+  ZIP64_EOCD = 0x06064b50,
+  CENTRAL = 0x02014b50,
+  LOCAL = 0x04034b50;
 
 export const isZip = (bytes: Buffer) => bytes.length >= 4 && bytes.readUInt32LE(0) === LOCAL;
 
@@ -40,12 +44,21 @@ export function zipEntries(bytes: Buffer, file: string): Map<string, ZipEntry> {
   let p = dirOffset;
   for (let i = 0; i < count; i++) {
     if (p + 46 > bytes.length || bytes.readUInt32LE(p) !== CENTRAL) throw bad(`central directory entry ${i} of ${count} is damaged`);
-    const nameLen = bytes.readUInt16LE(p + 28), extraLen = bytes.readUInt16LE(p + 30), commentLen = bytes.readUInt16LE(p + 32);
+    const nameLen = bytes.readUInt16LE(p + 28),
+      extraLen = bytes.readUInt16LE(p + 30),
+      commentLen = bytes.readUInt16LE(p + 32);
     const name = bytes.toString("utf8", p + 46, p + 46 + nameLen);
-    const e: ZipEntry = { name, method: bytes.readUInt16LE(p + 10), compressedSize: bytes.readUInt32LE(p + 20), size: bytes.readUInt32LE(p + 24), localHeader: bytes.readUInt32LE(p + 42) };
+    const e: ZipEntry = {
+      name,
+      method: bytes.readUInt16LE(p + 10),
+      compressedSize: bytes.readUInt32LE(p + 20),
+      size: bytes.readUInt32LE(p + 24),
+      localHeader: bytes.readUInt32LE(p + 42),
+    };
     // ZIP64 extra field: the 64-bit values of whichever fields hold 0xffffffff, in this order.
-    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen; ) {
-      const id = bytes.readUInt16LE(x), len = bytes.readUInt16LE(x + 2);
+    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen;) {
+      const id = bytes.readUInt16LE(x),
+        len = bytes.readUInt16LE(x + 2);
       if (id === 0x0001) {
         let q = x + 4;
         for (const field of ["size", "compressedSize", "localHeader"] as const) {
@@ -66,7 +79,8 @@ export function zipEntries(bytes: Buffer, file: string): Map<string, ZipEntry> {
 /** An entry's uncompressed bytes (a view into `bytes` when it is stored). */
 export function zipRead(bytes: Buffer, e: ZipEntry, file: string): Buffer {
   const h = e.localHeader;
-  if (h + 30 > bytes.length || bytes.readUInt32LE(h) !== LOCAL) throw new Error(`${file}: entry '${e.name}' has no local header at byte ${h} (damaged archive)`);
+  if (h + 30 > bytes.length || bytes.readUInt32LE(h) !== LOCAL)
+    throw new Error(`${file}: entry '${e.name}' has no local header at byte ${h} (damaged archive)`);
   const start = h + 30 + bytes.readUInt16LE(h + 26) + bytes.readUInt16LE(h + 28);
   if (start + e.compressedSize > bytes.length) throw new Error(`${file}: entry '${e.name}' runs past the end of the file (truncated?)`);
   const raw = bytes.subarray(start, start + e.compressedSize);

@@ -38,14 +38,17 @@ function lossEnds(profile: Profile, step: string): { first: number; last: number
 
 function trainedBy(profile: Profile): string | undefined {
   const teacher = path.join(runDir(profile, "teacher"), "checkpoint");
-  return fs.existsSync(path.join(teacher, "checkpoint.json")) ? ((readCheckpointMeta(teacher).extra.engine as string | undefined) ?? "unrecorded") : undefined;
+  return fs.existsSync(path.join(teacher, "checkpoint.json"))
+    ? ((readCheckpointMeta(teacher).extra.engine as string | undefined) ?? "unrecorded")
+    : undefined;
 }
 
 /** The profile's numbers with every step trained on BASELINE_ENGINE (call with it selected).
  * Cached runs that another engine trained are a cache for another purpose: they are removed and
  * the chain retrained (on smoke, under a minute). */
 export async function currentBaseline(profile: Profile, log: (s: string) => void = console.log): Promise<Baseline> {
-  if (engineLabel() !== BASELINE_ENGINE) throw new Error(`the regression baseline is defined on ${BASELINE_ENGINE}, but ${engineLabel()} is selected`);
+  if (engineLabel() !== BASELINE_ENGINE)
+    throw new Error(`the regression baseline is defined on ${BASELINE_ENGINE}, but ${engineLabel()} is selected`);
   const prior = trainedBy(profile);
   if (prior && prior !== BASELINE_ENGINE) {
     const dir = path.dirname(runDir(profile, "teacher"));
@@ -53,7 +56,12 @@ export async function currentBaseline(profile: Profile, log: (s: string) => void
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const m = await evaluate(profile, { quiet: true });
-  return { engine: trainedBy(profile)!, metrics: { probes: m.probes, finetune: m.finetune }, teacherLoss: lossEnds(profile, "teacher"), studentLoss: lossEnds(profile, "student") };
+  return {
+    engine: trainedBy(profile)!,
+    metrics: { probes: m.probes, finetune: m.finetune },
+    teacherLoss: lossEnds(profile, "teacher"),
+    studentLoss: lossEnds(profile, "student"),
+  };
 }
 
 /** Differences beyond the tolerances, as readable lines (empty when within). */
@@ -62,7 +70,8 @@ export function compareBaseline(now: Baseline, ref: Baseline, tol = { accuracy: 
   for (const [set, reps] of Object.entries(ref.metrics.probes)) {
     for (const [rep, r] of Object.entries(reps)) {
       for (const k of ["logreg", "knn", "ncm"] as const) {
-        const a = (now.metrics.probes as any)[set][rep][k], b = (r as any)[k];
+        const a = (now.metrics.probes as any)[set][rep][k],
+          b = (r as any)[k];
         if (Math.abs(a - b) > tol.accuracy) out.push(`${set} ${rep} ${k}: ${a.toFixed(3)} vs baseline ${b.toFixed(3)}`);
       }
     }
@@ -75,7 +84,8 @@ export function compareBaseline(now: Baseline, ref: Baseline, tol = { accuracy: 
   }
   for (const step of ["teacherLoss", "studentLoss"] as const) {
     for (const end of ["first", "last"] as const) {
-      const a = now[step][end], b = ref[step][end];
+      const a = now[step][end],
+        b = ref[step][end];
       if (Math.abs(a - b) > tol.lossRel * Math.abs(b)) out.push(`${step}.${end}: ${a.toFixed(4)} vs baseline ${b.toFixed(4)}`);
     }
   }

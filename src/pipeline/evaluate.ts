@@ -20,8 +20,32 @@ import { readVersioned, ReportFormatError, writeVersioned } from "../util/report
 import { METRICS_REPORT } from "./metrics-schema";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
-  chosenRecipe, chosenStudent, chosenTeacher, keptCheckpoint, keptFinetune, DEV_SET, ensureData, EVAL_SETS, EvalSet, finetune, finetuneName, FinetuneResult, initialModel, initInputs,
-  initRecord, ONE_SHOT_SETS, planSteps, PlanRow, pretrainedModel, RecipeSelection, runDir, runTag, StepOptions, trainedModel, trainedWeights, weightsOf,
+  chosenRecipe,
+  chosenStudent,
+  chosenTeacher,
+  keptCheckpoint,
+  keptFinetune,
+  DEV_SET,
+  ensureData,
+  EVAL_SETS,
+  EvalSet,
+  finetune,
+  finetuneName,
+  FinetuneResult,
+  initialModel,
+  initInputs,
+  initRecord,
+  ONE_SHOT_SETS,
+  planSteps,
+  PlanRow,
+  pretrainedModel,
+  RecipeSelection,
+  runDir,
+  runTag,
+  StepOptions,
+  trainedModel,
+  trainedWeights,
+  weightsOf,
 } from "./steps";
 
 /** 1-NN accuracy alone (no interval, no probe to fit): a quick check while training runs. Live
@@ -46,7 +70,12 @@ function representationInputs(profile: Profile, which: Representation): Inputs {
 
 /** What the metrics are made from, once every step they read is finished: the one-shot sets,
  * each representation's weights, the recipe chosen on dev and the fine-tune results. */
-function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Representation, Inputs>; ft: Metrics["finetune"]; recipe: RecipeSelection } {
+function evaluationInputs(profile: Profile): {
+  inputs: Inputs;
+  reps: Record<Representation, Inputs>;
+  ft: Metrics["finetune"];
+  recipe: RecipeSelection;
+} {
   const recipe = chosenRecipe(profile);
   const ft = {} as Metrics["finetune"];
   for (const set of ONE_SHOT_SETS) {
@@ -57,7 +86,10 @@ function evaluationInputs(profile: Profile): { inputs: Inputs; reps: Record<Repr
       ft[set][variant] = k.result;
     }
   }
-  const reps = Object.fromEntries(REPRESENTATIONS.map((which) => [which, representationInputs(profile, which)])) as Record<Representation, Inputs>;
+  const reps = Object.fromEntries(REPRESENTATIONS.map((which) => [which, representationInputs(profile, which)])) as Record<
+    Representation,
+    Inputs
+  >;
   const data = Object.fromEntries(EVAL_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))]));
   const inputs: Inputs = { data, representations: reps, imageSize: profile.imageSize, probeGrid: PROBE_C_GRID, recipe, finetune: ft };
   return { inputs, reps, ft, recipe };
@@ -70,7 +102,10 @@ export function evaluationState(profile: Profile): Freshness {
     kept = readMetrics(profile);
   } catch (e) {
     if (!(e instanceof ReportFormatError)) throw e;
-    return { fresh: false, why: `${path.basename(reportPath(metricsName(profile)))} is of another format version (recomputed from the cached runs)` };
+    return {
+      fresh: false,
+      why: `${path.basename(reportPath(metricsName(profile)))} is of another format version (recomputed from the cached runs)`,
+    };
   }
   return kept?.findings ? freshness(kept.inputs, evaluationInputs(profile).inputs) : { fresh: false, why: "not made yet" };
 }
@@ -91,7 +126,12 @@ export function evaluationMeta(profile: Profile, selection: Selection, seeds = 1
     studentImages: t.student.steps * (2 * t.student.pairsPerBatch + t.student.pseudoPerBatch),
     teacherSetImages: 2 * pairs.length,
     unlabeledImages: filesOf(datasetDir("student-pseudo", profile.name)).files.length,
-    teacherFalseNegativesPerBatch: falseNegativesPerBatch(pairs, Math.min(t.teacher.pairsPerBatch, pairs.length), trainSeed(profile), t.teacher.steps),
+    teacherFalseNegativesPerBatch: falseNegativesPerBatch(
+      pairs,
+      Math.min(t.teacher.pairsPerBatch, pairs.length),
+      trainSeed(profile),
+      t.teacher.steps,
+    ),
     seeds,
     stageSeconds: {},
     selection,
@@ -134,7 +174,8 @@ export function metricsName(profile: Profile): string {
 export async function evaluate(profile: Profile, opts: StepOptions = {}): Promise<Metrics> {
   await ensureData(profile);
   // Every step the metrics read, made first where needed (the table's order).
-  for (const set of ONE_SHOT_SETS) for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) await finetune(profile, set, variant, opts);
+  for (const set of ONE_SHOT_SETS)
+    for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) await finetune(profile, set, variant, opts);
   await initInputs(withRun(profile, { init: "pretrained" }), opts);
   for (const which of ["teacher", "student"] as const) await trainedWeights(profile, which, opts);
   const { inputs, reps, ft, recipe } = evaluationInputs(profile);
@@ -147,22 +188,51 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   // load, a kill) costs only what was not done yet. dev-like first: it chooses C.
   for (const which of REPRESENTATIONS) {
     const data = inputs.data as Record<string, string>;
-    const keyOf = (set: EvalSet, C: number | number[]) => ({ data: data[set], representation: reps[which], imageSize: profile.imageSize, seed: profile.seed, C });
+    const keyOf = (set: EvalSet, C: number | number[]) => ({
+      data: data[set],
+      representation: reps[which],
+      imageSize: profile.imageSize,
+      seed: profile.seed,
+      C,
+    });
     const file = (set: EvalSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
     let model: Model | undefined;
     const embedded = async (set: EvalSet) => embedOneShot(profile, (model ??= await representationModel(profile, which, opts)), set);
     try {
-      const dev = await cached(file(DEV_SET), keyOf(DEV_SET, PROBE_C_GRID), async () => selectC(await embedded(DEV_SET), PROBE_C_GRID, profile.seed));
+      const dev = await cached(file(DEV_SET), keyOf(DEV_SET, PROBE_C_GRID), async () =>
+        selectC(await embedded(DEV_SET), PROBE_C_GRID, profile.seed),
+      );
       probes[DEV_SET][which] = dev.scores;
       probeC[which] = dev.selection;
-      for (const set of ONE_SHOT_SETS) probes[set][which] = await cached(file(set), keyOf(set, dev.selection.chosen), async () => probe(await embedded(set), dev.selection.chosen, profile.seed));
+      for (const set of ONE_SHOT_SETS)
+        probes[set][which] = await cached(file(set), keyOf(set, dev.selection.chosen), async () =>
+          probe(await embedded(set), dev.selection.chosen, profile.seed),
+        );
     } finally {
       if (model) disposeModel(model);
     }
   }
-  const selection: Selection = { probeC, finetune: recipe, teacher: chosenTeacher(profile), student: chosenStudent(profile), checkpoints: { teacher: keptCheckpoint(profile, "teacher"), student: keptCheckpoint(profile, "student") } };
-  const partial = { profile: profile.name, arch: profile.arch, imageSize: profile.imageSize, datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, datasetTitle(profile, s)])) as Metrics["datasets"], probes, finetune: ft };
-  const metrics: Metrics = { ...partial, findings: paperFindings([{ ...partial, selection }], profile.seed), meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} }, inputs };
+  const selection: Selection = {
+    probeC,
+    finetune: recipe,
+    teacher: chosenTeacher(profile),
+    student: chosenStudent(profile),
+    checkpoints: { teacher: keptCheckpoint(profile, "teacher"), student: keptCheckpoint(profile, "student") },
+  };
+  const partial = {
+    profile: profile.name,
+    arch: profile.arch,
+    imageSize: profile.imageSize,
+    datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, datasetTitle(profile, s)])) as Metrics["datasets"],
+    probes,
+    finetune: ft,
+  };
+  const metrics: Metrics = {
+    ...partial,
+    findings: paperFindings([{ ...partial, selection }], profile.seed),
+    meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} },
+    inputs,
+  };
   writeMetrics(profile, metrics);
   return metrics;
 }
@@ -172,7 +242,19 @@ export function pipelinePlan(profile: Profile): PlanRow[] {
   const rows = planSteps(profile);
   const waiting = rows.filter((r) => r.status === "to run").map((r) => r.step);
   const artifact = reportPath(metricsName(profile));
-  if (waiting.length) return [...rows, { step: "evaluate", status: "to run", why: `after ${waiting.length > 3 ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`, artifact }];
+  if (waiting.length)
+    return [
+      ...rows,
+      {
+        step: "evaluate",
+        status: "to run",
+        why: `after ${waiting.length > 3 ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`,
+        artifact,
+      },
+    ];
   const st = evaluationState(profile);
-  return [...rows, st.fresh ? { step: "evaluate", status: "cached", artifact } : { step: "evaluate", status: "to run", why: st.why, artifact }];
+  return [
+    ...rows,
+    st.fresh ? { step: "evaluate", status: "cached", artifact } : { step: "evaluate", status: "to run", why: st.why, artifact },
+  ];
 }

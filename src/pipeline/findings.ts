@@ -54,17 +54,43 @@ export function compareRows(set: string, w: Scored, l: Scored, seed = 0): Compar
 }
 
 const pts = (v: number) => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(1)}`;
-const describe = (c: Comparison) => `${c.set}: ${c.winner} − ${c.loser} = ${pts(c.difference)} (${pts(c.differenceCI[0])} to ${pts(c.differenceCI[1])}) → ${c.verdict}`;
+const describe = (c: Comparison) =>
+  `${c.set}: ${c.winner} − ${c.loser} = ${pts(c.difference)} (${pts(c.differenceCI[0])} to ${pts(c.differenceCI[1])}) → ${c.verdict}`;
 
 /** A claim on some sets: for each set, the winners and losers among that set's rows. */
-export function finding(id: string, claim: string, paper: string, perSet: { set: string; winners: Scored[]; losers: Scored[] }[], seed = 0): Finding {
+export function finding(
+  id: string,
+  claim: string,
+  paper: string,
+  perSet: { set: string; winners: Scored[]; losers: Scored[] }[],
+  seed = 0,
+): Finding {
   const comparisons = perSet.flatMap((s) => s.winners.flatMap((w) => s.losers.map((l) => compareRows(s.set, w, l, seed))));
   const seeds = perSet[0].winners[0].outcomes.length;
   const failing = comparisons.filter((c) => c.verdict === "fails");
-  const decisive = failing.length ? failing.reduce((a, b) => (b.differenceCI[1] < a.differenceCI[1] ? b : a)) : comparisons.reduce((a, b) => (b.differenceCI[0] < a.differenceCI[0] ? b : a));
-  const blocked = [...new Map(perSet.flatMap((s) => [...s.winners, ...s.losers]).filter((r) => r.notTested).map((r) => [r.label, `${r.label}: ${r.notTested}`])).values()];
-  const base = { id, claim, paper, ours: comparisons.map(describe).join("; "), difference: decisive.difference, differenceCI: decisive.differenceCI, seeds, comparisons };
+  const decisive = failing.length
+    ? failing.reduce((a, b) => (b.differenceCI[1] < a.differenceCI[1] ? b : a))
+    : comparisons.reduce((a, b) => (b.differenceCI[0] < a.differenceCI[0] ? b : a));
+  const blocked = [
+    ...new Map(
+      perSet
+        .flatMap((s) => [...s.winners, ...s.losers])
+        .filter((r) => r.notTested)
+        .map((r) => [r.label, `${r.label}: ${r.notTested}`]),
+    ).values(),
+  ];
+  const base = {
+    id,
+    claim,
+    paper,
+    ours: comparisons.map(describe).join("; "),
+    difference: decisive.difference,
+    differenceCI: decisive.differenceCI,
+    seeds,
+    comparisons,
+  };
   if (blocked.length) return { ...base, verdict: "not-tested", reason: blocked.join("; ") };
-  if (failing.length) return { ...base, verdict: "fails", reason: `reversed: ${decisive.winner} is below ${decisive.loser} on ${decisive.set}` };
+  if (failing.length)
+    return { ...base, verdict: "fails", reason: `reversed: ${decisive.winner} is below ${decisive.loser} on ${decisive.set}` };
   return { ...base, verdict: comparisons.every((c) => c.verdict === "holds") ? "holds" : "inconclusive" };
 }

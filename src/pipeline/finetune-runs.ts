@@ -17,7 +17,20 @@ import { embedFiles } from "../train/embed";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopResult, trainLoop } from "../train/loop";
 import { Inputs, keptResult } from "../util/fingerprint";
-import { bestOnDev, ckptDir, commonInputs, DEV_SET, EvalSet, initialModel, initRecord, loopConfig, modelAtInit, runDir, selectionRun, StepOptions } from "./runs";
+import {
+  bestOnDev,
+  ckptDir,
+  commonInputs,
+  DEV_SET,
+  EvalSet,
+  initialModel,
+  initRecord,
+  loopConfig,
+  modelAtInit,
+  runDir,
+  selectionRun,
+  StepOptions,
+} from "./runs";
 
 export interface FinetuneResult {
   accuracy: number;
@@ -60,7 +73,8 @@ export function lossSlope(history: { step: number; loss: number }[]): { slope: n
   const n = tail.length;
   const mx = tail.reduce((a, r) => a + r.step, 0) / n;
   const my = tail.reduce((a, r) => a + r.loss, 0) / n;
-  let sxx = 0, sxy = 0;
+  let sxx = 0,
+    sxy = 0;
   for (const r of tail) {
     sxx += (r.step - mx) ** 2;
     sxy += (r.step - mx) * (r.loss - my);
@@ -72,15 +86,23 @@ export function lossSlope(history: { step: number; loss: number }[]): { slope: n
 }
 
 /** Cycle k of a fine-tune's convergence rule: k = 0 from the init, k = 1 on from cycle 0's end. */
-export const finetuneAttemptName = (set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe | undefined, k: number) => `${finetuneName(set, variant, recipe)}${k ? `-x${k + 1}` : ""}`;
-export const finetuneAttemptFile = (profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe | undefined, k: number) => path.join(runDir(profile, finetuneAttemptName(set, variant, recipe, k)), "result.json");
+export const finetuneAttemptName = (set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe | undefined, k: number) =>
+  `${finetuneName(set, variant, recipe)}${k ? `-x${k + 1}` : ""}`;
+export const finetuneAttemptFile = (
+  profile: Profile,
+  set: EvalSet,
+  variant: FinetuneVariant,
+  recipe: FinetuneRecipe | undefined,
+  k: number,
+) => path.join(runDir(profile, finetuneAttemptName(set, variant, recipe, k)), "result.json");
 export function finetuneAttemptInputs(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, k: number): Inputs {
   const inputs = finetuneInputs(profile, set, variant, recipe);
   return k ? { ...inputs, cycle: k + 1 } : inputs;
 }
 
 /** The convergence rule on one cycle: training accuracy high enough and the loss flat. */
-export const finetuneConverged = (trainAccuracy: number, lossSlopeT: number) => trainAccuracy >= MIN_TRAIN_ACCURACY && lossSlopeT >= FLAT_SLOPE_T;
+export const finetuneConverged = (trainAccuracy: number, lossSlopeT: number) =>
+  trainAccuracy >= MIN_TRAIN_ACCURACY && lossSlopeT >= FLAT_SLOPE_T;
 
 /** What cycle k says of convergence (its loss slope from its history when the result predates it). */
 function attemptOf(r: FinetuneResult, file: string, batch: number): FinetuneAttempt {
@@ -91,36 +113,63 @@ function attemptOf(r: FinetuneResult, file: string, batch: number): FinetuneAtte
 
 /** A fine-tune's outcome by the convergence rule from what is on disk: its result (the last run's,
  * with every run's record), or the run that is missing and why. `named`: the dev sweep's recipe. */
-export function keptFinetune(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, named: FinetuneRecipe | undefined): { result: FinetuneResult } | { missing: number; why: string } {
+export function keptFinetune(
+  profile: Profile,
+  set: EvalSet,
+  variant: FinetuneVariant,
+  recipe: FinetuneRecipe,
+  named: FinetuneRecipe | undefined,
+): { result: FinetuneResult } | { missing: number; why: string } {
   const attempts: FinetuneAttempt[] = [];
   for (let k = 0; ; k++) {
     const file = finetuneAttemptFile(profile, set, variant, named, k);
     const kept = keptResult<FinetuneResult>(file, finetuneAttemptInputs(profile, set, variant, recipe, k));
     if (!("result" in kept)) {
       const last = attempts[attempts.length - 1];
-      return { missing: k, why: k ? `not converged after ${last.steps} steps (training accuracy ${(100 * last.trainAccuracy).toFixed(1)} %, loss slope t = ${last.lossSlopeT.toFixed(2)}); cycle ${k + 1}: ${kept.why}` : kept.why };
+      return {
+        missing: k,
+        why: k
+          ? `not converged after ${last.steps} steps (training accuracy ${(100 * last.trainAccuracy).toFixed(1)} %, loss slope t = ${last.lossSlopeT.toFixed(2)}); cycle ${k + 1}: ${kept.why}`
+          : kept.why,
+      };
     }
     attempts.push(attemptOf(kept.result, file, profile.train.finetune.batch));
-    if (attempts[k].converged || k === FINETUNE_EXTRA_CYCLES) return { result: { ...kept.result, attempts, converged: attempts[k].converged } };
+    if (attempts[k].converged || k === FINETUNE_EXTRA_CYCLES)
+      return { result: { ...kept.result, attempts, converged: attempts[k].converged } };
   }
 }
 
 /** A dev-set sweep run is named by its recipe; a test-set run uses the recipe dev chose. */
-export const finetuneName = (set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) => `finetune-${set}-${variant}${recipe ? `-${recipe.name}` : ""}`;
-export const finetuneResultFile = (profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) => path.join(runDir(profile, finetuneName(set, variant, recipe)), "result.json");
+export const finetuneName = (set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) =>
+  `finetune-${set}-${variant}${recipe ? `-${recipe.name}` : ""}`;
+export const finetuneResultFile = (profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) =>
+  path.join(runDir(profile, finetuneName(set, variant, recipe)), "result.json");
 
 function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant): ModelConfig {
-  return { arch: profile.arch, pooling: FINETUNE_VARIANTS[variant].pooling, projDim: 0, classes: oneShotOf(datasetDir(set, profile.name)).classes };
+  return {
+    arch: profile.arch,
+    pooling: FINETUNE_VARIANTS[variant].pooling,
+    projDim: 0,
+    classes: oneShotOf(datasetDir(set, profile.name)).classes,
+  };
 }
 
 export function finetuneInputs(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe): Inputs {
   const config = finetuneConfig(profile, set, variant);
   const { recipes: _all, ...train } = profile.train.finetune;
-  return { data: datasetFingerprint(datasetDir(set, profile.name)), init: initRecord(profile), ...commonInputs(profile, config), variant, train, recipe };
+  return {
+    data: datasetFingerprint(datasetDir(set, profile.name)),
+    init: initRecord(profile),
+    ...commonInputs(profile, config),
+    variant,
+    train,
+    recipe,
+  };
 }
 
 /** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe. */
-export const finetuneSweep = (profile: Profile) => profile.train.finetune.recipes.map((recipe) => ({ set: DEV_SET, variant: "gap" as const, recipe }));
+export const finetuneSweep = (profile: Profile) =>
+  profile.train.finetune.recipes.map((recipe) => ({ set: DEV_SET, variant: "gap" as const, recipe }));
 
 export interface RecipeSelection {
   tried: { recipe: FinetuneRecipe; devAccuracy: number; trainAccuracy: number }[];
@@ -134,31 +183,59 @@ export function chosenRecipe(profile: Profile): RecipeSelection {
   const p0 = selectionRun(profile);
   const tried = finetuneSweep(profile).map(({ set, variant, recipe }) => {
     const k = keptFinetune(p0, set, variant, recipe, recipe);
-    if (!("result" in k)) throw new Error(`${finetuneAttemptName(set, variant, recipe, k.missing)}: ${k.why}; run the dev sweep first (retail-repr finetune --dataset dev-like)`);
+    if (!("result" in k))
+      throw new Error(
+        `${finetuneAttemptName(set, variant, recipe, k.missing)}: ${k.why}; run the dev sweep first (retail-repr finetune --dataset dev-like)`,
+      );
     return { recipe, devAccuracy: k.result.accuracy, trainAccuracy: k.result.trainAccuracy };
   });
-  return { tried, chosen: bestOnDev(tried).recipe, rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)" };
+  return {
+    tried,
+    chosen: bestOnDev(tried).recipe,
+    rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)",
+  };
 }
 
 /** Fine-tune a classifier baseline from the run's init with `recipe`: its test accuracy with a
  * bootstrap interval, per-image outcomes, and its training accuracy. */
-export async function runFinetune(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, opts: StepOptions = {}, k = 0): Promise<FinetuneResult & { result: LoopResult }> {
+export async function runFinetune(
+  profile: Profile,
+  set: EvalSet,
+  variant: FinetuneVariant,
+  recipe: FinetuneRecipe,
+  opts: StepOptions = {},
+  k = 0,
+): Promise<FinetuneResult & { result: LoopResult }> {
   const data = oneShotOf(datasetDir(set, profile.name));
   const named = set === DEV_SET ? recipe : undefined;
   const name = finetuneAttemptName(set, variant, named, k);
   const config = finetuneConfig(profile, set, variant);
   // Cycle 0 starts from the init; a later cycle from where the one before it ended.
-  const model = k ? loadCheckpoint(ckptDir(profile, finetuneAttemptName(set, variant, named, k - 1)), initialModel(profile, config)).model : modelAtInit(profile, config);
+  const model = k
+    ? loadCheckpoint(ckptDir(profile, finetuneAttemptName(set, variant, named, k - 1)), initialModel(profile, config)).model
+    : modelAtInit(profile, config);
   const f = profile.train.finetune;
   const steps = f.steps;
   const cfg = loopConfig(profile, name, steps, recipe.lr, finetuneAttemptInputs(profile, set, variant, recipe, k), opts);
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), { ...cfg, optimizer: { ...cfg.optimizer, backboneScale: recipe.backboneScale, headPrefixes: FINETUNE_HEADS } });
+  const result = await trainLoop(model, finetuneTask(data, variant, profile), {
+    ...cfg,
+    optimizer: { ...cfg.optimizer, backboneScale: recipe.backboneScale, headPrefixes: FINETUNE_HEADS },
+  });
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
   const pred = argmaxRows(await embedFiles(model, data.test.files, o), data.classes);
   const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed });
   const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
   disposeModel(model);
-  return { accuracy: test.accuracy, accuracyCI: test.interval, outcomes: outcomesOf(pred, data.test.labels), trainAccuracy, imagesSeen: (k + 1) * steps * f.batch, recipe, lossSlopeT: lossSlope(result.history).t, result };
+  return {
+    accuracy: test.accuracy,
+    accuracyCI: test.interval,
+    outcomes: outcomesOf(pred, data.test.labels),
+    trainAccuracy,
+    imagesSeen: (k + 1) * steps * f.batch,
+    recipe,
+    lossSlopeT: lossSlope(result.history).t,
+    result,
+  };
 }
 
 /** The layers a fine-tune adds to the pretrained backbone (at the recipe's full rate). */

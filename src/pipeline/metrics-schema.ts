@@ -9,7 +9,10 @@ import type { ReportKind } from "../util/report-schema";
 export const METRICS_SCHEMA_VERSION = 1;
 
 const interval = z.tuple([z.number(), z.number()]).describe("95 % interval [low, high], as fractions");
-const outcomes = z.string().regex(/^[01]*$/).describe("per test image in the set's order: 1 right, 0 wrong");
+const outcomes = z
+  .string()
+  .regex(/^[01]*$/)
+  .describe("per test image in the set's order: 1 right, 0 wrong");
 const fraction = z.number().min(0).max(1);
 
 const probeScores = z.looseObject({
@@ -50,7 +53,17 @@ const finding = z.looseObject({
   difference: z.number(),
   differenceCI: interval,
   seeds: z.number().int().min(1),
-  comparisons: z.array(z.looseObject({ set: z.string(), winner: z.string(), loser: z.string(), difference: z.number(), differenceCI: interval, mcnemarP: z.number(), verdict: verdict.exclude(["not-tested"]) })),
+  comparisons: z.array(
+    z.looseObject({
+      set: z.string(),
+      winner: z.string(),
+      loser: z.string(),
+      difference: z.number(),
+      differenceCI: interval,
+      mcnemarP: z.number(),
+      verdict: verdict.exclude(["not-tested"]),
+    }),
+  ),
   reason: z.string().optional(),
 });
 
@@ -71,10 +84,22 @@ export const metricsSchema = z.looseObject({
     featureMap: z.tuple([z.number(), z.number()]),
     seeds: z.number().int().min(1),
     stageSeconds: z.record(z.string(), z.number()),
-    selection: z.looseObject({ probeC: z.looseObject({}), finetune: z.looseObject({}), teacher: z.looseObject({}), student: z.looseObject({}), checkpoints: z.looseObject({}) }),
+    selection: z.looseObject({
+      probeC: z.looseObject({}),
+      finetune: z.looseObject({}),
+      teacher: z.looseObject({}),
+      student: z.looseObject({}),
+      checkpoints: z.looseObject({}),
+    }),
   }),
-  seeds: z.array(z.looseObject({ set: z.string(), row: z.string(), values: z.array(z.number()), mean: z.number(), sd: z.number() })).optional(),
+  seeds: z
+    .array(z.looseObject({ set: z.string(), row: z.string(), values: z.array(z.number()), mean: z.number(), sd: z.number() }))
+    .optional(),
   inputs: z.record(z.string(), z.unknown()).describe("what the numbers were computed from (fingerprints, profile values)"),
 });
 
-export const METRICS_REPORT: ReportKind<z.infer<typeof metricsSchema>> = { kind: "metrics", version: METRICS_SCHEMA_VERSION, schema: metricsSchema };
+export const METRICS_REPORT: ReportKind<z.infer<typeof metricsSchema>> = {
+  kind: "metrics",
+  version: METRICS_SCHEMA_VERSION,
+  schema: metricsSchema,
+};

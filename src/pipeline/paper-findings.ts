@@ -30,7 +30,10 @@ export function finetunePrecondition(runs: RunRows[], set: OneShotSet, variant: 
     if (f.trainAccuracy < MIN_TRAIN_ACCURACY) why.push(`training accuracy ${pc(f.trainAccuracy)} < ${pc(MIN_TRAIN_ACCURACY)}${seed}`);
     const chosen = m.selection.finetune.tried.find((t) => t.recipe.name === m.selection.finetune.chosen.name)!;
     const frozen = m.probes["dev-like"].pretrained.logreg;
-    if (chosen.devAccuracy < frozen) why.push(`on dev-like the fine-tuned GAP (${pc(chosen.devAccuracy)}) is below the frozen pretrained backbone + LR (${pc(frozen)})${seed}`);
+    if (chosen.devAccuracy < frozen)
+      why.push(
+        `on dev-like the fine-tuned GAP (${pc(chosen.devAccuracy)}) is below the frozen pretrained backbone + LR (${pc(frozen)})${seed}`,
+      );
   });
   return why.length ? [...new Set(why)].join("; ") : undefined;
 }
@@ -40,7 +43,12 @@ function row(runs: RunRows[], set: OneShotSet, key: string): Scored {
   if (key in runs[0].finetune[set]) {
     const variant = key as keyof RunRows["finetune"][OneShotSet];
     const fs = runs.map((m) => m.finetune[set][variant]);
-    return { label: LABELS[key], accuracy: mean(fs.map((f) => f.accuracy)), outcomes: fs.map((f) => f.outcomes), notTested: finetunePrecondition(runs, set, variant) };
+    return {
+      label: LABELS[key],
+      accuracy: mean(fs.map((f) => f.accuracy)),
+      outcomes: fs.map((f) => f.outcomes),
+      notTested: finetunePrecondition(runs, set, variant),
+    };
   }
   const ps = runs.map((m) => m.probes[set][key as keyof RunRows["probes"][OneShotSet]]);
   return { label: LABELS[key], accuracy: mean(ps.map((p) => p.logreg)), outcomes: ps.map((p) => p.logregOutcomes) };
@@ -50,14 +58,45 @@ const BOTH: OneShotSet[] = ["capg-like", "grozi-like"];
 
 /** The findings over `runs` (one per training seed, the same test images in each). */
 export function paperFindings(runs: RunRows[], seed = 0): Finding[] {
-  const on = (sets: OneShotSet[], winners: string[], losers: string[]) => sets.map((set) => ({ set, winners: winners.map((k) => row(runs, set, k)), losers: losers.map((k) => row(runs, set, k)) }));
+  const on = (sets: OneShotSet[], winners: string[], losers: string[]) =>
+    sets.map((set) => ({ set, winners: winners.map((k) => row(runs, set, k)), losers: losers.map((k) => row(runs, set, k)) }));
   const f = (id: string, claim: string, paper: string, perSet: ReturnType<typeof on>) => finding(id, claim, paper, perSet, seed);
   return [
-    f("lca-beats-gap", "fine-tuning with the LCA layer beats fine-tuning with global average pooling", "CAPG-GP 90.4 vs 84.1; Grozi-120 70.8 vs 60.4", on(BOTH, ["lca"], ["gap"])),
-    f("maxent-beats-lca", "adding the MaxEnt loss to LCA fine-tuning helps further", "CAPG-GP 92.2 vs 90.4; Grozi-120 72.3 vs 70.8", on(BOTH, ["lca-maxent"], ["lca"])),
-    f("representations-beat-finetune-grozi", "on Grozi-120, frozen teacher and student representations + LR beat every fine-tuned model", "75.05 / 76.19 vs 60.4 / 70.8 / 72.3", on(["grozi-like"], ["teacher", "student"], ["gap", "lca", "lca-maxent"])),
-    f("finetune-beats-representations-capg", "on CAPG-GP, LCA + MaxEnt fine-tuning beats both representations + LR", "92.2 vs 87.0 / 87.6", on(["capg-like"], ["lca-maxent"], ["teacher", "student"])),
-    f("student-beats-teacher", "the student's representations beat its teacher's", "CAPG-GP 87.6 vs 87.0; Grozi-120 76.19 vs 75.05", on(BOTH, ["student"], ["teacher"])),
-    f("representations-beat-random", "teacher and student representations beat random-init representations (ours; the paper has no such row)", "—", on(BOTH, ["teacher", "student"], ["random-init"])),
+    f(
+      "lca-beats-gap",
+      "fine-tuning with the LCA layer beats fine-tuning with global average pooling",
+      "CAPG-GP 90.4 vs 84.1; Grozi-120 70.8 vs 60.4",
+      on(BOTH, ["lca"], ["gap"]),
+    ),
+    f(
+      "maxent-beats-lca",
+      "adding the MaxEnt loss to LCA fine-tuning helps further",
+      "CAPG-GP 92.2 vs 90.4; Grozi-120 72.3 vs 70.8",
+      on(BOTH, ["lca-maxent"], ["lca"]),
+    ),
+    f(
+      "representations-beat-finetune-grozi",
+      "on Grozi-120, frozen teacher and student representations + LR beat every fine-tuned model",
+      "75.05 / 76.19 vs 60.4 / 70.8 / 72.3",
+      on(["grozi-like"], ["teacher", "student"], ["gap", "lca", "lca-maxent"]),
+    ),
+    f(
+      "finetune-beats-representations-capg",
+      "on CAPG-GP, LCA + MaxEnt fine-tuning beats both representations + LR",
+      "92.2 vs 87.0 / 87.6",
+      on(["capg-like"], ["lca-maxent"], ["teacher", "student"]),
+    ),
+    f(
+      "student-beats-teacher",
+      "the student's representations beat its teacher's",
+      "CAPG-GP 87.6 vs 87.0; Grozi-120 76.19 vs 75.05",
+      on(BOTH, ["student"], ["teacher"]),
+    ),
+    f(
+      "representations-beat-random",
+      "teacher and student representations beat random-init representations (ours; the paper has no such row)",
+      "—",
+      on(BOTH, ["teacher", "student"], ["random-init"]),
+    ),
   ];
 }

@@ -27,12 +27,18 @@ import type { InferenceEngine } from "../train/embed";
  * runs/<profile>/init-<...>/ and .../repeat-<k>/, so no variant overwrites another. */
 export function runTag(profile: Profile): string {
   const parts: string[] = [];
-  if (profile.init !== PROFILES[profile.name].init) parts.push(profile.init === "random" || profile.init === "pretrained" ? `init-${profile.init}` : `init-${path.basename(path.resolve(profile.init))}-${hashOf(path.resolve(profile.init)).slice(0, 6)}`);
+  if (profile.init !== PROFILES[profile.name].init)
+    parts.push(
+      profile.init === "random" || profile.init === "pretrained"
+        ? `init-${profile.init}`
+        : `init-${path.basename(path.resolve(profile.init))}-${hashOf(path.resolve(profile.init)).slice(0, 6)}`,
+    );
   if (profile.repeat) parts.push(`repeat-${profile.repeat}`);
   return parts.join("/");
 }
 
-export const runDir = (profile: Profile, step: string) => path.join(paths.runs, profile.name, step === "pretrain" ? "" : runTag(profile), step);
+export const runDir = (profile: Profile, step: string) =>
+  path.join(paths.runs, profile.name, step === "pretrain" ? "" : runTag(profile), step);
 export const ckptDir = (profile: Profile, step: string) => path.join(runDir(profile, step), "checkpoint");
 
 export function embeddingConfig(profile: Profile): ModelConfig {
@@ -60,7 +66,15 @@ export function sgdConfig(lr: number): OptimizerConfig {
   return { kind: "sgd", lr, momentum: 0.9, weightDecay: 1e-4 };
 }
 
-export function loopConfig(profile: Profile, name: string, steps: number, lr: number, inputs: Inputs, opts: StepOptions = {}, select?: LoopConfig["select"]): LoopConfig {
+export function loopConfig(
+  profile: Profile,
+  name: string,
+  steps: number,
+  lr: number,
+  inputs: Inputs,
+  opts: StepOptions = {},
+  select?: LoopConfig["select"],
+): LoopConfig {
   return {
     select,
     name,
@@ -99,7 +113,12 @@ export interface StepOptions {
 /** The same profile values and model a step of any init or repeat records as its inputs. */
 export function commonInputs(profile: Profile, config: ModelConfig): Inputs {
   // A chunk size set by hand changes batch-norm statistics (per chunk), so it is an input.
-  return { model: config, imageSize: profile.imageSize, seed: trainSeed(profile), ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}) };
+  return {
+    model: config,
+    imageSize: profile.imageSize,
+    seed: trainSeed(profile),
+    ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}),
+  };
 }
 
 /** The one-shot test sets the paper's tables report, and the one where settings are chosen. */
@@ -119,7 +138,10 @@ function pretrainData(profile: Profile): TaggedImages {
   const dir = datasetDir("pretrain-corpus", profile.name);
   const m = readManifest(dir);
   const vocabulary = m.spec.vocabulary as string[] | undefined;
-  if (!Array.isArray(vocabulary)) throw new Error(`${manifestPath(dir)}: no 'vocabulary' in its spec; regenerate it with \`retail-repr generate --only pretrain-corpus\``);
+  if (!Array.isArray(vocabulary))
+    throw new Error(
+      `${manifestPath(dir)}: no 'vocabulary' in its spec; regenerate it with \`retail-repr generate --only pretrain-corpus\``,
+    );
   const items = m.items.filter((it) => it.tags?.length);
   if (items.length === 0) throw new Error(`${manifestPath(dir)}: no item has 'tags'; the pretraining corpus needs hashtags`);
   return { files: items.map((it) => resolveItem(dir, it)), tags: items.map((it) => it.tags!), vocabulary };
@@ -128,7 +150,11 @@ function pretrainData(profile: Profile): TaggedImages {
 export function pretrainInputs(profile: Profile): Inputs {
   const p = withRun(profile, { repeat: 0 });
   const vocabulary = pretrainData(p).vocabulary.length;
-  return { data: datasetFingerprint(datasetDir("pretrain-corpus", profile.name)), ...commonInputs(p, pretrainConfig(p, vocabulary)), train: profile.train.pretrain };
+  return {
+    data: datasetFingerprint(datasetDir("pretrain-corpus", profile.name)),
+    ...commonInputs(p, pretrainConfig(p, vocabulary)),
+    train: profile.train.pretrain,
+  };
 }
 
 /** Weakly supervised pretraining on the hashtag corpus (shared by every init and repeat). */
@@ -136,7 +162,11 @@ export async function runPretrain(profile: Profile, opts: StepOptions = {}): Pro
   const p = withRun(profile, { repeat: 0 });
   const data = pretrainData(p);
   const model = initialModel(p, pretrainConfig(p, data.vocabulary.length));
-  const result = await trainLoop(model, pretrainTask(data, p), loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p), opts));
+  const result = await trainLoop(
+    model,
+    pretrainTask(data, p),
+    loopConfig(p, "pretrain", p.train.pretrain.steps, p.train.pretrain.lr, pretrainInputs(p), opts),
+  );
   return { model, result };
 }
 
@@ -149,8 +179,13 @@ export function initCheckpoint(profile: Profile): string {
 export function initRecord(profile: Profile): Inputs {
   if (profile.init === "random") return { kind: "random" };
   const dir = initCheckpoint(profile);
-  if (!fs.existsSync(path.join(dir, "checkpoint.json"))) throw new Error(`init: '${profile.init}' is neither 'pretrained', 'random' nor a checkpoint folder (no checkpoint.json in ${dir})`);
-  return { kind: profile.init === "pretrained" ? "pretrained" : "checkpoint", dir: profile.init === "pretrained" ? "runs/pretrain" : dir, weights: readCheckpointMeta(dir).weights.sha256 };
+  if (!fs.existsSync(path.join(dir, "checkpoint.json")))
+    throw new Error(`init: '${profile.init}' is neither 'pretrained', 'random' nor a checkpoint folder (no checkpoint.json in ${dir})`);
+  return {
+    kind: profile.init === "pretrained" ? "pretrained" : "checkpoint",
+    dir: profile.init === "pretrained" ? "runs/pretrain" : dir,
+    weights: readCheckpointMeta(dir).weights.sha256,
+  };
 }
 
 /** A new model for `config` at the run's init: random weights, then the init's backbone. */
@@ -170,8 +205,12 @@ async function devAccuracy(profile: Profile, model: Model): Promise<{ devAccurac
 
 /** The main runs of the teacher and the student keep their checkpoint that is best on dev-like,
  * scored every checkpoint: their number of steps is chosen there. */
-const devCheckpoints = (profile: Profile): LoopConfig["select"] => ({ every: profile.train.checkpointEvery, score: async (m) => (await devAccuracy(profile, m)).devAccuracy });
-export const CHECKPOINT_RULE = "the checkpoint with the highest dev-like LR accuracy (C = 1), scored every checkpoint (the earliest on a tie)";
+const devCheckpoints = (profile: Profile): LoopConfig["select"] => ({
+  every: profile.train.checkpointEvery,
+  score: async (m) => (await devAccuracy(profile, m)).devAccuracy,
+});
+export const CHECKPOINT_RULE =
+  "the checkpoint with the highest dev-like LR accuracy (C = 1), scored every checkpoint (the earliest on a tie)";
 
 /** The profile with the teacher's learning rate set. */
 export function teacherProfile(profile: Profile, lr: number): Profile {
@@ -181,20 +220,40 @@ export function teacherProfile(profile: Profile, lr: number): Profile {
 /** What a teacher run of `steps` is made from: its data, start and settings. */
 function teacherRunInputs(profile: Profile, steps: number): Inputs {
   const { sweep: _sweep, ...train } = profile.train.teacher;
-  return { data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)), init: initRecord(profile), ...commonInputs(profile, embeddingConfig(profile)), train: { ...train, steps } };
+  return {
+    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
+    init: initRecord(profile),
+    ...commonInputs(profile, embeddingConfig(profile)),
+    train: { ...train, steps },
+  };
 }
 
 /** The teacher's inputs: the learning rate dev-like chose (every sweep run finished), and the
  * checkpoint rule. */
 export function teacherInputs(profile: Profile): Inputs {
   const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
-  return { ...teacherRunInputs(p, p.train.teacher.steps), keep: CHECKPOINT_RULE, dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+  return {
+    ...teacherRunInputs(p, p.train.teacher.steps),
+    keep: CHECKPOINT_RULE,
+    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
+  };
 }
 
-async function teacherRun(profile: Profile, name: string, steps: number, inputs: Inputs, opts: StepOptions, select?: LoopConfig["select"]): Promise<{ model: Model; result: LoopResult }> {
+async function teacherRun(
+  profile: Profile,
+  name: string,
+  steps: number,
+  inputs: Inputs,
+  opts: StepOptions,
+  select?: LoopConfig["select"],
+): Promise<{ model: Model; result: LoopResult }> {
   const model = modelAtInit(profile, embeddingConfig(profile));
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(model, teacherTask(pairs, profile), loopConfig(profile, name, steps, profile.train.teacher.lr, inputs, opts, select));
+  const result = await trainLoop(
+    model,
+    teacherTask(pairs, profile),
+    loopConfig(profile, name, steps, profile.train.teacher.lr, inputs, opts, select),
+  );
   return { model, result };
 }
 
@@ -211,7 +270,8 @@ export interface TeacherSweepResult {
 }
 
 export const teacherSweepName = (scale: number) => `teacher-sweep-lr${scale}x`;
-export const teacherSweepFile = (profile: Profile, scale: number) => path.join(runDir(selectionRun(profile), teacherSweepName(scale)), "result.json");
+export const teacherSweepFile = (profile: Profile, scale: number) =>
+  path.join(runDir(selectionRun(profile), teacherSweepName(scale)), "result.json");
 
 export function teacherSweepInputs(profile: Profile, scale: number): Inputs {
   const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
@@ -238,14 +298,29 @@ export interface TeacherSelection {
  * a tie). Every sweep run must be finished. */
 export function chosenTeacher(profile: Profile): TeacherSelection {
   const s = profile.train.teacher.sweep;
-  const tried = s.lrScales.map((scale) => sweepResult<TeacherSweepResult>(teacherSweepFile(profile, scale), teacherSweepInputs(profile, scale), teacherSweepName(scale), "retail-repr train-teacher"));
-  return { tried, chosen: { lr: bestOnDev(tried).lr }, rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie)`, steps: s.steps };
+  const tried = s.lrScales.map((scale) =>
+    sweepResult<TeacherSweepResult>(
+      teacherSweepFile(profile, scale),
+      teacherSweepInputs(profile, scale),
+      teacherSweepName(scale),
+      "retail-repr train-teacher",
+    ),
+  );
+  return {
+    tried,
+    chosen: { lr: bestOnDev(tried).lr },
+    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie)`,
+    steps: s.steps,
+  };
 }
 
 /** Which checkpoint a finished teacher or student kept, and the dev scores it was chosen by. */
 export function keptCheckpoint(profile: Profile, which: "teacher" | "student"): CheckpointSelection & { rule: string } {
   const sel = readCheckpointMeta(ckptDir(profile, which)).extra.selection as CheckpointSelection | undefined;
-  if (!sel) throw new Error(`${ckptDir(profile, which)}: no record of the checkpoint chosen on dev-like; train ${which} again (retail-repr train-${which})`);
+  if (!sel)
+    throw new Error(
+      `${ckptDir(profile, which)}: no record of the checkpoint chosen on dev-like; train ${which} again (retail-repr train-${which})`,
+    );
   return { ...sel, rule: CHECKPOINT_RULE };
 }
 
@@ -279,14 +354,24 @@ export function pseudoSpec(profile: Profile): PseudoSpec {
 
 /** The teacher's embeddings of the unlabeled set, in parts, or this process's shard of them:
  * labels the parts that are missing or unsound. */
-export async function runPseudolabels(profile: Profile, opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
+export async function runPseudolabels(
+  profile: Profile,
+  opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {},
+): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
   const dir = runDir(profile, "pseudolabels");
   const spec = pseudoSpec(profile);
   let status = pseudoStatus(dir, spec);
   if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
     const teacher = loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model;
     const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-    status = await writePseudolabels(teacher, files, dir, { spec, size: profile.imageSize, batch: profile.train.embedBatch, shard: opts.shard, quiet: opts.quiet, engine: opts.engine });
+    status = await writePseudolabels(teacher, files, dir, {
+      spec,
+      size: profile.imageSize,
+      batch: profile.train.embedBatch,
+      shard: opts.shard,
+      quiet: opts.quiet,
+      engine: opts.engine,
+    });
     disposeModel(teacher);
   }
   return { dir, status, spec };
@@ -300,7 +385,8 @@ export function sweepResult<R>(file: string, inputs: Inputs, name: string, comma
 }
 
 /** The candidate with the highest dev accuracy; the earlier-listed one on a tie. */
-export const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T => tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
+export const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T =>
+  tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
 
 /** Settings are chosen once, on dev-like, with the profile's own seed (repeat 0), and kept for
  * every repeat: the sweeps' runs live in repeat 0's folders. */
@@ -312,14 +398,31 @@ export type StudentCandidate = Profile["train"]["student"]["sweep"]["candidates"
 
 /** The profile with the student's start, alpha (and learning rate) set to a candidate's. */
 export function studentProfile(profile: Profile, c: Pick<StudentCandidate, "start" | "alpha" | "lr">): Profile {
-  return { ...profile, train: { ...profile.train, student: { ...profile.train.student, start: c.start, alpha: c.alpha, lr: c.lr ?? profile.train.student.lr } } };
+  return {
+    ...profile,
+    train: {
+      ...profile.train,
+      student: { ...profile.train.student, start: c.start, alpha: c.alpha, lr: c.lr ?? profile.train.student.lr },
+    },
+  };
 }
 
 /** The noisy student from its start (the teacher's weights or the init's backbone), `steps`
  * long, checkpointed under `name`. */
-async function studentRun(profile: Profile, name: string, steps: number, inputs: Inputs, opts: StepOptions, before?: (model: Model, task: ReturnType<typeof studentTask>) => Promise<void>, select?: LoopConfig["select"]): Promise<{ model: Model; result: LoopResult }> {
+async function studentRun(
+  profile: Profile,
+  name: string,
+  steps: number,
+  inputs: Inputs,
+  opts: StepOptions,
+  before?: (model: Model, task: ReturnType<typeof studentTask>) => Promise<void>,
+  select?: LoopConfig["select"],
+): Promise<{ model: Model; result: LoopResult }> {
   const labels = readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
-  const model = profile.train.student.start === "teacher" ? loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model : modelAtInit(profile, embeddingConfig(profile));
+  const model =
+    profile.train.student.start === "teacher"
+      ? loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model
+      : modelAtInit(profile, embeddingConfig(profile));
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, labels, profile);
@@ -331,7 +434,11 @@ async function studentRun(profile: Profile, name: string, steps: number, inputs:
 /** The student's inputs: the start, alpha and learning rate dev-like chose (every sweep run
  * finished), and the checkpoint rule. */
 export function studentMainInputs(profile: Profile): Inputs {
-  return { ...studentInputs(studentProfile(profile, chosenStudent(profile).chosen)), keep: CHECKPOINT_RULE, dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+  return {
+    ...studentInputs(studentProfile(profile, chosenStudent(profile).chosen)),
+    keep: CHECKPOINT_RULE,
+    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
+  };
 }
 
 /** The student with the start, alpha and learning rate the dev sweep chose, its checkpoint
@@ -351,7 +458,8 @@ export interface StudentSweepResult {
 }
 
 export const studentSweepName = (c: Pick<StudentCandidate, "name">) => `student-sweep-${c.name}`;
-export const studentSweepFile = (profile: Profile, c: StudentCandidate) => path.join(runDir(selectionRun(profile), studentSweepName(c)), "result.json");
+export const studentSweepFile = (profile: Profile, c: StudentCandidate) =>
+  path.join(runDir(selectionRun(profile), studentSweepName(c)), "result.json");
 
 export function studentSweepInputs(profile: Profile, c: StudentCandidate): Inputs {
   const p = studentProfile(selectionRun(profile), c);
@@ -393,7 +501,14 @@ export function studentLrCandidate(profile: Profile, scale: number): StudentCand
 }
 
 function studentFirstStage(profile: Profile): StudentSweepResult[] {
-  return profile.train.student.sweep.candidates.map((c) => sweepResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c), studentSweepName(c), "retail-repr train-student"));
+  return profile.train.student.sweep.candidates.map((c) =>
+    sweepResult<StudentSweepResult>(
+      studentSweepFile(profile, c),
+      studentSweepInputs(profile, c),
+      studentSweepName(c),
+      "retail-repr train-student",
+    ),
+  );
 }
 
 /** The start, alpha and learning rate the final student uses, in two stages (coordinate search):
@@ -403,9 +518,23 @@ export function chosenStudent(profile: Profile): StudentSelection {
   const s = profile.train.student.sweep;
   const tried = studentFirstStage(profile);
   const best = bestOnDev(tried);
-  const lrTried = [{ ...best, candidate: { ...best.candidate, lr: profile.train.student.lr } }, ...s.lrScales.map((scale) => {
-    const c = studentLrCandidate(profile, scale);
-    return sweepResult<StudentSweepResult>(studentSweepFile(profile, c), studentSweepInputs(profile, c), studentSweepName(c), "retail-repr train-student");
-  })];
-  return { tried, lrTried, chosen: bestOnDev(lrTried).candidate, rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}); the earlier-listed candidate on a tie`, steps: s.steps };
+  const lrTried = [
+    { ...best, candidate: { ...best.candidate, lr: profile.train.student.lr } },
+    ...s.lrScales.map((scale) => {
+      const c = studentLrCandidate(profile, scale);
+      return sweepResult<StudentSweepResult>(
+        studentSweepFile(profile, c),
+        studentSweepInputs(profile, c),
+        studentSweepName(c),
+        "retail-repr train-student",
+      );
+    }),
+  ];
+  return {
+    tried,
+    lrTried,
+    chosen: bestOnDev(lrTried).candidate,
+    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}); the earlier-listed candidate on a tie`,
+    steps: s.steps,
+  };
 }

@@ -13,8 +13,18 @@ export function summariseSeeds(runs: Pick<Metrics, "probes" | "finetune">[]): Se
     out.push({ set, row, values, mean, sd });
   };
   for (const set of ONE_SHOT_SETS) {
-    for (const v of Object.keys(runs[0].finetune[set])) add(set, `finetune ${v}`, runs.map((m) => (m.finetune[set] as any)[v].accuracy));
-    for (const r of Object.keys(runs[0].probes[set])) add(set, `${r} + LR`, runs.map((m) => (m.probes[set] as any)[r].logreg));
+    for (const v of Object.keys(runs[0].finetune[set]))
+      add(
+        set,
+        `finetune ${v}`,
+        runs.map((m) => (m.finetune[set] as any)[v].accuracy),
+      );
+    for (const r of Object.keys(runs[0].probes[set]))
+      add(
+        set,
+        `${r} + LR`,
+        runs.map((m) => (m.probes[set] as any)[r].logreg),
+      );
   }
   return out;
 }

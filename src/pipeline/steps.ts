@@ -14,14 +14,54 @@ import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
 import {
-  checkpointState, ckptDir, DEV_SET, embeddingConfig, EvalSet, initialModel, initRecord, modelAtInit, ONE_SHOT_SETS, OneShotSet, pretrainInputs,
-  pseudoSpec, runDir, runPretrain, runPseudolabels, runStudent, runStudentSweep, runTeacher, selectionRun, StepOptions, chosenStudent,
-  StudentSelection, studentSweepInputs, studentSweepName, teacherInputs, weightsOf, teacherSweepName,
-  teacherSweepInputs, runTeacherSweep, studentLrCandidate, studentLrName, studentMainInputs, TeacherSelection, chosenTeacher,
+  checkpointState,
+  ckptDir,
+  DEV_SET,
+  embeddingConfig,
+  EvalSet,
+  initialModel,
+  initRecord,
+  modelAtInit,
+  ONE_SHOT_SETS,
+  OneShotSet,
+  pretrainInputs,
+  pseudoSpec,
+  runDir,
+  runPretrain,
+  runPseudolabels,
+  runStudent,
+  runStudentSweep,
+  runTeacher,
+  selectionRun,
+  StepOptions,
+  chosenStudent,
+  StudentSelection,
+  studentSweepInputs,
+  studentSweepName,
+  teacherInputs,
+  weightsOf,
+  teacherSweepName,
+  teacherSweepInputs,
+  runTeacherSweep,
+  studentLrCandidate,
+  studentLrName,
+  studentMainInputs,
+  TeacherSelection,
+  chosenTeacher,
 } from "./runs";
 import {
-  chosenRecipe, FinetuneResult, finetuneInputs, finetuneName, finetuneResultFile, keptFinetune, finetuneAttemptName, finetuneAttemptFile, finetuneAttemptInputs,
-  finetuneSweep, RecipeSelection, runFinetune,
+  chosenRecipe,
+  FinetuneResult,
+  finetuneInputs,
+  finetuneName,
+  finetuneResultFile,
+  keptFinetune,
+  finetuneAttemptName,
+  finetuneAttemptFile,
+  finetuneAttemptInputs,
+  finetuneSweep,
+  RecipeSelection,
+  runFinetune,
 } from "./finetune-runs";
 import * as path from "path";
 import { loadCheckpoint } from "../models/checkpoint";
@@ -53,7 +93,14 @@ const initSteps = (profile: Profile) => (profile.init === "pretrained" ? ["pretr
 function trainingStep(profile: Profile, name: "pretrain" | "teacher" | "student", o: Pick<Step, "dependencies" | "inputs" | "run">): Step {
   const p = name === "pretrain" ? withRun(profile, { repeat: 0 }) : profile;
   const command = name === "pretrain" ? "pretrain" : `train-${name}`;
-  return { name, artifact: ckptDir(p, name), command, trains: true, state: (inputs) => checkpointState(p, name, p.train[name].steps, inputs), ...o };
+  return {
+    name,
+    artifact: ckptDir(p, name),
+    command,
+    trains: true,
+    state: (inputs) => checkpointState(p, name, p.train[name].steps, inputs),
+    ...o,
+  };
 }
 
 /** The steps of `profile`'s run, dependencies before the steps that read them. */
@@ -68,15 +115,29 @@ export function stepTable(profile: Profile): Step[] {
     state: () => datasetState(name, profile),
     run: async (opts) => void (await generateAll(profile, [name], { quiet: opts.quiet })),
   }));
-  const pretrain = trainingStep(profile, "pretrain", { dependencies: ["pretrain-corpus"], inputs: () => pretrainInputs(profile), run: async (o) => disposeModel((await runPretrain(profile, o)).model) });
+  const pretrain = trainingStep(profile, "pretrain", {
+    dependencies: ["pretrain-corpus"],
+    inputs: () => pretrainInputs(profile),
+    run: async (o) => disposeModel((await runPretrain(profile, o)).model),
+  });
   // Every setting is chosen on dev-like by short runs (the sweeps): the teacher's learning rate,
   // the student's start, alpha and learning rate, the fine-tune recipe. Each sweep runs once,
   // with repeat 0, and every repeat reuses it.
   const p0 = selectionRun(profile);
   const teacherSweep = profile.train.teacher.sweep.lrScales.map((scale) =>
-    sweepStep(profile, { name: teacherSweepName(scale), dependencies: ["teacher-pairs", DEV_SET, ...initSteps(p0)], command: "train-teacher", inputs: () => teacherSweepInputs(p0, scale), run: (o) => runTeacherSweep(p0, scale, o) }),
+    sweepStep(profile, {
+      name: teacherSweepName(scale),
+      dependencies: ["teacher-pairs", DEV_SET, ...initSteps(p0)],
+      command: "train-teacher",
+      inputs: () => teacherSweepInputs(p0, scale),
+      run: (o) => runTeacherSweep(p0, scale, o),
+    }),
   );
-  const teacher = trainingStep(profile, "teacher", { dependencies: ["teacher-pairs", DEV_SET, ...initSteps(profile), ...teacherSweep.map((s) => s.name)], inputs: () => teacherInputs(profile), run: async (o) => disposeModel((await runTeacher(profile, o)).model) });
+  const teacher = trainingStep(profile, "teacher", {
+    dependencies: ["teacher-pairs", DEV_SET, ...initSteps(profile), ...teacherSweep.map((s) => s.name)],
+    inputs: () => teacherInputs(profile),
+    run: async (o) => disposeModel((await runTeacher(profile, o)).model),
+  });
   const pseudolabels: Step = {
     name: "pseudolabels",
     dependencies: ["student-pseudo", "teacher"],
@@ -88,20 +149,46 @@ export function stepTable(profile: Profile): Step[] {
     run: async (o) => void (await runPseudolabels(profile, o)),
   };
   const studentSweep = profile.train.student.sweep.candidates.map((c) =>
-    sweepStep(profile, { name: studentSweepName(c), dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(p0)], command: "train-student", inputs: () => studentSweepInputs(p0, c), run: (o) => runStudentSweep(p0, c, o) }),
+    sweepStep(profile, {
+      name: studentSweepName(c),
+      dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(p0)],
+      command: "train-student",
+      inputs: () => studentSweepInputs(p0, c),
+      run: (o) => runStudentSweep(p0, c, o),
+    }),
   );
   // The second stage: the first stage's best start and alpha at other learning rates.
   const studentLrSweep = profile.train.student.sweep.lrScales.map((scale) => {
     const c = () => studentLrCandidate(p0, scale);
-    return sweepStep(profile, { name: studentSweepName({ name: studentLrName(scale) }), dependencies: studentSweep.map((s) => s.name), command: "train-student", inputs: () => studentSweepInputs(p0, c()), run: (o) => runStudentSweep(p0, c(), o) });
+    return sweepStep(profile, {
+      name: studentSweepName({ name: studentLrName(scale) }),
+      dependencies: studentSweep.map((s) => s.name),
+      command: "train-student",
+      inputs: () => studentSweepInputs(p0, c()),
+      run: (o) => runStudentSweep(p0, c(), o),
+    });
   });
   const student = trainingStep(profile, "student", {
-    dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(profile), ...studentSweep.map((s) => s.name), ...studentLrSweep.map((s) => s.name)],
+    dependencies: [
+      "teacher-pairs",
+      "pseudolabels",
+      DEV_SET,
+      ...initSteps(profile),
+      ...studentSweep.map((s) => s.name),
+      ...studentLrSweep.map((s) => s.name),
+    ],
     inputs: () => studentMainInputs(profile),
     run: async (o) => disposeModel((await runStudent(profile, o)).model),
   });
   // The fine-tune recipe is chosen on dev-like (the sweep's runs), then used on the test sets.
-  const finetuneStep = (p: Profile, set: EvalSet, variant: FinetuneVariant, recipe: () => FinetuneRecipe, named: FinetuneRecipe | undefined, after: string[]): Step => ({
+  const finetuneStep = (
+    p: Profile,
+    set: EvalSet,
+    variant: FinetuneVariant,
+    recipe: () => FinetuneRecipe,
+    named: FinetuneRecipe | undefined,
+    after: string[],
+  ): Step => ({
     name: finetuneName(set, variant, named),
     dependencies: [set, ...initSteps(p), ...after],
     artifact: finetuneResultFile(p, set, variant, named),
@@ -114,16 +201,33 @@ export function stepTable(profile: Profile): Step[] {
     },
     run: async (o) => void (await finetuneRun(p, set, variant, recipe(), o)),
   });
-  const sweep = finetuneSweep(profile).map((r) => selectionStep(profile, finetuneStep(p0, r.set, r.variant, () => r.recipe, r.recipe, [])));
+  const sweep = finetuneSweep(profile).map((r) =>
+    selectionStep(
+      profile,
+      finetuneStep(p0, r.set, r.variant, () => r.recipe, r.recipe, []),
+    ),
+  );
   const finetunes = ONE_SHOT_SETS.flatMap((set) =>
-    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) => finetuneStep(profile, set, variant, () => chosenRecipe(profile).chosen, undefined, sweep.map((s) => s.name))),
+    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) =>
+      finetuneStep(
+        profile,
+        set,
+        variant,
+        () => chosenRecipe(profile).chosen,
+        undefined,
+        sweep.map((s) => s.name),
+      ),
+    ),
   );
   return [...data, pretrain, ...teacherSweep, teacher, pseudolabels, ...studentSweep, ...studentLrSweep, student, ...sweep, ...finetunes];
 }
 
 /** A sweep's short run as a step: its result file in repeat 0's runs/<profile>/<name>/, made once
  * and kept by its inputs (a repeat's table delegates to repeat 0's, selectionStep). */
-function sweepStep(profile: Profile, s: { name: string; dependencies: string[]; command: string; inputs: () => Inputs; run: (o: StepOptions) => Promise<unknown> }): Step {
+function sweepStep(
+  profile: Profile,
+  s: { name: string; dependencies: string[]; command: string; inputs: () => Inputs; run: (o: StepOptions) => Promise<unknown> },
+): Step {
   const file = path.join(runDir(selectionRun(profile), s.name), "result.json");
   return selectionStep(profile, {
     name: s.name,
@@ -180,7 +284,10 @@ export async function ensureStep(profile: Profile, name: string, opts: StepOptio
   const step = await ensureDependencies(profile, name, opts);
   const inputs = step.inputs();
   if (step.state(inputs).fresh) return;
-  if (opts.noTraining && name !== "pseudolabels") throw new Error(`${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`);
+  if (opts.noTraining && name !== "pseudolabels")
+    throw new Error(
+      `${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`,
+    );
   if (name === "pseudolabels" && !asked) {
     const spec = inputs as unknown as PseudoSpec;
     const st = pseudoStatus(step.artifact, spec);
@@ -295,7 +402,10 @@ export async function trainedModel(profile: Profile, which: "teacher" | "student
 
 /** Step 2, or this process's shard of it: the teacher's embeddings of the unlabeled set, in parts.
  * A shard worker trains nothing: the data and the teacher must be there (shared storage). */
-export async function pseudolabel(profile: Profile, opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {}): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
+export async function pseudolabel(
+  profile: Profile,
+  opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {},
+): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
   const o = opts.shard ? { ...opts, noTraining: true } : opts;
   if (!opts.shard) await ensureData(profile);
   await ensureStep(profile, "teacher", forDependencies(o), false);
@@ -311,26 +421,41 @@ export async function studentPseudolabels(profile: Profile, opts: StepOptions = 
 
 /** A fine-tune by the convergence rule: its runs kept in their folders by their inputs (trained
  * when they changed), the next, twice as long, only while the last has not converged. */
-async function finetuneRun(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, opts: StepOptions): Promise<FinetuneResult & { result?: LoopResult }> {
+async function finetuneRun(
+  profile: Profile,
+  set: EvalSet,
+  variant: FinetuneVariant,
+  recipe: FinetuneRecipe,
+  opts: StepOptions,
+): Promise<FinetuneResult & { result?: LoopResult }> {
   let loop: LoopResult | undefined;
   const named = set === DEV_SET ? recipe : undefined;
-  for (let last = -1; ; ) {
+  for (let last = -1; ;) {
     const k = keptFinetune(profile, set, variant, recipe, named);
     if ("result" in k) return loop ? { ...k.result, result: loop } : k.result;
     if (k.missing === last) throw new Error(`${finetuneAttemptName(set, variant, named, k.missing)}: made but not read back (${k.why})`);
     last = k.missing;
     if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, named, k.missing)}: ${k.why}`);
-    await cached(finetuneAttemptFile(profile, set, variant, named, k.missing), finetuneAttemptInputs(profile, set, variant, recipe, k.missing), async () => {
-      const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);
-      loop = result;
-      return r;
-    });
+    await cached(
+      finetuneAttemptFile(profile, set, variant, named, k.missing),
+      finetuneAttemptInputs(profile, set, variant, recipe, k.missing),
+      async () => {
+        const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);
+        loop = result;
+        return r;
+      },
+    );
   }
 }
 
 /** A fine-tune baseline on a test set with the recipe dev-like chose (the dev sweep first when
  * needed): its test accuracy with its interval and its training accuracy. */
-export async function finetune(profile: Profile, set: OneShotSet, variant: FinetuneVariant, opts: StepOptions = {}): Promise<FinetuneResult & { result?: LoopResult }> {
+export async function finetune(
+  profile: Profile,
+  set: OneShotSet,
+  variant: FinetuneVariant,
+  opts: StepOptions = {},
+): Promise<FinetuneResult & { result?: LoopResult }> {
   await ensureData(profile);
   await ensureDependencies(profile, finetuneName(set, variant), opts);
   return finetuneRun(profile, set, variant, chosenRecipe(profile).chosen, opts);
@@ -341,7 +466,8 @@ export async function finetune(profile: Profile, set: OneShotSet, variant: Finet
 export async function studentSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<StudentSelection> {
   await ensureData(profile);
   const s = profile.train.student.sweep;
-  for (const name of [...s.candidates.map((c) => c.name), ...s.lrScales.map(studentLrName)]) await ensureStep(profile, studentSweepName({ name }), opts);
+  for (const name of [...s.candidates.map((c) => c.name), ...s.lrScales.map(studentLrName)])
+    await ensureStep(profile, studentSweepName({ name }), opts);
   return chosenStudent(profile);
 }
 

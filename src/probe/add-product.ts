@@ -37,13 +37,27 @@ export async function renderNewProduct(profile: Profile, index: number, tests: n
   const test: string[] = [];
   for (let t = 0; t < tests; t++) {
     const f = path.join(dir, `test_${t}.jpg`);
-    fs.writeFileSync(f, await renderInSitu(p, [productSpec(profile.seed, 4_100_000 + t, 1), productSpec(profile.seed, 4_200_000 + t, 1)], mixSeed(profile.seed, "new", index, t), profile.data.storeSize));
+    fs.writeFileSync(
+      f,
+      await renderInSitu(
+        p,
+        [productSpec(profile.seed, 4_100_000 + t, 1), productSpec(profile.seed, 4_200_000 + t, 1)],
+        mixSeed(profile.seed, "new", index, t),
+        profile.data.storeSize,
+      ),
+    );
     test.push(f);
   }
   return { train, test };
 }
 
-export async function addProduct(profile: Profile, model: Model, base: Embedded, image: string, testImages: string[]): Promise<AddProductResult> {
+export async function addProduct(
+  profile: Profile,
+  model: Model,
+  base: Embedded,
+  image: string,
+  testImages: string[],
+): Promise<AddProductResult> {
   const before = probe(base, 1, profile.seed);
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true };
   const zNew = await embedFiles(model, [image], o);

@@ -35,7 +35,11 @@ export interface AccuracyWithInterval {
 }
 
 /** Accuracy of predictions against labels, with its bootstrap interval. */
-export function accuracyWithInterval(pred: ArrayLike<number>, labels: ArrayLike<number>, opts: BootstrapOptions = {}): AccuracyWithInterval {
+export function accuracyWithInterval(
+  pred: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  opts: BootstrapOptions = {},
+): AccuracyWithInterval {
   if (pred.length !== labels.length) throw new Error(`accuracyWithInterval: ${pred.length} predictions for ${labels.length} labels`);
   const correct = Uint8Array.from({ length: labels.length }, (_, i) => (pred[i] === labels[i] ? 1 : 0));
   return { accuracy: correct.reduce((a, b) => a + b, 0) / correct.length, interval: bootstrapInterval(correct, opts) };

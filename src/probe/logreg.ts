@@ -45,19 +45,24 @@ export function symmetricEigen(A0: Float64Array, n: number): { values: Float64Ar
         if (Math.abs(apq) < 1e-300) continue;
         const theta = (A[q * n + q] - A[p * n + p]) / (2 * apq);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < n; k++) { // A = J^T A J, columns then rows
-          const akp = A[k * n + p], akq = A[k * n + q];
+        const c = 1 / Math.sqrt(t * t + 1),
+          s = t * c;
+        for (let k = 0; k < n; k++) {
+          // A = J^T A J, columns then rows
+          const akp = A[k * n + p],
+            akq = A[k * n + q];
           A[k * n + p] = c * akp - s * akq;
           A[k * n + q] = s * akp + c * akq;
         }
         for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k], aqk = A[q * n + k];
+          const apk = A[p * n + k],
+            aqk = A[q * n + k];
           A[p * n + k] = c * apk - s * aqk;
           A[q * n + k] = s * apk + c * aqk;
         }
         for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p], vkq = V[k * n + q];
+          const vkp = V[k * n + p],
+            vkq = V[k * n + q];
           V[k * n + p] = c * vkp - s * vkq;
           V[k * n + q] = s * vkp + c * vkq;
         }
@@ -68,8 +73,18 @@ export function symmetricEigen(A0: Float64Array, n: number): { values: Float64Ar
 }
 
 /** F(B, b) and its gradient for features Z [n, r]; theta = [B (r*K), b (K)]. */
-function objective(Z: Float64Array, y: Int32Array, n: number, r: number, K: number, C: number, theta: Float64Array, grad: Float64Array): number {
-  const B = theta.subarray(0, r * K), b = theta.subarray(r * K);
+function objective(
+  Z: Float64Array,
+  y: Int32Array,
+  n: number,
+  r: number,
+  K: number,
+  C: number,
+  theta: Float64Array,
+  grad: Float64Array,
+): number {
+  const B = theta.subarray(0, r * K),
+    b = theta.subarray(r * K);
   grad.fill(0);
   let f = 0;
   const s = new Float64Array(K);
@@ -109,9 +124,12 @@ function gradSmall(grad: Float64Array, r: number, K: number, tol: number): boole
 /** L-BFGS (memory 10) with backtracking Armijo line search. */
 function lbfgs(fg: (x: Float64Array, g: Float64Array) => number, x0: Float64Array, done: (g: Float64Array) => boolean, maxIter: number) {
   const P = x0.length;
-  let x = x0, g = new Float64Array(P);
+  let x = x0,
+    g = new Float64Array(P);
   let f = fg(x, g);
-  const S: Float64Array[] = [], Y: Float64Array[] = [], rho: number[] = [];
+  const S: Float64Array[] = [],
+    Y: Float64Array[] = [],
+    rho: number[] = [];
   let iter = 0;
   for (; iter < maxIter && !done(g); iter++) {
     const q = Float64Array.from(g);
@@ -124,8 +142,12 @@ function lbfgs(fg: (x: Float64Array, g: Float64Array) => number, x0: Float64Arra
     }
     let gamma = 1;
     if (S.length) {
-      let sy = 0, yy = 0;
-      for (let i = 0; i < P; i++) { sy += S[S.length - 1][i] * Y[Y.length - 1][i]; yy += Y[Y.length - 1][i] ** 2; }
+      let sy = 0,
+        yy = 0;
+      for (let i = 0; i < P; i++) {
+        sy += S[S.length - 1][i] * Y[Y.length - 1][i];
+        yy += Y[Y.length - 1][i] ** 2;
+      }
       gamma = sy / yy;
     } else {
       let gn = 0;
@@ -141,50 +163,71 @@ function lbfgs(fg: (x: Float64Array, g: Float64Array) => number, x0: Float64Arra
     }
     let gd = 0;
     for (let i = 0; i < P; i++) gd -= g[i] * q[i];
-    if (gd >= 0) { // lost descent: restart from steepest descent
+    if (gd >= 0) {
+      // lost descent: restart from steepest descent
       S.length = Y.length = rho.length = 0;
       q.set(g);
       gd = 0;
       for (let i = 0; i < P; i++) gd -= g[i] * g[i];
     }
-    let step = 1, fn = Infinity;
-    const xn = new Float64Array(P), gn = new Float64Array(P);
+    let step = 1,
+      fn = Infinity;
+    const xn = new Float64Array(P),
+      gn = new Float64Array(P);
     for (let ls = 0; ls < 50; ls++) {
       for (let i = 0; i < P; i++) xn[i] = x[i] - step * q[i];
       fn = fg(xn, gn);
       if (fn <= f + 1e-4 * step * gd) break;
       step *= 0.5;
     }
-    const s = new Float64Array(P), yv = new Float64Array(P);
+    const s = new Float64Array(P),
+      yv = new Float64Array(P);
     let sy = 0;
-    for (let i = 0; i < P; i++) { s[i] = xn[i] - x[i]; yv[i] = gn[i] - g[i]; sy += s[i] * yv[i]; }
+    for (let i = 0; i < P; i++) {
+      s[i] = xn[i] - x[i];
+      yv[i] = gn[i] - g[i];
+      sy += s[i] * yv[i];
+    }
     if (sy > 1e-16) {
-      S.push(s); Y.push(yv); rho.push(1 / sy);
-      if (S.length > 10) { S.shift(); Y.shift(); rho.shift(); }
+      S.push(s);
+      Y.push(yv);
+      rho.push(1 / sy);
+      if (S.length > 10) {
+        S.shift();
+        Y.shift();
+        rho.shift();
+      }
     }
     const stalled = f - fn <= 1e-15 * Math.max(1, Math.abs(f));
-    x = xn; g = gn; f = fn;
+    x = xn;
+    g = gn;
+    f = fn;
     if (stalled) break;
   }
   return { x, g, iterations: iter, converged: done(g) };
 }
 
 export function fitLogReg(features: Float32Array | Float64Array, labels: Int32Array, d: number, opts: LogRegOptions = {}): LogRegModel {
-  const C = opts.C ?? 1, tol = opts.tol ?? 1e-4, maxIter = opts.maxIter ?? 1000;
+  const C = opts.C ?? 1,
+    tol = opts.tol ?? 1e-4,
+    maxIter = opts.maxIter ?? 1000;
   const n = labels.length;
   const K = Math.max(...labels) + 1;
   const X = Float64Array.from(features);
   const G = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) {
-    let s = 0;
-    for (let c = 0; c < d; c++) s += X[i * d + c] * X[j * d + c];
-    G[i * n + j] = G[j * n + i] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = i; j < n; j++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += X[i * d + c] * X[j * d + c];
+      G[i * n + j] = G[j * n + i] = s;
+    }
   const { values, vectors } = symmetricEigen(G, n);
   const maxEv = Math.max(...values, 0);
   const keep = [...values.keys()].filter((i) => values[i] > 1e-10 * maxEv);
   const r = keep.length;
-  const U = new Float64Array(n * r), s = new Float64Array(r), Z = new Float64Array(n * r);
+  const U = new Float64Array(n * r),
+    s = new Float64Array(r),
+    Z = new Float64Array(n * r);
   keep.forEach((col, j) => {
     s[j] = Math.sqrt(values[col]);
     for (let i = 0; i < n; i++) {
@@ -192,8 +235,25 @@ export function fitLogReg(features: Float32Array | Float64Array, labels: Int32Ar
       Z[i * r + j] = vectors[i * n + col] * s[j];
     }
   });
-  const res = lbfgs((x, g) => objective(Z, labels, n, r, K, C, x, g), new Float64Array(r * K + K), (g) => gradSmall(g, r, K, tol), maxIter);
-  return { classes: K, d, n, X, U, s, r, B: res.x.slice(0, r * K), b: res.x.slice(r * K), iterations: res.iterations, converged: res.converged };
+  const res = lbfgs(
+    (x, g) => objective(Z, labels, n, r, K, C, x, g),
+    new Float64Array(r * K + K),
+    (g) => gradSmall(g, r, K, tol),
+    maxIter,
+  );
+  return {
+    classes: K,
+    d,
+    n,
+    X,
+    U,
+    s,
+    r,
+    B: res.x.slice(0, r * K),
+    b: res.x.slice(r * K),
+    iterations: res.iterations,
+    converged: res.converged,
+  };
 }
 
 /** Query rows -> their coordinates z = U^T (X q) / s in the training points' row space. */

@@ -9,10 +9,13 @@ function dotRows(a: Float32Array | Float64Array, i: number, b: Float32Array | Fl
 
 /** k-NN by cosine similarity (inputs are L2-normalised); majority vote, ties to the nearest. */
 export function knnPredict(train: Float32Array, trainLabels: Int32Array, queries: Float32Array, d: number, k = 1): Int32Array {
-  const n = trainLabels.length, m = queries.length / d;
+  const n = trainLabels.length,
+    m = queries.length / d;
   const out = new Int32Array(m);
   for (let q = 0; q < m; q++) {
-    const sims = Array.from({ length: n }, (_, i) => [dotRows(queries, q, train, i, d), i] as [number, number]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    const sims = Array.from({ length: n }, (_, i) => [dotRows(queries, q, train, i, d), i] as [number, number]).sort(
+      (a, b) => b[0] - a[0] || a[1] - b[1],
+    );
     const votes = new Map<number, number>();
     for (const [, i] of sims.slice(0, k)) votes.set(trainLabels[i], (votes.get(trainLabels[i]) ?? 0) + 1);
     const best = Math.max(...votes.values());
@@ -36,10 +39,14 @@ export function nearestClassMeanPredict(train: Float32Array, trainLabels: Int32A
   const m = queries.length / d;
   const out = new Int32Array(m);
   for (let q = 0; q < m; q++) {
-    let best = 0, bestSim = -Infinity;
+    let best = 0,
+      bestSim = -Infinity;
     for (let k = 0; k < K; k++) {
       const s = dotRows(queries, q, means, k, d);
-      if (s > bestSim) { bestSim = s; best = k; }
+      if (s > bestSim) {
+        bestSim = s;
+        best = k;
+      }
     }
     out[q] = best;
   }

@@ -39,14 +39,20 @@ export interface PairedDifference {
 
 /** accuracy(a) - accuracy(b) with its hierarchical paired bootstrap interval; a[s] and b[s] are
  * seed s's outcomes on the same images (the same images for every seed). */
-export function pairedDifference(a: Outcomes[], b: Outcomes[], opts: { resamples?: number; level?: number; seed?: number } = {}): PairedDifference {
+export function pairedDifference(
+  a: Outcomes[],
+  b: Outcomes[],
+  opts: { resamples?: number; level?: number; seed?: number } = {},
+): PairedDifference {
   const S = a.length;
   if (S === 0 || S !== b.length) throw new Error(`pairedDifference: ${a.length} and ${b.length} seeds; need the same number, at least one`);
   const n = a[0].length;
   // d[s][i] in {-1, 0, 1}: image i's outcome difference under seed s.
   const d = a.map((as, s) => {
-    if (as.length !== n || b[s].length !== n) throw new Error(`pairedDifference: seed ${s} has ${as.length} and ${b[s].length} outcomes, expected ${n} (the same test images)`);
-    const x = parseOutcomes(as), y = parseOutcomes(b[s]);
+    if (as.length !== n || b[s].length !== n)
+      throw new Error(`pairedDifference: seed ${s} has ${as.length} and ${b[s].length} outcomes, expected ${n} (the same test images)`);
+    const x = parseOutcomes(as),
+      y = parseOutcomes(b[s]);
     return Int8Array.from(x, (v, i) => v - y[i]);
   });
   const mean = (xs: Int8Array) => xs.reduce((t, v) => t + v, 0) / n;
@@ -70,8 +76,15 @@ export function pairedDifference(a: Outcomes[], b: Outcomes[], opts: { resamples
   stats.sort();
   const q = (p: number) => stats[Math.min(B - 1, Math.max(0, Math.round(p * (B - 1))))];
   const first = d[0];
-  const better = first.filter((v) => v > 0).length, worse = first.filter((v) => v < 0).length;
-  return { difference, differenceCI: [q((1 - level) / 2), q(1 - (1 - level) / 2)], seeds: S, images: n, mcnemarP: mcnemarExact(better, worse) };
+  const better = first.filter((v) => v > 0).length,
+    worse = first.filter((v) => v < 0).length;
+  return {
+    difference,
+    differenceCI: [q((1 - level) / 2), q(1 - (1 - level) / 2)],
+    seeds: S,
+    images: n,
+    mcnemarP: mcnemarExact(better, worse),
+  };
 }
 
 /** McNemar's exact test: with `b` images only A got right and `c` only B got right, the

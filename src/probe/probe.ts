@@ -61,9 +61,19 @@ export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
   const logreg = score(lrPred);
   const knn = score(knnPredict(e.train, e.trainLabels, e.test, e.dim));
   const ncm = score(nearestClassMeanPredict(e.train, e.trainLabels, e.test, e.dim));
-  return { logreg: logreg.accuracy, logregCI: logreg.interval, logregOutcomes: outcomesOf(lrPred, e.testLabels), C, knn: knn.accuracy, knnCI: knn.interval, ncm: ncm.accuracy, ncmCI: ncm.interval, fitMs, iterations: lr.iterations };
+  return {
+    logreg: logreg.accuracy,
+    logregCI: logreg.interval,
+    logregOutcomes: outcomesOf(lrPred, e.testLabels),
+    C,
+    knn: knn.accuracy,
+    knnCI: knn.interval,
+    ncm: ncm.accuracy,
+    ncmCI: ncm.interval,
+    fitMs,
+    iterations: lr.iterations,
+  };
 }
-
 
 /** scikit-learn's default C = 1 and a decade either side, and one beyond. */
 export const PROBE_C_GRID = [0.1, 1, 10, 100];
@@ -79,6 +89,15 @@ export interface CSelection {
 export function selectC(dev: Embedded, grid = PROBE_C_GRID, seed = 0): { selection: CSelection; scores: ProbeScores } {
   const runs = grid.map((C) => ({ C, scores: probe(dev, C, seed) }));
   const closer = (a: number, b: number) => Math.abs(Math.log(a)) <= Math.abs(Math.log(b));
-  const best = runs.reduce((a, b) => (b.scores.logreg > a.scores.logreg || (b.scores.logreg === a.scores.logreg && !closer(a.C, b.C)) ? b : a));
-  return { selection: { tried: runs.map((r) => ({ C: r.C, devAccuracy: r.scores.logreg })), chosen: best.C, rule: "highest dev-like LR accuracy (the C nearest 1 on a tie)" }, scores: best.scores };
+  const best = runs.reduce((a, b) =>
+    b.scores.logreg > a.scores.logreg || (b.scores.logreg === a.scores.logreg && !closer(a.C, b.C)) ? b : a,
+  );
+  return {
+    selection: {
+      tried: runs.map((r) => ({ C: r.C, devAccuracy: r.scores.logreg })),
+      chosen: best.C,
+      rule: "highest dev-like LR accuracy (the C nearest 1 on a tie)",
+    },
+    scores: best.scores,
+  };
 }

@@ -28,7 +28,11 @@ export function textTable(cols: string[], values: unknown[][]): string {
   const cells = values.map((r) => r.map(fmt));
   const width = cols.map((c, j) => Math.max(c.length, ...cells.map((r) => r[j].length)));
   const numeric = cols.map((_, j) => values.every((r) => r[j] === null || r[j] === undefined || typeof r[j] === "number"));
-  const line = (r: string[]) => r.map((v, j) => (numeric[j] ? v.padStart(width[j]) : v.padEnd(width[j]))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((v, j) => (numeric[j] ? v.padStart(width[j]) : v.padEnd(width[j])))
+      .join("  ")
+      .trimEnd();
   return [line(cols), width.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
 }
 
@@ -37,9 +41,7 @@ export function dataFrameHtml(df: any, caption?: string): string {
   const cols: string[] = df.columns;
   const values: unknown[][] = df.values;
   const th = cols.map((c) => `<th style="text-align:left;padding:2px 8px">${escapeHtml(c)}</th>`).join("");
-  const body = values
-    .map((r) => `<tr>${r.map((v) => `<td style="padding:2px 8px">${escapeHtml(fmt(v))}</td>`).join("")}</tr>`)
-    .join("\n");
+  const body = values.map((r) => `<tr>${r.map((v) => `<td style="padding:2px 8px">${escapeHtml(fmt(v))}</td>`).join("")}</tr>`).join("\n");
   const cap = caption ? `<caption style="text-align:left;font-weight:bold">${escapeHtml(caption)}</caption>` : "";
   return `<table class="rr-table" style="border-collapse:collapse">${cap}<thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }

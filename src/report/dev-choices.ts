@@ -9,7 +9,12 @@ import { pct } from "./paper-tables";
 const yes = (b: boolean) => (b ? "yes" : "");
 
 export function teacherSweepRows(s: TeacherSelection): Row[] {
-  return s.tried.map((t) => ({ lr: t.lr, "dev-like LR %": pct(t.devAccuracy), "dev-like 1-NN %": pct(t.devOneNN), chosen: yes(t.lr === s.chosen.lr) }));
+  return s.tried.map((t) => ({
+    lr: t.lr,
+    "dev-like LR %": pct(t.devAccuracy),
+    "dev-like 1-NN %": pct(t.devOneNN),
+    chosen: yes(t.lr === s.chosen.lr),
+  }));
 }
 
 /** Both stages: each start and alpha at the base rate, then the best one at the other rates. */
@@ -23,7 +28,11 @@ export function studentSweepRows(s: StudentSelection): Row[] {
     "dev-like 1-NN %": pct(t.devOneNN),
     "|grad| SupCon": +t.gradientNorms.supcon.toPrecision(3),
     "|grad| Smooth L1": +t.gradientNorms.smoothl1.toPrecision(3),
-    chosen: yes(t.candidate.start === s.chosen.start && t.candidate.alpha === s.chosen.alpha && (t.candidate.lr ?? s.lrTried[0].candidate.lr) === s.chosen.lr),
+    chosen: yes(
+      t.candidate.start === s.chosen.start &&
+        t.candidate.alpha === s.chosen.alpha &&
+        (t.candidate.lr ?? s.lrTried[0].candidate.lr) === s.chosen.lr,
+    ),
   }));
 }
 

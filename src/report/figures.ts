@@ -7,17 +7,22 @@ import type { Figure } from "./plot";
  * pixels wide cannot show more. */
 export function lossFigure(history: HistoryRow[], title: string, smooth = 5, maxPoints = 400): Figure {
   const keys = Object.keys(history[0] ?? {}).filter((k) => !["step", "lr", "imgPerSec"].includes(k));
-  const avg = (ys: number[]) => ys.map((_, i) => {
-    const w = ys.slice(Math.max(0, i - smooth + 1), i + 1);
-    return w.reduce((a, b) => a + b, 0) / w.length;
-  });
+  const avg = (ys: number[]) =>
+    ys.map((_, i) => {
+      const w = ys.slice(Math.max(0, i - smooth + 1), i + 1);
+      return w.reduce((a, b) => a + b, 0) / w.length;
+    });
   const keep = evenlySpaced(history.length, maxPoints);
   return {
     data: keys.map((k) => {
       const y = avg(history.map((h) => h[k]));
       return { x: keep.map((i) => history[i].step), y: keep.map((i) => y[i]), type: "scatter", mode: "lines", name: k };
     }),
-    layout: { title: { text: title }, xaxis: { title: { text: "step" } }, yaxis: { title: { text: `loss (moving average of ${smooth})` } } },
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "step" } },
+      yaxis: { title: { text: `loss (moving average of ${smooth})` } },
+    },
   };
 }
 
@@ -28,14 +33,28 @@ export function evenlySpaced(n: number, max: number): number[] {
 }
 
 /** Grouped bars; `intervals` (same units as values) draw as asymmetric error bars. */
-export function barFigure(labels: string[], series: { name: string; values: number[]; intervals?: [number, number][] }[], title: string, yTitle: string): Figure {
+export function barFigure(
+  labels: string[],
+  series: { name: string; values: number[]; intervals?: [number, number][] }[],
+  title: string,
+  yTitle: string,
+): Figure {
   return {
     data: series.map((s) => ({
       x: labels,
       y: s.values,
       type: "bar",
       name: s.name,
-      ...(s.intervals ? { error_y: { type: "data", symmetric: false, array: s.intervals.map((c, i) => c[1] - s.values[i]), arrayminus: s.intervals.map((c, i) => s.values[i] - c[0]) } } : {}),
+      ...(s.intervals
+        ? {
+            error_y: {
+              type: "data",
+              symmetric: false,
+              array: s.intervals.map((c, i) => c[1] - s.values[i]),
+              arrayminus: s.intervals.map((c, i) => s.values[i] - c[0]),
+            },
+          }
+        : {}),
     })),
     layout: { title: { text: title }, barmode: "group", yaxis: { title: { text: yTitle } } },
   };
@@ -44,7 +63,16 @@ export function barFigure(labels: string[], series: { name: string; values: numb
 /** A matrix as a heatmap with its values written in the cells (row 0 at the top). */
 export function heatmapFigure(values: number[][], title: string, digits = 3): Figure {
   return {
-    data: [{ z: values, type: "heatmap", colorscale: "Viridis", text: values.map((r) => r.map((v) => v.toFixed(digits))), texttemplate: "%{text}", hovertemplate: "row %{y}, column %{x}: %{z}<extra></extra>" }],
+    data: [
+      {
+        z: values,
+        type: "heatmap",
+        colorscale: "Viridis",
+        text: values.map((r) => r.map((v) => v.toFixed(digits))),
+        texttemplate: "%{text}",
+        hovertemplate: "row %{y}, column %{x}: %{z}<extra></extra>",
+      },
+    ],
     layout: { title: { text: title }, yaxis: { autorange: "reversed", scaleanchor: "x" }, width: 480, height: 460 },
   };
 }
@@ -75,13 +103,24 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
         name: `${m.title}: ${view}`,
         xaxis: `x${i + 1}`,
         yaxis: `y${i + 1}`,
-        marker: { color: pts.map((p) => p.label), colorscale: "Rainbow", size: view === "in-vitro" ? 11 : 6, symbol: view === "in-vitro" ? "star" : "circle", line: { width: view === "in-vitro" ? 1 : 0 } },
+        marker: {
+          color: pts.map((p) => p.label),
+          colorscale: "Rainbow",
+          size: view === "in-vitro" ? 11 : 6,
+          symbol: view === "in-vitro" ? "star" : "circle",
+          line: { width: view === "in-vitro" ? 1 : 0 },
+        },
         ...(images ? { customdata: pts.map((p) => p.image ?? null) } : {}),
         hovertemplate: "%{text}<extra></extra>",
       });
     }
   });
-  const layout: Record<string, unknown> = { title: { text: title }, grid: { rows: 1, columns: maps.length, pattern: "independent" }, showlegend: true, height: 520 };
+  const layout: Record<string, unknown> = {
+    title: { text: title },
+    grid: { rows: 1, columns: maps.length, pattern: "independent" },
+    showlegend: true,
+    height: 520,
+  };
   maps.forEach((m, i) => {
     layout[`xaxis${i + 1}`] = { title: { text: m.title }, showticklabels: false };
     layout[`yaxis${i + 1}`] = { showticklabels: false };
@@ -92,7 +131,12 @@ export function embeddingMapsFigure(maps: { title: string; points: MapPoint[] }[
 /** Cosine similarities between unit embeddings, split by whether the two images show the same
  * product (all pairs among the first `limit` images; images of unknown product, -1, are left
  * out): do the embeddings group products? */
-export function similarityBySameProduct(data: Float32Array, dim: number, products: ArrayLike<number>, limit = 400): { same: number[]; different: number[] } {
+export function similarityBySameProduct(
+  data: Float32Array,
+  dim: number,
+  products: ArrayLike<number>,
+  limit = 400,
+): { same: number[]; different: number[] } {
   const n = Math.min(products.length, limit);
   const same: number[] = [];
   const different: number[] = [];
@@ -122,9 +166,22 @@ export function similarityHistogramFigure(s: { same: number[]; different: number
     for (const x of xs) counts[Math.min(bins - 1, Math.floor((x - lo) / width))]++;
     return counts.map((c) => (xs.length ? c / (xs.length * width) : 0));
   };
-  const trace = (xs: number[], name: string) => ({ x: centres, y: density(xs), width, type: "bar", name: `${name} (${xs.length} pairs)`, opacity: 0.6 });
+  const trace = (xs: number[], name: string) => ({
+    x: centres,
+    y: density(xs),
+    width,
+    type: "bar",
+    name: `${name} (${xs.length} pairs)`,
+    opacity: 0.6,
+  });
   return {
     data: [trace(s.different, "different products"), trace(s.same, "same product")],
-    layout: { title: { text: title }, barmode: "overlay", bargap: 0, xaxis: { title: { text: "cosine similarity" } }, yaxis: { title: { text: "probability density" } } },
+    layout: {
+      title: { text: title },
+      barmode: "overlay",
+      bargap: 0,
+      xaxis: { title: { text: "cosine similarity" } },
+      yaxis: { title: { text: "probability density" } },
+    },
   };
 }

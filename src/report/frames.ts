@@ -11,14 +11,38 @@ export function metricsRows(m: Metrics): Row[] {
   const rows: Row[] = [];
   for (const [set, reps] of Object.entries(m.probes)) {
     for (const [model, p] of Object.entries(reps)) {
-      for (const [metric, acc, ci] of [["logreg", p.logreg, p.logregCI], ["knn", p.knn, p.knnCI], ["ncm", p.ncm, p.ncmCI]] as const) {
-        rows.push({ set, model, kind: "probe", metric, accuracy: acc, low: ci[0], high: ci[1], trainAccuracy: null, C: metric === "logreg" ? p.C : null });
+      for (const [metric, acc, ci] of [
+        ["logreg", p.logreg, p.logregCI],
+        ["knn", p.knn, p.knnCI],
+        ["ncm", p.ncm, p.ncmCI],
+      ] as const) {
+        rows.push({
+          set,
+          model,
+          kind: "probe",
+          metric,
+          accuracy: acc,
+          low: ci[0],
+          high: ci[1],
+          trainAccuracy: null,
+          C: metric === "logreg" ? p.C : null,
+        });
       }
     }
   }
   for (const [set, variants] of Object.entries(m.finetune)) {
     for (const [variant, f] of Object.entries(variants)) {
-      rows.push({ set, model: `finetune ${variant}`, kind: "finetune", metric: "finetune", accuracy: f.accuracy, low: f.accuracyCI[0], high: f.accuracyCI[1], trainAccuracy: f.trainAccuracy, C: null });
+      rows.push({
+        set,
+        model: `finetune ${variant}`,
+        kind: "finetune",
+        metric: "finetune",
+        accuracy: f.accuracy,
+        low: f.accuracyCI[0],
+        high: f.accuracyCI[1],
+        trainAccuracy: f.trainAccuracy,
+        C: null,
+      });
     }
   }
   return rows;
@@ -29,8 +53,34 @@ export function metricsRows(m: Metrics): Row[] {
 export function findingsRows(m: Metrics): Row[] {
   return m.findings.flatMap((f): Row[] =>
     f.comparisons.length
-      ? f.comparisons.map((c) => ({ finding: f.id, verdict: f.verdict, set: c.set, winner: c.winner, loser: c.loser, difference: c.difference, low: c.differenceCI[0], high: c.differenceCI[1], mcnemarP: c.mcnemarP, comparison: c.verdict, seeds: f.seeds }))
-      : [{ finding: f.id, verdict: f.verdict, set: null, winner: null, loser: null, difference: null, low: null, high: null, mcnemarP: null, comparison: null, seeds: f.seeds }],
+      ? f.comparisons.map((c) => ({
+          finding: f.id,
+          verdict: f.verdict,
+          set: c.set,
+          winner: c.winner,
+          loser: c.loser,
+          difference: c.difference,
+          low: c.differenceCI[0],
+          high: c.differenceCI[1],
+          mcnemarP: c.mcnemarP,
+          comparison: c.verdict,
+          seeds: f.seeds,
+        }))
+      : [
+          {
+            finding: f.id,
+            verdict: f.verdict,
+            set: null,
+            winner: null,
+            loser: null,
+            difference: null,
+            low: null,
+            high: null,
+            mcnemarP: null,
+            comparison: null,
+            seeds: f.seeds,
+          },
+        ],
   );
 }
 

@@ -37,7 +37,14 @@ export function liveTraining(title: string, check?: LiveCheck, minMs = 1000): Li
   const figure = (history: HistoryRow[] = rows): Figure => {
     const fig = lossFigure(history, title);
     if (check && checks.length) {
-      fig.data.push({ x: checks.map((c) => c.step), y: checks.map((c) => c.value), type: "scatter", mode: "lines+markers", name: check.name, yaxis: "y2" });
+      fig.data.push({
+        x: checks.map((c) => c.step),
+        y: checks.map((c) => c.value),
+        type: "scatter",
+        mode: "lines+markers",
+        name: check.name,
+        yaxis: "y2",
+      });
       fig.layout = { ...fig.layout, yaxis2: { title: { text: check.name }, overlaying: "y", side: "right" } };
     }
     return fig;

@@ -72,20 +72,62 @@ export function findingRows(m: Metrics): Row[] {
 /** What was chosen on dev-like: each probe's C and the fine-tune recipe, with the dev scores. */
 export function selectionRows(m: Metrics): Row[] {
   const s = m.meta.selection;
-  const rows: Row[] = Object.entries(s.probeC).map(([rep, c]) => ({ setting: `${rep} + LR: C`, tried: c.tried.map((t) => `${t.C}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "), chosen: String(c.chosen), rule: c.rule }));
+  const rows: Row[] = Object.entries(s.probeC).map(([rep, c]) => ({
+    setting: `${rep} + LR: C`,
+    tried: c.tried.map((t) => `${t.C}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "),
+    chosen: String(c.chosen),
+    rule: c.rule,
+  }));
   const te = s.teacher;
-  if (te) rows.push({ setting: `teacher learning rate (${te.steps}-step runs)`, tried: te.tried.map((t) => `${t.lr}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "), chosen: String(te.chosen.lr), rule: te.rule });
+  if (te)
+    rows.push({
+      setting: `teacher learning rate (${te.steps}-step runs)`,
+      tried: te.tried.map((t) => `${t.lr}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "),
+      chosen: String(te.chosen.lr),
+      rule: te.rule,
+    });
   const st = s.student;
   if (st) {
-    rows.push({ setting: `student start and alpha (${st.steps}-step runs)`, tried: st.tried.map((t) => `${t.candidate.name}: ${pct(t.devAccuracy).toFixed(1)} (grad norms SupCon ${t.gradientNorms.supcon.toPrecision(2)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(2)})`).join("; "), chosen: `${st.chosen.start}, alpha ${st.chosen.alpha}`, rule: st.rule });
-    if (st.lrTried) rows.push({ setting: `student learning rate (${st.steps}-step runs)`, tried: st.lrTried.map((t) => `${t.candidate.lr}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "), chosen: String(st.chosen.lr), rule: "the first stage's best start and alpha at each rate" });
+    rows.push({
+      setting: `student start and alpha (${st.steps}-step runs)`,
+      tried: st.tried
+        .map(
+          (t) =>
+            `${t.candidate.name}: ${pct(t.devAccuracy).toFixed(1)} (grad norms SupCon ${t.gradientNorms.supcon.toPrecision(2)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(2)})`,
+        )
+        .join("; "),
+      chosen: `${st.chosen.start}, alpha ${st.chosen.alpha}`,
+      rule: st.rule,
+    });
+    if (st.lrTried)
+      rows.push({
+        setting: `student learning rate (${st.steps}-step runs)`,
+        tried: st.lrTried.map((t) => `${t.candidate.lr}: ${pct(t.devAccuracy).toFixed(1)}`).join(", "),
+        chosen: String(st.chosen.lr),
+        rule: "the first stage's best start and alpha at each rate",
+      });
   }
   for (const [which, c] of Object.entries(s.checkpoints ?? {})) {
     const last = c.scores[c.scores.length - 1].step;
-    rows.push({ setting: `${which} steps (checkpoint kept)`, tried: c.scores.map((x) => `${x.step}: ${pct(x.score).toFixed(1)}`).join(", "), chosen: `step ${c.chosenStep} of ${last}`, rule: c.rule });
+    rows.push({
+      setting: `${which} steps (checkpoint kept)`,
+      tried: c.scores.map((x) => `${x.step}: ${pct(x.score).toFixed(1)}`).join(", "),
+      chosen: `step ${c.chosenStep} of ${last}`,
+      rule: c.rule,
+    });
   }
   const f = s.finetune;
-  rows.push({ setting: "fine-tune recipe (GAP on dev-like)", tried: f.tried.map((t) => `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`).join("; "), chosen: f.chosen.name, rule: f.rule });
+  rows.push({
+    setting: "fine-tune recipe (GAP on dev-like)",
+    tried: f.tried
+      .map(
+        (t) =>
+          `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`,
+      )
+      .join("; "),
+    chosen: f.chosen.name,
+    rule: f.rule,
+  });
   return rows;
 }
 
@@ -111,7 +153,10 @@ export function reportTables(m: Metrics): string[] {
   if (!showHtml(dataFrameHtml(toDataFrame(rows), caption))) {
     // Too wide for a terminal table: one block per finding.
     console.log(`\n${caption}`);
-    for (const f of m.findings) console.log(`  ${f.verdict.toUpperCase().padEnd(12)} ${f.id}: ${f.claim}\n               paper: ${f.paper}\n               ours:  ${f.ours}${f.reason ? `\n               why:   ${f.reason}` : ""}`);
+    for (const f of m.findings)
+      console.log(
+        `  ${f.verdict.toUpperCase().padEnd(12)} ${f.id}: ${f.claim}\n               paper: ${f.paper}\n               ours:  ${f.ours}${f.reason ? `\n               why:   ${f.reason}` : ""}`,
+      );
   }
   files.push(reportPath(`findings-${m.profile}`, "csv"));
   saveTableCsv(rows, files[files.length - 1]);

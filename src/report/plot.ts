@@ -104,7 +104,9 @@ export function figureHtml(fig: Figure, opts: { height?: number; dataElsewhere?:
     `s.onload=function(){window.define=d;q.forEach(function(f){f();});window.__rrPlotlyQueue=null;};` +
     `s.onerror=function(){window.define=d;document.getElementById(${json(id)}).textContent="plotly.js could not be loaded from the Jupyter server: start Jupyter with npm run lab, or open the exported HTML report";};` +
     `document.head.appendChild(s);`;
-  const img = fig.hoverImages ? `<img id="${id}-img" style="position:absolute;left:60px;top:40px;width:96px;height:96px;border:1px solid #888;background:#fff;display:none"/>` : "";
+  const img = fig.hoverImages
+    ? `<img id="${id}-img" style="position:absolute;left:60px;top:40px;width:96px;height:96px;border:1px solid #888;background:#fff;display:none"/>`
+    : "";
   const slot = opts.dataElsewhere ? `<script type="application/json" id="${id}-data"></script>` : "";
   return (
     `<div style="position:relative" ${opts.dataElsewhere ? `${DATA_ELSEWHERE}="${id}"` : ""}><div id="${id}" class="rr-plot" style="width:100%;height:${layout.height}px"></div>${img}${slot}` +
@@ -121,7 +123,11 @@ export function figureBundle(fig: Figure, height?: number): Record<string, unkno
   const title = (layout.title as { text?: string } | string | undefined) ?? "";
   const text = `<plotly figure${typeof title === "string" ? (title ? `: ${title}` : "") : title.text ? `: ${title.text}` : ""}>`;
   if (compact.hoverImages) return { "text/html": figureHtml(compact, { height }), "text/plain": text };
-  return { [PLOTLY_MIME]: { data: compact.data, layout, config }, "text/html": figureHtml(compact, { height, dataElsewhere: true }), "text/plain": text };
+  return {
+    [PLOTLY_MIME]: { data: compact.data, layout, config },
+    "text/html": figureHtml(compact, { height, dataElsewhere: true }),
+    "text/plain": text,
+  };
 }
 
 /** Show a figure inline in a notebook; returns false outside a kernel. */
@@ -131,5 +137,8 @@ export function showFigure(fig: Figure, height?: number): boolean {
 
 /** A standalone HTML page: one minified plotly inlined in its head, then the figure. */
 export function saveFigureHtml(fig: Figure, file: string, title = "retail-repr figure"): void {
-  fs.writeFileSync(file, `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><script type="text/javascript">${plotlyMinBundle()}</script></head><body>${figureHtml(fig)}</body></html>\n`);
+  fs.writeFileSync(
+    file,
+    `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><script type="text/javascript">${plotlyMinBundle()}</script></head><body>${figureHtml(fig)}</body></html>\n`,
+  );
 }

@@ -19,9 +19,16 @@ export function pcaProject(x: Float32Array, n: number, d: number, k: number): nu
   });
 }
 
-export async function umap2d(x: Float32Array, d: number, opts: { seed?: number; neighbours?: number; pca?: number; onEpoch?: (e: number, total: number) => void } = {}): Promise<number[][]> {
+export async function umap2d(
+  x: Float32Array,
+  d: number,
+  opts: { seed?: number; neighbours?: number; pca?: number; onEpoch?: (e: number, total: number) => void } = {},
+): Promise<number[][]> {
   const n = x.length / d;
-  const data = d > (opts.pca ?? 50) ? pcaProject(x, n, d, opts.pca ?? 50) : Array.from({ length: n }, (_, i) => Array.from(x.subarray(i * d, (i + 1) * d)));
+  const data =
+    d > (opts.pca ?? 50)
+      ? pcaProject(x, n, d, opts.pca ?? 50)
+      : Array.from({ length: n }, (_, i) => Array.from(x.subarray(i * d, (i + 1) * d)));
   const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(opts.neighbours ?? 15, n - 1), random: rngFrom(opts.seed ?? 1) });
   const epochs = umap.initializeFit(data);
   for (let e = 0; e < epochs; e++) {

@@ -37,7 +37,8 @@ export interface BatchAnatomy {
 }
 
 /** A [n x n] row-major matrix as rows. */
-const rows = (flat: ArrayLike<number>, n: number): number[][] => Array.from({ length: flat.length / n }, (_, i) => Array.from({ length: n }, (_, j) => flat[i * n + j]));
+const rows = (flat: ArrayLike<number>, n: number): number[][] =>
+  Array.from({ length: flat.length / n }, (_, i) => Array.from({ length: n }, (_, j) => flat[i * n + j]));
 
 interface Measured {
   loss: number;
@@ -47,15 +48,29 @@ interface Measured {
 /** One step of the training loop's own local kind (step-runners.ts) on the task's batch, with a
  * fresh optimiser at its base learning rate and no warm-up: the loss and its parts before the
  * step, and recomputed after it on the same images. */
-async function oneStep<B>(model: Model, optimizer: OptimizerConfig, task: TrainTask<B>, batch: B): Promise<{ before: Measured; after: Measured }> {
+async function oneStep<B>(
+  model: Model,
+  optimizer: OptimizerConfig,
+  task: TrainTask<B>,
+  batch: B,
+): Promise<{ before: Measured; after: Measured }> {
   const opt = new Optimizer(optimizer);
   const x = task.images(batch);
   try {
     const parts: Record<string, number> = {};
-    const loss = await stepRunner(model, opt, { chunk: 0, output: task.output })(x, (z) => task.objective(z, batch), optimizer.lr, () => undefined, parts);
+    const loss = await stepRunner(model, opt, { chunk: 0, output: task.output })(
+      x,
+      (z) => task.objective(z, batch),
+      optimizer.lr,
+      () => undefined,
+      parts,
+    );
     const after = tf.tidy(() => {
       const out = task.objective(forwardOf(task.output ?? "embedding")(model, x, true), batch);
-      return { loss: out.loss.dataSync()[0], parts: Object.fromEntries(Object.entries(out.parts ?? {}).map(([k, v]) => [k, v.dataSync()[0]])) };
+      return {
+        loss: out.loss.dataSync()[0],
+        parts: Object.fromEntries(Object.entries(out.parts ?? {}).map(([k, v]) => [k, v.dataSync()[0]])),
+      };
     });
     return { before: { loss, parts }, after };
   } finally {
@@ -126,7 +141,13 @@ export interface StudentBatchAnatomy {
 
 /** Batch `step` of the student's training (pairs half, pseudo-labelled images half) taken apart
  * on `model`, which then takes one optimiser step on it: pass a model you can spend. */
-export async function studentBatchAnatomy(profile: Profile, model: Model, targets: { dim: number; data: Float32Array }, optimizer: OptimizerConfig, step = 0): Promise<StudentBatchAnatomy> {
+export async function studentBatchAnatomy(
+  profile: Profile,
+  model: Model,
+  targets: { dim: number; data: Float32Array },
+  optimizer: OptimizerConfig,
+  step = 0,
+): Promise<StudentBatchAnatomy> {
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, targets, profile);
@@ -143,7 +164,15 @@ export async function studentBatchAnatomy(profile: Profile, model: Model, target
     const step1 = await oneStep(model, optimizer, task, b);
     const parts = (p: Measured): LossParts => ({ loss: p.loss, supcon: p.parts.supcon, smoothl1: p.parts.smoothl1 });
     const [before, after] = [parts(step1.before), parts(step1.after)];
-    return { pairFiles: b.files.slice(0, 2 * n), pseudoFiles: b.files.slice(2 * n), alpha: profile.train.student.alpha, targetCosine, before, after, lr: optimizer.lr };
+    return {
+      pairFiles: b.files.slice(0, 2 * n),
+      pseudoFiles: b.files.slice(2 * n),
+      alpha: profile.train.student.alpha,
+      targetCosine,
+      before,
+      after,
+      lr: optimizer.lr,
+    };
   } finally {
     task.dispose(b);
   }

@@ -35,7 +35,12 @@ export function chunkRanges(n: number, chunk: number): [number, number][] {
   return out;
 }
 
-export function chunkedGrads(model: Model, x: tf.Tensor4D, lossFromZ: LossFromEmbeddings, opts: { chunk: number; training?: boolean; output?: Output }): ChunkedGrads {
+export function chunkedGrads(
+  model: Model,
+  x: tf.Tensor4D,
+  lossFromZ: LossFromEmbeddings,
+  opts: { chunk: number; training?: boolean; output?: Output },
+): ChunkedGrads {
   const forward = forwardOf(opts.output ?? "embedding");
   const training = opts.training ?? true;
   const ranges = chunkRanges(x.shape[0], opts.chunk);
@@ -61,7 +66,9 @@ export function chunkedGrads(model: Model, x: tf.Tensor4D, lossFromZ: LossFromEm
   try {
     for (const [b, e] of ranges) {
       const g = tf.slice(dz, [b, 0], [e - b, -1]);
-      const { value: v, grads } = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, slice(b, e), training), g)) as tf.Scalar));
+      const { value: v, grads } = paramGrads(model.params, () =>
+        withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, slice(b, e), training), g)) as tf.Scalar),
+      );
       for (const [name, gr] of Object.entries(grads)) {
         if (summed[name]) {
           const next = tf.add(summed[name], gr);

@@ -21,7 +21,13 @@ interface ShardMeta {
 export const shardsDir = (out: string) => `${out}.parts`;
 const shardBase = (out: string, s: Shard) => path.join(shardsDir(out), `shard-${s.index}-of-${s.count}`);
 
-export function writeEmbeddingShard(out: string, s: Shard, z: Float32Array, files: string[], info: { model: string; total: number; begin: number }): string {
+export function writeEmbeddingShard(
+  out: string,
+  s: Shard,
+  z: Float32Array,
+  files: string[],
+  info: { model: string; total: number; begin: number },
+): string {
   const base = shardBase(out, s);
   const dim = files.length ? z.length / files.length : 0;
   fs.rmSync(`${base}.json`, { force: true });
@@ -33,20 +39,26 @@ export function writeEmbeddingShard(out: string, s: Shard, z: Float32Array, file
 
 export function mergeEmbeddingShards(out: string): { count: number; dim: number; shards: number } {
   const dir = shardsDir(out);
-  const metas = (fs.existsSync(dir) ? fs.readdirSync(dir) : []).filter((f) => /^shard-\d+-of-\d+\.json$/.test(f)).map((f) => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as ShardMeta;
-    } catch (e) {
-      throw new Error(`${path.join(dir, f)}: corrupt (${(e as Error).message}); run that shard again`);
-    }
-  });
+  const metas = (fs.existsSync(dir) ? fs.readdirSync(dir) : [])
+    .filter((f) => /^shard-\d+-of-\d+\.json$/.test(f))
+    .map((f) => {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as ShardMeta;
+      } catch (e) {
+        throw new Error(`${path.join(dir, f)}: corrupt (${(e as Error).message}); run that shard again`);
+      }
+    });
   if (!metas.length) throw new Error(`${dir}: no shards; run \`retail-repr embed --shard K/N --out ${out} ...\` first`);
   const n = Number(metas[0].shard.split("/")[1]);
   const kinds = new Set(metas.map((m) => `${m.shard.split("/")[1]} shards, ${m.total} images, model ${m.model.slice(0, 12)}`));
-  if (kinds.size > 1) throw new Error(`${dir}: shards of different runs (${[...kinds].join("; ")}); remove the stale ones and run those shards again`);
+  if (kinds.size > 1)
+    throw new Error(`${dir}: shards of different runs (${[...kinds].join("; ")}); remove the stale ones and run those shards again`);
   const byIndex = new Map(metas.map((m) => [Number(m.shard.split("/")[0]), m]));
   const missing = Array.from({ length: n }, (_, k) => k).filter((k) => !byIndex.has(k));
-  if (missing.length) throw new Error(`${dir}: ${missing.length} of ${n} shards missing: ${missing.map((k) => `${k}/${n}`).join(", ")}; run \`retail-repr embed --shard K/${n} ...\` for those`);
+  if (missing.length)
+    throw new Error(
+      `${dir}: ${missing.length} of ${n} shards missing: ${missing.map((k) => `${k}/${n}`).join(", ")}; run \`retail-repr embed --shard K/${n} ...\` for those`,
+    );
   const dim = metas[0].dim;
   const data = new Float32Array(metas[0].total * dim);
   const files: string[] = [];
@@ -54,7 +66,8 @@ export function mergeEmbeddingShards(out: string): { count: number; dim: number;
     const m = byIndex.get(k)!;
     const f = `${shardBase(out, { index: k, count: n })}.f32`;
     const buf = fs.readFileSync(f);
-    if (buf.length !== m.count * dim * 4) throw new Error(`${f}: ${buf.length} bytes, expected ${m.count * dim * 4} (truncated?); run shard ${m.shard} again`);
+    if (buf.length !== m.count * dim * 4)
+      throw new Error(`${f}: ${buf.length} bytes, expected ${m.count * dim * 4} (truncated?); run shard ${m.shard} again`);
     data.set(new Float32Array(buf.buffer, buf.byteOffset, m.count * dim), m.begin * dim);
     files.push(...m.files);
   }

@@ -8,7 +8,10 @@ export type LossFromEmbeddings = (z: tf.Tensor2D) => { loss: tf.Scalar; parts?: 
 
 /** The loss on z [B, D] and dL/dz [B, D] (the caller disposes both), with the loss's named parts
  * read as numbers. Call inside tf.tidy: the loss function's intermediates are freed there. */
-export function lossAndEmbeddingGrad(z: tf.Tensor2D, lossFromZ: LossFromEmbeddings): { loss: tf.Scalar; dz: tf.Tensor2D; parts: Record<string, number> } {
+export function lossAndEmbeddingGrad(
+  z: tf.Tensor2D,
+  lossFromZ: LossFromEmbeddings,
+): { loss: tf.Scalar; dz: tf.Tensor2D; parts: Record<string, number> } {
   const parts: Record<string, number> = {};
   const { value, grads } = tf.valueAndGrads((zz: tf.Tensor) => {
     const out = lossFromZ(zz as tf.Tensor2D);

@@ -26,7 +26,9 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
   const f = profile.train.finetune;
   const v = FINETUNE_VARIANTS[variant];
   const n = data.train.files.length;
-  const lossFromLogits = (logits: tf.Tensor2D, labels: Int32Array) => ({ loss: v.maxEnt ? maxEntLoss(logits, labels, f.gamma) : crossEntropyLoss(logits, labels) });
+  const lossFromLogits = (logits: tf.Tensor2D, labels: Int32Array) => ({
+    loss: v.maxEnt ? maxEntLoss(logits, labels, f.gamma) : crossEntropyLoss(logits, labels),
+  });
   return {
     imagesPerStep: f.batch,
     async batch(step) {
@@ -34,7 +36,11 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
       const r = rngFrom(mixSeed(trainSeed(profile), "finetune", step));
       const idx = Array.from({ length: f.batch }, () => Math.floor(r() * n));
       const files = idx.map((i) => data.train.files[i]);
-      return { x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: trainSeed(profile) }, step), labels: Int32Array.from(idx.map((i) => data.train.labels[i])), files };
+      return {
+        x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: trainSeed(profile) }, step),
+        labels: Int32Array.from(idx.map((i) => data.train.labels[i])),
+        files,
+      };
     },
     output: "logits",
     images: (b) => tf.clone(b.x),

@@ -120,13 +120,17 @@ export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopC
     return chunk;
   }
   if (task.imagesPerStep <= largest) return 0;
-  if (largest === 0) checkStepFits(model.config, cfg.imageSize!, task.imagesPerStep, "train", `${cfg.name} cannot be computed in chunks; lower its batch`);
+  if (largest === 0)
+    checkStepFits(model.config, cfg.imageSize!, task.imagesPerStep, "train", `${cfg.name} cannot be computed in chunks; lower its batch`);
   return largest;
 }
 
 export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
   const chunk = chunkFor(model, task as TrainTask<unknown>, cfg);
-  if (chunk && !cfg.quiet) console.log(`${cfg.name}: batch ${task.imagesPerStep} in chunks of ${chunk} (gradient cache${cfg.chunk ? "" : ": the whole batch does not fit the wasm heap"})`);
+  if (chunk && !cfg.quiet)
+    console.log(
+      `${cfg.name}: batch ${task.imagesPerStep} in chunks of ${chunk} (gradient cache${cfg.chunk ? "" : ": the whole batch does not fit the wasm heap"})`,
+    );
   const ckpt = path.join(cfg.runDir, "checkpoint");
   const historyFile = path.join(cfg.runDir, "history.json");
   ensureDir(cfg.runDir);
@@ -155,7 +159,20 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
-  const save = () => saveCheckpoint(ckpt, model, { step, optimizer: opt, extra: { history, name: cfg.name, engine: engineLabel(), inputs: cfg.inputs, ...(chunk ? { chunk } : {}), ...(cfg.select ? { devScores: scores } : {}), ...(selection ? { selection } : {}) } });
+  const save = () =>
+    saveCheckpoint(ckpt, model, {
+      step,
+      optimizer: opt,
+      extra: {
+        history,
+        name: cfg.name,
+        engine: engineLabel(),
+        inputs: cfg.inputs,
+        ...(chunk ? { chunk } : {}),
+        ...(cfg.select ? { devScores: scores } : {}),
+        ...(selection ? { selection } : {}),
+      },
+    });
   // Score this step's model; a new best is kept aside (weights only) until the run ends.
   const scoreStep = async () => {
     const score = await cfg.select!.score(model);
@@ -165,7 +182,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   };
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
-  const workers = nativeConvolutionsOn() ? 1 : cfg.workers ?? 1;
+  const workers = nativeConvolutionsOn() ? 1 : (cfg.workers ?? 1);
   const replica = workers > 1 && !chunk && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.output ?? "embedding");
   const runStep = stepRunner(model, opt, { chunk, replica, output: task.output });
@@ -183,7 +200,10 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       let lossValue = NaN;
       const parts: Record<string, number> = {};
       const guard = (loss: number) => {
-        if (!Number.isFinite(loss)) throw new NonFiniteLossError(`${cfg.name}: loss is ${loss} at step ${step}; batch: ${task.describe(batch)}. Lower the learning rate (now ${lr.toExponential(2)}) or check these images; the last checkpoint is in ${ckpt}.`);
+        if (!Number.isFinite(loss))
+          throw new NonFiniteLossError(
+            `${cfg.name}: loss is ${loss} at step ${step}; batch: ${task.describe(batch)}. Lower the learning rate (now ${lr.toExponential(2)}) or check these images; the last checkpoint is in ${ckpt}.`,
+          );
       };
       const x = task.images(batch);
       try {
@@ -203,7 +223,9 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       if (interrupt.requested() && step < cfg.steps) {
         if (step % cfg.checkpointEvery !== 0) save();
         writeJsonAtomic(historyFile, history, 0);
-        throw new InterruptedError(`${cfg.name}: interrupted at step ${step} of ${cfg.steps}; checkpoint saved (${ckpt}): ${inNotebook() ? "run the cell again" : "run again"} to resume`);
+        throw new InterruptedError(
+          `${cfg.name}: interrupted at step ${step} of ${cfg.steps}; checkpoint saved (${ckpt}): ${inNotebook() ? "run the cell again" : "run again"} to resume`,
+        );
       }
     }
   } finally {
@@ -218,9 +240,19 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     if (chosen.step !== step) loadCheckpoint(bestDir, model);
     selection = { scores, chosenStep: chosen.step };
     save();
-    if (!cfg.quiet) console.log(`${cfg.name}: kept step ${chosen.step} of ${step}, the best on ${scores.length} scored checkpoints (${chosen.score.toFixed(4)})`);
+    if (!cfg.quiet)
+      console.log(
+        `${cfg.name}: kept step ${chosen.step} of ${step}, the best on ${scores.length} scored checkpoints (${chosen.score.toFixed(4)})`,
+      );
   }
   writeJsonAtomic(historyFile, history, 0);
   const seconds = (Date.now() - t0) / 1000;
-  return { steps: step, resumedFrom: start, history, imgPerSec: images / Math.max(1e-3, seconds), seconds, ...(selection ? { selection } : {}) };
+  return {
+    steps: step,
+    resumedFrom: start,
+    history,
+    imgPerSec: images / Math.max(1e-3, seconds),
+    seconds,
+    ...(selection ? { selection } : {}),
+  };
 }

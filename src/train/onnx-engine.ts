@@ -16,7 +16,9 @@ export function loadOrt(): Ort {
   try {
     return require("onnxruntime-node") as Ort;
   } catch (e) {
-    throw new Error(`--engine onnx: onnxruntime-node does not load (${(e as Error).message.split("\n")[0]}); run \`npm ci\` (with ONNXRUNTIME_NODE_INSTALL_CUDA=skip where its CUDA download cannot run), or use --engine native`);
+    throw new Error(
+      `--engine onnx: onnxruntime-node does not load (${(e as Error).message.split("\n")[0]}); run \`npm ci\` (with ONNXRUNTIME_NODE_INSTALL_CUDA=skip where its CUDA download cannot run), or use --engine native`,
+    );
   }
 }
 
@@ -33,7 +35,12 @@ export function ortLoads(): boolean {
 /** The execution providers asked for: RETAIL_REPR_ORT_PROVIDERS, else the CPU's. */
 export function ortProviders(): string[] {
   const env = process.env[ORT_PROVIDERS_ENV];
-  return env ? env.split(",").map((s) => s.trim()).filter(Boolean) : ["cpu"];
+  return env
+    ? env
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : ["cpu"];
 }
 
 /** [n, h, w, c] -> [n, c, h, w] in a plain loop: tfjs's transpose on the wasm backend took
@@ -50,9 +57,16 @@ export function toNCHW(x: Float32Array, n: number, h: number, w: number, c: numb
 
 /** A session over `model`'s embedding network at `input.size`: NHWC batches in (as our loaders
  * make them), L2-normalised embeddings out. Close it when done. */
-export async function onnxSession(model: Model, input: InputConfig): Promise<{ run(x: tf.Tensor4D): Promise<Float32Array>; close(): Promise<void> }> {
+export async function onnxSession(
+  model: Model,
+  input: InputConfig,
+): Promise<{ run(x: tf.Tensor4D): Promise<Float32Array>; close(): Promise<void> }> {
   const ort = loadOrt();
-  const session = await ort.InferenceSession.create(onnxModelBytes(model, input), { executionProviders: ortProviders(), graphOptimizationLevel: "all", intraOpNumThreads: os.cpus().length });
+  const session = await ort.InferenceSession.create(onnxModelBytes(model, input), {
+    executionProviders: ortProviders(),
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: os.cpus().length,
+  });
   return {
     async run(x) {
       const [n, h, w, c] = x.shape;

@@ -65,7 +65,9 @@ export class Optimizer {
           }
           p.assign(axpy(p, update, -lr));
         } else {
-          const b1 = c.beta1 ?? 0.9, b2 = c.beta2 ?? 0.999, eps = c.eps ?? 1e-8;
+          const b1 = c.beta1 ?? 0.9,
+            b2 = c.beta2 ?? 0.999,
+            eps = c.eps ?? 1e-8;
           const m = this.slot(name, "exp_avg", p);
           const v = this.slot(name, "exp_avg_sq", p);
           m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));

@@ -31,7 +31,11 @@ export function pretrainTask(data: TaggedImages, profile: Profile): TrainTask<Ta
     async batch(step) {
       const idx = batchAt(data.files.length, n, seed, step);
       const files = idx.map((i) => data.files[i]);
-      return { x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed }, step), tags: idx.map((i) => data.tags[i]), files };
+      return {
+        x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed }, step),
+        tags: idx.map((i) => data.tags[i]),
+        files,
+      };
     },
     output: "logits",
     images: (b) => tf.clone(b.x),

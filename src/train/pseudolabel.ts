@@ -47,7 +47,9 @@ export function readPartMeta(dir: string, p: number): PartMeta | undefined {
   try {
     return JSON.parse(fs.readFileSync(f, "utf8"));
   } catch (e) {
-    throw new Error(`${f}: corrupt (${(e as Error).message}); remove it and run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} to redo that part`);
+    throw new Error(
+      `${f}: corrupt (${(e as Error).message}); remove it and run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} to redo that part`,
+    );
   }
 }
 
@@ -62,14 +64,18 @@ export function partProblem(dir: string, spec: PseudoSpec, p: number, buf?: Buff
   }
   const f = partDataFile(dir, p);
   if (!meta || !fs.existsSync(f)) return `${f}: missing`;
-  if (meta.teacher !== spec.teacher) return `${f}: made by another teacher (${meta.teacher.slice(0, 12)}, not ${spec.teacher.slice(0, 12)})`;
-  if (meta.list !== spec.list || meta.count !== spec.count || meta.partSize !== spec.partSize || meta.dim !== spec.dim) return `${f}: made for another image list or part size`;
+  if (meta.teacher !== spec.teacher)
+    return `${f}: made by another teacher (${meta.teacher.slice(0, 12)}, not ${spec.teacher.slice(0, 12)})`;
+  if (meta.list !== spec.list || meta.count !== spec.count || meta.partSize !== spec.partSize || meta.dim !== spec.dim)
+    return `${f}: made for another image list or part size`;
   const rows = Math.min(spec.partSize, spec.count - p * spec.partSize);
   buf ??= fs.readFileSync(f);
   if (buf.length !== rows * spec.dim * 4) return `${f}: ${buf.length} bytes, expected ${rows * spec.dim * 4} (truncated?)`;
   const z = new Float32Array(buf.buffer, buf.byteOffset, rows * spec.dim);
   const bad = z.findIndex((v) => !Number.isFinite(v));
-  return bad < 0 ? undefined : `${f}: a non-finite value in row ${Math.floor(bad / spec.dim)} (image ${p * spec.partSize + Math.floor(bad / spec.dim)} of the list)`;
+  return bad < 0
+    ? undefined
+    : `${f}: a non-finite value in row ${Math.floor(bad / spec.dim)} (image ${p * spec.partSize + Math.floor(bad / spec.dim)} of the list)`;
 }
 
 export interface PseudoStatus {
@@ -105,11 +111,14 @@ export function describeIncomplete(dir: string, spec: PseudoSpec, st: PseudoStat
   const wrong = bad.filter((p) => !missing.includes(p));
   const range = (p: number) => `${p} (images ${p * spec.partSize}-${Math.min(spec.count, (p + 1) * spec.partSize) - 1})`;
   const lines = [`pseudolabels in ${dir} are not complete for this teacher: ${st.done.length} of ${st.parts} parts sound`];
-  if (missing.length) lines.push(`missing parts: ${missing.slice(0, 10).map(range).join(", ")}${missing.length > 10 ? `, ... (${missing.length})` : ""}`);
+  if (missing.length)
+    lines.push(`missing parts: ${missing.slice(0, 10).map(range).join(", ")}${missing.length > 10 ? `, ... (${missing.length})` : ""}`);
   if (wrong.length) lines.push(`parts to redo: ${wrong.length}, e.g. ${st.problems.get(wrong[0]) ?? first}`);
   if (st.shards) {
     const shards = [...new Set(bad.map((p) => p % st.shards!))];
-    lines.push(`they belong to shard(s) ${shards.map((k) => `${k}/${st.shards}`).join(", ")}: run \`retail-repr pseudolabel --shard K/${st.shards}\` for each (or \`retail-repr pseudolabel\` to do them all here)`);
+    lines.push(
+      `they belong to shard(s) ${shards.map((k) => `${k}/${st.shards}`).join(", ")}: run \`retail-repr pseudolabel --shard K/${st.shards}\` for each (or \`retail-repr pseudolabel\` to do them all here)`,
+    );
   } else lines.push(`run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} to make them`);
   return lines.join("\n  ");
 }
@@ -117,7 +126,20 @@ export function describeIncomplete(dir: string, spec: PseudoSpec, st: PseudoStat
 /** Label the parts of `files` that are missing or unsound (this shard's, with `shard`), on
  * `engine`: every engine writes the same parts in the same order and format, so a set may be
  * finished on another engine than it was begun on (values agree within 1e-4). */
-export async function writePseudolabels(model: Model, files: string[], dir: string, opts: { spec: PseudoSpec; size: number; batch: number; shard?: Shard; quiet?: boolean; stopAfterParts?: number; engine?: InferenceEngine }): Promise<PseudoStatus> {
+export async function writePseudolabels(
+  model: Model,
+  files: string[],
+  dir: string,
+  opts: {
+    spec: PseudoSpec;
+    size: number;
+    batch: number;
+    shard?: Shard;
+    quiet?: boolean;
+    stopAfterParts?: number;
+    engine?: InferenceEngine;
+  },
+): Promise<PseudoStatus> {
   const spec = opts.spec;
   if (files.length !== spec.count) throw new Error(`pseudolabels: ${files.length} images but the spec says ${spec.count}`);
   ensureDir(dir);
@@ -129,7 +151,13 @@ export async function writePseudolabels(model: Model, files: string[], dir: stri
     return problem !== undefined;
   });
   const rowsOf = (p: number) => Math.min(spec.partSize, spec.count - p * spec.partSize);
-  const bar = opts.quiet ? undefined : new Progress({ label: opts.shard ? `pseudolabel ${shardName(opts.shard)}` : "pseudolabel", total: mine.reduce((n, p) => n + rowsOf(p), 0), unit: "img" });
+  const bar = opts.quiet
+    ? undefined
+    : new Progress({
+        label: opts.shard ? `pseudolabel ${shardName(opts.shard)}` : "pseudolabel",
+        total: mine.reduce((n, p) => n + rowsOf(p), 0),
+        unit: "img",
+      });
   bar?.tick(mine.filter((p) => !todo.includes(p)).reduce((n, p) => n + rowsOf(p), 0));
   let written = 0;
   const embedder = todo.length ? await createEmbedder(model, { size: opts.size, engine: opts.engine }) : undefined;
@@ -140,10 +168,20 @@ export async function writePseudolabels(model: Model, files: string[], dir: stri
       const part = files.slice(start, start + rowsOf(p));
       const z = await embedFiles(model, part, { size: opts.size, batch: opts.batch, quiet: true, embedder });
       const bad = z.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) throw new Error(`${part[Math.floor(bad / spec.dim)]}: the teacher's embedding of this image is not finite; check the image, or the teacher checkpoint if every image fails`);
+      if (bad >= 0)
+        throw new Error(
+          `${part[Math.floor(bad / spec.dim)]}: the teacher's embedding of this image is not finite; check the image, or the teacher checkpoint if every image fails`,
+        );
       fs.rmSync(partMetaFile(dir, p), { force: true }); // the old record goes first: data and record always agree
       writeFileAtomic(partDataFile(dir, p), Buffer.from(z.buffer, z.byteOffset, z.byteLength));
-      const meta: PartMeta = { ...spec, part: p, start, rows: part.length, engine: opts.engine ?? "native", ...(opts.shard ? { shard: shardName(opts.shard) } : {}) };
+      const meta: PartMeta = {
+        ...spec,
+        part: p,
+        start,
+        rows: part.length,
+        engine: opts.engine ?? "native",
+        ...(opts.shard ? { shard: shardName(opts.shard) } : {}),
+      };
       writeJsonAtomic(partMetaFile(dir, p), meta);
       written++;
       bar?.tick(part.length);
@@ -179,8 +217,15 @@ export function readPseudolabels(dir: string, spec: PseudoSpec): { dim: number; 
 /** The spec the parts on disk agree on, for reading them without the teacher at hand; a folder
  * whose parts disagree (two teachers, two image lists) is refused with both named. */
 export function specOnDisk(dir: string): PseudoSpec {
-  const metas = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^part-\d+\.json$/.test(f)).sort().map((f) => readPartMeta(dir, Number(f.slice(5, -5)))!) : [];
-  if (!metas.length) throw new Error(`${dir}: no pseudolabel parts; run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} first`);
+  const metas = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => /^part-\d+\.json$/.test(f))
+        .sort()
+        .map((f) => readPartMeta(dir, Number(f.slice(5, -5)))!)
+    : [];
+  if (!metas.length)
+    throw new Error(`${dir}: no pseudolabel parts; run ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} first`);
   const key = (m: PseudoSpec) => JSON.stringify([m.teacher, m.list, m.count, m.dim, m.partSize]);
   const kinds = [...new Set(metas.map(key))];
   if (kinds.length > 1) {
@@ -188,7 +233,9 @@ export function specOnDisk(dir: string): PseudoSpec {
       const ps = metas.filter((m) => key(m) === k);
       return `${ps.length} part(s) from teacher ${ps[0].teacher.slice(0, 12)} (list ${ps[0].list.slice(0, 8)}), e.g. part ${ps[0].part}`;
     });
-    throw new Error(`${dir}: the parts come from different teachers or image lists: ${by.join("; ")}; rerun ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} with the current teacher`);
+    throw new Error(
+      `${dir}: the parts come from different teachers or image lists: ${by.join("; ")}; rerun ${wayOut("retail-repr pseudolabel", "await rr.pseudolabel(profile)")} with the current teacher`,
+    );
   }
   const { teacher, list, count, dim, partSize } = metas[0];
   return { teacher, list, count, dim, partSize };

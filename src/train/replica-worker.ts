@@ -36,7 +36,10 @@ const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
     });
     opt = new Optimizer(m.optimizer);
     // Slots have their parameter's shape; keys are `${param}/${slot}`.
-    opt.restore(m.optimizerStep, Object.entries(m.optimizerState).map(([k, data]) => [k, { data, shape: model.params.get(k.slice(0, k.lastIndexOf("/")))!.shape }]));
+    opt.restore(
+      m.optimizerStep,
+      Object.entries(m.optimizerState).map(([k, data]) => [k, { data, shape: model.params.get(k.slice(0, k.lastIndexOf("/")))!.shape }]),
+    );
     return "ready";
   },
   /** First pass: embeddings of this replica's images (batch-norm statistics updated here). */
@@ -51,7 +54,9 @@ const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
   /** Second pass: parameter gradients of sum(z * dz), the forward recomputed. */
   backward(m: { dz: Float32Array; dim: number }) {
     const dz = tf.tensor2d(m.dz, [x!.shape[0], m.dim]);
-    const { value, grads } = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, x!, true), dz)) as tf.Scalar));
+    const { value, grads } = paramGrads(model.params, () =>
+      withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, x!, true), dz)) as tf.Scalar),
+    );
     const out: Record<string, Float32Array> = {};
     for (const [name, g] of Object.entries(grads)) out[name] = g.dataSync() as Float32Array;
     tf.dispose([dz, value, ...Object.values(grads)]);

@@ -119,7 +119,9 @@ export async function parallelStep(
     const [dza, dzb] = tf.tidy(() => [tf.gather(dz, mine), tf.gather(dz, theirs)]);
     tf.dispose([za, value, dz]);
     const remoteGrads = replica.call<Record<string, Float32Array>>("backward", { dz: dzb.dataSync(), dim: D });
-    const local = paramGrads(model.params, () => withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar));
+    const local = paramGrads(model.params, () =>
+      withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar),
+    );
     const theirsGrads = await remoteGrads;
     const summed: Record<string, tf.Tensor> = {};
     const wire: Record<string, Float32Array> = {};

@@ -23,10 +23,23 @@ import { forwardOf, Output } from "./forward";
 import type { Optimizer } from "./optimizer";
 import { parallelStep, Replica } from "./replica";
 
-export type StepRunner = (x: tf.Tensor4D, objective: LossFromEmbeddings, lr: number, guard: (loss: number) => void, parts: Record<string, number>) => Promise<number>;
+export type StepRunner = (
+  x: tf.Tensor4D,
+  objective: LossFromEmbeddings,
+  lr: number,
+  guard: (loss: number) => void,
+  parts: Record<string, number>,
+) => Promise<number>;
 
 /** One step in this thread: gradients of `loss`, the guard, then the update. Returns the loss. */
-export function localStep(model: Model, opt: Optimizer, loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> }, lr: number, guard: (l: number) => void, parts: Record<string, number>): number {
+export function localStep(
+  model: Model,
+  opt: Optimizer,
+  loss: () => { loss: tf.Scalar; parts?: Record<string, tf.Scalar> },
+  lr: number,
+  guard: (l: number) => void,
+  parts: Record<string, number>,
+): number {
   const { value, grads } = paramGrads(model.params, () => {
     const out = loss();
     for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];

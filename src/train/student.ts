@@ -47,7 +47,12 @@ function combineWith(s: Profile["train"]["student"], dim: number) {
   };
 }
 
-export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim: number; data: Float32Array }, profile: Profile): TrainTask<StudentBatch> {
+export function studentTask(
+  pairs: Pair[],
+  pseudoFiles: string[],
+  targets: { dim: number; data: Float32Array },
+  profile: Profile,
+): TrainTask<StudentBatch> {
   const s = profile.train.student;
   const n = Math.min(s.pairsPerBatch, pairs.length);
   const m = Math.min(s.pseudoPerBatch, pseudoFiles.length);
@@ -67,7 +72,13 @@ export function studentTask(pairs: Pair[], pseudoFiles: string[], targets: { dim
       ]);
       const t = new Float32Array(m * targets.dim);
       ui.forEach((i, k) => t.set(targets.data.subarray(i * targets.dim, (i + 1) * targets.dim), k * targets.dim));
-      return { pairs: px, pseudo: ux, targets: tf.tensor2d(t, [m, targets.dim]), dropMask: dropoutMask(2 * n + m, targets.dim, s.dropout, mixSeed(seed, "dropout", step)), files: [...pairFiles, ...uFiles] };
+      return {
+        pairs: px,
+        pseudo: ux,
+        targets: tf.tensor2d(t, [m, targets.dim]),
+        dropMask: dropoutMask(2 * n + m, targets.dim, s.dropout, mixSeed(seed, "dropout", step)),
+        files: [...pairFiles, ...uFiles],
+      };
     },
     // Pairs and unlabeled images go through the network together (one batch for batch norm).
     images: (b) => tf.concat([b.pairs, b.pseudo], 0) as tf.Tensor4D,
@@ -85,7 +96,10 @@ export function dropoutMask(rows: number, dim: number, rate: number, seed: numbe
   if (rate <= 0) return undefined;
   const r = rngFrom(seed);
   const keep = 1 / (1 - rate);
-  return tf.tensor2d(Float32Array.from({ length: rows * dim }, () => (r() < rate ? 0 : keep)), [rows, dim]);
+  return tf.tensor2d(
+    Float32Array.from({ length: rows * dim }, () => (r() < rate ? 0 : keep)),
+    [rows, dim],
+  );
 }
 
 /** The two terms' gradient norms with respect to the embeddings, unweighted, on one batch: how

@@ -39,7 +39,11 @@ export function falseNegativesPerBatch(pairs: Pair[], n: number, seed: number, s
  * then second views): each pair is a class, every other image a negative; the miner's mask of
  * the negatives it keeps (none with hardRatio 1) and SupCon's terms per anchor. The caller
  * disposes them. */
-export function pairContrast(z: tf.Tensor2D, n: number, t: Profile["train"]["teacher"]): { mask?: tf.Tensor2D; perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D } {
+export function pairContrast(
+  z: tf.Tensor2D,
+  n: number,
+  t: Profile["train"]["teacher"],
+): { mask?: tf.Tensor2D; perAnchor: tf.Tensor1D; hasPos: tf.Tensor1D } {
   const labels = pairLabels(n);
   const mask = t.hardRatio < 1 ? tf.tidy(() => hardNegativeMask(z, labels, t.hardRatio)) : undefined;
   return { mask, ...supConPerAnchor(z, labels, { temperature: t.temperature, baseTemperature: t.baseTemperature, negativeMask: mask }) };

@@ -39,7 +39,8 @@ export interface ParsedArgs {
   flags: Record<string, string | true | string[]>;
 }
 
-const describe = (name: string, o: OptionSpec) => `--${name}${o.type === "string" ? ` ${o.value ?? (o.choices ? o.choices.join("|") : "VALUE")}` : ""}`;
+const describe = (name: string, o: OptionSpec) =>
+  `--${name}${o.type === "string" ? ` ${o.value ?? (o.choices ? o.choices.join("|") : "VALUE")}` : ""}`;
 
 /** `argv` read against the command's table: unknown options, missing or ambiguous values
  * (`--out --merge`), values outside an option's choices, non-numbers and missing required
@@ -52,7 +53,12 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
   } catch (e) {
     const message = (e as Error).message;
     const unknown = /^Unknown option '([^']*)'/.exec(message);
-    if (unknown) throw new UsageError(`${spec.name}: unknown option ${unknown[1]} (known: ${Object.keys(spec.options).map((k) => `--${k}`).join(", ")})`);
+    if (unknown)
+      throw new UsageError(
+        `${spec.name}: unknown option ${unknown[1]} (known: ${Object.keys(spec.options)
+          .map((k) => `--${k}`)
+          .join(", ")})`,
+      );
     throw new UsageError(`${spec.name}: ${message.replace(/\n/g, " ")}`);
   }
   const flags: ParsedArgs["flags"] = {};
@@ -65,7 +71,8 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
     }
     for (const one of Array.isArray(v) ? v : [v]) {
       if (typeof one !== "string") continue;
-      if (o.choices && !o.choices.includes(one)) throw new UsageError(`${spec.name}: --${name} '${one}' is not one of ${o.choices.join(", ")}`);
+      if (o.choices && !o.choices.includes(one))
+        throw new UsageError(`${spec.name}: --${name} '${one}' is not one of ${o.choices.join(", ")}`);
       if (o.int) {
         const n = Number(one);
         if (!Number.isInteger(n) || one.trim() === "") throw new UsageError(`${spec.name}: --${name} must be a whole number, got '${one}'`);
@@ -80,11 +87,19 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
 export function commandHelp(spec: CommandSpec, program: string): string {
   const entries = Object.entries(spec.options);
   const required = entries.filter(([, o]) => o.required).map(([n, o]) => describe(n, o));
-  const usage = [`${program} ${spec.name}`, ...required, entries.some(([, o]) => !o.required) ? "[options]" : "", spec.positionals ?? ""].filter(Boolean).join(" ");
+  const usage = [`${program} ${spec.name}`, ...required, entries.some(([, o]) => !o.required) ? "[options]" : "", spec.positionals ?? ""]
+    .filter(Boolean)
+    .join(" ");
   const width = Math.max(0, ...entries.map(([n, o]) => describe(n, o).length));
   const lines = [`usage: ${usage}`, "", spec.summary, "", "options:"];
   for (const [n, o] of entries) {
-    const extra = [o.required ? "required" : undefined, o.default !== undefined ? `default: ${o.default}` : undefined, o.multiple ? "repeatable" : undefined].filter(Boolean).join("; ");
+    const extra = [
+      o.required ? "required" : undefined,
+      o.default !== undefined ? `default: ${o.default}` : undefined,
+      o.multiple ? "repeatable" : undefined,
+    ]
+      .filter(Boolean)
+      .join("; ");
     lines.push(`  ${describe(n, o).padEnd(width)}  ${o.description}${extra ? ` (${extra})` : ""}`);
   }
   lines.push(`  ${"--help".padEnd(width)}  this text`);

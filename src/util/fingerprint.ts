@@ -8,7 +8,10 @@ import { writeJsonAtomic } from "./paths";
 export type Inputs = Record<string, unknown>;
 
 export function hashOf(value: unknown): string {
-  return createHash("sha256").update(typeof value === "string" ? value : JSON.stringify(value)).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(typeof value === "string" ? value : JSON.stringify(value))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /** The names of the inputs that differ, or [] when the same. */

@@ -15,18 +15,23 @@ export interface ReportKind<T> {
 /** A report whose version is not the one this code reads, or whose content breaks its schema. */
 export class ReportFormatError extends Error {}
 
-const versionOf = (value: unknown) => (value !== null && typeof value === "object" ? (value as { schemaVersion?: unknown }).schemaVersion : undefined);
+const versionOf = (value: unknown) =>
+  value !== null && typeof value === "object" ? (value as { schemaVersion?: unknown }).schemaVersion : undefined;
 
 /** `value` checked against the kind's schema and version; throws naming the file and the problem. */
 export function checkReport<T>(k: ReportKind<T>, value: unknown, file: string): T {
   const v = versionOf(value);
   if (v !== k.version) {
-    throw new ReportFormatError(`${file}: ${k.kind} file of schemaVersion ${v === undefined ? "none (written before versions)" : JSON.stringify(v)}; this code reads schemaVersion ${k.version}. Rerun the command that writes it (it is recomputed from cached runs), or read it with the code that wrote it`);
+    throw new ReportFormatError(
+      `${file}: ${k.kind} file of schemaVersion ${v === undefined ? "none (written before versions)" : JSON.stringify(v)}; this code reads schemaVersion ${k.version}. Rerun the command that writes it (it is recomputed from cached runs), or read it with the code that wrote it`,
+    );
   }
   const r = k.schema.safeParse(value);
   if (!r.success) {
     const lines = r.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join(".") || "(top)"}: ${i.message}`);
-    throw new ReportFormatError(`${file}: not a valid ${k.kind} file (schemaVersion ${k.version}): ${lines.join("; ")}${r.error.issues.length > 5 ? `; and ${r.error.issues.length - 5} more` : ""}`);
+    throw new ReportFormatError(
+      `${file}: not a valid ${k.kind} file (schemaVersion ${k.version}): ${lines.join("; ")}${r.error.issues.length > 5 ? `; and ${r.error.issues.length - 5} more` : ""}`,
+    );
   }
   return r.data;
 }

@@ -22,7 +22,10 @@ export function shardFrom(flag: string | undefined, env: NodeJS.ProcessEnv = pro
   const k = env.JOB_COMPLETION_INDEX;
   if (k === undefined) return undefined;
   const n = env[SHARD_COUNT_ENV];
-  if (n === undefined) throw new Error(`JOB_COMPLETION_INDEX is ${k} but ${SHARD_COUNT_ENV} is not set: set it to the Job's completions (the number of shards), or pass --shard K/N`);
+  if (n === undefined)
+    throw new Error(
+      `JOB_COMPLETION_INDEX is ${k} but ${SHARD_COUNT_ENV} is not set: set it to the Job's completions (the number of shards), or pass --shard K/N`,
+    );
   return parseShard(`${k}/${n}`, `JOB_COMPLETION_INDEX/${SHARD_COUNT_ENV}`);
 }
 
