@@ -117,3 +117,16 @@ test("`retail-repr config` prints the effective profile as YAML that reads back 
   assert.match(bad.stderr, /--set train\.teacher\.lr=fast: train\.teacher\.lr: "fast" is not allowed \(expected number, received string\)/);
   assert.equal(bad.stdout, "");
 });
+
+test("RETAIL_REPR_RUNS, RETAIL_REPR_DATASETS and RETAIL_REPR_REPORTS move runs/, datasets/ and reports/", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-paths-"));
+  const env = {
+    ...process.env,
+    RETAIL_REPR_RUNS: path.join(dir, "r"),
+    RETAIL_REPR_DATASETS: path.join(dir, "d"),
+    RETAIL_REPR_REPORTS: path.join(dir, "p"),
+  };
+  const code = `const { paths } = require(${JSON.stringify(path.join(ROOT, "dist", "src", "util", "paths"))}); process.stdout.write(JSON.stringify([paths.runs, paths.datasets, paths.reports]))`;
+  const r = spawnSync(process.execPath, ["-e", code], { env, encoding: "utf8" });
+  assert.deepEqual(JSON.parse(r.stdout), [path.join(dir, "r"), path.join(dir, "d"), path.join(dir, "p")]);
+});

@@ -15,13 +15,15 @@ function findRoot(start: string): string {
 }
 
 export const REPO_ROOT = findRoot(__dirname);
-/** Where runs and datasets live when not in the clone: shared storage for shard workers. */
+/** Where runs and datasets live when not in the clone: shared storage for shard workers; and
+ * where reports go (a scratch run that should leave the clone's reports alone). */
 export const RUNS_ENV = "RETAIL_REPR_RUNS";
 export const DATASETS_ENV = "RETAIL_REPR_DATASETS";
+export const REPORTS_ENV = "RETAIL_REPR_REPORTS";
 export const paths = {
   root: REPO_ROOT,
   notebooks: path.join(REPO_ROOT, "notebooks"),
-  reports: path.join(REPO_ROOT, "reports"),
+  reports: path.resolve(process.env[REPORTS_ENV] || path.join(REPO_ROOT, "reports")),
   datasets: path.resolve(process.env[DATASETS_ENV] || path.join(REPO_ROOT, "datasets")),
   runs: path.resolve(process.env[RUNS_ENV] || path.join(REPO_ROOT, "runs")),
   jupyterData: path.join(REPO_ROOT, "kernel-setup", "jupyter"),

@@ -3,20 +3,20 @@
 // findings — then the notebook series executed headless into reports/. Every step is cached by
 // its inputs, so a second run with nothing changed only reads results back.
 import * as path from "path";
-import { selectBackend } from "./engine/backend";
-import { Profile, withRun } from "./config/profiles";
+import { selectBackend } from "../engine/backend";
+import { Profile, withRun } from "../config/profiles";
 import * as fs from "fs";
-import { NotebookRun, runNotebooks } from "./jupyter/harness";
-import { reportPath } from "./util/reports";
-import { reportTables } from "./report/paper-tables";
-import { showTable, toDataFrame } from "./report/dataframe";
-import { paths } from "./util/paths";
-import { formatSeconds } from "./util/progress";
-import { evaluate, metricsName, writeMetrics } from "./pipeline/evaluate";
-import type { Metrics } from "./pipeline/metrics";
-import { summariseSeeds } from "./pipeline/seeds";
-import { paperFindings } from "./pipeline/paper-findings";
-import { ensureStep, planSteps } from "./pipeline/steps";
+import { NotebookRun, runNotebooks } from "../jupyter/harness";
+import { reportPath } from "../util/reports";
+import { reportTables } from "../report/paper-tables";
+import { showTable, toDataFrame } from "../report/dataframe";
+import { paths } from "../util/paths";
+import { formatSeconds } from "../util/progress";
+import { evaluate, metricsName, writeMetrics } from "../pipeline/evaluate";
+import type { Metrics } from "../pipeline/metrics";
+import { summariseSeeds } from "../pipeline/seeds";
+import { paperFindings } from "../pipeline/paper-findings";
+import { ensureStep, planSteps } from "../pipeline/steps";
 
 /** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
  * notebooks run in notebooks/, not where the command was given. */
