@@ -130,3 +130,32 @@ test("RETAIL_REPR_RUNS, RETAIL_REPR_DATASETS and RETAIL_REPR_REPORTS move runs/,
   const r = spawnSync(process.execPath, ["-e", code], { env, encoding: "utf8" });
   assert.deepEqual(JSON.parse(r.stdout), [path.join(dir, "r"), path.join(dir, "d"), path.join(dir, "p")]);
 });
+
+test("the command line's overrides reach child processes after the environment's, in the same order", async () => {
+  const { profileOf } = await import("../src/cli/options");
+  const { parseCommandArgs } = await import("../src/util/args");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-config-env-"));
+  fs.writeFileSync(path.join(dir, "env.yaml"), "seed: 11\ntrain:\n  student:\n    alpha: 0.2\n");
+  const before = { config: process.env[CONFIG_ENV], set: process.env[SET_ENV] };
+  try {
+    process.env[CONFIG_ENV] = path.join(dir, "env.yaml");
+    process.env[SET_ENV] = "train.student.alpha=0.25 train.teacher.lr=0.02";
+    const spec = {
+      name: "t",
+      summary: "",
+      examples: [],
+      options: { profile: { type: "string" as const, description: "" }, set: { type: "string" as const, multiple: true, description: "" } },
+    };
+    const p = profileOf(parseCommandArgs(spec, ["--profile", "smoke", "--set", "train.student.alpha=0.3"]));
+    assert.deepEqual(changedKeys(PROFILES.smoke, p), ["seed=11", "train.teacher.lr=0.02", "train.student.alpha=0.3"]);
+    assert.deepEqual(getProfile("smoke"), p, "a child reading the environment builds the same profile");
+  } finally {
+    for (const [k, v] of [
+      [CONFIG_ENV, before.config],
+      [SET_ENV, before.set],
+    ] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});

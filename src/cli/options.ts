@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { getProfile, OverrideLayer, PROFILE_NAMES, withChunk } from "../config/profiles";
 import { CommandSpec, flagInt, flagList, flagString, OptionSpec, ParsedArgs, requiredFlag, UsageError } from "../util/args";
-import { CONFIG_ENV, mergeOverrides, Overrides, parseSet, readConfigFile } from "../config/overrides";
+import { CONFIG_ENV, envOverrides, mergeOverrides, Overrides, parseSet, readConfigFile, SET_ENV } from "../config/overrides";
 
 export const PROGRAM = "retail-repr";
 
@@ -71,7 +71,12 @@ export function profileOf(args: ParsedArgs) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (layers.length) process.env[CONFIG_ENV] = JSON.stringify(layers.reduce<Overrides>((o, l) => mergeOverrides(o, l.values), {}));
+  if (layers.length) {
+    // Child processes read only the environment: hand them the environment's own overrides with
+    // the command line's laid over them, in one variable, so they apply in the same order.
+    process.env[CONFIG_ENV] = JSON.stringify(layers.reduce<Overrides>((o, l) => mergeOverrides(o, l.values), envOverrides()));
+    delete process.env[SET_ENV];
+  }
   const chunk = flagInt(args, "chunk");
   return chunk === undefined ? p : withChunk(p, chunk);
 }
