@@ -97,17 +97,9 @@ function evaluationInputs(profile: Profile): {
 
 /** Whether the metrics file was made from today's inputs (every step it reads finished). */
 export function evaluationState(profile: Profile): Freshness {
-  let kept: Metrics | undefined;
-  try {
-    kept = readMetrics(profile);
-  } catch (e) {
-    if (!(e instanceof ReportFormatError)) throw e;
-    return {
-      fresh: false,
-      why: `${path.basename(reportPath(metricsName(profile)))} is of another format version (recomputed from the cached runs)`,
-    };
-  }
-  return kept?.findings ? freshness(kept.inputs, evaluationInputs(profile).inputs) : { fresh: false, why: "not made yet" };
+  const kept = keptMetrics(profile);
+  if ("problem" in kept) return { fresh: false, why: `${kept.problem} (recomputed from the cached runs)` };
+  return kept.metrics?.findings ? freshness(kept.metrics.inputs, evaluationInputs(profile).inputs) : { fresh: false, why: "not made yet" };
 }
 
 export function datasetTitle(profile: Profile, set: string): string {
@@ -151,15 +143,15 @@ export function writeMetrics(profile: Profile, metrics: Metrics): string {
   return file;
 }
 
-/** The metrics file as evaluate's cache: one of another version or broken is recomputed (from the
- * cached probes and fine-tunes), and says so. */
-function keptMetrics(profile: Profile): Metrics | undefined {
+/** The metrics file as evaluate's cache and plan's state: its metrics (none when not written
+ * yet), or, for a file of another version or a broken one, the problem in one sentence (it is
+ * then recomputed from the cached probes and fine-tunes). */
+function keptMetrics(profile: Profile): { metrics?: Metrics } | { problem: string } {
   try {
-    return readMetrics(profile);
+    return { metrics: readMetrics(profile) };
   } catch (e) {
     if (!(e instanceof ReportFormatError)) throw e;
-    console.log(`${e.message.split(". ")[0]}: recomputing it`);
-    return undefined;
+    return { problem: e.message.split(". ")[0] };
   }
 }
 
@@ -179,7 +171,9 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   await initInputs(withRun(profile, { init: "pretrained" }), opts);
   for (const which of ["teacher", "student"] as const) await trainedWeights(profile, which, opts);
   const { inputs, reps, ft, recipe } = evaluationInputs(profile);
-  const kept = keptMetrics(profile);
+  const state = keptMetrics(profile);
+  if ("problem" in state) console.log(`${state.problem}: recomputing it`);
+  const kept = "problem" in state ? undefined : state.metrics;
   if (kept?.findings && kept.meta?.selection && freshness(kept.inputs, inputs).fresh) return kept;
 
   const probes = Object.fromEntries(EVAL_SETS.map((s) => [s, {}])) as Metrics["probes"];
