@@ -8,11 +8,15 @@ import { selectBackend } from "../src/engine/backend";
 import { getProfile, trainSeed } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
 import { ckptDir, ensureData, initialModel, sgdConfig, trainStudent } from "../src/pipeline/steps";
-import { studentBatchAnatomy, teacherBatchAnatomy } from "../src/train/anatomy";
+import { finetuneBatchAnatomy, studentBatchAnatomy, teacherBatchAnatomy } from "../src/train/anatomy";
 import { pairBatches, pairLossFromEmbeddings } from "../src/train/teacher";
 import { filesOf, pairsOf } from "../src/data/sets";
 import { datasetDir } from "../src/data/generate";
-import { disposeModel, embedForward, embeddingDim } from "../src/models/model";
+import { createModel, disposeModel, embedForward, embeddingDim } from "../src/models/model";
+import { dropEmbeddings } from "../src/train/student";
+import { smoothL1Loss } from "../src/losses/regression";
+import { lcaBruteForce } from "../src/models/lca";
+import { oneShotOf } from "../src/data/sets";
 import { liveTraining } from "../src/report/live";
 import type { HistoryRow } from "../src/train/loop";
 import type { Model } from "../src/models/model";
@@ -59,6 +63,15 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
         `row ${i}: kept negatives are the hardest`,
       );
     }
+    // The embeddings it hands out are the ones the loss saw: z z^T is the similarity matrix, and
+    // the library's loss on them is the step's loss.
+    assert.equal(a.embeddings.length, B * a.dim);
+    const fromZ = tf.tidy(() => {
+      const z = tf.tensor2d(a.embeddings, [B, a.dim]);
+      return { sim: tf.matMul(z, z, false, true).dataSync(), loss: pairLossFromEmbeddings(z, n, t).dataSync()[0] };
+    });
+    for (let i = 0; i < B; i++) for (let j = 0; j < B; j++) assert.ok(Math.abs(fromZ.sim[i * B + j] - a.similarity[i][j]) < 1e-5);
+    assert.ok(Math.abs(fromZ.loss - a.loss) < 1e-5 * Math.max(1, a.loss), `loss from embeddings ${fromZ.loss} vs step ${a.loss}`);
     // The terms' mean is the loss the step minimised.
     const mean = a.perAnchor.reduce((s, v) => s + v, 0) / B;
     assert.ok(Math.abs(mean - a.loss) < 1e-4 * Math.max(1, a.loss), `mean of terms ${mean} vs loss ${a.loss}`);
@@ -85,7 +98,69 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
     for (const p of [st.before, st.after])
       assert.ok(Math.abs(p.loss - (s.alpha * p.supcon + (1 - s.alpha) * p.smoothl1)) < 1e-5 * Math.max(1, p.loss));
     assert.notEqual(st.after.loss, st.before.loss);
+    // Its embeddings, dropout mask and targets rebuild the step's loss through the library's pieces.
+    const rows = st.pairFiles.length + st.pseudoFiles.length;
+    const np = st.pairFiles.length / 2;
+    assert.equal(st.embeddings.length, rows * st.dim);
+    assert.equal(st.targets.length, st.pseudoFiles.length * st.dim);
+    assert.equal(st.dropMask?.length, s.dropout > 0 ? rows * st.dim : undefined);
+    const rebuilt = tf.tidy(() => {
+      const mask = st.dropMask ? tf.tensor2d(st.dropMask, [rows, st.dim]) : undefined;
+      const z = dropEmbeddings(tf.tensor2d(st.embeddings, [rows, st.dim]), mask);
+      const zp = tf.slice(z, [0, 0], [2 * np, -1]) as tf.Tensor2D;
+      const zu = tf.slice(z, [2 * np, 0], [-1, -1]);
+      const scale = Math.sqrt(st.dim);
+      const reg = smoothL1Loss(tf.mul(zu, scale), tf.mul(tf.tensor2d(st.targets, [st.pseudoFiles.length, st.dim]), scale), s.beta);
+      return { supcon: pairLossFromEmbeddings(zp, np, t).dataSync()[0], smoothl1: reg.dataSync()[0] };
+    });
+    assert.ok(Math.abs(rebuilt.supcon - st.before.supcon) < 1e-5 * Math.max(1, st.before.supcon));
+    assert.ok(Math.abs(rebuilt.smoothl1 - st.before.smoothl1) < 1e-5 * Math.max(1, st.before.smoothl1));
     disposeModel(model);
+  });
+});
+
+test("fine-tune batch anatomy: a 4x4 map pooled by LCA as the window-by-window definition, the MaxEnt objective from the logits, running statistics untouched", async () => {
+  await selectBackend({ force: "wasm", log: null });
+  await inTempTree("rr-anatomy-ft-", async () => {
+    // 128 px on the smoke backbone ends on a 4x4 map, where LCA and GAP differ.
+    const profile = { ...getProfile("smoke"), imageSize: 128 };
+    await ensureData(profile);
+    const classes = oneShotOf(datasetDir("capg-like", profile.name)).classes;
+    const model = createModel({ arch: profile.arch, pooling: "lca", projDim: 0, classes }, 3);
+    await finetuneBatchAnatomy(profile, model, "capg-like", "lca-maxent"); // first use of its ops
+    const running = model.params
+      .get([...model.params.keys()].find((k) => k.endsWith("running_mean"))!)!
+      .dataSync()
+      .slice();
+    const held = tf.memory().numTensors;
+    const fb = await finetuneBatchAnatomy(profile, model, "capg-like", "lca-maxent");
+    assert.equal(tf.memory().numTensors, held, "no tensors left behind");
+    const [N, H, W, C] = fb.mapShape;
+    assert.deepEqual([N, H, W], [profile.train.finetune.batch, 4, 4]);
+    assert.equal(fb.featureMap.length, N * H * W * C);
+    const brute = tf.tidy(() => lcaBruteForce(tf.tensor4d(fb.featureMap, fb.mapShape)).dataSync());
+    for (let i = 0; i < brute.length; i++)
+      assert.ok(Math.abs(brute[i] - fb.pooled[i]) < 1e-5 * Math.max(1, Math.abs(brute[i])), `pooled[${i}]`);
+    // CE - gamma * mean entropy, in double precision from the logits.
+    const K = fb.classes;
+    let ce = 0,
+      h = 0;
+    for (let i = 0; i < N; i++) {
+      const row = Array.from(fb.logits.subarray(i * K, (i + 1) * K));
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
+      ce -= row[fb.labels[i]] - lse;
+      h -= row.reduce((s, v) => s + Math.exp(v - lse) * (v - lse), 0);
+    }
+    const expected = ce / N - fb.gamma * (h / N);
+    assert.equal(fb.maxEnt, true);
+    assert.ok(Math.abs(expected - fb.loss) < 1e-5 * Math.max(1, Math.abs(expected)), `MaxEnt ${expected} vs ${fb.loss}`);
+    const after = model.params.get([...model.params.keys()].find((k) => k.endsWith("running_mean"))!)!.dataSync();
+    assert.deepEqual(Array.from(after), Array.from(running), "batch norm's running statistics are left as they were");
+    disposeModel(model);
+    const wrong = createModel({ arch: profile.arch, pooling: "lca", projDim: 0, classes: classes + 1 }, 3);
+    await assert.rejects(finetuneBatchAnatomy(profile, wrong, "capg-like", "lca"), /classifies \d+ classes, capg-like has \d+/);
+    disposeModel(wrong);
   });
 });
 

@@ -88,6 +88,8 @@ test("notebook outputs at cpu-profile sizes stay within each notebook's budget (
     const a: BatchAnatomy = {
       files: files.slice(0, n2),
       labels,
+      embeddings: new Float32Array(n2 * 8),
+      dim: 8,
       similarity: matrix(n2, () => r() * 2 - 1),
       positives: matrix(n2, (i, j) => (i !== j && labels[i] === labels[j] ? 1 : 0)),
       keptNegatives: matrix(n2, () => (r() < 0.5 ? 1 : 0)),
@@ -115,6 +117,9 @@ test("notebook outputs at cpu-profile sizes stay within each notebook's budget (
       pairFiles: files.slice(0, 2 * s.pairsPerBatch),
       pseudoFiles: files.slice(0, s.pseudoPerBatch),
       alpha: s.alpha,
+      embeddings: new Float32Array((2 * s.pairsPerBatch + s.pseudoPerBatch) * 8),
+      dim: 8,
+      targets: new Float32Array(s.pseudoPerBatch * 8),
       targetCosine: Array.from({ length: s.pseudoPerBatch }, () => r()),
       before: { loss: 2, supcon: 3, smoothl1: 0.1 },
       after: { loss: 1.9, supcon: 2.9, smoothl1: 0.1 },

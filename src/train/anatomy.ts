@@ -1,26 +1,34 @@
 // One training batch taken apart, for someone learning the method step by step (02-teacher,
-// 03-pseudolabels-student): the images, the similarity matrix, the positives, the negatives the
-// miner keeps, each anchor's loss, and what one optimiser step does to the loss on that batch.
-// Everything is computed the way the training step computes it (the stage's task and the loop's
-// local step runner).
+// 03-pseudolabels-student, 04-finetune-baselines): the images, the embeddings (or feature map and
+// logits), the similarity matrix, the positives, the negatives the miner keeps, each anchor's
+// loss, and what one optimiser step does to the loss on that batch. Everything is computed the way
+// the training step computes it (the stage's task and the loop's local step runner), so a notebook
+// can write the loss out from the raw embeddings and compare it with the step's own value.
 import { tf } from "../engine/tf";
 import { Profile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { filesOf, pairsOf } from "../data/sets";
+import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { contrastMasks, pairLabels } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
+import { backboneForward } from "../models/resnext";
+import { pool } from "../models/heads";
+import { withoutRunningStatUpdates } from "../models/layers";
 import type { TrainTask } from "./loop";
 import { forwardOf } from "./forward";
 import { stepRunner } from "./step-runners";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { pairContrast, teacherTask } from "./teacher";
 import { studentTask } from "./student";
+import { FINETUNE_VARIANTS, FinetuneVariant, finetuneTask } from "./finetune";
 
 export interface BatchAnatomy {
   /** [2N]: the first views of N pairs, then their second views. */
   files: string[];
   /** [2N] pair ids: i and i + N are a positive pair. */
   labels: Int32Array;
+  /** [2N, D] row-major: the L2-normalised embeddings the loss sees (training mode). */
+  embeddings: Float32Array;
+  dim: number;
   /** [2N][2N] z_i . z_j, the cosine similarity (z is L2-normalised). */
   similarity: number[][];
   /** [2N][2N] 1 where j is a positive of anchor i. */
@@ -94,9 +102,10 @@ export async function teacherBatchAnatomy(profile: Profile, model: Model, optimi
       const z = embedForward(model, batch.x, true);
       const { mask, perAnchor } = pairContrast(z, B / 2, t);
       const allNegatives = tf.tensor2d(masks.negatives, [B, B]);
-      return { sim: tf.matMul(z, z, false, true), kept: mask ? tf.mul(mask, allNegatives) : allNegatives, perAnchor };
+      return { z, sim: tf.matMul(z, z, false, true), kept: mask ? tf.mul(mask, allNegatives) : allNegatives, perAnchor };
     });
     const [sim, kept, perAnchor] = [parts.sim.dataSync(), parts.kept.dataSync(), Array.from(parts.perAnchor.dataSync())];
+    const [embeddings, dim] = [parts.z.dataSync() as Float32Array, parts.z.shape[1]];
     tf.dispose(parts);
 
     const step1 = await oneStep(model, optimizer, task, batch);
@@ -105,6 +114,8 @@ export async function teacherBatchAnatomy(profile: Profile, model: Model, optimi
     return {
       files: batch.files,
       labels,
+      embeddings,
+      dim,
       similarity: rows(sim, B),
       positives: rows(masks.positives, B),
       keptNegatives: rows(kept, B),
@@ -131,6 +142,14 @@ export interface StudentBatchAnatomy {
   /** [M]: unlabeled images whose targets are the teacher's embeddings (the pseudolabels). */
   pseudoFiles: string[];
   alpha: number;
+  /** [2N + M, D] row-major: the student's clean embeddings of the batch (training mode), pairs
+   * first; the objective sees them after `dropMask`. */
+  embeddings: Float32Array;
+  dim: number;
+  /** [2N + M, D] the embedding dropout mask of this step (0 or 1 / (1 - rate)); absent at rate 0. */
+  dropMask?: Float32Array;
+  /** [M, D] the pseudolabels of the unlabeled images: the teacher's clean embeddings. */
+  targets: Float32Array;
   /** [M] cos(student embedding, teacher pseudolabel) per unlabeled image: 1 is a perfect copy. */
   targetCosine: number[];
   before: LossParts;
@@ -155,12 +174,13 @@ export async function studentBatchAnatomy(
   const n = b.pairs.shape[0] / 2;
   try {
     // The student's embeddings as its step computes them: pairs and unlabeled images in one pass.
-    const cos = tf.tidy(() => {
+    const seen = tf.tidy(() => {
       const z = embedForward(model, task.images(b), true);
-      return tf.sum(tf.mul(tf.slice(z, [2 * n, 0], [-1, -1]), b.targets), 1);
+      return { z, cos: tf.sum(tf.mul(tf.slice(z, [2 * n, 0], [-1, -1]), b.targets), 1) };
     });
-    const targetCosine = Array.from(cos.dataSync());
-    cos.dispose();
+    const targetCosine = Array.from(seen.cos.dataSync());
+    const [embeddings, dim] = [seen.z.dataSync() as Float32Array, seen.z.shape[1]];
+    tf.dispose(seen);
     const step1 = await oneStep(model, optimizer, task, b);
     const parts = (p: Measured): LossParts => ({ loss: p.loss, supcon: p.parts.supcon, smoothl1: p.parts.smoothl1 });
     const [before, after] = [parts(step1.before), parts(step1.after)];
@@ -168,11 +188,77 @@ export async function studentBatchAnatomy(
       pairFiles: b.files.slice(0, 2 * n),
       pseudoFiles: b.files.slice(2 * n),
       alpha: profile.train.student.alpha,
+      embeddings,
+      dim,
+      dropMask: b.dropMask?.dataSync() as Float32Array | undefined,
+      targets: b.targets.dataSync() as Float32Array,
       targetCosine,
       before,
       after,
       lr: optimizer.lr,
     };
+  } finally {
+    task.dispose(b);
+  }
+}
+
+export interface FinetuneBatchAnatomy {
+  files: string[];
+  /** [N] class ids. */
+  labels: Int32Array;
+  /** The backbone's final feature map of the batch, [N, H, W, C] row-major (training mode). */
+  featureMap: Float32Array;
+  mapShape: [number, number, number, number];
+  /** [N, C] the model's own pooling of that map: LCA or GAP, by the variant. */
+  pooled: Float32Array;
+  /** [N, K] class logits. */
+  logits: Float32Array;
+  classes: number;
+  /** MaxEnt's weight on the entropy, and whether this variant uses it. */
+  gamma: number;
+  maxEnt: boolean;
+  /** The objective the fine-tune's step minimises on this batch (cross-entropy, or MaxEnt's). */
+  loss: number;
+}
+
+/** Batch `step` of a fine-tune's training on `set` (the variant's own task) through `model`, a
+ * classifier of that set's classes, taken apart: no step is taken, `model` is left as it was. */
+export async function finetuneBatchAnatomy(
+  profile: Profile,
+  model: Model,
+  set: string,
+  variant: FinetuneVariant,
+  step = 0,
+): Promise<FinetuneBatchAnatomy> {
+  const data = oneShotOf(datasetDir(set, profile.name));
+  if (model.config.classes !== data.classes)
+    throw new Error(`finetuneBatchAnatomy: the model classifies ${model.config.classes} classes, ${set} has ${data.classes}`);
+  const task = finetuneTask(data, variant, profile);
+  const b = await task.batch(step);
+  try {
+    // Batch norm uses this batch's statistics, as in the step, but its running estimates stay.
+    const out = withoutRunningStatUpdates(() =>
+      tf.tidy(() => {
+        const F = backboneForward(model.params, model.backbone, b.x, true);
+        const logits = forwardOf("logits")(model, b.x, true);
+        return { F, pooled: pool(model.params, model.config.pooling, F), logits, loss: task.objective(logits, b).loss };
+      }),
+    );
+    const [N, H, W, C] = out.F.shape as [number, number, number, number];
+    const result: FinetuneBatchAnatomy = {
+      files: b.files,
+      labels: b.labels,
+      featureMap: out.F.dataSync() as Float32Array,
+      mapShape: [N, H, W, C],
+      pooled: out.pooled.dataSync() as Float32Array,
+      logits: out.logits.dataSync() as Float32Array,
+      classes: model.config.classes,
+      gamma: profile.train.finetune.gamma,
+      maxEnt: FINETUNE_VARIANTS[variant].maxEnt,
+      loss: out.loss.dataSync()[0],
+    };
+    tf.dispose(out);
+    return result;
   } finally {
     task.dispose(b);
   }
