@@ -187,3 +187,16 @@ test("grouped conv: split and block-diagonal formulations agree, values and grad
     assert.ok(Math.abs(y[0][1][2][3] - ref) < 1e-4, `loop ${ref} vs conv ${y[0][1][2][3]}`);
   });
 });
+
+test("a grouped layer with no channel per group is refused when the model is built, naming the layer and the numbers", () => {
+  // planes 4 x width per group 8 / 64 = 0.5 channel per group: the native kernels divided by zero (SIGFPE).
+  const arch = { name: "odd", layers: [1, 1, 1, 1] as [number, number, number, number], groups: 2, widthPerGroup: 8 };
+  assert.throws(
+    () => createModel({ arch: { ...arch, planes: [4, 8, 16, 32] } }, 0),
+    /odd: layer1 has 4 planes x width per group 8 \/ 64 = 0\.5 channels per group, below 1 .*raise widthPerGroup to at least 16 or planes to at least 8/,
+  );
+  // One channel per group is a model.
+  const m = createModel({ arch: { ...arch, planes: [8, 16, 32, 64] } }, 0);
+  assert.ok(m.params.size > 0);
+  disposeModel(m);
+});

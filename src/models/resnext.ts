@@ -75,7 +75,16 @@ export function blockPlan(cfg: ResNeXtConfig): BlockPlan[] {
   const plan: BlockPlan[] = [];
   let inplanes = cfg.stem ?? 64;
   (cfg.planes ?? [64, 128, 256, 512]).forEach((planes, li) => {
-    const width = Math.floor(planes * (cfg.widthPerGroup / 64)) * cfg.groups;
+    const perGroup = Math.floor(planes * (cfg.widthPerGroup / 64));
+    // torchvision's int() would give a grouped 3x3 with no channel at all, which no engine can
+    // run (the native kernels divided by it): refused here, when the model is built.
+    if (perGroup < 1)
+      throw new Error(
+        `${cfg.name}: layer${li + 1} has ${planes} planes x width per group ${cfg.widthPerGroup} / 64 = ` +
+          `${(planes * cfg.widthPerGroup) / 64} channels per group, below 1 (its ${cfg.groups} groups would have none); ` +
+          `raise widthPerGroup to at least ${Math.ceil(64 / planes)} or planes to at least ${Math.ceil(64 / cfg.widthPerGroup)}`,
+      );
+    const width = perGroup * cfg.groups;
     for (let b = 0; b < cfg.layers[li]; b++) {
       const stride = b === 0 && li > 0 ? (li === 3 ? (cfg.lastStride ?? 2) : 2) : 1;
       const outplanes = planes * EXPANSION;
