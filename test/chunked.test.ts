@@ -11,7 +11,7 @@ import { pairLossFromEmbeddings } from "../src/train/teacher";
 import { getProfile } from "../src/config/profiles";
 import { randomArray } from "./helpers";
 
-const SMALL: ResNeXtConfig = { name: "chunk_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 8, planes: [4, 8, 8, 8], stem: 4 };
+const SMALL: ResNeXtConfig = { name: "chunk_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 16, planes: [4, 8, 8, 8], stem: 4 };
 const N = 5; // pairs: a batch of 10 images
 const hp = getProfile("smoke").train.teacher;
 const lossOf = (z: tf.Tensor2D) => ({ loss: pairLossFromEmbeddings(z, N, hp) });

@@ -109,7 +109,7 @@ test("the loop's chunk: the configured one, else the largest that fits on wasm w
 
 test("a loop with --chunk trains, resumes and leaves no tensors behind", async () => {
   await tf.setBackend("cpu");
-  const SMALL: ResNeXtConfig = { name: "mem_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 8, planes: [4, 8, 8, 8], stem: 4 };
+  const SMALL: ResNeXtConfig = { name: "mem_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 16, planes: [4, 8, 8, 8], stem: 4 };
   const m = createModel({ arch: SMALL }, 2);
   const x = () => tf.tensor4d(randomArray(8 * 32 * 32 * 3, 5), [8, 32, 32, 3]);
   const t: TrainTask<{ x: tf.Tensor4D }> = {
