@@ -240,6 +240,7 @@ export async function finetuneBatchAnatomy(
     const out = withoutRunningStatUpdates(() =>
       tf.tidy(() => {
         const F = backboneForward(model.params, model.backbone, b.x, true);
+        // The logits through the step's own forward, not rebuilt from F: what training computes.
         const logits = forwardOf("logits")(model, b.x, true);
         return { F, pooled: pool(model.params, model.config.pooling, F), logits, loss: task.objective(logits, b).loss };
       }),
