@@ -3,7 +3,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { tf } from "../src/engine/tf";
 import { pairLabels, supConLoss } from "../src/losses/supcon";
-import { CrossBatchMemory, hardNegativeMask } from "../src/losses/mining";
+import { hardNegativeMask } from "../src/losses/mining";
 import { smoothL1Loss } from "../src/losses/regression";
 import { crossEntropyLoss, entropy, maxEntLoss } from "../src/losses/classification";
 import { randomArray } from "./helpers";
@@ -20,17 +20,9 @@ function normalizedRows(b: number, d: number, seed: number): number[][] {
 const dot = (a: number[], b: number[]) => a.reduce((s, v, k) => s + v * b[k], 0);
 
 /** L_out by the formula, with contrast = batch + memory and an optional kept-negatives test. */
-function bruteSupCon(
-  z: number[][],
-  labels: number[],
-  t: number,
-  tb: number,
-  keep?: (i: number, j: number) => boolean,
-  mem: number[][] = [],
-  memLabels: number[] = [],
-): number {
-  const C = [...z, ...mem];
-  const CL = [...labels, ...memLabels];
+function bruteSupCon(z: number[][], labels: number[], t: number, tb: number, keep?: (i: number, j: number) => boolean): number {
+  const C = z;
+  const CL = labels;
   let total = 0,
     anchors = 0;
   for (let i = 0; i < z.length; i++) {
@@ -147,19 +139,6 @@ test("hard negative mining: ratio 1 is plain SupCon exactly; ratio 0.25 keeps th
   );
   assert.ok(mined < plain, "fewer negatives in the denominator lower the loss");
   assert.throws(() => hardNegativeMask(zt, labels, 0), /ratio must be in \(0, 1\]/);
-});
-
-test("cross-batch memory adds constant negatives and positives as the formula says", () => {
-  const z = normalizedRows(6, 4, 8),
-    m = normalizedRows(4, 4, 9);
-  const memory = new CrossBatchMemory(3);
-  memory.push(tf.tensor2d(m.slice(0, 2)), Int32Array.from([100, 2]));
-  memory.push(tf.tensor2d(m.slice(2, 4)), Int32Array.from([101, 102]));
-  const got = memory.get()!;
-  assert.deepEqual([...got.labels], [101, 102, 100]); // newest first, capped at 3
-  const ours = supConLoss(tf.tensor2d(z), pairLabels(3), { memory: got }).dataSync()[0];
-  relClose(ours, bruteSupCon(z, [...pairLabels(3)], 0.1, 0.07, undefined, [m[2], m[3], m[0]], [101, 102, 100]), 1e-5, "memory");
-  memory.dispose();
 });
 
 test("Smooth L1 equals torch's definition on both sides of beta, beta = 0 is L1, and its gradient", () => {

@@ -106,7 +106,6 @@ export const TRAIN_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturatio
 /** The noisy student's (Xie et al. 2020): stronger than the teacher's, which saw TRAIN_AUGMENT
  * and labels clean images. */
 export const STUDENT_NOISE_AUGMENT: Augment = { cropMin: 0.5, brightness: 0.45, saturation: 0.6, hue: 30, blurProb: 0.5 };
-export const LIGHT_AUGMENT: Augment = { cropMin: 0.85, brightness: 0.15, saturation: 0.15, hue: 8, blurProb: 0.1 };
 
 /** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation; without
  * augmentation, `input` may ask for torchvision's shorter-side resize and centre crop. */

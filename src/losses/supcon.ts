@@ -5,32 +5,30 @@
 //
 // z: [B, D] L2-normalised embeddings (B = 2N for N pairs), labels: [B] (pair ids).
 // P(i): same label, j != i.  A(i): every j != i, or, with a miner, the positives plus the
-// negatives it keeps (`negativeMask`). A cross-batch memory adds constant contrast columns.
+// negatives it keeps (`negativeMask`).
 import { tf } from "../engine/tf";
 
 export interface SupConOptions {
   temperature?: number;
   baseTemperature?: number;
-  /** [B, B + M] 0/1: which negatives enter the denominator (from a miner); default all. */
+  /** [B, B] 0/1: which negatives enter the denominator (from a miner); default all. */
   negativeMask?: tf.Tensor2D;
-  /** Extra contrast-only embeddings (no gradient) and their labels, e.g. a cross-batch memory. */
-  memory?: { z: tf.Tensor2D; labels: Int32Array };
 }
 
 /** Reference defaults: SupContrast trains with t = 0.1 and t_base = 0.07 in its README. */
 export const SUPCON_DEFAULTS = { temperature: 0.1, baseTemperature: 0.07 };
 
-/** Label masks over the contrast set: positives[i][j] and others[i][j] (j != i). */
-export function contrastMasks(labels: Int32Array, contrastLabels: Int32Array): { positives: Float32Array; negatives: Float32Array } {
+/** Label masks over the batch, [B, B] row-major: positives[i][j] (same label) and
+ * negatives[i][j] (another label), j != i. */
+export function contrastMasks(labels: Int32Array): { positives: Float32Array; negatives: Float32Array } {
   const B = labels.length;
-  const C = contrastLabels.length;
-  const positives = new Float32Array(B * C);
-  const negatives = new Float32Array(B * C);
+  const positives = new Float32Array(B * B);
+  const negatives = new Float32Array(B * B);
   for (let i = 0; i < B; i++) {
-    for (let j = 0; j < C; j++) {
-      if (j === i) continue; // the anchor itself (the first B contrast columns are the batch)
-      if (labels[i] === contrastLabels[j]) positives[i * C + j] = 1;
-      else negatives[i * C + j] = 1;
+    for (let j = 0; j < B; j++) {
+      if (j === i) continue; // the anchor itself
+      if (labels[i] === labels[j]) positives[i * B + j] = 1;
+      else negatives[i * B + j] = 1;
     }
   }
   return { positives, negatives };
@@ -56,21 +54,18 @@ export function supConPerAnchor(
   const tBase = opts.baseTemperature ?? SUPCON_DEFAULTS.baseTemperature;
   return tf.tidy(() => {
     const B = z.shape[0];
-    const contrast = opts.memory ? tf.concat([z, opts.memory.z], 0) : z; // [C, D], C = B + M
-    const contrastLabels = opts.memory ? Int32Array.from([...labels, ...opts.memory.labels]) : labels;
-    const C = contrastLabels.length;
-    const { positives, negatives } = contrastMasks(labels, contrastLabels);
-    const pos = tf.tensor2d(positives, [B, C]);
-    const neg = opts.negativeMask ? tf.mul(tf.tensor2d(negatives, [B, C]), opts.negativeMask) : tf.tensor2d(negatives, [B, C]);
+    const { positives, negatives } = contrastMasks(labels);
+    const pos = tf.tensor2d(positives, [B, B]);
+    const neg = opts.negativeMask ? tf.mul(tf.tensor2d(negatives, [B, B]), opts.negativeMask) : tf.tensor2d(negatives, [B, B]);
     const inDenominator = tf.add(pos, neg); // A(i)
 
-    const logits = tf.div(tf.matMul(z, contrast, false, true), t); // [B, C]
+    const logits = tf.div(tf.matMul(z, z, false, true), t); // [B, B]
     // Subtracting the row max changes nothing mathematically and keeps exp() finite.
     const shifted = tf.sub(logits, tf.max(logits, 1, true));
     // log sum_{a in A(i)} exp(.): masked cells get -1e9 (exp underflows to exactly 0).
-    const masked = tf.where(tf.greater(inDenominator, 0), shifted, tf.fill([B, C], -1e9));
+    const masked = tf.where(tf.greater(inDenominator, 0), shifted, tf.fill([B, B], -1e9));
     const logDenominator = tf.logSumExp(masked, 1, true); // [B, 1]
-    const logProb = tf.sub(shifted, logDenominator); // [B, C]
+    const logProb = tf.sub(shifted, logDenominator); // [B, B]
     const nPos = tf.sum(pos, 1); // |P(i)|
     // Anchors without a positive (an unpaired image) do not contribute.
     const hasPos = tf.cast(tf.greater(nPos, 0), "float32");

@@ -77,7 +77,6 @@ function foldedConv(g: GraphBuilder, model: Model, x: string, conv: string, bn: 
 /** The embedding network of `model` as an ONNX ModelProto's bytes, for `input` images. */
 export function onnxModelBytes(model: Model, input: InputConfig, opts: { producer?: string } = {}): Uint8Array {
   const pooling = model.config.pooling;
-  if (pooling === "lca-concepts") throw new Error("export-onnx: the lca-concepts pooling is not exported (lca and gap are)");
   const cfg = resolveArch(model.config.arch);
   const g = new GraphBuilder();
   // stem: conv1 7x7/2 -> bn1 -> relu -> maxpool 3x3/2

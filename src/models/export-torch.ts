@@ -30,7 +30,6 @@ export function torchStateDict(
   model: Model,
   input: InputConfig,
 ): { tensors: Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>; metadata: Record<string, string> } {
-  if (model.config.pooling === "lca-concepts") throw new Error("export-torch: the lca-concepts pooling is not exported (lca and gap are)");
   const tensors = new Map<string, { shape: number[]; data: Float32Array | BigInt64Array }>();
   for (const [name, v] of model.params) {
     tensors.set(name, toTorchLayout(name, v));

@@ -1,32 +1,16 @@
 // What sits on the backbone's feature map: a pooling (LCA or GAP), then either an L2-normalised
 // embedding (contrastive training, probes) or a linear classifier (fine-tune baselines).
 import { tf } from "../engine/tf";
-import { gapPool, lcaConcepts, lcaPool } from "./lca";
+import { gapPool, lcaPool } from "./lca";
 import { getParam, ParamSpec, Params } from "./params";
 
-export const POOLINGS = ["lca", "lca-concepts", "gap"] as const;
+export const POOLINGS = ["lca", "gap"] as const;
 export type Pooling = (typeof POOLINGS)[number];
 
-export function poolingSpecs(pooling: Pooling, channels: number): ParamSpec[] {
-  if (pooling !== "lca-concepts") return [];
-  return [
-    { name: "lca.dense.weight", shape: [channels, channels], trainable: true, init: "linear" },
-    { name: "lca.dense.bias", shape: [channels], trainable: true, init: "zeros" },
-  ];
-}
-
-export function pool(params: Params, pooling: Pooling, F: tf.Tensor4D): tf.Tensor2D {
-  switch (pooling) {
-    case "lca":
-      return lcaPool(F);
-    case "gap":
-      return gapPool(F);
-    case "lca-concepts":
-      return lcaConcepts(F, {
-        w: getParam(params, "lca.dense.weight") as tf.Tensor2D,
-        b: getParam(params, "lca.dense.bias") as tf.Tensor1D,
-      });
-  }
+/** The pooled vector [N, C]; neither pooling has parameters (LCA is a fixed weighting of the
+ * map's cells, lca.ts). */
+export function pool(pooling: Pooling, F: tf.Tensor4D): tf.Tensor2D {
+  return pooling === "lca" ? lcaPool(F) : gapPool(F);
 }
 
 /** Optional linear projection of the pooled vector (dim 0 = none). */

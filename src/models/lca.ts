@@ -74,19 +74,3 @@ export function lcaBruteForce(F: tf.Tensor4D): tf.Tensor2D {
     return tf.mean(tf.stack(concepts), 0) as tf.Tensor2D;
   });
 }
-
-/** The public third-party reading ("concepts"): for each window size, pool with stride equal
- * to the window, max over the remaining positions, a shared Dense(C) + ReLU, then average.
- * Not linear; `dense` is [C, C] weights and [C] bias. */
-export function lcaConcepts(F: tf.Tensor4D, dense: { w: tf.Tensor2D; b: tf.Tensor1D }): tf.Tensor2D {
-  const [, H, W] = F.shape;
-  const outs: tf.Tensor2D[] = [];
-  for (let h = 1; h <= H; h++) {
-    for (let w = 1; w <= W; w++) {
-      if (h === 1 && w === 1 && H * W > 1) continue;
-      const pooled = tf.max(tf.avgPool(F, [h, w], [h, w], "valid"), [1, 2]) as tf.Tensor2D;
-      outs.push(tf.relu(tf.add(tf.matMul(pooled, dense.w), dense.b)) as tf.Tensor2D);
-    }
-  }
-  return tf.mean(tf.stack(outs), 0) as tf.Tensor2D;
-}

@@ -2,7 +2,7 @@
 // parameters by name. Plain config object in, plain functions out.
 import { tf } from "../engine/tf";
 import { backboneForward, backboneSpecs, outputChannels, resolveArch, ResNeXtConfig } from "./resnext";
-import { classifierSpecs, classify, embed, pool, Pooling, poolingSpecs, projectionSpecs } from "./heads";
+import { classifierSpecs, classify, embed, pool, Pooling, projectionSpecs } from "./heads";
 import { countParams, createParams, disposeParams, ParamSpec, Params } from "./params";
 import type { InputConfig } from "../data/input-config";
 
@@ -33,7 +33,6 @@ export function modelSpecs(config: ModelConfig): ParamSpec[] {
   const c = outputChannels(backbone);
   return [
     ...backboneSpecs(backbone),
-    ...poolingSpecs(config.pooling, c),
     ...projectionSpecs(c, config.projDim),
     ...(config.classes ? classifierSpecs(config.projDim || c, config.classes) : []),
   ];
@@ -61,7 +60,7 @@ export function paramCounts(config: ModelConfig): { backbone: number; head: numb
 
 /** Images [N, H, W, 3] (normalised) -> pooled features [N, C]. */
 export function features(m: Model, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-  return pool(m.params, m.config.pooling, backboneForward(m.params, m.backbone, x, training));
+  return pool(m.config.pooling, backboneForward(m.params, m.backbone, x, training));
 }
 
 /** Images -> L2-normalised embeddings [N, D]. */

@@ -57,7 +57,6 @@ export const FLAT_SLOPE_T = -2;
  * length (a warm restart of the same warm-up and cosine schedule, SGDR-style), at most this many
  * times: the 2-core budget's cap (a row still falling says so). */
 export const FINETUNE_EXTRA_CYCLES = 1;
-export const CONVERGENCE_RULE = `as many images as the teacher saw, then further cycles of as many (at most ${FINETUNE_EXTRA_CYCLES}) until training accuracy >= ${100 * MIN_TRAIN_ACCURACY} % and the loss is flat (its slope over the cycle's last fifth not below ${FLAT_SLOPE_T} standard errors)`;
 
 export interface FinetuneAttempt {
   steps: number;

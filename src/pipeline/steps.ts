@@ -9,7 +9,7 @@ import { DATASET_NAMES, datasetState, generateAll } from "../data/generate";
 import { disposeModel, Model, ModelConfig } from "../models/model";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import type { LoopResult } from "../train/loop";
-import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels } from "../train/pseudolabel";
+import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus } from "../train/pseudolabel";
 import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
@@ -410,13 +410,6 @@ export async function pseudolabel(
   if (!opts.shard) await ensureData(profile);
   await ensureStep(profile, "teacher", forDependencies(o), false);
   return runPseudolabels(profile, o);
-}
-
-/** The student's pseudolabels: made here when none exist yet; parts split across shards are
- * never finished here behind the user's back: an incomplete or mixed set is refused, named. */
-export async function studentPseudolabels(profile: Profile, opts: StepOptions = {}): Promise<{ dim: number; data: Float32Array }> {
-  await ensureStep(profile, "pseudolabels", opts, false);
-  return readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
 }
 
 /** A fine-tune by the convergence rule: its runs kept in their folders by their inputs (trained

@@ -95,7 +95,7 @@ export async function teacherBatchAnatomy(profile: Profile, model: Model, optimi
   const batch = await task.batch(step);
   const B = batch.x.shape[0];
   const labels = pairLabels(B / 2);
-  const masks = contrastMasks(labels, labels);
+  const masks = contrastMasks(labels);
   try {
     // Training mode, as in the step: batch norm uses this batch's statistics.
     const parts = tf.tidy(() => {
@@ -242,7 +242,7 @@ export async function finetuneBatchAnatomy(
         const F = backboneForward(model.params, model.backbone, b.x, true);
         // The logits through the step's own forward, not rebuilt from F: what training computes.
         const logits = forwardOf("logits")(model, b.x, true);
-        return { F, pooled: pool(model.params, model.config.pooling, F), logits, loss: task.objective(logits, b).loss };
+        return { F, pooled: pool(model.config.pooling, F), logits, loss: task.objective(logits, b).loss };
       }),
     );
     const [N, H, W, C] = out.F.shape as [number, number, number, number];
