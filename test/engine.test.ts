@@ -1,13 +1,15 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { BACKEND_ENV, BackendName, AvailabilityCheck, selectBackend } from "../src/engine/backend";
+import * as fs from "node:fs";
+import { BACKEND_ENV, BACKEND_ORDER, BackendName, AvailabilityCheck, selectBackend } from "../src/engine/backend";
+import { defaultChecks } from "../src/engine/availability";
 import { CHILD } from "./helpers";
 
 /** Simulated machine: each backend either starts (recording its activation) or fails with a reason. */
 function machine(works: Partial<Record<BackendName, true | string>>) {
   const activated: BackendName[] = [];
   const checks = {} as Record<BackendName, AvailabilityCheck>;
-  for (const name of ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as BackendName[]) {
+  for (const name of BACKEND_ORDER) {
     const w = works[name] ?? `${name} unavailable (simulated)`;
     checks[name] = async () =>
       w === true ? { ok: true, detail: `sim ${name}`, activate: async () => void activated.push(name) } : { ok: false, why: w };
@@ -15,12 +17,23 @@ function machine(works: Partial<Record<BackendName, true | string>>) {
   return { checks, activated };
 }
 
-test("a CUDA machine picks tfjs-node-gpu and skips nothing", async () => {
-  const m = machine({ "tensorflow-gpu": true, tensorflow: true, webgpu: true, wasm: true, cpu: true });
+test("a CUDA machine with libtorch picks torch and skips nothing; without libtorch, tfjs-node-gpu", async () => {
+  const m = machine({ torch: true, "tensorflow-gpu": true, tensorflow: true, webgpu: true, wasm: true, cpu: true });
   const sel = await selectBackend({ checks: m.checks, log: null, force: undefined });
-  assert.equal(sel.chosen, "tensorflow-gpu");
+  assert.equal(sel.chosen, "torch");
   assert.deepEqual(sel.skipped, []);
-  assert.deepEqual(m.activated, ["tensorflow-gpu"]);
+  assert.deepEqual(m.activated, ["torch"]);
+  const n = machine({ torch: "no libtorch", "tensorflow-gpu": true, cpu: true });
+  const sel2 = await selectBackend({ checks: n.checks, log: null });
+  assert.equal(sel2.chosen, "tensorflow-gpu");
+  assert.deepEqual(sel2.skipped, [{ name: "torch", why: "no libtorch" }]);
+});
+
+test("auto leaves torch to CUDA machines: on a CPU it is skipped with the reason, and taken when asked for by name", async () => {
+  if (fs.existsSync("/proc/driver/nvidia/version")) return; // a GPU machine: auto may take torch there
+  const auto = await defaultChecks.torch({ forced: false });
+  assert.equal(auto.ok, false);
+  assert.match((auto as { why: string }).why, /chosen automatically on CUDA only .*--backend torch runs it on the CPU/);
 });
 
 test("a Vulkan GPU without CUDA or libtensorflow picks webgpu and says why the others were skipped", async () => {
@@ -37,19 +50,23 @@ test("a Vulkan GPU without CUDA or libtensorflow picks webgpu and says why the o
   assert.deepEqual(
     sel.skipped.map((s) => [s.name, s.why]),
     [
+      ["torch", "torch unavailable (simulated)"],
       ["tensorflow-gpu", "no NVIDIA driver"],
       ["tensorflow", "@tensorflow/tfjs-node is not installed"],
     ],
   );
   assert.equal(lines.length, 1);
-  assert.match(lines[0], /backend: webgpu .*skipped tensorflow-gpu: no NVIDIA driver; tensorflow: @tensorflow\/tfjs-node is not installed/);
+  assert.match(
+    lines[0],
+    /backend: webgpu .*skipped torch: torch unavailable \(simulated\); tensorflow-gpu: no NVIDIA driver; tensorflow: @tensorflow\/tfjs-node is not installed/,
+  );
 });
 
 test("a laptop CPU without GPU falls through to wasm", async () => {
   const m = machine({ webgpu: "no GPU adapter", wasm: true, cpu: true });
   const sel = await selectBackend({ checks: m.checks, log: null });
   assert.equal(sel.chosen, "wasm");
-  assert.equal(sel.skipped.length, 3);
+  assert.equal(sel.skipped.length, 4);
   assert.deepEqual(m.activated, ["wasm"]);
 });
 
@@ -57,7 +74,7 @@ test("only cpu left: cpu is chosen", async () => {
   const m = machine({ cpu: true });
   const sel = await selectBackend({ checks: m.checks, log: null });
   assert.equal(sel.chosen, "cpu");
-  assert.equal(sel.skipped.length, 4);
+  assert.equal(sel.skipped.length, 5);
 });
 
 test("a probe that throws is skipped with its message, not fatal", async () => {
@@ -96,7 +113,7 @@ test("the environment variable forces too, and a bad name lists the valid ones",
     process.env[BACKEND_ENV] = "tpu";
     await assert.rejects(
       selectBackend({ checks: m.checks, log: null }),
-      /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/,
+      /RETAIL_REPR_BACKEND: unknown backend 'tpu'. Use one of: torch, tensorflow-gpu, tensorflow, webgpu, wasm, cpu, native, auto/,
     );
   } finally {
     if (before === undefined) delete process.env[BACKEND_ENV];

@@ -28,7 +28,7 @@ const CONFIGS = [
   { arch: "resnext101_32x8d", size: 224, batch: 4 },
 ];
 // ResNeXt-101 @224 on XNNPACK: past the heap at batch 4 and ~10x slower than native; measured
-// on the native engine only (and skipped, with that reason, where there is none).
+// on the native engine and torch only (and skipped, with that reason, where neither is).
 const NATIVE_ONLY = new Set(["resnext101_32x8d"]);
 // With convolutions on XNNPACK, a ResNeXt-50 batch-8 training step overflows wasm's 4 GiB heap
 // (the composite gradients' padded and transposed copies on top of the activations), so that
@@ -116,7 +116,8 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
         skipped[name] = "too slow to time a ResNeXt step (~0.2 img/s on a small net)";
         continue;
       }
-      const check = await defaultChecks[name]();
+      // Asked for by name: torch is measured on the CPU too (auto takes it on CUDA only).
+      const check = await defaultChecks[name]({ forced: true });
       if (!check.ok) {
         skipped[name] = check.why;
         continue;
@@ -128,9 +129,9 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
         const engine = engineName({ backend: name, conv });
         const first = configs[0];
         const label = (c: { arch: string; size: number; batch: number }, extra = "") => `${engine} ${key(c)}${extra}`;
-        if (conv !== "native" && round === 0) {
+        if (conv !== "native" && name !== "torch" && round === 0) {
           // Grouped convolution: time both formulations on the small config (first round), keep
-          // the faster. The native engine has one grouped kernel and needs neither.
+          // the faster. The native engine and torch have one grouped kernel and need neither.
           for (const mode of ["split", "blockdiag"] as GroupedConvMode[])
             add(await benchModel({ ...first, repeats, grouped: mode, conv }), label(first, ` grouped=${mode}`));
           const t = (mode: string) => results.get(`${engine} ${key(first)} ${mode} x1`)!.train_img_s;
@@ -145,7 +146,7 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
           add(await benchModel({ ...first, repeats, grouped: best, workers: 2, conv }), label(first, " 2 workers"));
         }
         for (const base of configs.slice(1)) {
-          if (NATIVE_ONLY.has(base.arch) && conv !== "native") {
+          if (NATIVE_ONLY.has(base.arch) && conv !== "native" && name !== "torch") {
             skipped[`${engine} ${key(base)}`] =
               "over the wasm heap at this batch and ~10x slower than the native engine: measured on native only";
             continue;

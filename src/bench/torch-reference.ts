@@ -12,9 +12,9 @@ export interface TorchResult {
   [k: string]: unknown;
 }
 
-/** The reference script: RETAIL_REPR_TORCH_REFERENCE, else ../shared/bench/ beside the repo. */
+/** The reference script: RETAIL_REPR_TORCH_REFERENCE, else the repo's python/torch_reference.py. */
 export function torchReferenceScript(): string | undefined {
-  const candidates = [process.env.RETAIL_REPR_TORCH_REFERENCE, path.join(paths.root, "..", "shared", "bench", "torch_reference.py")];
+  const candidates = [process.env.RETAIL_REPR_TORCH_REFERENCE, path.join(paths.root, "python", "torch_reference.py")];
   return candidates.find((c): c is string => !!c && fs.existsSync(c));
 }
 

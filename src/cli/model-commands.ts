@@ -82,6 +82,8 @@ export const machineCommands: Command[] = [
       if (json) return printJson(async () => info);
       console.log(describeSelection(sel));
       console.log(`node ${info.node} on ${info.platform}, ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB`);
+      console.log(`native kernels: ${info.nativeConvolutions}`);
+      console.log(`libtorch: ${info.torch}`);
       for (const [p, v] of Object.entries(info.packages)) console.log(`  ${p.padEnd(34)} ${v}`);
       return 0;
     },

@@ -5,6 +5,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { getProfile, OverrideLayer, PROFILE_NAMES, withChunk } from "../config/profiles";
 import { CommandSpec, flagInt, flagList, flagString, OptionSpec, ParsedArgs, requiredFlag, UsageError } from "../util/args";
+import { BACKEND_CHOICES, BACKEND_ENV } from "../engine/backend";
+import { DEVICE_ENV } from "../engine/availability";
 import { CONFIG_ENV, envOverrides, mergeOverrides, Overrides, parseSet, readConfigFile, SET_ENV } from "../config/overrides";
 
 export const PROGRAM = "retail-repr";
@@ -24,6 +26,17 @@ export const PROFILE_OPTIONS: Record<string, OptionSpec> = {
     value: "KEY=VALUE",
     multiple: true,
     description: "change one profile value, e.g. train.teacher.lr=0.1 ($RETAIL_REPR_SET); `retail-repr config` lists the keys",
+  },
+  backend: {
+    type: "string",
+    choices: BACKEND_CHOICES,
+    default: "auto, or $RETAIL_REPR_BACKEND",
+    description: "what computes: auto takes torch on CUDA, else native (wasm + OpenBLAS kernels); torch runs libtorch on --device",
+  },
+  device: {
+    type: "string",
+    value: "cpu|cuda|cuda:N",
+    description: "the torch backend's device ($RETAIL_REPR_DEVICE; default: the first GPU, else the CPU)",
   },
 };
 export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
@@ -51,6 +64,16 @@ export const BAD_OPTION: OptionSpec = {
   description: "what to do with an unreadable image: skip it (named on stderr) or stop",
 };
 
+/** --backend and --device, put in the environment that selectBackend, the notebooks and the
+ * worker processes this command starts all read. */
+export function engineOf(args: ParsedArgs): void {
+  const backend = flagString(args, "backend");
+  if (backend === "auto") delete process.env[BACKEND_ENV];
+  else if (backend) process.env[BACKEND_ENV] = backend;
+  const device = flagString(args, "device");
+  if (device) process.env[DEVICE_ENV] = device;
+}
+
 /** The --config and --set layers of a command line, in the order they apply. */
 export function overrideLayers(args: ParsedArgs): OverrideLayer[] {
   const file = flagString(args, "config");
@@ -63,6 +86,7 @@ export function overrideLayers(args: ParsedArgs): OverrideLayer[] {
  * overrides are also put in RETAIL_REPR_CONFIG so that the notebooks and worker processes this
  * command starts read the same profile. A value the schema refuses is a usage error. */
 export function profileOf(args: ParsedArgs) {
+  engineOf(args);
   let layers: OverrideLayer[];
   let p;
   try {

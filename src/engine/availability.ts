@@ -6,15 +6,19 @@ import * as path from "path";
 import { tf } from "./tf";
 import { registerProjectKernels } from "./kernels";
 import { loadNative } from "./native";
-import { registerNativeKernels } from "./native-kernels";
+import { registerGroupedConvGradient, registerNativeKernels, setTorchDeviceLabel } from "./native-kernels";
+import { TORCH_BACKEND, TorchBackend } from "./torch-backend";
+import { registerTorchKernels } from "./torch-kernels";
+import { loadTorch, TorchLib } from "./torch-lib";
 import { checkWasmAllocations } from "./wasm-heap";
 
-export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+export const BACKEND_ORDER = ["torch", "tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendName = (typeof BACKEND_ORDER)[number];
 
 /** A check either fails with a reason a person can act on, or returns how to switch to the backend. */
 export type Availability = { ok: true; detail?: string; activate: () => Promise<void> } | { ok: false; why: string };
-export type AvailabilityCheck = () => Promise<Availability>;
+/** `forced`: the user asked for this backend by name (the torch check then accepts a CPU). */
+export type AvailabilityCheck = (ctx?: { forced?: boolean }) => Promise<Availability>;
 
 /** ESM-only packages (webgpu) cannot be `require`d from our CommonJS build. */
 const dynamicImport = new Function("s", "return import(s)") as (s: string) => Promise<any>;
@@ -127,9 +131,43 @@ const wasmCheck: AvailabilityCheck = async () => {
   return { ok: true, detail, activate: () => activate("wasm") };
 };
 
+/** `RETAIL_REPR_DEVICE`: where the torch backend computes (cpu, cuda, cuda:N). */
+export const DEVICE_ENV = "RETAIL_REPR_DEVICE";
+
+/** libtorch: chosen by `auto` only on CUDA (on a CPU the native engine is the default); asked
+ * for by name it runs on RETAIL_REPR_DEVICE, else the first GPU, else the CPU. */
+const torchCheck: AvailabilityCheck = async (ctx = {}) => {
+  const wanted = process.env[DEVICE_ENV]?.trim();
+  if (!ctx.forced && !nvidiaDriver())
+    return { ok: false, why: "chosen automatically on CUDA only (no NVIDIA driver); --backend torch runs it on the CPU" };
+  const status = loadTorch();
+  if (!status.ok) return { ok: false, why: status.why };
+  let device: string;
+  try {
+    device = status.lib.setDevice(wanted || "cuda:0");
+  } catch (err) {
+    if (wanted || !ctx.forced) return { ok: false, why: `${wanted || "cuda:0"}: ${(err as Error).message}` };
+    device = status.lib.setDevice("cpu");
+  }
+  return { ok: true, detail: `${device}; ${status.detail}`, activate: () => activateTorch(status.lib, device) };
+};
+
+let torchRegistered = false;
+async function activateTorch(lib: TorchLib, device: string): Promise<void> {
+  if (!torchRegistered) {
+    torchRegistered = true;
+    tf.registerBackend(TORCH_BACKEND, () => new TorchBackend(lib, device));
+    registerTorchKernels();
+    registerGroupedConvGradient();
+  }
+  setTorchDeviceLabel(device);
+  await activate(TORCH_BACKEND);
+}
+
 const cpuCheck: AvailabilityCheck = async () => ({ ok: true, detail: "pure JS", activate: () => activate("cpu") });
 
 export const defaultChecks: Record<BackendName, AvailabilityCheck> = {
+  torch: torchCheck,
   "tensorflow-gpu": tensorflowCheck("@tensorflow/tfjs-node-gpu", true),
   tensorflow: tensorflowCheck("@tensorflow/tfjs-node", false),
   webgpu: webgpuCheck,

@@ -1,5 +1,5 @@
-// Backend selection: try each tfjs backend in order (CUDA, TensorFlow's C library, WebGPU, wasm,
-// cpu: the fastest first), keep the first that works, and say why every earlier one was skipped.
+// Backend selection: try each tfjs backend in order (libtorch on CUDA, TensorFlow's C library,
+// WebGPU, wasm, cpu: the fastest first), keep the first that works, and say why every earlier one was skipped.
 // The availability checks are injectable so that tests can simulate a machine with CUDA, with a
 // Vulkan GPU, or with nothing at all.
 import { Availability, AvailabilityCheck, BACKEND_ORDER, BackendName, defaultChecks } from "./availability";
@@ -24,29 +24,44 @@ export interface SelectOptions {
 
 export const BACKEND_ENV = "RETAIL_REPR_BACKEND";
 
-export function parseBackendName(name: string, source: string): BackendName {
+/** What a user may write: a backend's name, `native` (the wasm engine with its native kernels)
+ * or `auto` (undefined: try each in order). */
+export const BACKEND_CHOICES = [...BACKEND_ORDER, "native", "auto"] as const;
+
+export function parseBackendName(name: string, source: string): BackendName;
+export function parseBackendName(name: string, source: string, allowAuto: true): BackendName | undefined;
+export function parseBackendName(name: string, source: string, allowAuto = false): BackendName | undefined {
   const n = name.trim().toLowerCase();
+  if (n === "native") return "wasm";
+  if (n === "auto" && allowAuto) return undefined;
   if ((BACKEND_ORDER as readonly string[]).includes(n)) return n as BackendName;
-  throw new Error(`${source}: unknown backend '${name}'. Use one of: ${BACKEND_ORDER.join(", ")}.`);
+  throw new Error(`${source}: unknown backend '${name}'. Use one of: ${BACKEND_CHOICES.join(", ")}.`);
+}
+
+let current: BackendSelection | undefined;
+/** The last selection made in this process (undefined before the first). */
+export function currentSelection(): BackendSelection | undefined {
+  return current;
 }
 
 export async function selectBackend(opts: SelectOptions = {}): Promise<BackendSelection> {
   const checks = { ...defaultChecks, ...opts.checks };
   const log = opts.log === undefined ? (l: string) => console.log(l) : opts.log;
   const forcedRaw = opts.force ?? process.env[BACKEND_ENV];
-  const forced = forcedRaw ? parseBackendName(forcedRaw, opts.force ? "backend option" : BACKEND_ENV) : undefined;
+  const forced = forcedRaw ? parseBackendName(forcedRaw, opts.force ? "backend option" : BACKEND_ENV, true) : undefined;
 
   const skipped: BackendSelection["skipped"] = [];
   for (const name of forced ? [forced] : BACKEND_ORDER) {
     let result: Availability;
     try {
-      result = await checks[name]();
+      result = await checks[name]({ forced: name === forced });
     } catch (err) {
       result = { ok: false, why: `probe failed: ${(err as Error).message}` };
     }
     if (result.ok) {
       await result.activate();
       const sel: BackendSelection = { chosen: name, detail: result.detail ?? "", forced: !!forced, skipped };
+      current = sel;
       log?.(describeSelection(sel));
       return sel;
     }

@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { tf } from "./tf";
 import { loadNative } from "./native";
+import { loadTorch } from "./torch-lib";
 
 /** A package's version, also for packages whose `exports` hide package.json (sharp). */
 export function pkgVersion(name: string): string {
@@ -45,6 +46,8 @@ export interface EnvironmentInfo {
   backend: string | undefined;
   /** The native OpenBLAS convolution library that serves wasm: what it is, or why it is off. */
   nativeConvolutions: string;
+  /** The libtorch behind the torch backend: its addon's description, or why none is usable. */
+  torch: string;
   packages: Record<string, string>;
 }
 
@@ -60,6 +63,10 @@ export function environmentInfo(): EnvironmentInfo {
     nativeConvolutions: (() => {
       const n = loadNative();
       return n.ok ? n.detail : `off: ${n.why}`;
+    })(),
+    torch: (() => {
+      const t = loadTorch();
+      return t.ok ? t.detail : `none usable: ${t.why}`;
     })(),
     packages: Object.fromEntries(REPORTED_PACKAGES.map((p) => [p, pkgVersion(p)])),
   };

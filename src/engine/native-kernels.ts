@@ -18,10 +18,11 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
 }
 
+// The project's own kernels (the torch backend registers them too: ./torch-kernels.ts).
 export const GROUPED_CONV = "RetailGroupedConv2D";
-const CONV_EPILOGUE = "RetailConv2DScaleBiasAdd";
-const GROUPED_FILTER_GRAD = "RetailGroupedConv2DBackpropFilter";
-const GROUPED_INPUT_GRAD = "RetailGroupedConv2DBackpropInput";
+export const CONV_EPILOGUE = "RetailConv2DScaleBiasAdd";
+export const GROUPED_FILTER_GRAD = "RetailGroupedConv2DBackpropFilter";
+export const GROUPED_INPUT_GRAD = "RetailGroupedConv2DBackpropInput";
 
 let lib: NativeLib | undefined;
 let enabled = false;
@@ -31,10 +32,24 @@ export function nativeConvolutionsOn(): boolean {
   return enabled && lib !== undefined && tf.getBackend() === "wasm";
 }
 
-/** What computes right now: "wasm/native", "wasm/xnnpack", or the backend's name. Runs record
- * it, since two engines' arithmetic (summation order) sends training down different paths. */
+/** Whether the project's own kernels (grouped convolution, the batch-norm passes, the fused
+ * update) serve the current backend: wasm with the native library, or torch. */
+export function projectKernelsOn(): boolean {
+  return nativeConvolutionsOn() || tf.getBackend() === "torch";
+}
+
+let torchDevice = "cpu";
+/** The torch backend's device, for the engine's label (set when the backend starts). */
+export function setTorchDeviceLabel(device: string): void {
+  torchDevice = device;
+}
+
+/** What computes right now: "wasm/native", "wasm/xnnpack", "torch/cpu", "torch/cuda:0", or the
+ * backend's name. Runs record it, since two engines' arithmetic (summation order) sends
+ * training down different paths. */
 export function engineLabel(): string {
   const b = tf.getBackend();
+  if (b === "torch") return `torch/${torchDevice}`;
   return b === "wasm" ? (nativeConvolutionsOn() ? "wasm/native" : "wasm/xnnpack") : b;
 }
 
@@ -185,10 +200,10 @@ function maxPoolGrad(args: Parameters<KernelFunc>[0]): Info | undefined {
   return dx;
 }
 
-const CHANNEL_MOMENTS = "RetailChannelMoments";
-const CHANNEL_AFFINE = "RetailChannelAffine";
-const BN_GRAD_SUMS = "RetailBatchNormGradSums";
-const SCALED_ADD = "RetailScaledAdd";
+export const CHANNEL_MOMENTS = "RetailChannelMoments";
+export const CHANNEL_AFFINE = "RetailChannelAffine";
+export const BN_GRAD_SUMS = "RetailBatchNormGradSums";
+export const SCALED_ADD = "RetailScaledAdd";
 
 /** Per-channel kernels on an NHWC tensor viewed as [P, C]. */
 function registerChannelKernels(): void {
@@ -296,6 +311,14 @@ function registerGroupedConv(): void {
     (args) =>
       (enabled && inputGrad(args, (args.attrs as unknown as { inputShape: number[] }).inputShape)) || unavailable(GROUPED_INPUT_GRAD),
   );
+  registerGroupedConvGradient();
+}
+
+let gradientRegistered = false;
+/** The grouped convolution's gradient: two kernels of the backend that runs it (once). */
+export function registerGroupedConvGradient(): void {
+  if (gradientRegistered) return;
+  gradientRegistered = true;
   tf.registerGradient({
     kernelName: GROUPED_CONV,
     inputsToSave: ["x", "filter"],

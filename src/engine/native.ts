@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../util/paths";
+import { applyOpenBlasCore, CORETYPE_ENV } from "./openblas-core";
 
 export interface NativeLib {
   conv2d(heap: ArrayBuffer, params: Float64Array): void;
@@ -34,12 +35,14 @@ const BUILD_DIR = process.env.RETAIL_REPR_NATIVE_BUILD || path.join(REPO_ROOT, "
 
 let cached: NativeStatus | undefined;
 
-function nodeHeaders(): string | undefined {
+/** Where Node's C headers (node_api.h) are, for the native addons. */
+export function nodeHeaders(): string | undefined {
   const candidates = [path.join(path.dirname(process.execPath), "..", "include", "node"), "/usr/include/node", "/usr/local/include/node"];
   return candidates.find((d) => fs.existsSync(path.join(d, "node_api.h")));
 }
 
-function firstLine(err: unknown): string {
+/** The line of a failed command's output that says what went wrong. */
+export function firstErrorLine(err: unknown): string {
   const e = err as { stderr?: Buffer; message: string };
   const text = e.stderr?.toString().trim() || e.message;
   return text.split("\n").find((l) => /error|not found|cannot/i.test(l)) ?? text.split("\n")[0];
@@ -86,16 +89,24 @@ function load(): NativeStatus {
       fs.rmSync(tmp, { force: true });
       return {
         ok: false,
-        why: `could not compile ${path.relative(REPO_ROOT, SOURCE)} (${firstLine(err)}); install a C compiler and OpenBLAS: apt-get install build-essential libopenblas-dev`,
+        why: `could not compile ${path.relative(REPO_ROOT, SOURCE)} (${firstErrorLine(err)}); install a C compiler and OpenBLAS: apt-get install build-essential libopenblas-dev`,
       };
     }
   }
   try {
+    // OpenBLAS reads its kernel set from the environment when it loads, with the addon.
+    const choice = applyOpenBlasCore();
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const lib = require(target) as NativeLib;
     // describe() is "OpenBLAS 0.3.21 <build flags> <core>; core <core>; <n> threads".
     const [config, core, threads] = lib.describe().split("; ");
-    return { ok: true, lib, detail: `${config.split(" ").slice(0, 2).join(" ")}, ${core.replace(/^core /, "")}, ${threads}` };
+    const how =
+      choice.source === "openblas"
+        ? "OpenBLAS's own detection"
+        : choice.source === "environment"
+          ? `${CORETYPE_ENV} set`
+          : "from the CPU's flags";
+    return { ok: true, lib, detail: `${config.split(" ").slice(0, 2).join(" ")}, ${core.replace(/^core /, "")} (${how}), ${threads}` };
   } catch (err) {
     return { ok: false, why: `could not load ${target}: ${(err as Error).message.split("\n")[0]}` };
   }

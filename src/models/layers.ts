@@ -9,7 +9,7 @@ import {
   channelMoments,
   convScaleBiasAdd,
   groupedConv2d,
-  nativeConvolutionsOn,
+  projectKernelsOn,
 } from "../engine/native-kernels";
 
 export type GroupedConvMode = "split" | "blockdiag";
@@ -41,7 +41,7 @@ function torchPadding(w: tf.Tensor4D): Padding {
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, groups = 1): tf.Tensor4D {
   const p = torchPadding(w);
   if (groups === 1) return tf.conv2d(x, w, stride, p);
-  if (nativeConvolutionsOn()) return groupedConv2d(x, w, stride, p, groups);
+  if (projectKernelsOn()) return groupedConv2d(x, w, stride, p, groups);
   if (groupedMode === "blockdiag") return tf.conv2d(x, blockDiagonal(w, groups), stride, p);
   const xs = tf.split(x, groups, 3);
   const ws = tf.split(w, groups, 3);
@@ -109,7 +109,7 @@ export function batchNorm(
   relu = false,
   residual?: tf.Tensor4D,
 ): tf.Tensor4D {
-  if ((relu || residual) && !(training && nativeConvolutionsOn())) {
+  if ((relu || residual) && !(training && projectKernelsOn())) {
     const y = batchNorm(params, name, x, training);
     const sum = residual ? (tf.add(y, residual) as tf.Tensor4D) : y;
     return relu ? tf.relu(sum) : sum;
@@ -123,7 +123,7 @@ export function batchNorm(
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
   const M = x.shape[0] * x.shape[1] * x.shape[2];
-  if (nativeConvolutionsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
+  if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
   // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
@@ -250,7 +250,7 @@ export function convBn(
   const scale = tf.mul(getParam(params, `${bn}.weight`), tf.rsqrt(tf.add(getParam(params, `${bn}.running_var`), BN_EPS))) as tf.Tensor1D;
   const bias = tf.sub(getParam(params, `${bn}.bias`), tf.mul(getParam(params, `${bn}.running_mean`), scale)) as tf.Tensor1D;
   const p = torchPadding(w);
-  if (nativeConvolutionsOn()) return convScaleBiasAdd(x, w, stride, p, groups, { scale, bias, residual, relu });
+  if (projectKernelsOn()) return convScaleBiasAdd(x, w, stride, p, groups, { scale, bias, residual, relu });
   const y = foldedConv(x, tf.mul(w, scale) as tf.Tensor4D, bias, stride, p, groups, relu && !residual);
   if (!residual) return y;
   const sum = tf.add(y, residual) as tf.Tensor4D;

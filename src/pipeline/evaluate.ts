@@ -3,6 +3,8 @@
 // fine-tuned baselines, on both one-shot sets, every accuracy with a 95 % bootstrap interval,
 // and the paper's claims as findings; written to reports/metrics-<profile>.json.
 import * as path from "path";
+import { currentSelection } from "../engine/backend";
+import { engineLabel } from "../engine/native-kernels";
 import { Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, pairsOf } from "../data/sets";
@@ -125,6 +127,7 @@ export function evaluationMeta(profile: Profile, selection: Selection, seeds = 1
       t.teacher.steps,
     ),
     seeds,
+    backend: { engine: engineLabel(), detail: currentSelection()?.detail ?? "" },
     stageSeconds: {},
     selection,
   };

@@ -83,6 +83,7 @@ export const metricsSchema = z.looseObject({
     init: z.string(),
     featureMap: z.tuple([z.number(), z.number()]),
     seeds: z.number().int().min(1),
+    backend: z.object({ engine: z.string(), detail: z.string() }).optional(),
     stageSeconds: z.record(z.string(), z.number()),
     selection: z.looseObject({
       probeC: z.looseObject({}),

@@ -23,6 +23,9 @@ export interface EvaluationMeta {
    * negatives), on average per batch over the batches the teacher trains on. */
   teacherFalseNegativesPerBatch: number;
   seeds: number;
+  /** What computed the evaluation: the engine (wasm/native, torch/cuda:0, ...) and the
+   * backend's own description (library versions, device). Each checkpoint records its own. */
+  backend?: { engine: string; detail: string };
   stageSeconds: Record<string, number>;
   /** Every setting chosen on dev-like: what was tried, its dev scores, and what was chosen. */
   selection: Selection;

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { tf } from "../engine/tf";
-import { engineLabel, nativeConvolutionsOn } from "../engine/native-kernels";
+import { engineLabel, projectKernelsOn } from "../engine/native-kernels";
 import { loadCheckpoint, readCheckpointMeta, recoverCheckpoint, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
 import { ensureDir, writeJsonAtomic } from "../util/paths";
@@ -182,7 +182,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   };
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
-  const workers = nativeConvolutionsOn() ? 1 : (cfg.workers ?? 1);
+  const workers = projectKernelsOn() ? 1 : (cfg.workers ?? 1);
   const replica = workers > 1 && !chunk && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.output ?? "embedding");
   const runStep = stepRunner(model, opt, { chunk, replica, output: task.output });

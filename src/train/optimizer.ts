@@ -3,13 +3,13 @@
 // weight decay; AdamW with decoupled decay).
 import { tf } from "../engine/tf";
 import type { Params } from "../models/params";
-import { nativeConvolutionsOn, scaledAdd } from "../engine/native-kernels";
+import { projectKernelsOn, scaledAdd } from "../engine/native-kernels";
 
 /** a + s * b: one native pass on every thread where the native engine runs (the update touches
  * every parameter: 88 M floats for ResNeXt-101), else tfjs's multiply and add (exactly a - lr*b
  * for s = -lr, as negation is exact). */
 function axpy(a: tf.Tensor, b: tf.Tensor, s: number): tf.Tensor {
-  return nativeConvolutionsOn() ? scaledAdd(a, b, s) : tf.add(a, tf.mul(b, s));
+  return projectKernelsOn() ? scaledAdd(a, b, s) : tf.add(a, tf.mul(b, s));
 }
 
 export interface OptimizerConfig {
