@@ -104,10 +104,11 @@ std::vector<Tensor> conv2d(const Ins& in, const Attrs& a) {
   bool relu = a.at(9) != 0;
   Tensor x = pre_pad(nchw(in[0]), g);
   Tensor y = nhwc(at::convolution(x, oihw(in[1]), {}, g.stride, g.padding(), g.dilation, false, {0, 0}, g.groups));
-  if (in.size() > 3 && in[3].defined()) y = y * in[3];
-  if (in.size() > 2 && in[2].defined()) y = y + in[2];
-  if (in.size() > 4 && in[4].defined()) y = y + in[4];
-  if (relu) y = at::relu(y);
+  // The epilogue in place: y is the convolution's own fresh output.
+  if (in.size() > 3 && in[3].defined()) y.mul_(in[3]);
+  if (in.size() > 2 && in[2].defined()) y.add_(in[2]);
+  if (in.size() > 4 && in[4].defined()) y.add_(in[4]);
+  if (relu) y.relu_();
   return {y};
 }
 
@@ -117,8 +118,9 @@ std::vector<Tensor> conv2d_input_grad(const Ins& in, const Attrs& a) {
   Geometry g = geometry(a, 4);
   int64_t H = shape[1] + g.top + g.bottom - 2 * g.padding()[0], W = shape[2] + g.left + g.right - 2 * g.padding()[1];
   Tensor w = oihw(in[1]);
-  // ATen's backward reads only the input's shape and options for dx: an expanded scalar is enough.
-  Tensor x_like = at::zeros({1}, w.options()).expand({shape[0], shape[3], H, W});
+  // For dx ATen's backward reads only the input's shape, options and layout: an uninitialised
+  // channels-last tensor (an expanded one would send it down a slow generic path).
+  Tensor x_like = at::empty({shape[0], shape[3], H, W}, w.options().memory_format(at::MemoryFormat::ChannelsLast));
   auto grads = at::convolution_backward(nchw(in[0]), x_like, w, at::OptionalIntArrayRef(), g.stride, g.padding(), g.dilation, false,
                                         {0, 0}, g.groups, {true, false, false});
   Tensor dx = std::get<0>(grads);
@@ -131,7 +133,7 @@ std::vector<Tensor> conv2d_filter_grad(const Ins& in, const Attrs& a) {
   auto fshape = ints(a, 0, 4);
   Geometry g = geometry(a, 4);
   Tensor x = pre_pad(nchw(in[0]), g);
-  Tensor w_like = at::zeros({1}, x.options()).expand({fshape[3], fshape[2], fshape[0], fshape[1]});
+  Tensor w_like = at::empty({fshape[3], fshape[2], fshape[0], fshape[1]}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   auto grads = at::convolution_backward(nchw(in[1]), x, w_like, at::OptionalIntArrayRef(), g.stride, g.padding(), g.dilation, false,
                                         {0, 0}, g.groups, {false, true, false});
   return {std::get<1>(grads).permute({2, 3, 1, 0})};
@@ -189,25 +191,54 @@ Op reduce(F f) {
 // an NHWC tensor viewed as [P, C].
 Tensor rows(const Tensor& t) { return t.reshape({-1, t.size(-1)}); }
 
+// Two passes of plain sums: measured 5x faster here than ATen's var/var_mean over the outer axis.
 std::vector<Tensor> channel_moments(const Ins& in, const Attrs&) {
   Tensor x = rows(in[0]);
-  return {at::stack({x.mean(0), x.var(0, false)})};
+  double P = (double)std::max<int64_t>(1, x.size(0));
+  Tensor mean = x.sum(0).div_(P);
+  return {at::stack({mean, (x - mean).square_().sum(0).div_(P)})};
 }
 
+// a where mask > 0, else 0: ReLU's own backward kernel (a compare-and-fill is 14x slower here).
+Tensor masked(const Tensor& a, const Tensor& mask) { return mask.defined() ? at::threshold_backward(a, mask, 0) : a; }
+
 // ins: a, sa, b?, sb?, c, mask?; attrs: relu. y = a' * sa + b * sb + c, a' = a where mask > 0.
+// In place after the first pass: these run on whole activations, twice per batch norm.
 std::vector<Tensor> channel_affine(const Ins& in, const Attrs& a) {
-  Tensor x = in[5].defined() ? at::where(in[5] > 0, in[0], at::zeros({}, in[0].options())) : in[0];
-  Tensor y = x * in[1] + in[4];
-  if (in[2].defined()) y = y + in[2] * in[3];
-  if (a.at(0) != 0) y = at::relu(y);
+  Tensor y = at::addcmul(in[4], masked(in[0], in[5]), in[1]);
+  if (in[2].defined()) y.addcmul_(in[2], in[3]);
+  if (a.at(0) != 0) y.relu_();
   return {y};
 }
 
 // ins: dy, x, mean, mask? -> [2, C]: sum(dy'), sum(dy' * (x - mean)).
 std::vector<Tensor> bn_grad_sums(const Ins& in, const Attrs&) {
-  Tensor dy = in[3].defined() ? at::where(in[3] > 0, in[0], at::zeros({}, in[0].options())) : in[0];
-  Tensor d = rows(dy);
-  return {at::stack({d.sum(0), (d * (rows(in[1]) - in[2])).sum(0)})};
+  Tensor d = rows(masked(in[0], in[3]));
+  // Centred before the product (not sum(dy' x) - mean sum(dy'), which cancels when |mean| >> std);
+  // one temporary, multiplied in place.
+  Tensor xc = rows(in[1]) - in[2];
+  return {at::stack({d.sum(0), xc.mul_(d).sum(0)})};
+}
+
+// Batch norm in training on ATen's own kernel (vectorised channels-last loops on the CPU, cuDNN
+// on CUDA), with the residual block's shortcut and ReLU after it:
+// ins: x, gamma, beta, residual?; attrs: eps, relu -> y, mean, invstd (batch statistics).
+std::vector<Tensor> batch_norm_train(const Ins& in, const Attrs& a) {
+  auto r = at::native_batch_norm(nchw(in[0]), in[1], in[2], Tensor(), Tensor(), true, 0.0, a.at(0));
+  Tensor y = nhwc(std::get<0>(r));
+  if (in[3].defined()) y.add_(in[3]);
+  if (a.at(1) != 0) y.relu_();
+  return {y, std::get<1>(r), std::get<2>(r)};
+}
+
+// Its gradient: ins dy, x, gamma, mean, invstd, y? (given when a ReLU followed); attrs: eps,
+// residual -> dx, dgamma, dbeta (and the shortcut's gradient, dy where y > 0, when asked).
+std::vector<Tensor> batch_norm_train_grad(const Ins& in, const Attrs& a) {
+  Tensor g = masked(in[0], in[5]);
+  auto r = at::native_batch_norm_backward(nchw(g), nchw(in[1]), in[2], Tensor(), Tensor(), in[3], in[4], true, a.at(0), {true, true, true});
+  std::vector<Tensor> out{nhwc(std::get<0>(r)), std::get<1>(r), std::get<2>(r)};
+  if (a.at(1) != 0) out.push_back(g);
+  return out;
 }
 
 // tfjs's StridedSlice after slice_util has resolved it: attrs [rank, begin..., strides..., count...]
@@ -401,6 +432,8 @@ std::unordered_map<std::string, Op> make_ops() {
   ops["RetailChannelMoments"] = channel_moments;
   ops["RetailChannelAffine"] = channel_affine;
   ops["RetailBatchNormGradSums"] = bn_grad_sums;
+  ops["RetailBatchNormTrain"] = batch_norm_train;
+  ops["RetailBatchNormTrainGrad"] = batch_norm_train_grad;
   // The optimiser's update, a + s * b, as one op.
   ops["RetailScaledAdd"] = [](const Ins& in, const Attrs& a) -> std::vector<Tensor> { return {at::add(in[0], in[1], a.at(0))}; };
   return ops;

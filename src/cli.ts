@@ -1,5 +1,6 @@
 // `retail-repr`: thin commands over the same library functions the notebooks call. This file is
 // the entry (help, version, exit statuses); the commands are in cli/, one table each.
+import "./util/threadpool"; // first: before anything uses libuv's pool
 import * as fs from "fs";
 import * as path from "path";
 import { InterruptedError } from "./train/interrupt";

@@ -36,7 +36,18 @@ import { Pooling, POOLINGS } from "../models/heads";
 import { PRESETS } from "../models/resnext";
 import { importTorchToCheckpoint } from "../models/import-torch";
 
-import { BAD_OPTION, Command, exportedCheckpoint, JSON_OPTION, printJson, PROFILE_OPTIONS, profileOf, TRAINING_OPTIONS } from "./options";
+import {
+  BAD_OPTION,
+  Command,
+  ENGINE_OPTIONS,
+  engineOf,
+  exportedCheckpoint,
+  JSON_OPTION,
+  printJson,
+  PROFILE_OPTIONS,
+  profileOf,
+  TRAINING_OPTIONS,
+} from "./options";
 
 /** Commands about the machine and the notebook kernel. */
 export const machineCommands: Command[] = [
@@ -168,6 +179,7 @@ export const modelCommands: Command[] = [
     name: "embed",
     summary: "embeddings of any image folder with a trained model, to .npy or .json (--shard K/N, then --merge, across machines)",
     options: {
+      ...ENGINE_OPTIONS,
       model: { type: "string", value: "CHECKPOINT_DIR", description: "the trained model (required unless --merge)" },
       input: { type: "string", value: "FOLDER", description: "the images (required unless --merge)" },
       out: {
@@ -367,6 +379,7 @@ async function embedFolder(args: ParsedArgs, out: string, engine: (typeof INFERE
   const shard = shardFrom(flagString(args, "shard"));
   if (shard && !out.endsWith(".npy"))
     throw new UsageError(`--shard: write shards to a .npy (--out ${out.replace(/\.json$/, ".npy")}); \`embed --merge\` joins them`);
+  engineOf(args);
   await selectBackend({ log: null });
   const { model, meta } = loadCheckpoint(modelDir);
   const report = await readDataset("unlabeled", folder, (flagString(args, "on-bad") ?? "skip") as BadPolicy);

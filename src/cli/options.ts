@@ -11,6 +11,21 @@ import { CONFIG_ENV, envOverrides, mergeOverrides, Overrides, parseSet, readConf
 
 export const PROGRAM = "retail-repr";
 
+/** What computes: every command that runs a model takes these. */
+export const ENGINE_OPTIONS: Record<string, OptionSpec> = {
+  backend: {
+    type: "string",
+    choices: BACKEND_CHOICES,
+    default: "auto, or $RETAIL_REPR_BACKEND",
+    description: "what computes: auto takes torch on CUDA, else native (wasm + OpenBLAS kernels); torch runs libtorch on --device",
+  },
+  device: {
+    type: "string",
+    value: "cpu|cuda|cuda:N",
+    description: "the torch backend's device ($RETAIL_REPR_DEVICE; default: the first GPU, else the CPU)",
+  },
+};
+
 // Options many commands share. The profile's values can be changed without editing code: a
 // config file, then each --set in order, each layer checked by the profile schema.
 export const PROFILE_OPTIONS: Record<string, OptionSpec> = {
@@ -27,17 +42,7 @@ export const PROFILE_OPTIONS: Record<string, OptionSpec> = {
     multiple: true,
     description: "change one profile value, e.g. train.teacher.lr=0.1 ($RETAIL_REPR_SET); `retail-repr config` lists the keys",
   },
-  backend: {
-    type: "string",
-    choices: BACKEND_CHOICES,
-    default: "auto, or $RETAIL_REPR_BACKEND",
-    description: "what computes: auto takes torch on CUDA, else native (wasm + OpenBLAS kernels); torch runs libtorch on --device",
-  },
-  device: {
-    type: "string",
-    value: "cpu|cuda|cuda:N",
-    description: "the torch backend's device ($RETAIL_REPR_DEVICE; default: the first GPU, else the CPU)",
-  },
+  ...ENGINE_OPTIONS,
 };
 export const TRAINING_OPTIONS: Record<string, OptionSpec> = {
   ...PROFILE_OPTIONS,

@@ -38,6 +38,8 @@ const BINARY = [
   "LessEqual", "LogicalAnd", "LogicalOr", "Mod", "Atan2", "FloorDiv", "SquaredDifference",
 ]; // prettier-ignore
 const REDUCE = ["Sum", "Mean", "Max", "Min", "Prod", "Any", "All"];
+const BN_TRAIN = "RetailBatchNormTrain";
+const BN_TRAIN_GRAD = "RetailBatchNormTrainGrad";
 
 /** Convolution geometry as the addon reads it: sh, sw, top, bottom, left, right, dh, dw, groups. */
 function convGeometry(xShape: number[], filterShape: number[], a: Attrs, groups = 1): number[] {
@@ -175,6 +177,9 @@ const KERNELS: Record<string, (args: Args, inputs: Record<string, Info | undefin
   [CHANNEL_AFFINE]: (args, i, a) => one(args, "RetailChannelAffine", [i.a, i.sa, i.b, i.sb, i.c, i.mask], [a.relu ? 1 : 0]),
   [BN_GRAD_SUMS]: (args, i) => one(args, "RetailBatchNormGradSums", [i.dy, i.x, i.mean, i.mask]),
   [SCALED_ADD]: (args, { a: x, b: y }, a) => one(args, "RetailScaledAdd", [x, y], [a.s]),
+  [BN_TRAIN]: (args, i, a) => runTorch(args.backend, BN_TRAIN, [i.x, i.gamma, i.beta, i.residual], [a.eps, a.relu ? 1 : 0]),
+  [BN_TRAIN_GRAD]: (args, i, a) =>
+    runTorch(args.backend, BN_TRAIN_GRAD, [i.dy, i.x, i.gamma, i.mean, i.invstd, i.y], [a.eps, a.residual ? 1 : 0]),
 };
 for (const name of UNARY) KERNELS[name] = (args, { x }) => one(args, name, [x]);
 for (const name of BINARY) KERNELS[name] = (args, { a: x, b: y }) => one(args, name, [x, y]);
@@ -182,6 +187,33 @@ for (const name of REDUCE)
   KERNELS[name] = (args, { x }, a) => one(args, name, [x], [a.keepDims ? 1 : 0, ...axes(a.axis ?? a.reductionIndices, x!.shape)]);
 
 export const TORCH_KERNELS = Object.keys(KERNELS).sort();
+
+/** Batch norm in training on libtorch's own kernel, y = act(bn(x) + residual) with batch
+ * statistics; returns y and the mean and 1/sqrt(var + eps) it used. torch backend only. */
+export function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+  relu: boolean,
+  residual?: tf.Tensor4D,
+): [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
+  const inputs: tf.NamedTensorMap = residual ? { x, gamma, beta, residual } : { x, gamma, beta };
+  return tf.engine().runKernel(BN_TRAIN, inputs, { eps, relu }) as unknown as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+}
+
+/** Its gradient: dx, dgamma, dbeta, and with `residual` the shortcut's (dy where y > 0); `y`
+ * (the forward's output) is given when a ReLU followed. */
+export function batchNormTrainGrad(
+  dy: tf.Tensor4D,
+  saved: { x: tf.Tensor4D; gamma: tf.Tensor1D; mean: tf.Tensor1D; invstd: tf.Tensor1D; y?: tf.Tensor4D },
+  eps: number,
+  residual: boolean,
+): tf.Tensor[] {
+  const { y, ...rest } = saved;
+  const inputs: tf.NamedTensorMap = y ? { dy, ...rest, y } : { dy, ...rest };
+  return tf.engine().runKernel(BN_TRAIN_GRAD, inputs, { eps, residual }) as unknown as tf.Tensor[];
+}
 
 let registered = false;
 

@@ -11,6 +11,7 @@ import {
   groupedConv2d,
   projectKernelsOn,
 } from "../engine/native-kernels";
+import { batchNormTrain, batchNormTrainGrad } from "../engine/torch-kernels";
 
 export type GroupedConvMode = "split" | "blockdiag";
 let groupedMode: GroupedConvMode = "split";
@@ -123,6 +124,7 @@ export function batchNorm(
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
   const M = x.shape[0] * x.shape[1] * x.shape[2];
+  if (tf.getBackend() === "torch") return batchNormTorch(x, gamma, beta, rm, rv, M, relu, residual);
   if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
   // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -207,6 +209,44 @@ function batchNormNative(
           const dr = sy ? channelAffine(dy, tf.onesLike(k), tf.zerosLike(k), undefined, undefined, { mask: sy }) : tf.clone(dy);
           return [...grads, dr];
         }),
+    };
+  };
+  // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  if (residual) {
+    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) =>
+      forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
+    return bnAdd(x, gamma, beta, residual) as tf.Tensor4D;
+  }
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) =>
+    forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  return bn(x, gamma, beta) as tf.Tensor4D;
+}
+
+/** The same batch norm on libtorch's own training kernels (the torch backend): forward and
+ * backward one ATen call each, the shortcut and ReLU around them. The running variance takes
+ * the biased variance back from the kernel's 1/sqrt(var + eps). */
+function batchNormTorch(
+  x: tf.Tensor4D,
+  gamma: tf.Variable,
+  beta: tf.Variable,
+  rm: tf.Variable,
+  rv: tf.Variable,
+  M: number,
+  relu: boolean,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
+  const forward = (xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D | undefined, save: tf.GradSaveFunc) => {
+    const [y, mean, invstd] = batchNormTrain(xIn, g, b, BN_EPS, relu, r);
+    tf.tidy(() => updateRunning(rm, rv, mean, tf.sub(tf.reciprocal(tf.square(invstd)), BN_EPS) as tf.Tensor1D, M));
+    save(relu ? [xIn, g, mean, invstd, y] : [xIn, g, mean, invstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sx, sg, smean, sinvstd, sy] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D | undefined];
+        return batchNormTrainGrad(dy, { x: sx, gamma: sg, mean: smean, invstd: sinvstd, y: sy }, BN_EPS, !!r);
+      },
     };
   };
   // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
