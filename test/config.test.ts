@@ -159,3 +159,17 @@ test("the command line's overrides reach child processes after the environment's
     }
   }
 });
+
+test("smoke and paper are the cpu profile's differences: sizes, steps and rates, never the method's hyper-parameters", () => {
+  const method =
+    /^train\.(teacher\.(temperature|baseTemperature|hardRatio)|student\.(alpha|beta|start|dropout)|finetune\.gamma|pretrain\.(tagDrop|tagNoise))=/;
+  for (const name of ["smoke", "paper"] as const) {
+    const changed = changedKeys(PROFILES.cpu, PROFILES[name]);
+    assert.ok(changed.length > 10, `${name}: ${changed.length} keys differ`);
+    assert.deepEqual(
+      changed.filter((k) => method.test(k)),
+      [],
+    );
+    assert.deepEqual(PROFILES[name].train.student.sweep.candidates, PROFILES.cpu.train.student.sweep.candidates);
+  }
+});

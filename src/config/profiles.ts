@@ -1,6 +1,7 @@
-// Run profiles: one plain object per size of the whole method. `smoke` is for CI (minutes,
-// tiny), `cpu` the default reproduction on a 2-core machine, `paper` the paper's own sizes.
-import { applyOverrides, CONFIG_ENV, envOverrides, Overrides, SET_ENV } from "./overrides";
+// Run profiles: one plain object per size of the whole method. `cpu`, the default reproduction
+// on a 2-core machine, is the base; `smoke` (CI: minutes, tiny) and `paper` (the paper's own
+// sizes) are its differences, laid over it.
+import { applyOverrides, CONFIG_ENV, envOverrides, mergeOverrides, Overrides, SET_ENV } from "./overrides";
 
 export type ProfileName = "smoke" | "cpu" | "paper";
 export const PROFILE_NAMES: ProfileName[] = ["smoke", "cpu", "paper"];
@@ -137,15 +138,80 @@ export interface DataSizes {
   devTestPerClass: number;
 }
 
+/** A profile's differences from the base: any subset of its keys, at any depth. */
+type Delta<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object ? Delta<T[K]> : T[K] };
+
+/** The base every profile is laid over: the `cpu` profile, the default. */
+const BASE: Profile = {
+  name: "cpu",
+  description: "default: the whole reproduction on a 2-core machine in about 50 min",
+  imageSize: 64,
+  // Output stride 16 by "last stride 1" (layer4 keeps its input's resolution): a 4x4 final
+  // map at 64 px, where LCA is not GAP. Measured against dropping the stem max-pool and against
+  // 128 px with torchvision's stem (both also 4x4): 2.5x faster to train (README, "Profiles").
+  arch: "resnext14_8x8d_ls1",
+  seed: 7,
+  init: "pretrained",
+  repeat: 0,
+  // Paper's proportions: unlabeled images = 4x the teacher's images (2M vs 250k pairs);
+  // test sets of 480 / 420 in-situ images so that 95 % intervals are about +-4 points.
+  data: {
+    storeSize: 72,
+    pretrainImages: 3000,
+    teacherPairs: 600,
+    pseudoImages: 4800,
+    groziClasses: 120,
+    groziTestPerClass: 4,
+    capgBrands: 12,
+    capgVariants: 5,
+    capgTestPerClass: 7,
+    devBrands: 30,
+    devTestPerClass: 4,
+  },
+  train: {
+    pretrain: { steps: 200, batch: 64, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
+    teacher: {
+      steps: 150,
+      pairsPerBatch: 32,
+      lr: 0.05,
+      temperature: 0.1,
+      baseTemperature: 0.07,
+      hardRatio: 0.5,
+      sweep: { steps: 40, lrScales: LR_SCALES },
+    },
+    // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
+    // student sees as many images as the teacher did (150 x 64).
+    student: {
+      steps: 150,
+      pairsPerBatch: 16,
+      pseudoPerBatch: 32,
+      lr: 0.05,
+      alpha: 0.5,
+      beta: 1,
+      start: "teacher",
+      dropout: 0.3,
+      sweep: { steps: 40, candidates: studentCandidates(), lrScales: [0.5, 2] },
+    },
+    // As many images as the teacher saw (300 x 32 = 150 x 64).
+    finetune: { steps: 300, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
+    embedBatch: 64,
+    pseudoPartSize: 1024,
+    checkpointEvery: 20,
+    workers: 2,
+  },
+};
+
+/** `delta` laid over the base (objects merged key by key, lists replaced), keys in the base's order. */
+function profileOf(delta: Delta<Profile>): Profile {
+  return mergeOverrides(BASE as unknown as Overrides, delta as unknown as Overrides) as unknown as Profile;
+}
+
 export const PROFILES: Record<ProfileName, Profile> = {
-  smoke: {
+  smoke: profileOf({
     name: "smoke",
     description: "CI: every notebook end to end in minutes, tiny sizes",
     imageSize: 32,
     arch: "resnext_tiny",
-    seed: 7,
-    init: "pretrained",
-    repeat: 0,
     data: {
       storeSize: 40,
       pretrainImages: 64,
@@ -160,100 +226,22 @@ export const PROFILES: Record<ProfileName, Profile> = {
       devTestPerClass: 2,
     },
     train: {
-      pretrain: { steps: 12, batch: 16, lr: 0.05, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: {
-        steps: 40,
-        pairsPerBatch: 8,
-        lr: 0.03,
-        temperature: 0.1,
-        baseTemperature: 0.07,
-        hardRatio: 0.5,
-        sweep: { steps: 8, lrScales: LR_SCALES },
-      },
-      student: {
-        steps: 30,
-        pairsPerBatch: 4,
-        pseudoPerBatch: 8,
-        lr: 0.03,
-        alpha: 0.5,
-        beta: 1,
-        start: "teacher",
-        dropout: 0.3,
-        sweep: { steps: 8, candidates: studentCandidates(), lrScales: [0.5, 2] },
-      },
-      finetune: { steps: 10, batch: 12, gamma: 0.5, recipes: finetuneRecipes(0.03) },
+      pretrain: { steps: 12, batch: 16, lr: 0.05 },
+      teacher: { steps: 40, pairsPerBatch: 8, lr: 0.03, sweep: { steps: 8 } },
+      student: { steps: 30, pairsPerBatch: 4, pseudoPerBatch: 8, lr: 0.03, sweep: { steps: 8 } },
+      finetune: { steps: 10, batch: 12, recipes: finetuneRecipes(0.03) },
       embedBatch: 32,
       pseudoPartSize: 16,
       checkpointEvery: 10,
       workers: 1,
     },
-  },
-  cpu: {
-    name: "cpu",
-    description: "default: the whole reproduction on a 2-core machine in about 50 min",
-    imageSize: 64,
-    // Output stride 16 by "last stride 1" (layer4 keeps its input's resolution): a 4x4 final
-    // map at 64 px, where LCA is not GAP. Measured against dropping the stem max-pool and against
-    // 128 px with torchvision's stem (both also 4x4): 2.5x faster to train (README, "Profiles").
-    arch: "resnext14_8x8d_ls1",
-    seed: 7,
-    init: "pretrained",
-    repeat: 0,
-    // Paper's proportions: unlabeled images = 4x the teacher's images (2M vs 250k pairs);
-    // test sets of 480 / 420 in-situ images so that 95 % intervals are about +-4 points.
-    data: {
-      storeSize: 72,
-      pretrainImages: 3000,
-      teacherPairs: 600,
-      pseudoImages: 4800,
-      groziClasses: 120,
-      groziTestPerClass: 4,
-      capgBrands: 12,
-      capgVariants: 5,
-      capgTestPerClass: 7,
-      devBrands: 30,
-      devTestPerClass: 4,
-    },
-    train: {
-      pretrain: { steps: 200, batch: 64, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: {
-        steps: 150,
-        pairsPerBatch: 32,
-        lr: 0.05,
-        temperature: 0.1,
-        baseTemperature: 0.07,
-        hardRatio: 0.5,
-        sweep: { steps: 40, lrScales: LR_SCALES },
-      },
-      // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
-      // student sees as many images as the teacher did (150 x 64).
-      student: {
-        steps: 150,
-        pairsPerBatch: 16,
-        pseudoPerBatch: 32,
-        lr: 0.05,
-        alpha: 0.5,
-        beta: 1,
-        start: "teacher",
-        dropout: 0.3,
-        sweep: { steps: 40, candidates: studentCandidates(), lrScales: [0.5, 2] },
-      },
-      // As many images as the teacher saw (300 x 32 = 150 x 64).
-      finetune: { steps: 300, batch: 32, gamma: 0.5, recipes: finetuneRecipes(0.1) },
-      embedBatch: 64,
-      pseudoPartSize: 1024,
-      checkpointEvery: 20,
-      workers: 2,
-    },
-  },
-  paper: {
+  }),
+  cpu: BASE,
+  paper: profileOf({
     name: "paper",
     description: "the paper's sizes and backbone (ResNeXt-101 32x8d), for GPU machines",
     imageSize: 224,
     arch: "resnext101_32x8d",
-    seed: 7,
-    init: "pretrained",
-    repeat: 0,
     // The paper: 250k pairs, 2M unlabeled images; Grozi-120 has 4,973 in-situ frames (~41 per class).
     data: {
       storeSize: 256,
@@ -269,34 +257,16 @@ export const PROFILES: Record<ProfileName, Profile> = {
       devTestPerClass: 10,
     },
     train: {
-      pretrain: { steps: 50_000, batch: 128, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },
-      teacher: {
-        steps: 20_000,
-        pairsPerBatch: 64,
-        lr: 0.05,
-        temperature: 0.1,
-        baseTemperature: 0.07,
-        hardRatio: 0.5,
-        sweep: { steps: 2_000, lrScales: LR_SCALES },
-      },
-      student: {
-        steps: 40_000,
-        pairsPerBatch: 64,
-        pseudoPerBatch: 64,
-        lr: 0.05,
-        alpha: 0.5,
-        beta: 1,
-        start: "teacher",
-        dropout: 0.3,
-        sweep: { steps: 4_000, candidates: studentCandidates(), lrScales: [0.5, 2] },
-      },
-      finetune: { steps: 2_000, batch: 64, gamma: 0.5, recipes: finetuneRecipes(0.01) },
+      pretrain: { steps: 50_000, batch: 128 },
+      teacher: { steps: 20_000, pairsPerBatch: 64, sweep: { steps: 2_000 } },
+      student: { steps: 40_000, pairsPerBatch: 64, pseudoPerBatch: 64, sweep: { steps: 4_000 } },
+      finetune: { steps: 2_000, batch: 64, recipes: finetuneRecipes(0.01) },
       embedBatch: 128,
       pseudoPartSize: 4096,
       checkpointEvery: 500,
       workers: 1,
     },
-  },
+  }),
 };
 
 export const INIT_ENV = "RETAIL_REPR_INIT";

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Profile } from "../config/profiles";
 import { ensureDir, paths } from "../util/paths";
+import { memoOnFile } from "../util/memo";
 import { Progress } from "../util/progress";
 import { Item, Manifest, manifestPath, readManifest, resolveItem, writeManifest } from "./manifest";
 import type { Freshness } from "../util/fingerprint";
@@ -165,11 +166,15 @@ export interface GenerateResult {
 export function datasetState(name: DatasetName, profile: Profile): Freshness {
   const dir = datasetDir(name, profile.name);
   if (!fs.existsSync(manifestPath(dir))) return { fresh: false, why: "not generated yet" };
-  const m = readManifest(dir);
-  if (m.specHash === "imported") return { fresh: true };
-  if (m.specHash !== specHashOf(plan(name, profile).spec)) return { fresh: false, why: "inputs changed (spec)" };
-  const missing = m.items.filter((it) => !fs.existsSync(resolveItem(dir, it))).length;
-  return missing ? { fresh: false, why: `${missing} image(s) missing` } : { fresh: true };
+  // Planning the spec and checking every image is most of a cached run's time: once per version
+  // of the manifest and of the profile.
+  return memoOnFile(manifestPath(dir), `state ${name} ${JSON.stringify(profile)}`, () => {
+    const m = readManifest(dir);
+    if (m.specHash === "imported") return { fresh: true };
+    if (m.specHash !== specHashOf(plan(name, profile).spec)) return { fresh: false, why: "inputs changed (spec)" };
+    const missing = m.items.filter((it) => !fs.existsSync(resolveItem(dir, it))).length;
+    return missing ? { fresh: false, why: `${missing} image(s) missing` } : { fresh: true };
+  });
 }
 
 const specHashOf = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);

@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { writeJsonAtomic } from "../util/paths";
+import { memoOnFile } from "../util/memo";
 import { hashOf } from "../util/fingerprint";
 import { wayOut } from "../util/host";
 import type { Domain } from "./domains";
@@ -45,16 +46,19 @@ export function readManifest(dir: string): Manifest {
     throw new Error(
       `${dir}: no manifest.json; generate it with ${wayOut("retail-repr generate", "await rr.generateAll(profile)")} or point at a real dataset folder`,
     );
-  let m: Manifest;
-  try {
-    m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
-  } catch (e) {
-    throw new Error(
-      `${file}: corrupt manifest (${(e as Error).message}); regenerate it (${wayOut("retail-repr generate", "await rr.generateAll(profile)")}) or import the dataset again`,
-    );
-  }
-  if (!Array.isArray(m.items)) throw new Error(`${file}: field 'items' must be a list`);
-  return m;
+  // Read once per version of the file: callers only read the manifest, never change it.
+  return memoOnFile(file, "manifest", () => {
+    let m: Manifest;
+    try {
+      m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
+    } catch (e) {
+      throw new Error(
+        `${file}: corrupt manifest (${(e as Error).message}); regenerate it (${wayOut("retail-repr generate", "await rr.generateAll(profile)")}) or import the dataset again`,
+      );
+    }
+    if (!Array.isArray(m.items)) throw new Error(`${file}: field 'items' must be a list`);
+    return m;
+  });
 }
 
 export function writeManifest(dir: string, m: Manifest): void {

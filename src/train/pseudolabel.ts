@@ -14,6 +14,7 @@ import { Progress } from "../util/progress";
 import { partsOfShard, Shard, shardName } from "../util/shard";
 import { createEmbedder, embedFiles, InferenceEngine } from "./embed";
 import { wayOut } from "../util/host";
+import { memoOnFile } from "../util/memo";
 
 /** What a complete set of pseudolabels is made from; every part records it. */
 export interface PseudoSpec {
@@ -93,8 +94,12 @@ export function pseudoStatus(dir: string, spec: PseudoSpec): PseudoStatus {
   const done: number[] = [];
   const problems = new Map<number, string>();
   let shards: number | undefined;
+  const question = `part of ${JSON.stringify(spec)}`;
   for (let p = 0; p < parts; p++) {
-    const problem = partProblem(dir, spec, p);
+    // Each part's check reads and scans the whole part: once per version of its two files.
+    const meta = partMetaFile(dir, p);
+    const metaStamp = fs.existsSync(meta) ? `${fs.statSync(meta).mtimeMs}` : "none";
+    const problem = memoOnFile(partDataFile(dir, p), `${question} ${p} ${metaStamp}`, () => partProblem(dir, spec, p));
     if (problem) problems.set(p, problem);
     else done.push(p);
     const s = fs.existsSync(partMetaFile(dir, p)) && !problem ? readPartMeta(dir, p)?.shard : undefined;
