@@ -53,12 +53,20 @@ test("a refused override names the key, the value and what is allowed", () => {
   refused({ train: { teacher: { lrr: 1 } } }, /'train\.teacher\.lrr': no such key \(the keys here: steps, pairsPerBatch, lr, /);
   refused({ train: { teacher: { lr: "fast" } } }, /train\.teacher\.lr: "fast" is not allowed \(expected number, received string\)/);
   refused({ train: { teacher: { lr: -1 } } }, /train\.teacher\.lr: -1 is not allowed \(Too small: expected number to be >0\)/);
-  refused({ train: { student: { start: "tacher" } } }, /train\.student\.start: "tacher" is not allowed \(.*"teacher"\|"pretrained"\)/);
+  refused(
+    { train: { student: { sweep: { candidates: { 0: { start: "tacher" } } } } } },
+    /train\.student\.sweep\.candidates\.0\.start: "tacher" is not allowed \(.*"teacher"\|"pretrained"\)/,
+  );
+  refused(
+    { train: { student: { alpha: 0.3 } } },
+    /train\.student\.alpha is chosen on dev-like by the student's sweep, so setting it would change nothing/,
+  );
+  refused({ train: { student: { start: "pretrained" } } }, /train\.student\.start is chosen on dev-like .*sweep\.candidates\.0\.start=/);
   refused({ data: { groziClasses: 2.5 } }, /data\.groziClasses: 2\.5 is not allowed \(.*int/);
   refused({ name: "paper" }, /'name' cannot be set \(choose the profile with --profile paper\)/);
   assert.throws(
-    () => applyOverrides(PROFILES.cpu, { train: { student: { alpha: 2 } } }, "--set train.student.alpha=2"),
-    /^Error: --set train\.student\.alpha=2: train\.student\.alpha: 2 is not allowed \(Too big/,
+    () => applyOverrides(PROFILES.cpu, { train: { student: { dropout: 2 } } }, "--set train.student.dropout=2"),
+    /^Error: --set train\.student\.dropout=2: train\.student\.dropout: 2 is not allowed \(Too big/,
   );
 });
 
@@ -85,11 +93,11 @@ test("config files in YAML and JSON, and the environment's aliases (RETAIL_REPR_
   const before = { config: process.env[CONFIG_ENV], set: process.env[SET_ENV] };
   try {
     process.env[CONFIG_ENV] = path.join(dir, "a.yaml");
-    process.env[SET_ENV] = "seed=12 train.student.alpha=0.25";
+    process.env[SET_ENV] = "seed=12 train.student.dropout=0.25";
     const p = getProfile("smoke");
-    assert.deepEqual(changedKeys(PROFILES.smoke, p), ["seed=12", "train.teacher.lr=0.3", "train.student.alpha=0.25"]);
-    process.env[SET_ENV] = "train.student.alpha=3";
-    assert.throws(() => getProfile("smoke"), /RETAIL_REPR_CONFIG \/ RETAIL_REPR_SET: train\.student\.alpha: 3 is not allowed/);
+    assert.deepEqual(changedKeys(PROFILES.smoke, p), ["seed=12", "train.teacher.lr=0.3", "train.student.dropout=0.25"]);
+    process.env[SET_ENV] = "train.student.dropout=3";
+    assert.throws(() => getProfile("smoke"), /RETAIL_REPR_CONFIG \/ RETAIL_REPR_SET: train\.student\.dropout: 3 is not allowed/);
   } finally {
     for (const [k, v] of [
       [CONFIG_ENV, before.config],
@@ -103,9 +111,17 @@ test("config files in YAML and JSON, and the environment's aliases (RETAIL_REPR_
 
 test("`retail-repr config` prints the effective profile as YAML that reads back as --config; a bad --set exits 2 naming the key", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-config-cli-"));
-  const r = cli(["config", "--profile", "smoke", "--set", "train.teacher.lr=0.02", "--set", "train.student.start=pretrained"]);
+  const r = cli([
+    "config",
+    "--profile",
+    "smoke",
+    "--set",
+    "train.teacher.lr=0.02",
+    "--set",
+    "train.student.sweep.candidates.0.start=pretrained",
+  ]);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^# profile smoke, changed: train\.teacher\.lr=0\.02, train\.student\.start="pretrained"$/m);
+  assert.match(r.stdout, /^# profile smoke, changed: train\.teacher\.lr=0\.02, train\.student\.sweep\.candidates\.0\.start="pretrained"$/m);
   const printed = parseYaml(r.stdout);
   assert.equal(printed.train.teacher.lr, 0.02);
   fs.writeFileSync(path.join(dir, "mine.yaml"), r.stdout);
@@ -135,19 +151,19 @@ test("the command line's overrides reach child processes after the environment's
   const { profileOf } = await import("../src/cli/options");
   const { parseCommandArgs } = await import("../src/util/args");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-config-env-"));
-  fs.writeFileSync(path.join(dir, "env.yaml"), "seed: 11\ntrain:\n  student:\n    alpha: 0.2\n");
+  fs.writeFileSync(path.join(dir, "env.yaml"), "seed: 11\ntrain:\n  student:\n    dropout: 0.2\n");
   const before = { config: process.env[CONFIG_ENV], set: process.env[SET_ENV] };
   try {
     process.env[CONFIG_ENV] = path.join(dir, "env.yaml");
-    process.env[SET_ENV] = "train.student.alpha=0.25 train.teacher.lr=0.02";
+    process.env[SET_ENV] = "train.student.dropout=0.25 train.teacher.lr=0.02";
     const spec = {
       name: "t",
       summary: "",
       examples: [],
       options: { profile: { type: "string" as const, description: "" }, set: { type: "string" as const, multiple: true, description: "" } },
     };
-    const p = profileOf(parseCommandArgs(spec, ["--profile", "smoke", "--set", "train.student.alpha=0.3"]));
-    assert.deepEqual(changedKeys(PROFILES.smoke, p), ["seed=11", "train.teacher.lr=0.02", "train.student.alpha=0.3"]);
+    const p = profileOf(parseCommandArgs(spec, ["--profile", "smoke", "--set", "train.student.dropout=0.1"]));
+    assert.deepEqual(changedKeys(PROFILES.smoke, p), ["seed=11", "train.teacher.lr=0.02", "train.student.dropout=0.1"]);
     assert.deepEqual(getProfile("smoke"), p, "a child reading the environment builds the same profile");
   } finally {
     for (const [k, v] of [

@@ -86,10 +86,23 @@ function parseInlineJson(text: string): Overrides {
 
 /** `base` with `overrides` laid over it, checked by the profile schema: an error naming each
  * key, its value and what is allowed; the profile's name is chosen by --profile, not here. */
+/** The student's keys its dev sweep sets from the candidate it chooses (pipeline/runs.ts). */
+const CHOSEN_ON_DEV = ["start", "alpha"];
+
 export function applyOverrides<P extends { name: string }>(base: P, overrides: Overrides, source = "config"): P {
   if (Object.keys(overrides).length === 0) return base;
   if ("name" in overrides && overrides.name !== base.name)
     throw new Error(`${source}: 'name' cannot be set (choose the profile with --profile ${String(overrides.name)})`);
+  const student = (overrides.train as Overrides | undefined)?.student as Overrides | undefined;
+  // A config file printed by `retail-repr config` holds them at the profile's values: only a
+  // different value is refused.
+  const current = (base as unknown as { train: { student: Overrides } }).train.student;
+  for (const key of CHOSEN_ON_DEV)
+    if (isPlainObject(student) && key in student && student[key] !== current[key])
+      throw new Error(
+        `${source}: train.student.${key} is chosen on dev-like by the student's sweep, so setting it would change nothing; ` +
+          `change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.${key}=...)`,
+      );
   const merged = mergeOverrides(base as unknown as Overrides, overrides) as unknown as P;
   const problems = profileProblems(merged);
   if (problems.length) throw new Error(`${source}: ${problems.join("; ")}`);
