@@ -24,6 +24,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: 
   return { diff, at };
 }
 
+/** ||a - b|| / ||b|| over all elements (0 when they are equal). */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, "lengths differ");
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return num === 0 ? 0 : Math.sqrt(num / Math.max(den, 1e-30));
+}
+
 /** |a - b| <= atol + rtol * |b| everywhere. */
 export function assertClose(
   a: ArrayLike<number> | tf.Tensor,

@@ -16,28 +16,16 @@ import { TORCH_KERNELS } from "../src/engine/torch-kernels";
 import { debianLibTorch, findLibTorch, loadTorch } from "../src/engine/torch-lib";
 import { conv2d, maxPool3x3s2 } from "../src/models/layers";
 import { createModel, disposeModel, features } from "../src/models/model";
-import { trainableVariables } from "../src/models/params";
+import { paramGrads } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
 import { supConLoss, pairLabels } from "../src/losses/supcon";
 import { hardNegativeMask } from "../src/losses/mining";
 import { Optimizer } from "../src/train/optimizer";
-import { randomArray } from "./helpers";
+import { randomArray, relError } from "./helpers";
 
 const torch = loadTorch();
 const skip = torch.ok || process.env.CI ? false : `no usable libtorch: ${torch.why}`;
 const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 16, planes: [8, 16, 32, 64], stem: 8 };
-
-/** ||a - b|| / ||b|| over all elements (0 when both are zero). */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "lengths differ");
-  let num = 0,
-    den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return num === 0 ? 0 : Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 type Shapes = number[][];
 /** f's value and the gradients of sum(f(x) * r) for each input, as plain arrays. */
@@ -190,14 +178,10 @@ test("torch backend: SupCon with hard negatives, loss and embedding gradient as 
 function modelStep(): { grads: Map<string, Float32Array>; embed: Float32Array; after: Float32Array[] } {
   const m = createModel({ arch: SMALL, pooling: "lca" }, 3);
   const x = tf.tensor4d(randomArray(3 * 40 * 40 * 3, 11), [3, 40, 40, 3]);
-  const vars = trainableVariables(m.params);
-  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
-  const names = new Map(vars.map((v) => [v.name, [...m.params.entries()].find(([, p]) => p === v)![0]]));
-  const out = new Map<string, Float32Array>();
-  for (const [vn, g] of Object.entries(grads)) out.set(names.get(vn)!, Float32Array.from(g.dataSync()));
+  const { value, grads } = paramGrads(m.params, () => tf.mean(tf.square(features(m, x, true))) as tf.Scalar);
+  const out = new Map(Object.entries(grads).map(([name, g]) => [name, Float32Array.from(g.dataSync())]));
   const embed = tf.tidy(() => Float32Array.from(features(m, x, false).dataSync()));
-  const byName = Object.fromEntries([...Object.entries(grads)].map(([vn, g]) => [names.get(vn)!, g]));
-  new Optimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }).apply(m.params, byName);
+  new Optimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }).apply(m.params, grads);
   const after = [...m.params.values()].map((p) => Float32Array.from(p.dataSync()));
   tf.dispose([value, x, ...Object.values(grads)]);
   disposeModel(m);
@@ -227,12 +211,10 @@ test(
     assert.match(engineLabel(), /^torch\/(cpu|cuda:\d+)$/);
     const m = createModel({ arch: SMALL, pooling: "lca" }, 4);
     const x = tf.tensor4d(randomArray(2 * 32 * 32 * 3, 12), [2, 32, 32, 3]);
-    const vars = trainableVariables(m.params);
     const opt = new Optimizer({ kind: "sgd", lr: 0.01, momentum: 0.9 });
-    const names = new Map(vars.map((v) => [v.name, [...m.params.entries()].find(([, p]) => p === v)![0]]));
     const step = () => {
-      const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
-      opt.apply(m.params, Object.fromEntries(Object.entries(grads).map(([vn, g]) => [names.get(vn)!, g])));
+      const { value, grads } = paramGrads(m.params, () => tf.mean(tf.square(features(m, x, true))) as tf.Scalar);
+      opt.apply(m.params, grads);
       tf.dispose([value, ...Object.values(grads)]);
     };
     step();

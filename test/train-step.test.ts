@@ -7,9 +7,9 @@ import { selectBackend } from "../src/engine/backend";
 import { nativeConvolutionsOn, setNativeConvolutions } from "../src/engine/native-kernels";
 import { batchNorm, BN_EPS } from "../src/models/layers";
 import { createModel, disposeModel, features } from "../src/models/model";
-import { createParams, trainableVariables } from "../src/models/params";
+import { createParams, paramGrads, trainableVariables } from "../src/models/params";
 import { ResNeXtConfig } from "../src/models/resnext";
-import { assertClose, randomArray, skipUnlessNative } from "./helpers";
+import { assertClose, randomArray, relError, skipUnlessNative } from "./helpers";
 
 const SMALL: ResNeXtConfig = { name: "test_small", layers: [1, 1, 1, 1], groups: 4, widthPerGroup: 16, planes: [8, 16, 32, 64], stem: 8 };
 
@@ -108,11 +108,8 @@ async function stepGrads(backend: string): Promise<Map<string, Float32Array>> {
   await tf.setBackend(backend);
   const m = createModel({ arch: SMALL, pooling: "lca" }, 3);
   const x = tf.tensor4d(randomArray(4 * 40 * 40 * 3, 11), [4, 40, 40, 3]);
-  const vars = trainableVariables(m.params);
-  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(features(m, x, true))) as tf.Scalar, vars);
-  const names = new Map(vars.map((v) => [v.name, [...m.params.entries()].find(([, p]) => p === v)![0]]));
-  const out = new Map<string, Float32Array>();
-  for (const [vn, g] of Object.entries(grads)) out.set(names.get(vn)!, g.dataSync() as Float32Array);
+  const { value, grads } = paramGrads(m.params, () => tf.mean(tf.square(features(m, x, true))) as tf.Scalar);
+  const out = new Map(Object.entries(grads).map(([name, g]) => [name, g.dataSync() as Float32Array]));
   tf.dispose([value, x, ...Object.values(grads)]);
   disposeModel(m);
   return out;
@@ -133,14 +130,7 @@ for (const engine of ["xnnpack", "native"] as const) {
       setNativeConvolutions(true);
       assert.equal(wasm.size, cpu.size);
       for (const [name, c] of cpu) {
-        const w = wasm.get(name)!;
-        let num = 0,
-          den = 0;
-        for (let i = 0; i < c.length; i++) {
-          num += (w[i] - c[i]) ** 2;
-          den += c[i] ** 2;
-        }
-        const rel = Math.sqrt(num / Math.max(den, 1e-30));
+        const rel = relError(wasm.get(name)!, c);
         assert.ok(rel <= 1e-4, `${name}: relative gradient difference ${rel.toExponential(2)}`);
       }
     },

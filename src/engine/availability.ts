@@ -6,7 +6,7 @@ import * as path from "path";
 import { tf } from "./tf";
 import { registerProjectKernels } from "./kernels";
 import { loadNative } from "./native";
-import { registerGroupedConvGradient, registerNativeKernels, setTorchDeviceLabel } from "./native-kernels";
+import { registerGroupedConvGradient, registerNativeKernels } from "./native-kernels";
 import { TORCH_BACKEND, TorchBackend } from "./torch-backend";
 import { registerTorchKernels } from "./torch-kernels";
 import { loadTorch, TorchLib } from "./torch-lib";
@@ -152,15 +152,16 @@ const torchCheck: AvailabilityCheck = async (ctx = {}) => {
   return { ok: true, detail: `${device}; ${status.detail}`, activate: () => activateTorch(status.lib, device) };
 };
 
-let torchRegistered = false;
+let torchBackend: TorchBackend | undefined;
 async function activateTorch(lib: TorchLib, device: string): Promise<void> {
-  if (!torchRegistered) {
-    torchRegistered = true;
-    tf.registerBackend(TORCH_BACKEND, () => new TorchBackend(lib, device));
+  if (!torchBackend) {
+    const backend = new TorchBackend(lib, device);
+    torchBackend = backend;
+    tf.registerBackend(TORCH_BACKEND, () => backend);
     registerTorchKernels();
     registerGroupedConvGradient();
   }
-  setTorchDeviceLabel(device);
+  torchBackend.device = device; // the addon's device was set by the check
   await activate(TORCH_BACKEND);
 }
 

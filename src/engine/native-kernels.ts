@@ -7,6 +7,7 @@
 // benchmark can compare both engines in one process.
 import { tf } from "./tf";
 import { loadNative, NativeLib } from "./native";
+import type { TorchBackend } from "./torch-backend";
 
 type Info = tf.TensorInfo;
 type KernelFunc = tf.KernelConfig["kernelFunc"];
@@ -38,18 +39,12 @@ export function projectKernelsOn(): boolean {
   return nativeConvolutionsOn() || tf.getBackend() === "torch";
 }
 
-let torchDevice = "cpu";
-/** The torch backend's device, for the engine's label (set when the backend starts). */
-export function setTorchDeviceLabel(device: string): void {
-  torchDevice = device;
-}
-
 /** What computes right now: "wasm/native", "wasm/xnnpack", "torch/cpu", "torch/cuda:0", or the
  * backend's name. Runs record it, since two engines' arithmetic (summation order) sends
  * training down different paths. */
 export function engineLabel(): string {
   const b = tf.getBackend();
-  if (b === "torch") return `torch/${torchDevice}`;
+  if (b === "torch") return `torch/${(tf.backend() as TorchBackend).device}`;
   return b === "wasm" ? (nativeConvolutionsOn() ? "wasm/native" : "wasm/xnnpack") : b;
 }
 

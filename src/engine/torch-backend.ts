@@ -25,11 +25,15 @@ interface Entry {
 export class TorchBackend extends tf.KernelBackend {
   private readonly data = new Map<object, Entry>();
 
+  /** Where tensors live ("cpu", "cuda:0"), as the addon was told; set when the backend starts. */
+  device: string;
+
   constructor(
     readonly lib: TorchLib,
-    readonly device: string,
+    device: string,
   ) {
     super();
+    this.device = device;
   }
 
   /** A data id's entry; data another backend holds (a tensor made before switching) is moved

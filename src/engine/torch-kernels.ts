@@ -4,7 +4,7 @@
 // `TORCH_KERNELS` is the list registered; a kernel missing from it fails the parity test's
 // registration check, not a run.
 import { tf } from "./tf";
-import { runTorch, TORCH_BACKEND } from "./torch-backend";
+import { dtypeCode, runTorch, TORCH_BACKEND } from "./torch-backend";
 import {
   BN_GRAD_SUMS,
   CHANNEL_AFFINE,
@@ -84,8 +84,7 @@ const axes = (axis: number | number[], shape: number[]) => tf.util.parseAxisPara
 const KERNELS: Record<string, (args: Args, inputs: Record<string, Info | undefined>, a: Attrs) => Info | Info[]> = {
   Identity: (args, { x }) => share(args, x!),
   Reshape: (args, { x }, a) => share(args, x!, tf.util.inferFromImplicitShape(a.shape, tf.util.sizeFromShape(x!.shape))),
-  Cast: (args, { x }, a) =>
-    a.dtype === x!.dtype ? share(args, x!) : one(args, "Cast", [x], [["float32", "int32", "bool"].indexOf(a.dtype)], a.dtype),
+  Cast: (args, { x }, a) => (a.dtype === x!.dtype ? share(args, x!) : one(args, "Cast", [x], [dtypeCode(a.dtype)], a.dtype)),
   Step: (args, { x }, a) => one(args, "Step", [x], [a.alpha ?? 0]),
   LeakyRelu: (args, { x }, a) => one(args, "LeakyRelu", [x], [a.alpha]),
   ClipByValue: (args, { x }, a) => one(args, "ClipByValue", [x], [a.clipValueMin, a.clipValueMax]),
@@ -135,12 +134,10 @@ const KERNELS: Record<string, (args: Args, inputs: Record<string, Info | undefin
   Tile: (args, { x }, a) => one(args, "Tile", [x], a.reps),
   PadV2: (args, { x }, a) => one(args, "PadV2", [x], [a.constantValue, ...(a.paddings as number[][]).flat()]),
   GatherV2: (args, { x, indices }, a) => one(args, "GatherV2", [x, indices], [axes(a.axis, x!.shape)[0], a.batchDims ?? 0]),
-  OneHot: (args, { indices }, a) =>
-    one(args, "OneHot", [indices], [a.depth, a.onValue, a.offValue, ["float32", "int32", "bool"].indexOf(a.dtype)]),
+  OneHot: (args, { indices }, a) => one(args, "OneHot", [indices], [a.depth, a.onValue, a.offValue, dtypeCode(a.dtype)]),
   Select: (args, { condition, t, e }) => one(args, "Select", [condition, t, e]),
-  Fill: (args, _, a) => one(args, "Fill", [], [a.value, ["float32", "int32", "bool"].indexOf(a.dtype ?? "float32"), ...a.shape]),
-  Range: (args, _, a) =>
-    one(args, "Range", [], [a.start, a.step, Math.max(0, Math.ceil((a.stop - a.start) / a.step)), ["float32", "int32"].indexOf(a.dtype)]),
+  Fill: (args, _, a) => one(args, "Fill", [], [a.value, dtypeCode(a.dtype ?? "float32"), ...a.shape]),
+  Range: (args, _, a) => one(args, "Range", [], [a.start, a.step, Math.max(0, Math.ceil((a.stop - a.start) / a.step)), dtypeCode(a.dtype)]),
   TopK: (args, { x }, a) => runTorch(args.backend, "TopK", [x], [a.k, a.sorted ? 1 : 0]),
   BatchMatMul: (args, { a: x, b: y }, a) => one(args, "BatchMatMul", [x, y], [a.transposeA ? 1 : 0, a.transposeB ? 1 : 0]),
   _FusedMatMul: (args, inputs, a) =>

@@ -163,6 +163,36 @@ function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, vari
   rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
 }
 
+/** A batch norm's forward (returning its value and gradient function) as a tfjs op of x, gamma,
+ * beta and, when there is one, the shortcut `residual`: tf.customGrad over those inputs. */
+type BatchNormForward = (
+  x: tf.Tensor4D,
+  g: tf.Tensor1D,
+  b: tf.Tensor1D,
+  r: tf.Tensor4D | undefined,
+  save: tf.GradSaveFunc,
+) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => tf.Tensor[] };
+
+function withBatchNormGrad(
+  forward: BatchNormForward,
+  x: tf.Tensor4D,
+  gamma: tf.Variable,
+  beta: tf.Variable,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
+  // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  if (residual) {
+    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) =>
+      forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
+    return bnAdd(x, gamma, beta, residual) as tf.Tensor4D;
+  }
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) =>
+    forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  return bn(x, gamma, beta) as tf.Tensor4D;
+}
+
 /** The same batch norm on the native per-channel kernels: two passes forward (moments, then
  * y = x * scale + shift), two backward (the sums, then dx = k*dy + B*x + C per channel, which
  * is the formula above regrouped), and x itself saved instead of a centred copy. With `relu`
@@ -211,17 +241,7 @@ function batchNormNative(
         }),
     };
   };
-  // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  if (residual) {
-    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) =>
-      forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
-    return bnAdd(x, gamma, beta, residual) as tf.Tensor4D;
-  }
-  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) =>
-    forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-  /* eslint-enable @typescript-eslint/no-explicit-any */
-  return bn(x, gamma, beta) as tf.Tensor4D;
+  return withBatchNormGrad(forward, x, gamma, beta, residual);
 }
 
 /** The same batch norm on libtorch's own training kernels (the torch backend): forward and
@@ -249,17 +269,7 @@ function batchNormTorch(
       },
     };
   };
-  // customGrad's typing cannot express a (tensors..., save) signature; the casts are only that.
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  if (residual) {
-    const bnAdd = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D, save: tf.GradSaveFunc) =>
-      forward(xIn, g, b, r, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.Tensor;
-    return bnAdd(x, gamma, beta, residual) as tf.Tensor4D;
-  }
-  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) =>
-    forward(xIn, g, b, undefined, save)) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-  /* eslint-enable @typescript-eslint/no-explicit-any */
-  return bn(x, gamma, beta) as tf.Tensor4D;
+  return withBatchNormGrad(forward, x, gamma, beta, residual);
 }
 
 export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
