@@ -43,6 +43,8 @@ export * from "./train/embed";
 export * from "./train/pseudolabel";
 export { FINETUNE_VARIANTS, type FinetuneVariant } from "./train/finetune";
 export * from "./pipeline/steps";
+export { registerStage, stages, representationNames } from "./pipeline/stages/registry";
+export * from "./pipeline/stages/stage";
 export * from "./pipeline/evaluate";
 export * from "./pipeline/metrics";
 export * from "./probe/probe";

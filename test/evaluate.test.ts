@@ -8,7 +8,7 @@ import { selectBackend } from "../src/engine/backend";
 import { getProfile } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
 import { evaluate } from "../src/pipeline/evaluate";
-import { REPRESENTATIONS } from "../src/pipeline/metrics";
+import { representationNames } from "../src/pipeline/stages/registry";
 import { ckptDir, ONE_SHOT_SETS, runDir } from "../src/pipeline/steps";
 import { metricsName } from "../src/pipeline/evaluate";
 import { inTempTree } from "./helpers";
@@ -24,7 +24,10 @@ test("evaluate: probes computed before a failure are kept and not recomputed; th
       const mtimes = () =>
         Object.fromEntries(
           ONE_SHOT_SETS.flatMap((set) =>
-            REPRESENTATIONS.map((w) => [`${set}-${w}`, fs.existsSync(probeFile(set, w)) ? fs.statSync(probeFile(set, w)).mtimeMs : 0]),
+            representationNames().map((w) => [
+              `${set}-${w}`,
+              fs.existsSync(probeFile(set, w)) ? fs.statSync(probeFile(set, w)).mtimeMs : 0,
+            ]),
           ),
         );
       for (const [k, t] of Object.entries(mtimes())) assert.ok(t > 0, `${k} kept`);
@@ -46,7 +49,7 @@ test("evaluate: probes computed before a failure are kept and not recomputed; th
       const again = await evaluate(profile, { quiet: true });
       const after = mtimes();
       for (const set of ONE_SHOT_SETS)
-        for (const w of REPRESENTATIONS) {
+        for (const w of representationNames()) {
           if (w === "student") assert.ok(after[`${set}-${w}`] > 0, "student probe computed");
           else assert.equal(after[`${set}-${w}`], before[`${set}-${w}`], `${set}-${w} was not recomputed`);
         }

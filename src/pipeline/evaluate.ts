@@ -5,7 +5,7 @@
 import * as path from "path";
 import { currentSelection } from "../engine/backend";
 import { engineLabel } from "../engine/native-kernels";
-import { Profile, trainSeed, withRun } from "../config/profiles";
+import { Profile, trainSeed } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { filesOf, pairsOf } from "../data/sets";
 import { datasetFingerprint, readManifest } from "../data/manifest";
@@ -15,7 +15,7 @@ import { cached, freshness, Freshness, Inputs } from "../util/fingerprint";
 import { disposeModel, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
 import { embedOneShot, probe, PROBE_C_GRID, selectC } from "../probe/probe";
-import { Metrics, EvaluationMeta, Representation, REPRESENTATIONS, Selection } from "./metrics";
+import { Metrics, EvaluationMeta, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
 import { reportPath } from "../util/reports";
 import { readVersioned, ReportFormatError, writeVersioned } from "../util/report-schema";
@@ -23,32 +23,24 @@ import { METRICS_REPORT } from "./metrics-schema";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
   chosenRecipe,
-  chosenStudent,
-  chosenTeacher,
-  keptCheckpoint,
   keptFinetune,
   DEV_SET,
-  ensureData,
+  ensureStep,
   EVAL_SETS,
   EvalSet,
-  finetune,
   finetuneName,
   FinetuneResult,
-  initialModel,
-  initInputs,
-  initRecord,
   ONE_SHOT_SETS,
   planSteps,
   PlanRow,
-  pretrainedModel,
   RecipeSelection,
   runDir,
   runTag,
+  Step,
   StepOptions,
-  trainedModel,
-  trainedWeights,
-  weightsOf,
+  stepTable,
 } from "./steps";
+import { representationNames, representationStages, stages } from "./stages/registry";
 
 /** 1-NN accuracy alone (no interval, no probe to fit): a quick check while training runs. Live
  * monitors read dev-like only: the test sets are scored once, by `evaluate`. */
@@ -57,24 +49,19 @@ export async function oneNNAccuracy(profile: Profile, model: Model, set: EvalSet
   return accuracy(knnPredict(e.train, e.trainLabels, e.test, e.dim), e.testLabels);
 }
 
-export async function representationModel(profile: Profile, which: Representation, opts: StepOptions = {}): Promise<Model> {
-  if (which === "random-init") return initialModel(profile);
-  if (which === "pretrained") return pretrainedModel(profile, opts);
-  return trainedModel(profile, which, opts);
-}
-
-/** What a representation's probe rows are made from: its weights' checksum (its step finished). */
-function representationInputs(profile: Profile, which: Representation): Inputs {
-  if (which === "random-init") return { random: trainSeed(profile), arch: profile.arch };
-  if (which === "pretrained") return { pretrained: initRecord(withRun(profile, { init: "pretrained" })).weights };
-  return { [which]: weightsOf(profile, which) };
+/** A representation's embedding model (its stage's steps made first when needed). */
+export async function representationModel(profile: Profile, which: string, opts: StepOptions = {}): Promise<Model> {
+  const stage = stages().find((s) => s.representation?.name === which);
+  if (!stage) throw new Error(`no representation '${which}': the registered ones are ${representationNames().join(", ")}`);
+  for (const step of stage.steps(profile)) await ensureStep(profile, step.name, opts);
+  return stage.representation!.model(profile);
 }
 
 /** What the metrics are made from, once every step they read is finished: the one-shot sets,
  * each representation's weights, the recipe chosen on dev and the fine-tune results. */
 function evaluationInputs(profile: Profile): {
   inputs: Inputs;
-  reps: Record<Representation, Inputs>;
+  reps: Record<string, Inputs>;
   ft: Metrics["finetune"];
   recipe: RecipeSelection;
 } {
@@ -88,10 +75,7 @@ function evaluationInputs(profile: Profile): {
       ft[set][variant] = k.result;
     }
   }
-  const reps = Object.fromEntries(REPRESENTATIONS.map((which) => [which, representationInputs(profile, which)])) as Record<
-    Representation,
-    Inputs
-  >;
+  const reps = Object.fromEntries(representationStages().map(([which, r]) => [which, r.inputs(profile)]));
   const data = Object.fromEntries(EVAL_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))]));
   const inputs: Inputs = { data, representations: reps, imageSize: profile.imageSize, probeGrid: PROBE_C_GRID, recipe, finetune: ft };
   return { inputs, reps, ft, recipe };
@@ -167,13 +151,9 @@ export function metricsName(profile: Profile): string {
  * test sets, with intervals and the findings; written to reports/metrics-<profile>.json. Cached
  * by its inputs: a second call with nothing changed reads the file and embeds nothing. */
 export async function evaluate(profile: Profile, opts: StepOptions = {}): Promise<Metrics> {
-  await ensureData(profile);
   // Every step the metrics read, made first where needed (the table's order).
-  for (const set of ONE_SHOT_SETS)
-    for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) await finetune(profile, set, variant, opts);
-  await initInputs(withRun(profile, { init: "pretrained" }), opts);
-  for (const which of ["teacher", "student"] as const) await trainedWeights(profile, which, opts);
-  const { inputs, reps, ft, recipe } = evaluationInputs(profile);
+  for (const step of stepTable(profile)) await ensureStep(profile, step.name, opts);
+  const { inputs, reps, ft } = evaluationInputs(profile);
   const state = keptMetrics(profile);
   if ("problem" in state) console.log(`${state.problem}: recomputing it`);
   const kept = "problem" in state ? undefined : state.metrics;
@@ -183,7 +163,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   const probeC = {} as Selection["probeC"];
   // Each probe is kept as soon as it is computed, so a later failure (a model that will not
   // load, a kill) costs only what was not done yet. dev-like first: it chooses C.
-  for (const which of REPRESENTATIONS) {
+  for (const [which, representation] of representationStages()) {
     const data = inputs.data as Record<string, string>;
     const keyOf = (set: EvalSet, C: number | number[]) => ({
       data: data[set],
@@ -194,7 +174,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
     });
     const file = (set: EvalSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
     let model: Model | undefined;
-    const embedded = async (set: EvalSet) => embedOneShot(profile, (model ??= await representationModel(profile, which, opts)), set);
+    const embedded = async (set: EvalSet) => embedOneShot(profile, (model ??= await representation.model(profile)), set);
     try {
       const dev = await cached(file(DEV_SET), keyOf(DEV_SET, PROBE_C_GRID), async () =>
         selectC(await embedded(DEV_SET), PROBE_C_GRID, profile.seed),
@@ -209,13 +189,8 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
       if (model) disposeModel(model);
     }
   }
-  const selection: Selection = {
-    probeC,
-    finetune: recipe,
-    teacher: chosenTeacher(profile),
-    student: chosenStudent(profile),
-    checkpoints: { teacher: keptCheckpoint(profile, "teacher"), student: keptCheckpoint(profile, "student") },
-  };
+  const selection = { probeC, ...Object.assign({}, ...stages().map((s) => s.selection?.(profile))) } as Selection;
+  selection.checkpoints = Object.fromEntries(stages().flatMap((s) => (s.keptCheckpoint ? [[s.name, s.keptCheckpoint(profile)]] : [])));
   const partial = {
     profile: profile.name,
     arch: profile.arch,
@@ -234,24 +209,21 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   return metrics;
 }
 
+/** The evaluation as the step after the table: it reads every step. */
+function evaluationStep(profile: Profile): Step {
+  return {
+    name: "evaluate",
+    dependencies: stepTable(profile).map((s) => s.name),
+    artifact: reportPath(metricsName(profile)),
+    command: "evaluate",
+    trains: false,
+    inputs: () => ({}),
+    state: () => evaluationState(profile),
+    run: async (o) => void (await evaluate(profile, o)),
+  };
+}
+
 /** The pipeline's table (steps.ts) and the evaluation after it: each cached or to run, and why. */
 export function pipelinePlan(profile: Profile): PlanRow[] {
-  const rows = planSteps(profile);
-  const waiting = rows.filter((r) => r.status === "to run").map((r) => r.step);
-  const artifact = reportPath(metricsName(profile));
-  if (waiting.length)
-    return [
-      ...rows,
-      {
-        step: "evaluate",
-        status: "to run",
-        why: `after ${waiting.length > 3 ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`,
-        artifact,
-      },
-    ];
-  const st = evaluationState(profile);
-  return [
-    ...rows,
-    st.fresh ? { step: "evaluate", status: "cached", artifact } : { step: "evaluate", status: "to run", why: st.why, artifact },
-  ];
+  return planSteps(profile, [evaluationStep(profile)]);
 }

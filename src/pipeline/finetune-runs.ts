@@ -16,7 +16,7 @@ import { Outcomes, outcomesOf } from "../probe/paired";
 import { embedFiles } from "../train/embed";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopResult, trainLoop } from "../train/loop";
-import { Inputs, keptResult } from "../util/fingerprint";
+import { cached, Inputs, keptResult } from "../util/fingerprint";
 import {
   bestOnDev,
   ckptDir,
@@ -239,3 +239,32 @@ export async function runFinetune(
 
 /** The layers a fine-tune adds to the pretrained backbone (at the recipe's full rate). */
 const FINETUNE_HEADS = ["fc.", "lca."];
+
+/** A fine-tune by the convergence rule: its runs kept in their folders by their inputs (trained
+ * when they changed), the next, twice as long, only while the last has not converged. */
+export async function convergedFinetune(
+  profile: Profile,
+  set: EvalSet,
+  variant: FinetuneVariant,
+  recipe: FinetuneRecipe,
+  opts: StepOptions,
+): Promise<FinetuneResult & { result?: LoopResult }> {
+  let loop: LoopResult | undefined;
+  const named = set === DEV_SET ? recipe : undefined;
+  for (let last = -1; ;) {
+    const k = keptFinetune(profile, set, variant, recipe, named);
+    if ("result" in k) return loop ? { ...k.result, result: loop } : k.result;
+    if (k.missing === last) throw new Error(`${finetuneAttemptName(set, variant, named, k.missing)}: made but not read back (${k.why})`);
+    last = k.missing;
+    if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, named, k.missing)}: ${k.why}`);
+    await cached(
+      finetuneAttemptFile(profile, set, variant, named, k.missing),
+      finetuneAttemptInputs(profile, set, variant, recipe, k.missing),
+      async () => {
+        const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);
+        loop = result;
+        return r;
+      },
+    );
+  }
+}

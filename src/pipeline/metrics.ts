@@ -4,11 +4,12 @@ import type { Inputs } from "../util/fingerprint";
 import type { CSelection, ProbeScores } from "../probe/probe";
 import type { FinetuneVariant } from "../train/finetune";
 import type { Finding } from "./findings";
-import type { EvalSet, FinetuneResult, OneShotSet, RecipeSelection, StudentSelection, TeacherSelection } from "./steps";
+import type { EvalSet, OneShotSet, StudentSelection, TeacherSelection } from "./runs";
+import type { FinetuneResult, RecipeSelection } from "./finetune-runs";
 import type { CheckpointSelection } from "../train/loop";
 
-export const REPRESENTATIONS = ["random-init", "pretrained", "teacher", "student"] as const;
-export type Representation = (typeof REPRESENTATIONS)[number];
+/** A representation's name: a registered stage's (stages/registry.ts: "pretrained", "teacher", ...). */
+export type Representation = string;
 
 export interface EvaluationMeta {
   init: string;
@@ -36,8 +37,8 @@ export interface Selection {
   finetune: RecipeSelection;
   teacher: TeacherSelection;
   student: StudentSelection;
-  /** The checkpoint the teacher's and the student's runs kept: their number of steps. */
-  checkpoints: Record<"teacher" | "student", CheckpointSelection & { rule: string }>;
+  /** The checkpoint each stage's main run kept (teacher, student): its number of steps. */
+  checkpoints: Record<string, CheckpointSelection & { rule: string }>;
 }
 
 export interface Metrics {

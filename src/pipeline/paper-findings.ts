@@ -1,21 +1,18 @@
 // The six claims this reproduction tests, read off the paper's Tables 1 and 2 (and one of ours:
 // learned representations above the random-init floor), each scored over every seed's run.
 import type { Metrics, Selection } from "./metrics";
-import type { OneShotSet } from "./steps";
+import type { OneShotSet } from "./runs";
+import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
+import { representationStages } from "./stages/registry";
 import { MIN_TRAIN_ACCURACY } from "./finetune-runs";
 import { finding, Finding, Scored } from "./findings";
 
 /** One seed's rows and what was chosen on dev for it. */
 export type RunRows = Pick<Metrics, "probes" | "finetune"> & { selection: Pick<Selection, "finetune"> };
 
-const LABELS: Record<string, string> = {
-  gap: "fine-tuned GAP",
-  lca: "+ LCA",
-  "lca-maxent": "+ LCA + MaxEnt",
-  teacher: "teacher + LR",
-  student: "student + LR",
-  "random-init": "random init + LR",
-};
+/** Each row's name in the findings: the fine-tune variants' and the representations'. */
+const labelOf = (key: string) =>
+  FINETUNE_VARIANTS[key as FinetuneVariant]?.short ?? representationStages().find(([name]) => name === key)?.[1].short ?? key;
 
 /** A fine-tune row stands in a comparison only when it converged (>= 95 % on its training
  * images) and, on dev-like, is not below the frozen pretrained backbone + LR it started from. */
@@ -44,14 +41,14 @@ function row(runs: RunRows[], set: OneShotSet, key: string): Scored {
     const variant = key as keyof RunRows["finetune"][OneShotSet];
     const fs = runs.map((m) => m.finetune[set][variant]);
     return {
-      label: LABELS[key],
+      label: labelOf(key),
       accuracy: mean(fs.map((f) => f.accuracy)),
       outcomes: fs.map((f) => f.outcomes),
       notTested: finetunePrecondition(runs, set, variant),
     };
   }
   const ps = runs.map((m) => m.probes[set][key as keyof RunRows["probes"][OneShotSet]]);
-  return { label: LABELS[key], accuracy: mean(ps.map((p) => p.logreg)), outcomes: ps.map((p) => p.logregOutcomes) };
+  return { label: labelOf(key), accuracy: mean(ps.map((p) => p.logreg)), outcomes: ps.map((p) => p.logregOutcomes) };
 }
 
 const BOTH: OneShotSet[] = ["capg-like", "grozi-like"];

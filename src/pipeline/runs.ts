@@ -315,7 +315,7 @@ export function chosenTeacher(profile: Profile): TeacherSelection {
 }
 
 /** Which checkpoint a finished teacher or student kept, and the dev scores it was chosen by. */
-export function keptCheckpoint(profile: Profile, which: "teacher" | "student"): CheckpointSelection & { rule: string } {
+export function keptCheckpoint(profile: Profile, which: string): CheckpointSelection & { rule: string } {
   const sel = readCheckpointMeta(ckptDir(profile, which)).extra.selection as CheckpointSelection | undefined;
   if (!sel)
     throw new Error(
@@ -325,7 +325,10 @@ export function keptCheckpoint(profile: Profile, which: "teacher" | "student"): 
 }
 
 /** A finished training step's weights checksum. */
-export const weightsOf = (profile: Profile, which: "teacher" | "student") => readCheckpointMeta(ckptDir(profile, which)).weights.sha256;
+export const weightsOf = (profile: Profile, step: string) => readCheckpointMeta(ckptDir(profile, step)).weights.sha256;
+
+/** A finished training step's embedding model, read from its checkpoint. */
+export const checkpointModel = (profile: Profile, step: string) => loadCheckpoint(ckptDir(profile, step), initialModel(profile)).model;
 
 /** What a student run is made from: its data, teacher, start and settings, `steps` long. */
 export function studentInputs(profile: Profile, steps = profile.train.student.steps): Inputs {
@@ -362,7 +365,7 @@ export async function runPseudolabels(
   const spec = pseudoSpec(profile);
   let status = pseudoStatus(dir, spec);
   if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
-    const teacher = loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model;
+    const teacher = checkpointModel(profile, "teacher");
     const { files } = filesOf(datasetDir("student-pseudo", profile.name));
     status = await writePseudolabels(teacher, files, dir, {
       spec,
@@ -420,9 +423,7 @@ async function studentRun(
 ): Promise<{ model: Model; result: LoopResult }> {
   const labels = readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
   const model =
-    profile.train.student.start === "teacher"
-      ? loadCheckpoint(ckptDir(profile, "teacher"), initialModel(profile)).model
-      : modelAtInit(profile, embeddingConfig(profile));
+    profile.train.student.start === "teacher" ? checkpointModel(profile, "teacher") : modelAtInit(profile, embeddingConfig(profile));
   const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
   const { files } = filesOf(datasetDir("student-pseudo", profile.name));
   const task = studentTask(pairs, files, labels, profile);

@@ -1,274 +1,54 @@
-// The method as a declared table of cached steps, cached in runs/<profile>/ and datasets/: each
-// step names the steps it reads, what its artifact is made from (its inputs), whether the artifact
-// there was made from today's inputs, and how to make it. One traversal (ensureStep) makes sure
-// of a step: its dependencies first, then the step itself unless its artifact is current. The
-// CLI's per-stage commands, `reproduce`, the shard workers and the notebooks all go through it;
-// `retail-repr plan` prints the table with what is cached and what would run, and why.
-import { FinetuneRecipe, Profile, withRun } from "../config/profiles";
-import { DATASET_NAMES, datasetState, generateAll } from "../data/generate";
-import { disposeModel, Model, ModelConfig } from "../models/model";
-import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
+// The method as a table of cached steps, read off the registry of stages (stages/), cached in
+// runs/<profile>/ and datasets/. One traversal (ensureStep) makes sure of a step: its
+// dependencies first, then the step itself unless its artifact is current. The CLI's per-stage
+// commands, `reproduce`, the shard workers and the notebooks all go through it; `retail-repr plan`
+// prints the table with what is cached and what would run, and why.
+import { Profile, withRun } from "../config/profiles";
+import { DATASET_NAMES } from "../data/generate";
+import { Model, ModelConfig } from "../models/model";
+import type { FinetuneVariant } from "../train/finetune";
 import type { LoopResult } from "../train/loop";
-import { describeIncomplete, PseudoSpec, PseudoStatus, pseudoStatus } from "../train/pseudolabel";
-import { cached, Freshness, Inputs, keptResult } from "../util/fingerprint";
+import type { PseudoSpec, PseudoStatus } from "../train/pseudolabel";
+import type { Inputs } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
 import {
-  checkpointState,
+  checkpointModel,
   ckptDir,
-  DEV_SET,
   embeddingConfig,
-  EvalSet,
-  initialModel,
   initRecord,
   modelAtInit,
-  ONE_SHOT_SETS,
   OneShotSet,
-  pretrainInputs,
-  pseudoSpec,
-  runDir,
   runPretrain,
   runPseudolabels,
   runStudent,
-  runStudentSweep,
   runTeacher,
-  selectionRun,
   StepOptions,
   chosenStudent,
   StudentSelection,
-  studentSweepInputs,
+  studentLrName,
   studentSweepName,
-  teacherInputs,
   weightsOf,
   teacherSweepName,
-  teacherSweepInputs,
-  runTeacherSweep,
-  studentLrCandidate,
-  studentLrName,
-  studentMainInputs,
   TeacherSelection,
   chosenTeacher,
 } from "./runs";
-import {
-  chosenRecipe,
-  FinetuneResult,
-  finetuneInputs,
-  finetuneName,
-  finetuneResultFile,
-  keptFinetune,
-  finetuneAttemptName,
-  finetuneAttemptFile,
-  finetuneAttemptInputs,
-  finetuneSweep,
-  RecipeSelection,
-  runFinetune,
-} from "./finetune-runs";
-import * as path from "path";
-import { loadCheckpoint } from "../models/checkpoint";
+import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName, finetuneSweep, RecipeSelection } from "./finetune-runs";
+import { stages } from "./stages/registry";
+import { initSteps, PlanRow, Step, Traversal } from "./stages/stage";
 
 export * from "./runs";
 export * from "./finetune-runs";
+export type { PlanRow, Step } from "./stages/stage";
 
-export interface Step {
-  name: string;
-  /** The steps whose artifacts this one reads. */
-  dependencies: string[];
-  /** Where its artifact lives. */
-  artifact: string;
-  /** The command that makes this step alone. */
-  command: string;
-  /** Whether making it trains a network. */
-  trains: boolean;
-  /** What the artifact is made from; call once every dependency is current. */
-  inputs(): Inputs;
-  /** Whether the artifact there was made from `inputs`, and if not, why. */
-  state(inputs: Inputs): Freshness;
-  /** Make the artifact (its dependencies are current). */
-  run(opts: StepOptions): Promise<void>;
-}
-
-/** The init's step, when the run starts from one that is made here. */
-const initSteps = (profile: Profile) => (profile.init === "pretrained" ? ["pretrain"] : []);
-
-function trainingStep(profile: Profile, name: "pretrain" | "teacher" | "student", o: Pick<Step, "dependencies" | "inputs" | "run">): Step {
-  const p = name === "pretrain" ? withRun(profile, { repeat: 0 }) : profile;
-  const command = name === "pretrain" ? "pretrain" : `train-${name}`;
-  return {
-    name,
-    artifact: ckptDir(p, name),
-    command,
-    trains: true,
-    state: (inputs) => checkpointState(p, name, p.train[name].steps, inputs),
-    ...o,
-  };
-}
-
-/** The steps of `profile`'s run, dependencies before the steps that read them. */
+/** The steps of `profile`'s run, dependencies before the steps that read them: each stage's, in
+ * the registry's order. */
 export function stepTable(profile: Profile): Step[] {
-  const data: Step[] = DATASET_NAMES.map((name) => ({
-    name,
-    dependencies: [],
-    artifact: `datasets/${profile.name}/${name}`,
-    command: `generate --only ${name}`,
-    trains: false,
-    inputs: () => ({ spec: name }),
-    state: () => datasetState(name, profile),
-    run: async (opts) => void (await generateAll(profile, [name], { quiet: opts.quiet })),
-  }));
-  const pretrain = trainingStep(profile, "pretrain", {
-    dependencies: ["pretrain-corpus"],
-    inputs: () => pretrainInputs(profile),
-    run: async (o) => disposeModel((await runPretrain(profile, o)).model),
-  });
-  // Every setting is chosen on dev-like by short runs (the sweeps): the teacher's learning rate,
-  // the student's start, alpha and learning rate, the fine-tune recipe. Each sweep runs once,
-  // with repeat 0, and every repeat reuses it.
-  const p0 = selectionRun(profile);
-  const teacherSweep = profile.train.teacher.sweep.lrScales.map((scale) =>
-    sweepStep(profile, {
-      name: teacherSweepName(scale),
-      dependencies: ["teacher-pairs", DEV_SET, ...initSteps(p0)],
-      command: "train-teacher",
-      inputs: () => teacherSweepInputs(p0, scale),
-      run: (o) => runTeacherSweep(p0, scale, o),
-    }),
-  );
-  const teacher = trainingStep(profile, "teacher", {
-    dependencies: ["teacher-pairs", DEV_SET, ...initSteps(profile), ...teacherSweep.map((s) => s.name)],
-    inputs: () => teacherInputs(profile),
-    run: async (o) => disposeModel((await runTeacher(profile, o)).model),
-  });
-  const pseudolabels: Step = {
-    name: "pseudolabels",
-    dependencies: ["student-pseudo", "teacher"],
-    artifact: runDir(profile, "pseudolabels"),
-    command: "pseudolabel",
-    trains: false,
-    inputs: () => pseudoSpec(profile) as unknown as Inputs,
-    state: (spec) => pseudolabelState(profile, spec as unknown as PseudoSpec),
-    run: async (o) => void (await runPseudolabels(profile, o)),
-  };
-  const studentSweep = profile.train.student.sweep.candidates.map((c) =>
-    sweepStep(profile, {
-      name: studentSweepName(c),
-      dependencies: ["teacher-pairs", "pseudolabels", DEV_SET, ...initSteps(p0)],
-      command: "train-student",
-      inputs: () => studentSweepInputs(p0, c),
-      run: (o) => runStudentSweep(p0, c, o),
-    }),
-  );
-  // The second stage: the first stage's best start and alpha at other learning rates.
-  const studentLrSweep = profile.train.student.sweep.lrScales.map((scale) => {
-    const c = () => studentLrCandidate(p0, scale);
-    return sweepStep(profile, {
-      name: studentSweepName({ name: studentLrName(scale) }),
-      dependencies: studentSweep.map((s) => s.name),
-      command: "train-student",
-      inputs: () => studentSweepInputs(p0, c()),
-      run: (o) => runStudentSweep(p0, c(), o),
-    });
-  });
-  const student = trainingStep(profile, "student", {
-    dependencies: [
-      "teacher-pairs",
-      "pseudolabels",
-      DEV_SET,
-      ...initSteps(profile),
-      ...studentSweep.map((s) => s.name),
-      ...studentLrSweep.map((s) => s.name),
-    ],
-    inputs: () => studentMainInputs(profile),
-    run: async (o) => disposeModel((await runStudent(profile, o)).model),
-  });
-  // The fine-tune recipe is chosen on dev-like (the sweep's runs), then used on the test sets.
-  const finetuneStep = (
-    p: Profile,
-    set: EvalSet,
-    variant: FinetuneVariant,
-    recipe: () => FinetuneRecipe,
-    named: FinetuneRecipe | undefined,
-    after: string[],
-  ): Step => ({
-    name: finetuneName(set, variant, named),
-    dependencies: [set, ...initSteps(p), ...after],
-    artifact: finetuneResultFile(p, set, variant, named),
-    command: `finetune --dataset ${set}${set === DEV_SET ? "" : ` --variant ${variant}`}`,
-    trains: true,
-    inputs: () => finetuneInputs(p, set, variant, recipe()),
-    state: () => {
-      const k = keptFinetune(p, set, variant, recipe(), named);
-      return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
-    },
-    run: async (o) => void (await finetuneRun(p, set, variant, recipe(), o)),
-  });
-  const sweep = finetuneSweep(profile).map((r) =>
-    selectionStep(
-      profile,
-      finetuneStep(p0, r.set, r.variant, () => r.recipe, r.recipe, []),
-    ),
-  );
-  const finetunes = ONE_SHOT_SETS.flatMap((set) =>
-    (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) =>
-      finetuneStep(
-        profile,
-        set,
-        variant,
-        () => chosenRecipe(profile).chosen,
-        undefined,
-        sweep.map((s) => s.name),
-      ),
-    ),
-  );
-  return [...data, pretrain, ...teacherSweep, teacher, pseudolabels, ...studentSweep, ...studentLrSweep, student, ...sweep, ...finetunes];
+  return stages().flatMap((s) => s.steps(profile));
 }
 
-/** A sweep's short run as a step: its result file in repeat 0's runs/<profile>/<name>/, made once
- * and kept by its inputs (a repeat's table delegates to repeat 0's, selectionStep). */
-function sweepStep(
-  profile: Profile,
-  s: { name: string; dependencies: string[]; command: string; inputs: () => Inputs; run: (o: StepOptions) => Promise<unknown> },
-): Step {
-  const file = path.join(runDir(selectionRun(profile), s.name), "result.json");
-  return selectionStep(profile, {
-    name: s.name,
-    dependencies: s.dependencies,
-    artifact: file,
-    command: s.command,
-    trains: true,
-    inputs: s.inputs,
-    state: (inputs) => keptState(file, inputs),
-    run: async (o) => void (await cached(file, s.inputs(), () => s.run(o))),
-  });
-}
-
-/** A result file's state: kept, and made from `inputs`? */
-function keptState(file: string, inputs: Inputs): Freshness {
-  const k = keptResult<unknown>(file, inputs);
-  return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
-}
-
-/** A sweep's step in a repeat's table stands for the same step of repeat 0's table, where it is
- * made (its state and its run are that step's). */
-function selectionStep(profile: Profile, step: Step): Step {
-  if (!profile.repeat) return step;
-  const p0 = selectionRun(profile);
-  return {
-    ...step,
-    dependencies: [],
-    inputs: () => ({ madeWith: "repeat 0", step: step.name }),
-    state: () => {
-      const row = planSteps(p0).find((r) => r.step === step.name)!;
-      return row.status === "cached" ? { fresh: true } : { fresh: false, why: `in repeat 0's run: ${row.why}` };
-    },
-    run: (o) => ensureStep(p0, step.name, o),
-  };
-}
-
-function pseudolabelState(profile: Profile, spec: PseudoSpec): Freshness {
-  const st = pseudoStatus(runDir(profile, "pseudolabels"), spec);
-  if (!st.problems.size) return { fresh: true };
-  return { fresh: false, why: st.done.length ? `${st.problems.size} of ${st.parts} parts to label` : "not labelled yet" };
-}
+/** The traversal as a step sees it (a repeat's sweep stands for repeat 0's). */
+const TRAVERSAL: Traversal = { plan: (p) => planSteps(p), ensure: (p, step, o) => ensureStep(p, step, o) };
 
 /** The options a step passes to the steps it reads: `onStep` is for the step that was asked for,
  * not for a pretraining or a teacher trained on the way to it. */
@@ -279,28 +59,25 @@ function forDependencies(opts: StepOptions): StepOptions {
 
 /** Make sure of step `name`: its dependencies first, then the step itself unless its artifact
  * was made from today's inputs. A shard worker (`noTraining`) refuses to train, naming the
- * command to run; the student refuses pseudolabels split across shards and left incomplete. */
-export async function ensureStep(profile: Profile, name: string, opts: StepOptions = {}, asked = true): Promise<void> {
+ * command to run; a step read by another may refuse that reader (pseudolabels split across
+ * shards and left incomplete). */
+export async function ensureStep(profile: Profile, name: string, opts: StepOptions = {}, forReader = false): Promise<void> {
   const step = await ensureDependencies(profile, name, opts);
   const inputs = step.inputs();
-  if (step.state(inputs).fresh) return;
-  if (opts.noTraining && name !== "pseudolabels")
+  if (step.state(inputs, TRAVERSAL).fresh) return;
+  if (opts.noTraining && !step.sharded)
     throw new Error(
       `${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`,
     );
-  if (name === "pseudolabels" && !asked) {
-    const spec = inputs as unknown as PseudoSpec;
-    const st = pseudoStatus(step.artifact, spec);
-    if (st.shards) throw new Error(describeIncomplete(step.artifact, spec, st));
-  }
-  await step.run(asked ? opts : forDependencies(opts));
+  if (forReader) step.refuseReader?.(inputs);
+  await step.run(forReader ? forDependencies(opts) : opts, TRAVERSAL);
 }
 
 /** Make sure of every step that step `name` reads; returns the step. */
 async function ensureDependencies(profile: Profile, name: string, opts: StepOptions): Promise<Step> {
   const step = stepTable(profile).find((s) => s.name === name);
   if (!step) throw new Error(`no step '${name}' in the pipeline of profile ${profile.name}`);
-  for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), false);
+  for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), true);
   return step;
 }
 
@@ -309,25 +86,17 @@ export async function ensureData(profile: Profile): Promise<void> {
   for (const name of DATASET_NAMES) await ensureStep(profile, name);
 }
 
-export interface PlanRow {
-  step: string;
-  status: "cached" | "to run";
-  /** Why it would run ("not trained yet", "inputs changed (data); training from scratch", "after teacher"). */
-  why?: string;
-  artifact: string;
-}
-
-/** The table as it stands: each step cached or to run, and why (a step after one that will run
- * runs too: its inputs are that one's output). Computes nothing. */
-export function planSteps(profile: Profile): PlanRow[] {
-  const table = stepTable(profile);
+/** The table as it stands, with `extra` steps after it: each step cached or to run, and why (a
+ * step after one that will run runs too: its inputs are that one's output). Computes nothing. */
+export function planSteps(profile: Profile, extra: Step[] = []): PlanRow[] {
   const toRun = new Set<string>();
-  return table.map((s) => {
+  return [...stepTable(profile), ...extra].map((s) => {
     const waiting = s.dependencies.filter((d) => toRun.has(d));
     let why: string | undefined;
-    if (waiting.length) why = `after ${waiting.join(", ")}`;
+    if (waiting.length)
+      why = `after ${waiting.length > 10 ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`;
     else {
-      const st = s.state(s.inputs());
+      const st = s.state(s.inputs(), TRAVERSAL);
       if (!st.fresh) why = st.why;
     }
     if (why) toRun.add(s.name);
@@ -351,7 +120,7 @@ export async function pretrainedCheckpoint(profile: Profile, opts: StepOptions =
 }
 
 async function ensureInit(profile: Profile, opts: StepOptions): Promise<void> {
-  for (const s of initSteps(profile)) await ensureStep(profile, s, forDependencies(opts), false);
+  for (const s of initSteps(profile)) await ensureStep(profile, s, forDependencies(opts), true);
 }
 
 /** The pretrained backbone as an embedding model (LCA pooling), for the probe row. */
@@ -388,16 +157,16 @@ export async function trainStudent(profile: Profile, opts: StepOptions = {}): Pr
 }
 
 /** A finished step's weights checksum (training it first when needed), without loading it. */
-export async function trainedWeights(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<string> {
+export async function trainedWeights(profile: Profile, which: string, opts: StepOptions = {}): Promise<string> {
   await ensureStep(profile, which, opts);
   return weightsOf(profile, which);
 }
 
 /** A finished step's model from its checkpoint (training it first when needed). */
-export async function trainedModel(profile: Profile, which: "teacher" | "student", opts: StepOptions = {}): Promise<Model> {
+export async function trainedModel(profile: Profile, which: string, opts: StepOptions = {}): Promise<Model> {
   await ensureData(profile);
   await ensureStep(profile, which, opts);
-  return loadCheckpoint(ckptDir(profile, which), initialModel(profile)).model;
+  return checkpointModel(profile, which);
 }
 
 /** Step 2, or this process's shard of it: the teacher's embeddings of the unlabeled set, in parts.
@@ -408,37 +177,8 @@ export async function pseudolabel(
 ): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
   const o = opts.shard ? { ...opts, noTraining: true } : opts;
   if (!opts.shard) await ensureData(profile);
-  await ensureStep(profile, "teacher", forDependencies(o), false);
+  await ensureStep(profile, "teacher", forDependencies(o), true);
   return runPseudolabels(profile, o);
-}
-
-/** A fine-tune by the convergence rule: its runs kept in their folders by their inputs (trained
- * when they changed), the next, twice as long, only while the last has not converged. */
-async function finetuneRun(
-  profile: Profile,
-  set: EvalSet,
-  variant: FinetuneVariant,
-  recipe: FinetuneRecipe,
-  opts: StepOptions,
-): Promise<FinetuneResult & { result?: LoopResult }> {
-  let loop: LoopResult | undefined;
-  const named = set === DEV_SET ? recipe : undefined;
-  for (let last = -1; ;) {
-    const k = keptFinetune(profile, set, variant, recipe, named);
-    if ("result" in k) return loop ? { ...k.result, result: loop } : k.result;
-    if (k.missing === last) throw new Error(`${finetuneAttemptName(set, variant, named, k.missing)}: made but not read back (${k.why})`);
-    last = k.missing;
-    if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, named, k.missing)}: ${k.why}`);
-    await cached(
-      finetuneAttemptFile(profile, set, variant, named, k.missing),
-      finetuneAttemptInputs(profile, set, variant, recipe, k.missing),
-      async () => {
-        const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);
-        loop = result;
-        return r;
-      },
-    );
-  }
 }
 
 /** A fine-tune baseline on a test set with the recipe dev-like chose (the dev sweep first when
@@ -451,7 +191,7 @@ export async function finetune(
 ): Promise<FinetuneResult & { result?: LoopResult }> {
   await ensureData(profile);
   await ensureDependencies(profile, finetuneName(set, variant), opts);
-  return finetuneRun(profile, set, variant, chosenRecipe(profile).chosen, opts);
+  return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, opts);
 }
 
 /** The student's dev sweep (short runs of each start and alpha, then of the best one's learning

@@ -1,7 +1,8 @@
 // The paper's two tables, beside ours: same rows, paper's number, ours, and the difference.
-import type { Metrics, Representation } from "../pipeline/metrics";
+import type { Metrics } from "../pipeline/metrics";
+import { representationStages } from "../pipeline/stages/registry";
 import type { Interval } from "../probe/bootstrap";
-import type { FinetuneVariant } from "../train/finetune";
+import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import type { OneShotSet } from "../pipeline/steps";
 import { dataFrameHtml, Row, saveTableCsv, showTable, toDataFrame } from "./dataframe";
 import { showHtml } from "../util/host";
@@ -13,24 +14,26 @@ export const PAPER: Record<OneShotSet, Record<string, number>> = {
   "grozi-like": { gap: 60.4, lca: 70.8, "lca-maxent": 72.3, teacher: 75.05, student: 76.19 },
 };
 
-const ROWS: { key: string; label: string; kind: "finetune" | "probe" }[] = [
-  { key: "gap", label: "ResNeXt fine-tuned", kind: "finetune" },
-  { key: "lca", label: "+ LCA layer", kind: "finetune" },
-  { key: "lca-maxent", label: "+ LCA + MaxEnt loss", kind: "finetune" },
-  { key: "teacher", label: "Teacher representations + LR", kind: "probe" },
-  { key: "student", label: "Student representations + LR", kind: "probe" },
-  { key: "pretrained", label: "Pretrained backbone + LR (ours only)", kind: "probe" },
-  { key: "random-init", label: "Random-init representations + LR (floor, ours only)", kind: "probe" },
-];
+/** The tables' rows: the fine-tune baselines, then the representations with a number in the
+ * paper, then ours only (each in the registry's order). */
+function tableRowSpecs(): { key: string; label: string; kind: "finetune" | "probe" }[] {
+  const reps = representationStages().map(([key, r]) => ({ key, label: r.label, kind: "probe" as const }));
+  const inPaper = (key: string) => key in PAPER["capg-like"];
+  return [
+    ...Object.entries(FINETUNE_VARIANTS).map(([key, v]) => ({ key, label: v.label, kind: "finetune" as const })),
+    ...reps.filter((r) => inPaper(r.key)),
+    ...reps.filter((r) => !inPaper(r.key)),
+  ];
+}
 
 /** A fraction as a percentage with one decimal. */
 export const pct = (v: number) => Math.round(v * 1000) / 10;
 const ci = (c: Interval) => `${pct(c[0]).toFixed(1)}–${pct(c[1]).toFixed(1)}`;
 
 export function tableRows(m: Metrics, set: OneShotSet): Row[] {
-  return ROWS.map((r) => {
+  return tableRowSpecs().map((r) => {
     const f = r.kind === "finetune" ? m.finetune[set][r.key as FinetuneVariant] : undefined;
-    const p = r.kind === "probe" ? m.probes[set][r.key as Representation] : undefined;
+    const p = r.kind === "probe" ? m.probes[set][r.key] : undefined;
     const ours = f ? f.accuracy : p!.logreg;
     const paper = PAPER[set][r.key];
     return {

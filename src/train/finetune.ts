@@ -9,10 +9,12 @@ import { mixSeed, rngFrom } from "../data/rng";
 import { crossEntropyLoss, maxEntLoss } from "../losses/classification";
 import { TrainTask } from "./loop";
 
+/** The fine-tune baselines: their pooling and loss, their row in the paper's tables (`label`)
+ * and their name in the findings (`short`). */
 export const FINETUNE_VARIANTS = {
-  gap: { pooling: "gap" as const, maxEnt: false, label: "ResNeXt fine-tuned (GAP)" },
-  lca: { pooling: "lca" as const, maxEnt: false, label: "+ LCA layer" },
-  "lca-maxent": { pooling: "lca" as const, maxEnt: true, label: "+ LCA + MaxEnt loss" },
+  gap: { pooling: "gap" as const, maxEnt: false, label: "ResNeXt fine-tuned", short: "fine-tuned GAP" },
+  lca: { pooling: "lca" as const, maxEnt: false, label: "+ LCA layer", short: "+ LCA" },
+  "lca-maxent": { pooling: "lca" as const, maxEnt: true, label: "+ LCA + MaxEnt loss", short: "+ LCA + MaxEnt" },
 };
 export type FinetuneVariant = keyof typeof FINETUNE_VARIANTS;
 

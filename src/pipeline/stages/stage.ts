@@ -1,0 +1,146 @@
+// What a stage of the method declares (one module per stage in this folder, listed in
+// registry.ts): its cached steps, and, for a representation, how its probe rows are made. The step
+// table, the plan, evaluate's representations and the paper tables' rows are all read off these.
+import * as path from "path";
+import type { Profile } from "../../config/profiles";
+import type { Model } from "../../models/model";
+import type { CheckpointSelection } from "../../train/loop";
+import { cached, Freshness, Inputs, keptResult } from "../../util/fingerprint";
+import { checkpointModel, checkpointState, ckptDir, runDir, selectionRun, StepOptions, weightsOf } from "../runs";
+
+/** One cached step: the steps it reads, what its artifact is made from (its inputs), whether the
+ * artifact there was made from today's inputs, and how to make it. */
+export interface Step {
+  name: string;
+  /** The steps whose artifacts this one reads. */
+  dependencies: string[];
+  /** Where its artifact lives. */
+  artifact: string;
+  /** The command that makes this step alone. */
+  command: string;
+  /** Whether making it trains a network. */
+  trains: boolean;
+  /** Whether a shard worker makes its share of it (every other step it finds made, or refuses). */
+  sharded?: boolean;
+  /** What the artifact is made from; call once every dependency is current. */
+  inputs(): Inputs;
+  /** Whether the artifact there was made from `inputs`, and if not, why. */
+  state(inputs: Inputs, table: Traversal): Freshness;
+  /** Throws when the artifact, though being made, must not be read by another step as it is. */
+  refuseReader?(inputs: Inputs): void;
+  /** Make the artifact (its dependencies are current). */
+  run(opts: StepOptions, table: Traversal): Promise<void>;
+}
+
+/** The traversal, as a step that stands for another table's step sees it (steps.ts). */
+export interface Traversal {
+  plan(profile: Profile): PlanRow[];
+  ensure(profile: Profile, step: string, opts: StepOptions): Promise<void>;
+}
+
+export interface PlanRow {
+  step: string;
+  status: "cached" | "to run";
+  /** Why it would run ("not trained yet", "inputs changed (data); training from scratch", "after teacher"). */
+  why?: string;
+  artifact: string;
+}
+
+/** A representation the paper's tables probe: frozen embeddings + logistic regression. */
+export interface RepresentationSpec {
+  /** Its key in the metrics' probes ("pretrained", "teacher"). */
+  name: string;
+  /** Its row in the paper tables ("Teacher representations + LR"). */
+  label: string;
+  /** Its short name in the findings ("teacher + LR"). */
+  short: string;
+  /** What its probe rows are made from (its weights' checksum); its stage's steps are current. */
+  inputs(profile: Profile): Inputs;
+  /** The embedding model (LCA pooling); its stage's steps are current. */
+  model(profile: Profile): Model | Promise<Model>;
+}
+
+export interface Stage {
+  name: string;
+  /** Its steps in the profile's table, each after the steps it reads. */
+  steps(profile: Profile): Step[];
+  /** When the stage makes a representation: its probe rows. */
+  representation?: RepresentationSpec;
+  /** What it chose on dev-like (metrics.meta.selection), once its steps are current. */
+  selection?(profile: Profile): Record<string, unknown>;
+  /** The checkpoint its main run kept and why (metrics.meta.selection.checkpoints). */
+  keptCheckpoint?(profile: Profile): CheckpointSelection & { rule: string };
+}
+
+/** A representation whose weights are its stage's checkpoint, runs/<profile>/<step>/checkpoint. */
+export const checkpointRepresentation = (step: string, label: string, short: string): RepresentationSpec => ({
+  name: step,
+  label,
+  short,
+  inputs: (profile) => ({ [step]: weightsOf(profile, step) }),
+  model: (profile) => checkpointModel(profile, step),
+});
+
+/** The init's step, when the run starts from one that is made here. */
+export const initSteps = (profile: Profile) => (profile.init === "pretrained" ? ["pretrain"] : []);
+
+/** A step that trains a network `steps` long into runs/<profile>/<name>/checkpoint. */
+export function trainedStep(
+  profile: Profile,
+  name: string,
+  steps: number,
+  s: Pick<Step, "dependencies" | "inputs" | "run"> & { command?: string },
+): Step {
+  return {
+    name,
+    artifact: ckptDir(profile, name),
+    command: s.command ?? `train-${name}`,
+    trains: true,
+    state: (inputs) => checkpointState(profile, name, steps, inputs),
+    dependencies: s.dependencies,
+    inputs: s.inputs,
+    run: s.run,
+  };
+}
+
+/** A result file's state: kept, and made from `inputs`? */
+export function keptState(file: string, inputs: Inputs): Freshness {
+  const k = keptResult<unknown>(file, inputs);
+  return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
+}
+
+/** A sweep's short run as a step: its result file in repeat 0's runs/<profile>/<name>/, made once
+ * and kept by its inputs (a repeat's table delegates to repeat 0's, selectionStep). */
+export function sweepStep(
+  profile: Profile,
+  s: { name: string; dependencies: string[]; command: string; inputs: () => Inputs; run: (o: StepOptions) => Promise<unknown> },
+): Step {
+  const file = path.join(runDir(selectionRun(profile), s.name), "result.json");
+  return selectionStep(profile, {
+    name: s.name,
+    dependencies: s.dependencies,
+    artifact: file,
+    command: s.command,
+    trains: true,
+    inputs: s.inputs,
+    state: (inputs) => keptState(file, inputs),
+    run: async (o) => void (await cached(file, s.inputs(), () => s.run(o))),
+  });
+}
+
+/** A sweep's step in a repeat's table stands for the same step of repeat 0's table, where it is
+ * made (its state and its run are that step's). */
+export function selectionStep(profile: Profile, step: Step): Step {
+  if (!profile.repeat) return step;
+  const repeat0 = selectionRun(profile);
+  return {
+    ...step,
+    dependencies: [],
+    inputs: () => ({ madeWith: "repeat 0", step: step.name }),
+    state: (_inputs, table) => {
+      const row = table.plan(repeat0).find((r) => r.step === step.name)!;
+      return row.status === "cached" ? { fresh: true } : { fresh: false, why: `in repeat 0's run: ${row.why}` };
+    },
+    run: (o, table) => table.ensure(repeat0, step.name, o),
+  };
+}
