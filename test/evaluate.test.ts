@@ -1,5 +1,7 @@
-// evaluate keeps what it computed: each probe is written as soon as it is done, so a failure
-// later in the run (here: a student checkpoint that will not load) loses nothing already done.
+// evaluate on the smoke pipeline, built once for both tests: it keeps what it computed (each probe
+// is written as soon as it is done, so a failure later in the run loses nothing already done), and
+// a representation registered as one stage (a few lines, no library file edited) is planned,
+// trained, probed and tabled.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -8,55 +10,123 @@ import { selectBackend } from "../src/engine/backend";
 import { getProfile } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
 import { evaluate } from "../src/pipeline/evaluate";
-import { representationNames } from "../src/pipeline/stages/registry";
 import { ckptDir, ONE_SHOT_SETS, runDir } from "../src/pipeline/steps";
-import { metricsName } from "../src/pipeline/evaluate";
+import { metricsName, pipelinePlan } from "../src/pipeline/evaluate";
+import { registerStage, representationNames } from "../src/pipeline/stages/registry";
+import { checkpointRepresentation, Stage, trainedStep } from "../src/pipeline/stages/stage";
+import { commonInputs, embeddingConfig, initialModel, loopConfig } from "../src/pipeline/runs";
+import { datasetDir } from "../src/data/generate";
+import { datasetFingerprint } from "../src/data/manifest";
+import { pairsOf } from "../src/data/sets";
+import { trainLoop } from "../src/train/loop";
+import { teacherTask } from "../src/train/teacher";
+import { disposeModel } from "../src/models/model";
+import { pct, tableRows } from "../src/report/paper-tables";
 import { inTempTree } from "./helpers";
 
-test("evaluate: probes computed before a failure are kept and not recomputed; the rerun gives the same metrics", async () => {
+test("evaluate on smoke", async (t) => {
   await selectBackend({ force: "wasm", log: null });
   await inTempTree(
     "rr-evaluate-",
     async () => {
-      const profile = getProfile("smoke");
-      const first = await evaluate(profile, { quiet: true });
-      const probeFile = (set: string, which: string) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
-      const mtimes = () =>
-        Object.fromEntries(
-          ONE_SHOT_SETS.flatMap((set) =>
-            representationNames().map((w) => [
-              `${set}-${w}`,
-              fs.existsSync(probeFile(set, w)) ? fs.statSync(probeFile(set, w)).mtimeMs : 0,
-            ]),
-          ),
-        );
-      for (const [k, t] of Object.entries(mtimes())) assert.ok(t > 0, `${k} kept`);
-
-      // The student's probes and the metrics gone, and its weights unreadable: evaluate fails...
-      for (const set of ONE_SHOT_SETS) fs.rmSync(probeFile(set, "student"));
-      fs.rmSync(path.join(paths.reports, `${metricsName(profile)}.json`));
-      const weights = path.join(ckptDir(profile, "student"), "weights.safetensors");
-      const good = fs.readFileSync(weights);
-      const bad = Buffer.from(good);
-      bad[bad.length - 5] ^= 0xff;
-      fs.writeFileSync(weights, bad);
-      const before = mtimes();
-      await assert.rejects(evaluate(profile, { quiet: true }), /weights\.safetensors: .*truncated or corrupt/);
-      // ... and everything else it had is still there, untouched.
-      assert.deepEqual(mtimes(), before);
-
-      fs.writeFileSync(weights, good);
-      const again = await evaluate(profile, { quiet: true });
-      const after = mtimes();
-      for (const set of ONE_SHOT_SETS)
-        for (const w of representationNames()) {
-          if (w === "student") assert.ok(after[`${set}-${w}`] > 0, "student probe computed");
-          else assert.equal(after[`${set}-${w}`], before[`${set}-${w}`], `${set}-${w} was not recomputed`);
-        }
-      const scores = (m: typeof first) => JSON.parse(JSON.stringify(m.probes, (k, v) => (k === "fitMs" ? undefined : v))); // fit time is a timing
-      assert.deepEqual(scores(again), scores(first));
-      assert.deepEqual(again.finetune, first.finetune);
+      await t.test("probes computed before a failure are kept and not recomputed; the rerun gives the same metrics", keepsProbes);
+      await t.test("a representation stage registered in a few lines is planned, trained, probed and tabled", toyStage);
     },
     { reports: true },
   );
 });
+
+async function keepsProbes(): Promise<void> {
+  const profile = getProfile("smoke");
+  const first = await evaluate(profile, { quiet: true });
+  const probeFile = (set: string, which: string) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
+  const mtimes = () =>
+    Object.fromEntries(
+      ONE_SHOT_SETS.flatMap((set) =>
+        representationNames().map((w) => [`${set}-${w}`, fs.existsSync(probeFile(set, w)) ? fs.statSync(probeFile(set, w)).mtimeMs : 0]),
+      ),
+    );
+  for (const [k, t] of Object.entries(mtimes())) assert.ok(t > 0, `${k} kept`);
+
+  // The student's probes and the metrics gone, and its weights unreadable: evaluate fails...
+  for (const set of ONE_SHOT_SETS) fs.rmSync(probeFile(set, "student"));
+  fs.rmSync(path.join(paths.reports, `${metricsName(profile)}.json`));
+  const weights = path.join(ckptDir(profile, "student"), "weights.safetensors");
+  const good = fs.readFileSync(weights);
+  const bad = Buffer.from(good);
+  bad[bad.length - 5] ^= 0xff;
+  fs.writeFileSync(weights, bad);
+  const before = mtimes();
+  await assert.rejects(evaluate(profile, { quiet: true }), /weights\.safetensors: .*truncated or corrupt/);
+  // ... and everything else it had is still there, untouched.
+  assert.deepEqual(mtimes(), before);
+
+  fs.writeFileSync(weights, good);
+  const again = await evaluate(profile, { quiet: true });
+  const after = mtimes();
+  for (const set of ONE_SHOT_SETS)
+    for (const w of representationNames()) {
+      if (w === "student") assert.ok(after[`${set}-${w}`] > 0, "student probe computed");
+      else assert.equal(after[`${set}-${w}`], before[`${set}-${w}`], `${set}-${w} was not recomputed`);
+    }
+  const scores = (m: typeof first) => JSON.parse(JSON.stringify(m.probes, (k, v) => (k === "fitMs" ? undefined : v))); // fit time is a timing
+  assert.deepEqual(scores(again), scores(first));
+  assert.deepEqual(again.finetune, first.finetune);
+}
+
+/** A toy representation: the teacher's task for a few steps from random weights, its own cached
+ * step, declared where a new baseline would be. */
+const TOY_STEPS = 3;
+const TOY: Stage = {
+  name: "toy",
+  steps: (p) => {
+    const pairs = datasetDir("teacher-pairs", p.name);
+    const inputs = () => ({ data: datasetFingerprint(pairs), ...commonInputs(p, embeddingConfig(p)), steps: TOY_STEPS });
+    return [
+      trainedStep(p, "toy", TOY_STEPS, {
+        dependencies: ["teacher-pairs"],
+        inputs,
+        run: async (o) => {
+          const model = initialModel(p);
+          await trainLoop(model, teacherTask(pairsOf(pairs), p), loopConfig(p, "toy", TOY_STEPS, p.train.teacher.lr, inputs(), o));
+          disposeModel(model);
+        },
+      }),
+    ];
+  },
+  representation: checkpointRepresentation("toy", `Toy: ${TOY_STEPS} teacher steps from random init + LR`, "toy + LR"),
+};
+
+async function toyStage(): Promise<void> {
+  const profile = getProfile("smoke");
+  const unregister = registerStage(TOY);
+  try {
+    const plan = pipelinePlan(profile);
+    assert.deepEqual(
+      plan.filter((r) => r.status === "to run").map((r) => [r.step, r.why]),
+      [
+        ["toy", "not trained yet"],
+        ["evaluate", "after toy"],
+      ],
+    );
+    const m = await evaluate(profile, { quiet: true });
+    assert.deepEqual(representationNames(), ["pretrained", "random-init", "teacher", "student", "toy"]);
+    for (const set of ONE_SHOT_SETS) {
+      const toy = m.probes[set].toy;
+      assert.ok(toy.logreg >= 0 && toy.logreg <= 1 && toy.logregCI[0] <= toy.logreg, `${set}: toy probed`);
+      const rows = tableRows(m, set);
+      assert.equal(rows.at(-1)!.Model, `Toy: ${TOY_STEPS} teacher steps from random init + LR`, "ours only: the last row");
+      assert.equal(rows.at(-1)!["ours %"], pct(toy.logreg));
+    }
+    assert.ok(fs.existsSync(path.join(ckptDir(profile, "toy"), "checkpoint.json")), "trained into runs/smoke/toy");
+    assert.ok(m.meta.selection.probeC.toy.chosen > 0, "its C chosen on dev-like");
+    assert.deepEqual(
+      pipelinePlan(profile).filter((r) => r.status === "to run"),
+      [],
+      "all cached after",
+    );
+  } finally {
+    unregister();
+  }
+  assert.deepEqual(representationNames(), ["pretrained", "random-init", "teacher", "student"]);
+}
