@@ -7,14 +7,14 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { selectBackend } from "../src/engine/backend";
-import { getProfile } from "../src/config/profiles";
+import { getProfile, Profile } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
 import { evaluate } from "../src/pipeline/evaluate";
 import { ckptDir, ONE_SHOT_SETS, runDir } from "../src/pipeline/steps";
 import { metricsName, pipelinePlan } from "../src/pipeline/evaluate";
 import { registerStage, representationNames } from "../src/pipeline/stages/registry";
 import { checkpointRepresentation, Stage, trainedStep } from "../src/pipeline/stages/stage";
-import { commonInputs, embeddingConfig, initialModel, loopConfig } from "../src/pipeline/runs";
+import { commonInputs, embeddingConfig, initialModel, loopConfig, workersFor } from "../src/pipeline/runs";
 import { datasetDir } from "../src/data/generate";
 import { datasetFingerprint } from "../src/data/manifest";
 import { pairsOf } from "../src/data/sets";
@@ -22,6 +22,7 @@ import { trainLoop } from "../src/train/loop";
 import { teacherTask } from "../src/train/teacher";
 import { disposeModel } from "../src/models/model";
 import { pct, tableRows } from "../src/report/paper-tables";
+import { applyOverrides, HOW_IT_RUNS_KEYS, parseSet } from "../src/config/overrides";
 import { inTempTree } from "./helpers";
 
 test("evaluate on smoke", async (t) => {
@@ -31,6 +32,7 @@ test("evaluate on smoke", async (t) => {
     async () => {
       await t.test("probes computed before a failure are kept and not recomputed; the rerun gives the same metrics", keepsProbes);
       await t.test("a representation stage registered in a few lines is planned, trained, probed and tabled", toyStage);
+      await t.test("every leaf key of the profile, set to another value, changes the plan or is refused", everyKeyCounts);
     },
     { reports: true },
   );
@@ -129,4 +131,63 @@ async function toyStage(): Promise<void> {
     unregister();
   }
   assert.deepEqual(representationNames(), ["pretrained", "random-init", "teacher", "student"]);
+}
+
+/** Every leaf of a profile as [dotted key, value] (a list of objects by index, as `--set` writes it). */
+function leaves(o: unknown, prefix = ""): [string, unknown][] {
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object";
+  if (!isObject(o) || (Array.isArray(o) && !o.some(isObject))) return [[prefix, o]];
+  return Object.entries(o).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** Other values for a leaf, tried in turn until the schema takes one. */
+function otherValues(key: string, v: unknown): unknown[] {
+  if (typeof v === "number") return [v * 2, v / 2, v + 1, v - 1, (v + 1) / 2];
+  if (typeof v === "boolean") return [!v];
+  if (Array.isArray(v)) return [v.slice(1), [...v, (v.at(-1) as number) * 4]];
+  if (typeof v === "string")
+    return (
+      { arch: ["resnext14_8x8d", "resnext_tiny"], init: ["random"], start: ["pretrained", "teacher"] }[key.split(".").at(-1)!] ?? [
+        `${v}-other`,
+      ]
+    );
+  return [];
+}
+
+/** The cpu profile's keys are the smoke profile's (both are deltas of one base: config.test.ts),
+ * so walking smoke's over its cached tree walks them all: each changed value either changes what
+ * \`retail-repr plan\` would run or is refused naming the key. */
+async function everyKeyCounts(): Promise<void> {
+  const base = getProfile("smoke");
+  const keys = (p: Profile) => leaves(p).map(([k]) => k);
+  assert.deepEqual(keys(base), keys(getProfile("cpu")));
+  await evaluate(base, { quiet: true }); // the metrics without the toy stage again (probes kept)
+  const cachedPlan = JSON.stringify(pipelinePlan(base));
+  assert.ok(
+    pipelinePlan(base).every((r) => r.status === "cached"),
+    "the tree is cached to begin with",
+  );
+  const silent: string[] = [];
+  for (const [key, value] of leaves(base)) {
+    if (key in HOW_IT_RUNS_KEYS) continue;
+    let outcome: "refused" | "changed" | "idle here" | "same" | undefined;
+    for (const other of otherValues(key, value).filter((o) => JSON.stringify(o) !== JSON.stringify(value))) {
+      let p: Profile;
+      try {
+        p = applyOverrides(base, parseSet(`${key}=${JSON.stringify(other)}`), "--set");
+      } catch (e) {
+        const m = (e as Error).message;
+        if (m.includes(key) && /change nothing|changes nothing|cannot be set/.test(m)) outcome = "refused";
+        else continue; // outside the schema: try the next value
+        break;
+      }
+      // Replicas are an input only where they run (the XNNPACK engine on two cores or more).
+      const expectSame = key === "train.workers" && workersFor(p) === workersFor(base);
+      outcome = JSON.stringify(pipelinePlan(p)) !== cachedPlan ? "changed" : expectSame ? "idle here" : "same";
+      break;
+    }
+    assert.ok(outcome, `${key}: no other value of ${JSON.stringify(value)} passes the schema; add one to otherValues`);
+    if (outcome === "same") silent.push(key);
+  }
+  assert.deepEqual(silent, [], "keys whose change neither shows in the plan nor is refused");
 }

@@ -84,25 +84,36 @@ function parseInlineJson(text: string): Overrides {
   }
 }
 
+/** Keys a value other than the profile's would change nothing for, and what to change instead. A
+ * config file printed by `retail-repr config` holds them at the profile's values: only a
+ * different value is refused. */
+export const REFUSED_KEYS: Record<string, string> = {
+  "train.student.start":
+    "is chosen on dev-like by the student's sweep, so setting it would change nothing; change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.start=...)",
+  "train.student.alpha":
+    "is chosen on dev-like by the student's sweep, so setting it would change nothing; change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.alpha=...)",
+  description: "is the profile's own description and changes nothing; describe an experiment in its config file's comments",
+};
+
+/** Keys that change how a run goes (speed, memory), not what it computes: no run's inputs hold
+ * them, so changing one keeps every cached result. */
+export const HOW_IT_RUNS_KEYS: Record<string, string> = {
+  "train.embedBatch": "images per forward pass when embedding in eval mode (batch norm's running statistics: rows are independent)",
+};
+
+/** The value at a dotted key of a nested object, or undefined. */
+const valueAt = (o: unknown, key: string): unknown => key.split(".").reduce<unknown>((v, k) => (isPlainObject(v) ? v[k] : undefined), o);
+
 /** `base` with `overrides` laid over it, checked by the profile schema: an error naming each
  * key, its value and what is allowed; the profile's name is chosen by --profile, not here. */
-/** The student's keys its dev sweep sets from the candidate it chooses (pipeline/runs.ts). */
-const CHOSEN_ON_DEV = ["start", "alpha"];
-
 export function applyOverrides<P extends { name: string }>(base: P, overrides: Overrides, source = "config"): P {
   if (Object.keys(overrides).length === 0) return base;
   if ("name" in overrides && overrides.name !== base.name)
     throw new Error(`${source}: 'name' cannot be set (choose the profile with --profile ${String(overrides.name)})`);
-  const student = (overrides.train as Overrides | undefined)?.student as Overrides | undefined;
-  // A config file printed by `retail-repr config` holds them at the profile's values: only a
-  // different value is refused.
-  const current = (base as unknown as { train: { student: Overrides } }).train.student;
-  for (const key of CHOSEN_ON_DEV)
-    if (isPlainObject(student) && key in student && student[key] !== current[key])
-      throw new Error(
-        `${source}: train.student.${key} is chosen on dev-like by the student's sweep, so setting it would change nothing; ` +
-          `change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.${key}=...)`,
-      );
+  for (const [key, why] of Object.entries(REFUSED_KEYS)) {
+    const value = valueAt(overrides, key);
+    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(valueAt(base, key))) throw new Error(`${source}: ${key} ${why}`);
+  }
   const merged = mergeOverrides(base as unknown as Overrides, overrides) as unknown as P;
   const problems = profileProblems(merged);
   if (problems.length) throw new Error(`${source}: ${problems.join("; ")}`);

@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import { tf } from "../engine/tf";
+import { projectKernelsOn } from "../engine/native-kernels";
 import * as path from "path";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
@@ -51,13 +52,14 @@ export function initialModel(profile: Profile, config: ModelConfig = embeddingCo
 }
 
 /** Replicas for data-parallel training: the profile's, RETAIL_REPR_WORKERS to override, and
- * never more than the cores there are or on a GPU backend (one device already runs in parallel). */
+ * never more than the cores there are, on a GPU backend (one device already runs in parallel) or
+ * where the project's kernels compute (they use every core in one process: train/loop.ts). */
 export function workersFor(profile: Profile): number {
   const env = process.env.RETAIL_REPR_WORKERS;
   const wanted = env ? Number(env) : profile.train.workers;
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`RETAIL_REPR_WORKERS must be 1 or 2, got '${env}'`);
   const backend = tf.getBackend();
-  if (backend !== "wasm" && backend !== "cpu") return 1;
+  if ((backend !== "wasm" && backend !== "cpu") || projectKernelsOn()) return 1;
   return Math.min(wanted, 2, os.cpus().length);
 }
 
@@ -112,12 +114,15 @@ export interface StepOptions {
 
 /** The same profile values and model a step of any init or repeat records as its inputs. */
 export function commonInputs(profile: Profile, config: ModelConfig): Inputs {
-  // A chunk size set by hand changes batch-norm statistics (per chunk), so it is an input.
+  // A chunk size set by hand, or replicas, change batch-norm statistics (per chunk, per replica's
+  // half of the batch), so they are inputs.
+  const replicas = profile.train.chunk ? 1 : workersFor(profile);
   return {
     model: config,
     imageSize: profile.imageSize,
     seed: trainSeed(profile),
     ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}),
+    ...(replicas > 1 ? { replicas } : {}),
   };
 }
 
@@ -234,7 +239,7 @@ export function teacherInputs(profile: Profile): Inputs {
   const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
   return {
     ...teacherRunInputs(p, p.train.teacher.steps),
-    keep: CHECKPOINT_RULE,
+    keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
     dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
   };
 }
@@ -437,7 +442,7 @@ async function studentRun(
 export function studentMainInputs(profile: Profile): Inputs {
   return {
     ...studentInputs(studentProfile(profile, chosenStudent(profile).chosen)),
-    keep: CHECKPOINT_RULE,
+    keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
     dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
   };
 }
