@@ -7,7 +7,7 @@ export * from "./config/profiles";
 export * from "./config/overrides";
 export { profileSchema, profileProblems } from "./config/schema";
 export * from "./util/report-schema";
-export { metricsSchema, METRICS_SCHEMA_VERSION, METRICS_REPORT } from "./pipeline/metrics-schema";
+export { metricsSchema, METRICS_SCHEMA_VERSION, METRICS_REPORT } from "./pipeline/metrics";
 export { benchSchema, BENCH_SCHEMA_VERSION, BENCH_REPORT } from "./bench/bench-schema";
 export * from "./util/host";
 export * from "./report/plot";

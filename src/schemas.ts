@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { metricsSchema } from "./pipeline/metrics-schema";
+import { metricsSchema } from "./pipeline/metrics";
 import { benchSchema } from "./bench/bench-schema";
 import { profileSchema } from "./config/schema";
 import { ensureDir, paths } from "./util/paths";

@@ -9,7 +9,7 @@ import { BASELINE_FILE, compareBaseline, currentBaseline } from "../src/pipeline
 import { setNativeConvolutions } from "../src/engine/native-kernels";
 import { metricsName, readMetrics } from "../src/pipeline/evaluate";
 import { reportPath } from "../src/util/reports";
-import { METRICS_SCHEMA_VERSION } from "../src/pipeline/metrics-schema";
+import { METRICS_SCHEMA_VERSION } from "../src/pipeline/metrics";
 import { validateWithPython } from "./schemas.test";
 import { FINETUNE_EXTRA_CYCLES, finetuneConverged } from "../src/pipeline/finetune-runs";
 

@@ -1,4 +1,4 @@
-// Report formats (util/report-schema.ts, pipeline/metrics-schema.ts, bench/bench-schema.ts) and
+// Report formats (util/report-schema.ts, pipeline/metrics.ts, bench/bench-schema.ts) and
 // their JSON Schema files: versions written and checked, old and foreign files refused by
 // version, the committed schemas/ equal to a fresh generation and usable from Python.
 import { test } from "node:test";
@@ -9,7 +9,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { jsonSchemaFiles, SCHEMA_DIR } from "../src/schemas";
 import { readVersioned, ReportFormatError, writeVersioned } from "../src/util/report-schema";
-import { METRICS_REPORT } from "../src/pipeline/metrics-schema";
+import { METRICS_REPORT } from "../src/pipeline/metrics";
+import { EVAL_SETS, ONE_SHOT_SETS } from "../src/pipeline/runs";
+import { FINETUNE_VARIANTS } from "../src/train/finetune";
 import { BENCH_REPORT } from "../src/bench/bench-schema";
 import { mergeBenchSection, readBench } from "../src/bench/bench";
 import { inTempTree } from "./helpers";
@@ -42,35 +44,58 @@ const finding = {
   seeds: 1,
   comparisons: [],
 };
+const probeScores = {
+  logreg: 0.5,
+  logregCI: [0.4, 0.6],
+  logregOutcomes: "0110",
+  C: 1,
+  knn: 0.5,
+  knnCI: [0.4, 0.6],
+  ncm: 0.5,
+  ncmCI: [0.4, 0.6],
+  fitMs: 3,
+  iterations: 20,
+};
+const recipe = { name: "uniform", lr: 0.1, backboneScale: 1 };
+const finetuneResult = {
+  accuracy: 0.5,
+  accuracyCI: [0.4, 0.6],
+  outcomes: "0110",
+  trainAccuracy: 1,
+  imagesSeen: 320,
+  recipe,
+};
+const devScores = { devAccuracy: 0.5, devOneNN: 0.4 };
+const candidate = { name: "teacher-a0.5", start: "teacher", alpha: 0.5 };
+const studentTried = { candidate, ...devScores, gradientNorms: { supcon: 1, smoothl1: 0.1 } };
+/** A small metrics file with every field the schema asks for: each set, variant and selection. */
 const metrics = {
   profile: "smoke",
   arch: "resnext_tiny",
   imageSize: 32,
-  datasets: { "grozi-like": "grozi-like (synthetic)" },
-  probes: {
-    "grozi-like": {
-      teacher: {
-        logreg: 0.5,
-        logregCI: [0.4, 0.6],
-        logregOutcomes: "0110",
-        C: 1,
-        knn: 0.5,
-        knnCI: [0.4, 0.6],
-        ncm: 0.5,
-        ncmCI: [0.4, 0.6],
-        fitMs: 3,
-        iterations: 20,
-      },
-    },
-  },
-  finetune: {},
+  datasets: Object.fromEntries(EVAL_SETS.map((s) => [s, `${s} (synthetic)`])),
+  probes: Object.fromEntries(EVAL_SETS.map((s) => [s, { teacher: probeScores }])),
+  finetune: Object.fromEntries(
+    ONE_SHOT_SETS.map((s) => [s, Object.fromEntries(Object.keys(FINETUNE_VARIANTS).map((v) => [v, finetuneResult]))]),
+  ),
   findings: [finding],
   meta: {
     init: "pretrained",
     featureMap: [1, 1],
+    teacherImages: 640,
+    studentImages: 640,
+    teacherSetImages: 96,
+    unlabeledImages: 48,
+    teacherFalseNegativesPerBatch: 0,
     seeds: 1,
     stageSeconds: {},
-    selection: { probeC: {}, finetune: {}, teacher: {}, student: {}, checkpoints: {} },
+    selection: {
+      probeC: { teacher: { tried: [{ C: 1, devAccuracy: 0.5 }], chosen: 1, rule: "r" } },
+      finetune: { tried: [{ recipe, devAccuracy: 0.5, trainAccuracy: 1 }], chosen: recipe, rule: "r" },
+      teacher: { tried: [{ lr: 0.1, ...devScores }], chosen: { lr: 0.1 }, rule: "r", steps: 8 },
+      student: { tried: [studentTried], lrTried: [studentTried], chosen: candidate, rule: "r", steps: 8 },
+      checkpoints: { teacher: { scores: [{ step: 10, score: 0.5 }], chosenStep: 10, rule: "r" } },
+    },
   },
   inputs: {},
 };
@@ -99,7 +124,7 @@ test("a metrics file carries its schemaVersion; one of no, another or a broken v
     {
       ...metrics,
       schemaVersion: 1,
-      probes: { "grozi-like": { teacher: { ...metrics.probes["grozi-like"].teacher, logregOutcomes: "01x" } } },
+      probes: { ...metrics.probes, "grozi-like": { teacher: { ...probeScores, logregOutcomes: "01x" } } },
     },
     /probes\.grozi-like\.teacher\.logregOutcomes/,
   );

@@ -2,80 +2,12 @@
 // on a 2-core machine, is the base; `smoke` (CI: minutes, tiny) and `paper` (the paper's own
 // sizes) are its differences, laid over it.
 import { applyOverrides, CONFIG_ENV, envOverrides, mergeOverrides, Overrides, SET_ENV } from "./overrides";
+import { FinetuneRecipe, Profile, ProfileName, profileSchema, StudentSweep } from "./schema";
 
-export type ProfileName = "smoke" | "cpu" | "paper";
-export const PROFILE_NAMES: ProfileName[] = ["smoke", "cpu", "paper"];
+export type { DataSizes, FinetuneRecipe, LrSweep, Profile, ProfileName, StudentStart, StudentSweep, TrainSizes } from "./schema";
+
+export const PROFILE_NAMES: ProfileName[] = profileSchema.shape.name.options;
 export const PROFILE_ENV = "RETAIL_REPR_PROFILE";
-
-export interface Profile {
-  name: ProfileName;
-  description: string;
-  /** Square input side in pixels for every model. */
-  imageSize: number;
-  /** Model preset used for teacher, student and baselines. */
-  arch: string;
-  seed: number;
-  /** Where every trained model starts: "pretrained" (this profile's `pretrain` run, the stand-in
-   * for ResNeXt-WSL), "random", or a checkpoint folder (e.g. made by `import-torch`). */
-  init: string;
-  /** Training-seed offset for `--seeds N` repeats: 0 is the profile's own run. The data never
-   * changes with it, only initialisation of new layers, batch order and augmentation. */
-  repeat: number;
-  data: DataSizes;
-  train: TrainSizes;
-}
-
-/** Steps and batch sizes of every training run, and the method's hyper-parameters. */
-export interface TrainSizes {
-  /** Weakly supervised pretraining on noisy "hashtags" (softmax over the tag vocabulary). */
-  pretrain: { steps: number; batch: number; lr: number; tagDrop: number; tagNoise: number };
-  /** `lr` is the base the dev sweep scales (`sweep.lrScales`, short runs of `sweep.steps`); the
-   * chosen rate trains the teacher, whose kept checkpoint is the one best on dev-like. */
-  teacher: {
-    steps: number;
-    pairsPerBatch: number;
-    lr: number;
-    temperature: number;
-    baseTemperature: number;
-    hardRatio: number;
-    sweep: LrSweep;
-  };
-  /** The noisy student: `start` and `alpha` are the values the dev sweep chose (chosenStudent
-   * in pipeline/runs.ts puts them here); `dropout` is the rate on its embeddings. */
-  student: {
-    steps: number;
-    pairsPerBatch: number;
-    pseudoPerBatch: number;
-    lr: number;
-    alpha: number;
-    beta: number;
-    start: StudentStart;
-    dropout: number;
-    sweep: StudentSweep;
-  };
-  /** The whole network from `init`, on the one-shot training images with augmentation; the
-   * recipe is chosen among `recipes` on dev-like (pipeline/runs.ts, chosenRecipe). */
-  finetune: { steps: number; batch: number; gamma: number; recipes: FinetuneRecipe[] };
-  embedBatch: number;
-  /** Gradient-cache chunk (train/chunked.ts): embed and backpropagate a step's batch this many
-   * images at a time. Unset: only when the batch does not fit the wasm heap, in the largest
-   * chunks that do (`--chunk N` or RETAIL_REPR_CHUNK sets it). */
-  chunk?: number;
-  /** Pseudolabels are written in parts of this many images: the unit of resume and of sharding. */
-  pseudoPartSize: number;
-  checkpointEvery: number;
-  /** Data-parallel replicas on the CPU when convolutions run on XNNPACK (one thread each; 2 uses
-   * both cores of a laptop). Ignored with the native OpenBLAS kernels, which use every core. */
-  workers: number;
-}
-
-/** A fine-tuning recipe: the new head's learning rate, and the pretrained backbone's as a
- * fraction of it (a practitioner's usual guard against destroying the pretrained features). */
-export interface FinetuneRecipe {
-  name: string;
-  lr: number;
-  backboneScale: number;
-}
 
 /** The candidates every profile's dev sweep tries, at a base rate `lr`: the whole network at
  * one rate, and the backbone at a tenth of the head's, each at `lr` and at lr / 5. */
@@ -85,24 +17,6 @@ export function finetuneRecipes(lr: number): FinetuneRecipe[] {
     { name: "backbone-tenth", lr, backboneScale: 0.1 },
     { name: "low-backbone-tenth", lr: lr / 5, backboneScale: 0.1 },
   ];
-}
-
-/** Where the student starts: the teacher's weights, or the pretrained backbone (the paper does
- * not say; the dev sweep chooses). */
-export type StudentStart = "teacher" | "pretrained";
-
-/** The student's dev sweep: short runs of `steps` steps, one per candidate (start, alpha), then
- * the best candidate at the base learning rate times each of `lrScales`. */
-export interface StudentSweep {
-  steps: number;
-  candidates: { name: string; start: StudentStart; alpha: number }[];
-  lrScales: number[];
-}
-
-/** A learning-rate sweep on dev-like: short runs of `steps` steps at the base rate times each scale. */
-export interface LrSweep {
-  steps: number;
-  lrScales: number[];
 }
 
 /** Half, the base and twice the base rate: the teacher's candidates (the student's second stage
@@ -118,24 +32,6 @@ export function studentCandidates(): StudentSweep["candidates"] {
     { name: "teacher-a0.1", start: "teacher", alpha: 0.1 },
     { name: "pretrained-a0.1", start: "pretrained", alpha: 0.1 },
   ];
-}
-
-/** How many products and images each dataset gets. */
-export interface DataSizes {
-  /** Images are stored at this side; loaders crop/resize to imageSize. */
-  storeSize: number;
-  /** The pretraining corpus: products disjoint from every other set, logos too. */
-  pretrainImages: number;
-  teacherPairs: number;
-  pseudoImages: number;
-  groziClasses: number;
-  groziTestPerClass: number;
-  capgBrands: number;
-  capgVariants: number;
-  capgTestPerClass: number;
-  /** dev-like, where settings are chosen: brands (two variants each) and test images per class. */
-  devBrands: number;
-  devTestPerClass: number;
 }
 
 /** A profile's differences from the base: any subset of its keys, at any depth. */

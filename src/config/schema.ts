@@ -1,75 +1,130 @@
 // One schema for a profile, so that a value from a config file, a `--set` or a notebook is
 // checked the same way before any work starts: unknown keys are refused (a typo never silently
-// runs the default), numbers carry their ranges, and enumerations their choices.
+// runs the default), numbers carry their ranges, and enumerations their choices. The Profile
+// type is inferred from it (z.infer), so the two cannot drift apart.
 import { z } from "zod";
 
 const count = z.number().int().positive();
 const rate = z.number().positive();
 const fraction = z.number().min(0).max(1);
 
+/** A learning-rate sweep on dev-like: short runs of `steps` steps at the base rate times each scale. */
 const lrSweep = z.strictObject({ steps: count, lrScales: z.array(z.number().positive()).min(1) });
+/** Where the student starts: the teacher's weights, or the pretrained backbone (the paper does
+ * not say; the dev sweep chooses). */
 const studentStart = z.enum(["teacher", "pretrained"]);
+/** A fine-tuning recipe: the new head's learning rate, and the pretrained backbone's as a
+ * fraction of it (a practitioner's usual guard against destroying the pretrained features). */
+export const finetuneRecipeSchema = z.strictObject({ name: z.string().min(1), lr: rate, backboneScale: z.number().positive().max(1) });
 
+/** How many products and images each dataset gets. */
+const dataSizes = z.strictObject({
+  /** Images are stored at this side; loaders crop/resize to imageSize. */
+  storeSize: count,
+  /** The pretraining corpus: products disjoint from every other set, logos too. */
+  pretrainImages: count,
+  teacherPairs: count,
+  pseudoImages: count,
+  groziClasses: count,
+  groziTestPerClass: count,
+  capgBrands: count,
+  capgVariants: count,
+  capgTestPerClass: count,
+  /** dev-like, where settings are chosen: brands (two variants each) and test images per class. */
+  devBrands: count,
+  devTestPerClass: count,
+});
+
+/** A start and alpha the student's sweep tries. */
+export const studentCandidateSchema = z.strictObject({ name: z.string().min(1), start: studentStart, alpha: fraction });
+
+/** The student's dev sweep: short runs of `steps` steps, one per candidate (start, alpha), then
+ * the best candidate at the base learning rate times each of `lrScales`. */
+const studentSweep = z.strictObject({
+  steps: count,
+  candidates: z.array(studentCandidateSchema).min(1),
+  lrScales: z.array(z.number().positive()),
+});
+
+/** Steps and batch sizes of every training run, and the method's hyper-parameters. */
+const trainSizes = z.strictObject({
+  /** Weakly supervised pretraining on noisy "hashtags" (softmax over the tag vocabulary). */
+  pretrain: z.strictObject({ steps: count, batch: count, lr: rate, tagDrop: fraction, tagNoise: fraction }),
+  /** `lr` is the base the dev sweep scales (`sweep.lrScales`, short runs of `sweep.steps`); the
+   * chosen rate trains the teacher, whose kept checkpoint is the one best on dev-like. */
+  teacher: z.strictObject({
+    steps: count,
+    pairsPerBatch: count,
+    lr: rate,
+    temperature: rate,
+    baseTemperature: rate,
+    hardRatio: fraction,
+    sweep: lrSweep,
+  }),
+  /** The noisy student: `start` and `alpha` are the values the dev sweep chose (chosenStudent
+   * in pipeline/runs.ts sets them per candidate; a different value is refused, overrides.ts);
+   * `dropout` is the rate on its embeddings. */
+  student: z.strictObject({
+    steps: count,
+    pairsPerBatch: count,
+    pseudoPerBatch: count,
+    lr: rate,
+    alpha: fraction,
+    beta: rate,
+    start: studentStart,
+    dropout: z.number().min(0).lt(1),
+    sweep: studentSweep,
+  }),
+  /** The whole network from `init`, on the one-shot training images with augmentation; the
+   * recipe is chosen among `recipes` on dev-like (pipeline/finetune-runs.ts, chosenRecipe). */
+  finetune: z.strictObject({
+    steps: count,
+    batch: count,
+    gamma: z.number().positive().max(1),
+    recipes: z.array(finetuneRecipeSchema).min(1),
+  }),
+  embedBatch: count,
+  /** Gradient-cache chunk (train/chunked.ts): embed and backpropagate a step's batch this many
+   * images at a time. Unset: only when the batch does not fit the wasm heap, in the largest
+   * chunks that do (`--chunk N` or RETAIL_REPR_CHUNK sets it). */
+  chunk: count.optional(),
+  /** Pseudolabels are written in parts of this many images: the unit of resume and of sharding. */
+  pseudoPartSize: count,
+  checkpointEvery: count,
+  /** Data-parallel replicas on the CPU when convolutions run on XNNPACK (one thread each; 2 uses
+   * both cores of a laptop). Ignored with the native OpenBLAS kernels, which use every core. */
+  workers: count,
+});
+
+/** A run profile: one plain object per size of the whole method (profiles.ts). */
 export const profileSchema = z.strictObject({
   name: z.enum(["smoke", "cpu", "paper"]),
   description: z.string(),
+  /** Square input side in pixels for every model. */
   imageSize: count,
+  /** Model preset used for teacher, student and baselines. */
   arch: z.string().min(1),
   seed: z.number().int().min(0),
+  /** Where every trained model starts: "pretrained" (this profile's `pretrain` run, the stand-in
+   * for ResNeXt-WSL), "random", or a checkpoint folder (e.g. made by `import-torch`). */
   init: z.string().min(1),
+  /** Training-seed offset for `--seeds N` repeats: 0 is the profile's own run. The data never
+   * changes with it, only initialisation of new layers, batch order and augmentation. */
   repeat: z.number().int().min(0),
-  data: z.strictObject({
-    storeSize: count,
-    pretrainImages: count,
-    teacherPairs: count,
-    pseudoImages: count,
-    groziClasses: count,
-    groziTestPerClass: count,
-    capgBrands: count,
-    capgVariants: count,
-    capgTestPerClass: count,
-    devBrands: count,
-    devTestPerClass: count,
-  }),
-  train: z.strictObject({
-    pretrain: z.strictObject({ steps: count, batch: count, lr: rate, tagDrop: fraction, tagNoise: fraction }),
-    teacher: z.strictObject({
-      steps: count,
-      pairsPerBatch: count,
-      lr: rate,
-      temperature: rate,
-      baseTemperature: rate,
-      hardRatio: fraction,
-      sweep: lrSweep,
-    }),
-    student: z.strictObject({
-      steps: count,
-      pairsPerBatch: count,
-      pseudoPerBatch: count,
-      lr: rate,
-      alpha: fraction,
-      beta: rate,
-      start: studentStart,
-      dropout: z.number().min(0).lt(1),
-      sweep: z.strictObject({
-        steps: count,
-        candidates: z.array(z.strictObject({ name: z.string().min(1), start: studentStart, alpha: fraction })).min(1),
-        lrScales: z.array(z.number().positive()),
-      }),
-    }),
-    finetune: z.strictObject({
-      steps: count,
-      batch: count,
-      gamma: z.number().positive().max(1),
-      recipes: z.array(z.strictObject({ name: z.string().min(1), lr: rate, backboneScale: z.number().positive().max(1) })).min(1),
-    }),
-    embedBatch: count,
-    chunk: count.optional(),
-    pseudoPartSize: count,
-    checkpointEvery: count,
-    workers: count,
-  }),
+  data: dataSizes,
+  train: trainSizes,
 });
+
+// The types are the schema's (one definition), as interfaces so that TypeScript names them
+// where it prints a type (a notebook kernel's declarations) instead of spelling out zod's.
+export interface Profile extends z.infer<typeof profileSchema> {}
+export type ProfileName = Profile["name"];
+export interface DataSizes extends z.infer<typeof dataSizes> {}
+export interface TrainSizes extends z.infer<typeof trainSizes> {}
+export interface LrSweep extends z.infer<typeof lrSweep> {}
+export interface StudentSweep extends z.infer<typeof studentSweep> {}
+export type StudentStart = z.infer<typeof studentStart>;
+export interface FinetuneRecipe extends z.infer<typeof finetuneRecipeSchema> {}
 
 /** A path into an object as the dotted key a user writes (`train.teacher.lr`, `train.finetune.recipes.0.lr`). */
 export const dottedKey = (path: readonly PropertyKey[]) => path.map(String).join(".");

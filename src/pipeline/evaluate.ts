@@ -19,7 +19,7 @@ import { Metrics, EvaluationMeta, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
 import { reportPath } from "../util/reports";
 import { readVersioned, ReportFormatError, writeVersioned } from "../util/report-schema";
-import { METRICS_REPORT } from "./metrics-schema";
+import { METRICS_REPORT } from "./metrics";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
   chosenRecipe,
@@ -118,7 +118,7 @@ export function evaluationMeta(profile: Profile, selection: Selection, seeds = 1
 }
 
 /** A profile's metrics file (reports/metrics-<profile>.json), checked against its schema and
- * version (pipeline/metrics-schema.ts); undefined when not written yet. */
+ * version (pipeline/metrics.ts); undefined when not written yet. */
 export function readMetrics(profile: Profile): Metrics | undefined {
   return readVersioned(METRICS_REPORT, reportPath(metricsName(profile))) as Metrics | undefined;
 }

@@ -4,38 +4,43 @@
 // holds when every comparison's interval lies above zero, fails ("reversed") when any lies below
 // zero, and is inconclusive otherwise. It is not tested when a row it needs failed its own
 // precondition (a fine-tune that did not converge), whatever the intervals say.
-import type { Interval } from "../probe/bootstrap";
+import { z } from "zod";
+import { intervalSchema } from "../probe/bootstrap";
 import { Outcomes, pairedDifference } from "../probe/paired";
 
-export type Verdict = "holds" | "fails" | "inconclusive" | "not-tested";
+export const verdictSchema = z.enum(["holds", "fails", "inconclusive", "not-tested"]);
+export type Verdict = z.infer<typeof verdictSchema>;
 
-export interface Comparison {
-  set: string;
-  winner: string;
-  loser: string;
-  difference: number;
-  differenceCI: Interval;
-  mcnemarP: number;
-  verdict: Exclude<Verdict, "not-tested">;
-}
+/** One (winner, loser) comparison on one set, paired over its test images (and seeds). */
+export const comparisonSchema = z.looseObject({
+  set: z.string(),
+  winner: z.string(),
+  loser: z.string(),
+  difference: z.number(),
+  differenceCI: intervalSchema,
+  mcnemarP: z.number(),
+  verdict: verdictSchema.exclude(["not-tested"]),
+});
+export interface Comparison extends z.infer<typeof comparisonSchema> {}
 
-export interface Finding {
-  id: string;
-  claim: string;
+export const findingSchema = z.looseObject({
+  id: z.string(),
+  claim: z.string(),
   /** The paper's numbers behind the claim, in words. */
-  paper: string;
+  paper: z.string(),
   /** Ours, in words: each comparison's difference and interval. */
-  ours: string;
-  verdict: Verdict;
+  ours: z.string(),
+  verdict: verdictSchema,
   /** The comparison that decides the verdict: for `fails`, the most reversed; else the one
    * nearest to failing (lowest lower bound). In accuracy points / 100. */
-  difference: number;
-  differenceCI: Interval;
-  seeds: number;
-  comparisons: Comparison[];
+  difference: z.number(),
+  differenceCI: intervalSchema,
+  seeds: z.number().int().min(1),
+  comparisons: z.array(comparisonSchema),
   /** Why the claim was not tested, or that it fails reversed. */
-  reason?: string;
-}
+  reason: z.string().optional(),
+});
+export interface Finding extends z.infer<typeof findingSchema> {}
 
 /** A row as the findings see it: its outcomes on a set's test images, one string per seed. */
 export interface Scored {

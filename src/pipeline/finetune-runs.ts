@@ -3,20 +3,25 @@
 // and a flat loss say it has converged), scored on the set's test images.
 import * as fs from "fs";
 import * as path from "path";
+import { z } from "zod";
 import type { FinetuneRecipe, Profile } from "../config/profiles";
+import { finetuneRecipeSchema } from "../config/schema";
 import { datasetDir } from "../data/generate";
 import { oneShotOf } from "../data/sets";
 import { datasetFingerprint } from "../data/manifest";
 import { loadCheckpoint } from "../models/checkpoint";
 import { disposeModel, ModelConfig } from "../models/model";
-import { accuracyWithInterval, Interval } from "../probe/bootstrap";
+import { accuracyWithInterval, intervalSchema } from "../probe/bootstrap";
 import { accuracy } from "../probe/neighbours";
 import { argmaxRows } from "../probe/logreg";
-import { Outcomes, outcomesOf } from "../probe/paired";
+import { outcomesOf, outcomesSchema } from "../probe/paired";
 import { embedFiles } from "../train/embed";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopResult, trainLoop } from "../train/loop";
 import { cached, Inputs, keptResult } from "../util/fingerprint";
+import type { RecipeSelection } from "./selections";
+
+export type { RecipeSelection } from "./selections";
 import {
   bestOnDev,
   ckptDir,
@@ -32,21 +37,31 @@ import {
   StepOptions,
 } from "./runs";
 
-export interface FinetuneResult {
-  accuracy: number;
-  accuracyCI: Interval;
+/** Each run of the convergence rule: its length, and what it says of convergence. */
+export const finetuneAttemptSchema = z.looseObject({
+  steps: z.number(),
+  trainAccuracy: z.number(),
+  lossSlopeT: z.number(),
+  converged: z.boolean(),
+});
+export interface FinetuneAttempt extends z.infer<typeof finetuneAttemptSchema> {}
+
+export const finetuneResultSchema = z.looseObject({
+  accuracy: z.number().min(0).max(1),
+  accuracyCI: intervalSchema,
   /** Per test image, 1 if right (probe/paired.ts): what paired comparisons are made of. */
-  outcomes: Outcomes;
+  outcomes: outcomesSchema,
   /** Accuracy on the (clean, un-augmented) training images after training: has it converged? */
-  trainAccuracy: number;
-  imagesSeen: number;
-  recipe: FinetuneRecipe;
+  trainAccuracy: z.number().min(0).max(1),
+  imagesSeen: z.number(),
+  recipe: finetuneRecipeSchema,
   /** The t statistic of the training loss's slope over the run's last fifth (lossSlope). */
-  lossSlopeT?: number;
+  lossSlopeT: z.number().optional(),
   /** Each run of the convergence rule, shortest first; the result is the last one's. */
-  attempts?: FinetuneAttempt[];
-  converged?: boolean;
-}
+  attempts: z.array(finetuneAttemptSchema).optional(),
+  converged: z.boolean().optional(),
+});
+export interface FinetuneResult extends z.infer<typeof finetuneResultSchema> {}
 
 /** A fine-tune has converged when its training accuracy is at least this... */
 export const MIN_TRAIN_ACCURACY = 0.95;
@@ -57,13 +72,6 @@ export const FLAT_SLOPE_T = -2;
  * length (a warm restart of the same warm-up and cosine schedule, SGDR-style), at most this many
  * times: the 2-core budget's cap (a row still falling says so). */
 export const FINETUNE_EXTRA_CYCLES = 1;
-
-export interface FinetuneAttempt {
-  steps: number;
-  trainAccuracy: number;
-  lossSlopeT: number;
-  converged: boolean;
-}
 
 /** The slope of the per-step loss over the last fifth of `history` and its t statistic
  * (ordinary least squares; standard error from the residuals). */
@@ -169,12 +177,6 @@ export function finetuneInputs(profile: Profile, set: EvalSet, variant: Finetune
 /** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe. */
 export const finetuneSweep = (profile: Profile) =>
   profile.train.finetune.recipes.map((recipe) => ({ set: DEV_SET, variant: "gap" as const, recipe }));
-
-export interface RecipeSelection {
-  tried: { recipe: FinetuneRecipe; devAccuracy: number; trainAccuracy: number }[];
-  chosen: FinetuneRecipe;
-  rule: string;
-}
 
 /** The recipe the test-set fine-tunes use: the sweep's best dev accuracy (the earlier-listed
  * recipe on a tie). Every sweep run must be finished. */

@@ -23,6 +23,9 @@ import { studentTask, termGradientNorms } from "../train/student";
 import { embedOneShot, probe } from "../probe/probe";
 import { teacherTask } from "../train/teacher";
 import type { InferenceEngine } from "../train/embed";
+import type { StudentCandidate, StudentSelection, StudentSweepResult, TeacherSelection, TeacherSweepResult } from "./selections";
+
+export type { StudentCandidate, StudentSelection, StudentSweepResult, TeacherSelection, TeacherSweepResult } from "./selections";
 
 /** Runs of the profile's own init and repeat live in runs/<profile>/; others beside them in
  * runs/<profile>/init-<...>/ and .../repeat-<k>/, so no variant overwrites another. */
@@ -268,12 +271,6 @@ export async function runTeacher(profile: Profile, opts: StepOptions = {}): Prom
   return teacherRun(p, "teacher", p.train.teacher.steps, teacherInputs(profile), opts, devCheckpoints(p));
 }
 
-export interface TeacherSweepResult {
-  lr: number;
-  devAccuracy: number;
-  devOneNN: number;
-}
-
 export const teacherSweepName = (scale: number) => `teacher-sweep-lr${scale}x`;
 export const teacherSweepFile = (profile: Profile, scale: number) =>
   path.join(runDir(selectionRun(profile), teacherSweepName(scale)), "result.json");
@@ -290,13 +287,6 @@ export async function runTeacherSweep(profile: Profile, scale: number, opts: Ste
   const dev = await devAccuracy(p, model);
   disposeModel(model);
   return { lr: p.train.teacher.lr, ...dev };
-}
-
-export interface TeacherSelection {
-  tried: TeacherSweepResult[];
-  chosen: { lr: number };
-  rule: string;
-  steps: number;
 }
 
 /** The teacher's learning rate: the sweep's best dev-like LR accuracy (the earlier-listed scale on
@@ -400,10 +390,6 @@ export const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T =>
  * every repeat: the sweeps' runs live in repeat 0's folders. */
 export const selectionRun = (profile: Profile) => withRun(profile, { repeat: 0 });
 
-/** A student setting tried on dev-like: a start and alpha, and a learning rate when the second
- * stage of the sweep sets one (else the profile's). */
-export type StudentCandidate = Profile["train"]["student"]["sweep"]["candidates"][number] & { lr?: number };
-
 /** The profile with the student's start, alpha (and learning rate) set to a candidate's. */
 export function studentProfile(profile: Profile, c: Pick<StudentCandidate, "start" | "alpha" | "lr">): Profile {
   return {
@@ -454,15 +440,6 @@ export async function runStudent(profile: Profile, opts: StepOptions = {}): Prom
   return studentRun(p, "student", p.train.student.steps, studentMainInputs(profile), opts, undefined, devCheckpoints(p));
 }
 
-export interface StudentSweepResult {
-  candidate: StudentCandidate;
-  /** LR probe (C = 1) and 1-NN accuracy on dev-like after the short run. */
-  devAccuracy: number;
-  devOneNN: number;
-  /** Each term's gradient norm with respect to the embeddings at the start, unweighted. */
-  gradientNorms: { supcon: number; smoothl1: number };
-}
-
 export const studentSweepName = (c: Pick<StudentCandidate, "name">) => `student-sweep-${c.name}`;
 export const studentSweepFile = (profile: Profile, c: StudentCandidate) =>
   path.join(runDir(selectionRun(profile), studentSweepName(c)), "result.json");
@@ -485,16 +462,6 @@ export async function runStudentSweep(profile: Profile, c: StudentCandidate, opt
   const dev = await devAccuracy(p, model);
   disposeModel(model);
   return { candidate: c, ...dev, gradientNorms };
-}
-
-export interface StudentSelection {
-  /** The first stage: each start and alpha at the profile's learning rate. */
-  tried: StudentSweepResult[];
-  /** The second: the first stage's best at each learning rate (its own run at the base rate first). */
-  lrTried: StudentSweepResult[];
-  chosen: StudentCandidate;
-  rule: string;
-  steps: number;
 }
 
 /** The second stage's candidate name at `scale` (its step: student-sweep-lr<scale>x). */

@@ -1,9 +1,13 @@
 // How sure is an accuracy? A 95 % percentile bootstrap over the test images: resample the n
 // test images with replacement B times, take the accuracy of each resample, and report the
 // 2.5th and 97.5th percentiles. Seeded, so the same predictions always give the same interval.
+import { z } from "zod";
 import { mixSeed, rngFrom } from "../data/rng";
 
 export type Interval = [number, number];
+// Annotated, not inferred: a notebook kernel compiles without strict mode, where zod's inferred
+// tuple types lose their length.
+export const intervalSchema: z.ZodType<Interval> = z.tuple([z.number(), z.number()]).describe("95 % interval [low, high], as fractions");
 
 export interface BootstrapOptions {
   resamples?: number;

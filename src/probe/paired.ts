@@ -4,11 +4,16 @@
 // hierarchical: each resample draws the seeds with replacement and, once, the test images with
 // replacement, and averages the per-seed differences over both. McNemar's exact test is the
 // classical test of the same question on one seed, kept beside the interval.
+import { z } from "zod";
 import { mixSeed, rngFrom } from "../data/rng";
 import type { Interval } from "./bootstrap";
 
 /** Per-image 0/1 outcomes (1 = correct) as a compact string, "0110...", one char per image. */
-export type Outcomes = string;
+export const outcomesSchema = z
+  .string()
+  .regex(/^[01]*$/)
+  .describe("per test image in the set's order: 1 right, 0 wrong");
+export type Outcomes = z.infer<typeof outcomesSchema>;
 
 export function outcomesOf(pred: ArrayLike<number>, labels: ArrayLike<number>): Outcomes {
   if (pred.length !== labels.length) throw new Error(`outcomesOf: ${pred.length} predictions for ${labels.length} labels`);

@@ -1,29 +1,34 @@
 // The linear probe the paper's tables report (logistic regression on frozen embeddings), with
 // 1-NN and nearest-class-mean beside it, each accuracy with its bootstrap interval.
-import { accuracyWithInterval, Interval } from "./bootstrap";
+import { z } from "zod";
+import { accuracyWithInterval, intervalSchema } from "./bootstrap";
 import { argmaxRows, fitLogReg, logRegScores } from "./logreg";
 import { knnPredict, nearestClassMeanPredict } from "./neighbours";
-import { Outcomes, outcomesOf } from "./paired";
+import { outcomesOf, outcomesSchema } from "./paired";
 import type { Profile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
 import { oneShotOf } from "../data/sets";
 import { embeddingDim, Model } from "../models/model";
 import { embedFiles } from "../train/embed";
 
-export interface ProbeScores {
-  logreg: number;
-  logregCI: Interval;
+const fraction = z.number().min(0).max(1);
+
+/** A probe's scores on one set (loose: a later field needs no new metrics version). */
+export const probeScoresSchema = z.looseObject({
+  logreg: fraction,
+  logregCI: intervalSchema,
   /** The LR probe's per-test-image outcomes (probe/paired.ts): paired comparisons read them. */
-  logregOutcomes: Outcomes;
+  logregOutcomes: outcomesSchema,
   /** The inverse regularisation strength the LR probe was fitted with. */
-  C: number;
-  knn: number;
-  knnCI: Interval;
-  ncm: number;
-  ncmCI: Interval;
-  fitMs: number;
-  iterations: number;
-}
+  C: z.number().positive(),
+  knn: fraction,
+  knnCI: intervalSchema,
+  ncm: fraction,
+  ncmCI: intervalSchema,
+  fitMs: z.number(),
+  iterations: z.number(),
+});
+export interface ProbeScores extends z.infer<typeof probeScoresSchema> {}
 
 export interface Embedded {
   train: Float32Array;
@@ -78,11 +83,13 @@ export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
 /** scikit-learn's default C = 1 and a decade either side, and one beyond. */
 export const PROBE_C_GRID = [0.1, 1, 10, 100];
 
-export interface CSelection {
-  tried: { C: number; devAccuracy: number }[];
-  chosen: number;
-  rule: string;
-}
+/** The LR probe's C as chosen on dev-like: each C tried with its dev accuracy, and the rule. */
+export const cSelectionSchema = z.looseObject({
+  tried: z.array(z.looseObject({ C: z.number(), devAccuracy: z.number() })),
+  chosen: z.number(),
+  rule: z.string(),
+});
+export interface CSelection extends z.infer<typeof cSelectionSchema> {}
 
 /** The LR probe's C chosen on a dev set's embeddings: the highest dev accuracy, the C nearest
  * to the default 1 on a tie. Returns the choice and the dev scores at the chosen C. */

@@ -2,6 +2,7 @@
 // task supplies batches and one objective; the loop picks the step runner once, and does the
 // learning-rate schedule, progress, loss history, NaN guard, checkpoints and exact resume.
 import * as fs from "fs";
+import { z } from "zod";
 import * as path from "path";
 import { tf } from "../engine/tf";
 import { engineLabel, projectKernelsOn } from "../engine/native-kernels";
@@ -86,10 +87,12 @@ export interface LoopResult {
   selection?: CheckpointSelection;
 }
 
-export interface CheckpointSelection {
-  scores: { step: number; score: number }[];
-  chosenStep: number;
-}
+/** Every scored checkpoint of a run and the one kept. */
+export const checkpointSelectionSchema = z.looseObject({
+  scores: z.array(z.looseObject({ step: z.number(), score: z.number() })),
+  chosenStep: z.number(),
+});
+export interface CheckpointSelection extends z.infer<typeof checkpointSelectionSchema> {}
 
 /** The best score's step, the earliest on a tie. */
 export const bestScored = (scores: { step: number; score: number }[]) => scores.reduce((a, b) => (b.score > a.score ? b : a));
