@@ -20,10 +20,10 @@ import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finet
 import { LoopResult, trainLoop } from "../train/loop";
 import { cached, Inputs, keptResult } from "../util/fingerprint";
 import type { RecipeSelection } from "./selections";
+import { bestOf, Sweep, sweepTried } from "./sweep";
 
 export type { RecipeSelection } from "./selections";
 import {
-  bestOnDev,
   ckptDir,
   commonInputs,
   DEV_SET,
@@ -119,17 +119,18 @@ function attemptOf(r: FinetuneResult, file: string, batch: number): FinetuneAtte
 }
 
 /** A fine-tune's outcome by the convergence rule from what is on disk: its result (the last run's,
- * with every run's record), or the run that is missing and why. `named`: the dev sweep's recipe. */
+ * with every run's record), or the run that is missing and why. `sweepRecipe`: a dev sweep
+ * run's recipe, which names its folders (none on a test set). */
 export function keptFinetune(
   profile: Profile,
   set: EvalSet,
   variant: FinetuneVariant,
   recipe: FinetuneRecipe,
-  named: FinetuneRecipe | undefined,
+  sweepRecipe: FinetuneRecipe | undefined,
 ): { result: FinetuneResult } | { missing: number; why: string } {
   const attempts: FinetuneAttempt[] = [];
   for (let k = 0; ; k++) {
-    const file = finetuneAttemptFile(profile, set, variant, named, k);
+    const file = finetuneAttemptFile(profile, set, variant, sweepRecipe, k);
     const kept = keptResult<FinetuneResult>(file, finetuneAttemptInputs(profile, set, variant, recipe, k));
     if (!("result" in kept)) {
       const last = attempts[attempts.length - 1];
@@ -174,25 +175,37 @@ export function finetuneInputs(profile: Profile, set: EvalSet, variant: Finetune
   };
 }
 
-/** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe. */
-export const finetuneSweep = (profile: Profile) =>
-  profile.train.finetune.recipes.map((recipe) => ({ set: DEV_SET, variant: "gap" as const, recipe }));
+/** A recipe as the dev sweep scores it. */
+type RecipeTried = RecipeSelection["tried"][number];
+
+/** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe (in
+ * repeat 0), each by the convergence rule, scored by its dev-like accuracy. */
+export const finetuneRecipeSweep: Sweep<FinetuneRecipe, RecipeTried> = {
+  command: "finetune --dataset dev-like",
+  candidates: (profile) => profile.train.finetune.recipes,
+  stepName: (recipe) => finetuneName(DEV_SET, "gap", recipe),
+  inputs: (profile, recipe) => finetuneInputs(profile, DEV_SET, "gap", recipe),
+  run: async (profile, recipe, opts) => asTried(recipe, await convergedFinetune(profile, DEV_SET, "gap", recipe, opts)),
+  devScore: (r) => r.devAccuracy,
+  kept: (profile, recipe) => {
+    const k = keptFinetune(selectionRun(profile), DEV_SET, "gap", recipe, recipe);
+    return "result" in k ? { result: asTried(recipe, k.result) } : { why: k.why };
+  },
+};
+
+const asTried = (recipe: FinetuneRecipe, r: FinetuneResult): RecipeTried => ({
+  recipe,
+  devAccuracy: r.accuracy,
+  trainAccuracy: r.trainAccuracy,
+});
 
 /** The recipe the test-set fine-tunes use: the sweep's best dev accuracy (the earlier-listed
  * recipe on a tie). Every sweep run must be finished. */
 export function chosenRecipe(profile: Profile): RecipeSelection {
-  const p0 = selectionRun(profile);
-  const tried = finetuneSweep(profile).map(({ set, variant, recipe }) => {
-    const k = keptFinetune(p0, set, variant, recipe, recipe);
-    if (!("result" in k))
-      throw new Error(
-        `${finetuneAttemptName(set, variant, recipe, k.missing)}: ${k.why}; run the dev sweep first (retail-repr finetune --dataset dev-like)`,
-      );
-    return { recipe, devAccuracy: k.result.accuracy, trainAccuracy: k.result.trainAccuracy };
-  });
+  const tried = sweepTried(profile, finetuneRecipeSweep);
   return {
     tried,
-    chosen: bestOnDev(tried).recipe,
+    chosen: bestOf(tried, finetuneRecipeSweep.devScore).recipe,
     rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)",
   };
 }
@@ -208,12 +221,12 @@ export async function runFinetune(
   k = 0,
 ): Promise<FinetuneResult & { result: LoopResult }> {
   const data = oneShotOf(datasetDir(set, profile.name));
-  const named = set === DEV_SET ? recipe : undefined;
-  const name = finetuneAttemptName(set, variant, named, k);
+  const sweepRecipe = set === DEV_SET ? recipe : undefined;
+  const name = finetuneAttemptName(set, variant, sweepRecipe, k);
   const config = finetuneConfig(profile, set, variant);
   // Cycle 0 starts from the init; a later cycle from where the one before it ended.
   const model = k
-    ? loadCheckpoint(ckptDir(profile, finetuneAttemptName(set, variant, named, k - 1)), initialModel(profile, config)).model
+    ? loadCheckpoint(ckptDir(profile, finetuneAttemptName(set, variant, sweepRecipe, k - 1)), initialModel(profile, config)).model
     : modelAtInit(profile, config);
   const f = profile.train.finetune;
   const steps = f.steps;
@@ -252,15 +265,16 @@ export async function convergedFinetune(
   opts: StepOptions,
 ): Promise<FinetuneResult & { result?: LoopResult }> {
   let loop: LoopResult | undefined;
-  const named = set === DEV_SET ? recipe : undefined;
+  const sweepRecipe = set === DEV_SET ? recipe : undefined;
   for (let last = -1; ;) {
-    const k = keptFinetune(profile, set, variant, recipe, named);
+    const k = keptFinetune(profile, set, variant, recipe, sweepRecipe);
     if ("result" in k) return loop ? { ...k.result, result: loop } : k.result;
-    if (k.missing === last) throw new Error(`${finetuneAttemptName(set, variant, named, k.missing)}: made but not read back (${k.why})`);
+    if (k.missing === last)
+      throw new Error(`${finetuneAttemptName(set, variant, sweepRecipe, k.missing)}: made but not read back (${k.why})`);
     last = k.missing;
-    if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, named, k.missing)}: ${k.why}`);
+    if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, sweepRecipe, k.missing)}: ${k.why}`);
     await cached(
-      finetuneAttemptFile(profile, set, variant, named, k.missing),
+      finetuneAttemptFile(profile, set, variant, sweepRecipe, k.missing),
       finetuneAttemptInputs(profile, set, variant, recipe, k.missing),
       async () => {
         const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);

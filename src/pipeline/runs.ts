@@ -1,29 +1,24 @@
-// Each step of the method as a run: where its artifact lives, what it is made from (its inputs),
-// whether the artifact there was made from today's inputs, and the run itself. Runs assume the
-// steps they read are finished: steps.ts orders them (its table) and makes sure of that.
+// What every run of the method shares: where its artifact lives, what any run is made from
+// (its model, size, seed and start), the training loop's settings, the pretrained start (step 0),
+// and what settings and checkpoints are chosen by on dev-like. Each later step's runs have their
+// own file (teacher-runs, pseudolabel-runs, student-runs, finetune-runs); runs assume the steps
+// they read are finished: steps.ts orders them (its table) and makes sure of that.
 import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
 import { tf } from "../engine/tf";
 import { projectKernelsOn } from "../engine/native-kernels";
-import * as path from "path";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { filesOf, pairsOf } from "../data/sets";
 import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
-import { Freshness, hashOf, Inputs, keptResult } from "../util/fingerprint";
+import { Freshness, hashOf, Inputs } from "../util/fingerprint";
 import { pretrainTask, TaggedImages } from "../train/pretrain";
-import { createModel, disposeModel, embeddingDim, Model, ModelConfig } from "../models/model";
+import { createModel, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
 import { CheckpointSelection, checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import type { OptimizerConfig } from "../train/optimizer";
-import { PseudoSpec, PseudoStatus, pseudoStatus, readPseudolabels, writePseudolabels } from "../train/pseudolabel";
-import { partsOfShard, Shard } from "../util/shard";
-import { studentTask, termGradientNorms } from "../train/student";
 import { embedOneShot, probe } from "../probe/probe";
-import { teacherTask } from "../train/teacher";
-import type { InferenceEngine } from "../train/embed";
-import type { StudentCandidate, StudentSelection, StudentSweepResult, TeacherSelection, TeacherSweepResult } from "./selections";
 
 export type { StudentCandidate, StudentSelection, StudentSweepResult, TeacherSelection, TeacherSweepResult } from "./selections";
 
@@ -203,111 +198,22 @@ export function modelAtInit(profile: Profile, config: ModelConfig): Model {
   return model;
 }
 
-// ---- steps 1-3: teacher, pseudolabels, student ---------------------------------------------
+// ---- what the teacher and the student are chosen by ---------------------------------------
 
 /** LR probe accuracy (C = 1) on dev-like: what every setting and checkpoint is chosen by. */
-async function devAccuracy(profile: Profile, model: Model): Promise<{ devAccuracy: number; devOneNN: number }> {
+export async function devAccuracy(profile: Profile, model: Model): Promise<{ devAccuracy: number; devOneNN: number }> {
   const scores = probe(await embedOneShot(profile, model, DEV_SET), 1, profile.seed);
   return { devAccuracy: scores.logreg, devOneNN: scores.knn };
 }
 
 /** The main runs of the teacher and the student keep their checkpoint that is best on dev-like,
  * scored every checkpoint: their number of steps is chosen there. */
-const devCheckpoints = (profile: Profile): LoopConfig["select"] => ({
+export const devCheckpoints = (profile: Profile): LoopConfig["select"] => ({
   every: profile.train.checkpointEvery,
   score: async (m) => (await devAccuracy(profile, m)).devAccuracy,
 });
 export const CHECKPOINT_RULE =
   "the checkpoint with the highest dev-like LR accuracy (C = 1), scored every checkpoint (the earliest on a tie)";
-
-/** The profile with the teacher's learning rate set. */
-export function teacherProfile(profile: Profile, lr: number): Profile {
-  return { ...profile, train: { ...profile.train, teacher: { ...profile.train.teacher, lr } } };
-}
-
-/** What a teacher run of `steps` is made from: its data, start and settings. */
-function teacherRunInputs(profile: Profile, steps: number): Inputs {
-  const { sweep: _sweep, ...train } = profile.train.teacher;
-  return {
-    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
-    init: initRecord(profile),
-    ...commonInputs(profile, embeddingConfig(profile)),
-    train: { ...train, steps },
-  };
-}
-
-/** The teacher's inputs: the learning rate dev-like chose (every sweep run finished), and the
- * checkpoint rule. */
-export function teacherInputs(profile: Profile): Inputs {
-  const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
-  return {
-    ...teacherRunInputs(p, p.train.teacher.steps),
-    keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
-    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
-  };
-}
-
-async function teacherRun(
-  profile: Profile,
-  name: string,
-  steps: number,
-  inputs: Inputs,
-  opts: StepOptions,
-  select?: LoopConfig["select"],
-): Promise<{ model: Model; result: LoopResult }> {
-  const model = modelAtInit(profile, embeddingConfig(profile));
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const result = await trainLoop(
-    model,
-    teacherTask(pairs, profile),
-    loopConfig(profile, name, steps, profile.train.teacher.lr, inputs, opts, select),
-  );
-  return { model, result };
-}
-
-/** The teacher at the learning rate dev-like chose, its checkpoint chosen there too. */
-export async function runTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
-  return teacherRun(p, "teacher", p.train.teacher.steps, teacherInputs(profile), opts, devCheckpoints(p));
-}
-
-export const teacherSweepName = (scale: number) => `teacher-sweep-lr${scale}x`;
-export const teacherSweepFile = (profile: Profile, scale: number) =>
-  path.join(runDir(selectionRun(profile), teacherSweepName(scale)), "result.json");
-
-export function teacherSweepInputs(profile: Profile, scale: number): Inputs {
-  const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
-  return { ...teacherRunInputs(p, p.train.teacher.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
-}
-
-/** One short teacher run at the base rate times `scale` (repeat 0), scored on dev-like. */
-export async function runTeacherSweep(profile: Profile, scale: number, opts: StepOptions = {}): Promise<TeacherSweepResult> {
-  const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
-  const { model } = await teacherRun(p, teacherSweepName(scale), p.train.teacher.sweep.steps, teacherSweepInputs(profile, scale), opts);
-  const dev = await devAccuracy(p, model);
-  disposeModel(model);
-  return { lr: p.train.teacher.lr, ...dev };
-}
-
-/** The teacher's learning rate: the sweep's best dev-like LR accuracy (the earlier-listed scale on
- * a tie). Every sweep run must be finished. */
-export function chosenTeacher(profile: Profile): TeacherSelection {
-  const s = profile.train.teacher.sweep;
-  const tried = s.lrScales.map((scale) =>
-    sweepResult<TeacherSweepResult>(
-      teacherSweepFile(profile, scale),
-      teacherSweepInputs(profile, scale),
-      teacherSweepName(scale),
-      "retail-repr train-teacher",
-    ),
-  );
-  return {
-    tried,
-    chosen: { lr: bestOnDev(tried).lr },
-    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie)`,
-    steps: s.steps,
-  };
-}
 
 /** Which checkpoint a finished teacher or student kept, and the dev scores it was chosen by. */
 export function keptCheckpoint(profile: Profile, which: string): CheckpointSelection & { rule: string } {
@@ -325,189 +231,6 @@ export const weightsOf = (profile: Profile, step: string) => readCheckpointMeta(
 /** A finished training step's embedding model, read from its checkpoint. */
 export const checkpointModel = (profile: Profile, step: string) => loadCheckpoint(ckptDir(profile, step), initialModel(profile)).model;
 
-/** What a student run is made from: its data, teacher, start and settings, `steps` long. */
-export function studentInputs(profile: Profile, steps = profile.train.student.steps): Inputs {
-  const { sweep: _sweep, ...train } = profile.train.student;
-  return {
-    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
-    unlabeled: datasetFingerprint(datasetDir("student-pseudo", profile.name)),
-    teacher: weightsOf(profile, "teacher"),
-    init: initRecord(profile),
-    ...commonInputs(profile, embeddingConfig(profile)),
-    train: { ...train, steps },
-  };
-}
-
-/** What this profile's pseudolabels are made from: the finished teacher and the unlabeled set. */
-export function pseudoSpec(profile: Profile): PseudoSpec {
-  const ds = datasetDir("student-pseudo", profile.name);
-  return {
-    teacher: weightsOf(profile, "teacher"),
-    list: datasetFingerprint(ds),
-    count: filesOf(ds).files.length,
-    dim: embeddingDim(embeddingConfig(profile)),
-    partSize: profile.train.pseudoPartSize,
-  };
-}
-
-/** The teacher's embeddings of the unlabeled set, in parts, or this process's shard of them:
- * labels the parts that are missing or unsound. */
-export async function runPseudolabels(
-  profile: Profile,
-  opts: StepOptions & { shard?: Shard; engine?: InferenceEngine } = {},
-): Promise<{ dir: string; status: PseudoStatus; spec: PseudoSpec }> {
-  const dir = runDir(profile, "pseudolabels");
-  const spec = pseudoSpec(profile);
-  let status = pseudoStatus(dir, spec);
-  if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
-    const teacher = checkpointModel(profile, "teacher");
-    const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-    status = await writePseudolabels(teacher, files, dir, {
-      spec,
-      size: profile.imageSize,
-      batch: profile.train.embedBatch,
-      shard: opts.shard,
-      quiet: opts.quiet,
-      engine: opts.engine,
-    });
-    disposeModel(teacher);
-  }
-  return { dir, status, spec };
-}
-
-/** A finished sweep run's kept result, or an error naming the run and the command that makes it. */
-export function sweepResult<R>(file: string, inputs: Inputs, name: string, command: string): R {
-  const k = keptResult<R>(file, inputs);
-  if (!("result" in k)) throw new Error(`${name}: ${k.why}; run the dev sweep first (${command})`);
-  return k.result;
-}
-
-/** The candidate with the highest dev accuracy; the earlier-listed one on a tie. */
-export const bestOnDev = <T extends { devAccuracy: number }>(tried: T[]): T =>
-  tried.reduce((a, b) => (b.devAccuracy > a.devAccuracy ? b : a));
-
 /** Settings are chosen once, on dev-like, with the profile's own seed (repeat 0), and kept for
  * every repeat: the sweeps' runs live in repeat 0's folders. */
 export const selectionRun = (profile: Profile) => withRun(profile, { repeat: 0 });
-
-/** The profile with the student's start, alpha (and learning rate) set to a candidate's. */
-export function studentProfile(profile: Profile, c: Pick<StudentCandidate, "start" | "alpha" | "lr">): Profile {
-  return {
-    ...profile,
-    train: {
-      ...profile.train,
-      student: { ...profile.train.student, start: c.start, alpha: c.alpha, lr: c.lr ?? profile.train.student.lr },
-    },
-  };
-}
-
-/** The noisy student from its start (the teacher's weights or the init's backbone), `steps`
- * long, checkpointed under `name`. */
-async function studentRun(
-  profile: Profile,
-  name: string,
-  steps: number,
-  inputs: Inputs,
-  opts: StepOptions,
-  before?: (model: Model, task: ReturnType<typeof studentTask>) => Promise<void>,
-  select?: LoopConfig["select"],
-): Promise<{ model: Model; result: LoopResult }> {
-  const labels = readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
-  const model =
-    profile.train.student.start === "teacher" ? checkpointModel(profile, "teacher") : modelAtInit(profile, embeddingConfig(profile));
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
-  const task = studentTask(pairs, files, labels, profile);
-  await before?.(model, task);
-  const result = await trainLoop(model, task, loopConfig(profile, name, steps, profile.train.student.lr, inputs, opts, select));
-  return { model, result };
-}
-
-/** The student's inputs: the start, alpha and learning rate dev-like chose (every sweep run
- * finished), and the checkpoint rule. */
-export function studentMainInputs(profile: Profile): Inputs {
-  return {
-    ...studentInputs(studentProfile(profile, chosenStudent(profile).chosen)),
-    keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
-    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
-  };
-}
-
-/** The student with the start, alpha and learning rate the dev sweep chose, its checkpoint
- * chosen on dev-like too. */
-export async function runStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  const p = studentProfile(profile, chosenStudent(profile).chosen);
-  return studentRun(p, "student", p.train.student.steps, studentMainInputs(profile), opts, undefined, devCheckpoints(p));
-}
-
-export const studentSweepName = (c: Pick<StudentCandidate, "name">) => `student-sweep-${c.name}`;
-export const studentSweepFile = (profile: Profile, c: StudentCandidate) =>
-  path.join(runDir(selectionRun(profile), studentSweepName(c)), "result.json");
-
-export function studentSweepInputs(profile: Profile, c: StudentCandidate): Inputs {
-  const p = studentProfile(selectionRun(profile), c);
-  return { ...studentInputs(p, p.train.student.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
-}
-
-/** One short sweep run on repeat 0's teacher and pseudolabels, scored on dev-like. */
-export async function runStudentSweep(profile: Profile, c: StudentCandidate, opts: StepOptions = {}): Promise<StudentSweepResult> {
-  const p = studentProfile(selectionRun(profile), c);
-  let gradientNorms = { supcon: 0, smoothl1: 0 };
-  const before = async (model: Model, task: ReturnType<typeof studentTask>) => {
-    const b = await task.batch(0);
-    gradientNorms = termGradientNorms(model, task, b);
-    task.dispose(b);
-  };
-  const { model } = await studentRun(p, studentSweepName(c), p.train.student.sweep.steps, studentSweepInputs(profile, c), opts, before);
-  const dev = await devAccuracy(p, model);
-  disposeModel(model);
-  return { candidate: c, ...dev, gradientNorms };
-}
-
-/** The second stage's candidate name at `scale` (its step: student-sweep-lr<scale>x). */
-export const studentLrName = (scale: number) => `lr${scale}x`;
-
-/** The second stage's candidate at `scale`: the first stage's best start and alpha. */
-export function studentLrCandidate(profile: Profile, scale: number): StudentCandidate {
-  const best = bestOnDev(studentFirstStage(profile)).candidate;
-  return { name: studentLrName(scale), start: best.start, alpha: best.alpha, lr: profile.train.student.lr * scale };
-}
-
-function studentFirstStage(profile: Profile): StudentSweepResult[] {
-  return profile.train.student.sweep.candidates.map((c) =>
-    sweepResult<StudentSweepResult>(
-      studentSweepFile(profile, c),
-      studentSweepInputs(profile, c),
-      studentSweepName(c),
-      "retail-repr train-student",
-    ),
-  );
-}
-
-/** The start, alpha and learning rate the final student uses, in two stages (coordinate search):
- * the best start and alpha on dev-like, then that one's best learning rate (the earlier-listed
- * candidate on a tie, the base rate first). Every sweep run must be finished. */
-export function chosenStudent(profile: Profile): StudentSelection {
-  const s = profile.train.student.sweep;
-  const tried = studentFirstStage(profile);
-  const best = bestOnDev(tried);
-  const lrTried = [
-    { ...best, candidate: { ...best.candidate, lr: profile.train.student.lr } },
-    ...s.lrScales.map((scale) => {
-      const c = studentLrCandidate(profile, scale);
-      return sweepResult<StudentSweepResult>(
-        studentSweepFile(profile, c),
-        studentSweepInputs(profile, c),
-        studentSweepName(c),
-        "retail-repr train-student",
-      );
-    }),
-  ];
-  return {
-    tried,
-    lrTried,
-    chosen: bestOnDev(lrTried).candidate,
-    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}); the earlier-listed candidate on a tie`,
-    steps: s.steps,
-  };
-}

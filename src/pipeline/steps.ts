@@ -20,25 +20,26 @@ import {
   modelAtInit,
   OneShotSet,
   runPretrain,
-  runPseudolabels,
-  runStudent,
-  runTeacher,
+  selectionRun,
   StepOptions,
-  chosenStudent,
   StudentSelection,
-  studentLrName,
-  studentSweepName,
-  weightsOf,
-  teacherSweepName,
   TeacherSelection,
-  chosenTeacher,
+  weightsOf,
 } from "./runs";
-import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName, finetuneSweep, RecipeSelection } from "./finetune-runs";
+import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName, finetuneRecipeSweep, RecipeSelection } from "./finetune-runs";
+import { runPseudolabels } from "./pseudolabel-runs";
+import { chosenStudent, runStudent, studentLrSweep, studentStartSweep } from "./student-runs";
+import { chosenTeacher, runTeacher, teacherLrSweep } from "./teacher-runs";
+import type { Sweep } from "./sweep";
 import { stages } from "./stages/registry";
 import { initSteps, PlanRow, Step, Traversal } from "./stages/stage";
 
 export * from "./runs";
 export * from "./finetune-runs";
+export * from "./pseudolabel-runs";
+export * from "./teacher-runs";
+export * from "./student-runs";
+export * from "./sweep";
 export type { PlanRow, Step } from "./stages/stage";
 
 /** The steps of `profile`'s run, dependencies before the steps that read them: each stage's, in
@@ -194,26 +195,28 @@ export async function finetune(
   return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, opts);
 }
 
+/** Every run of `sweep` made (each its cached step, the data first). */
+async function sweepOnDev<C, R>(profile: Profile, sweep: Sweep<C, R>, opts: StepOptions): Promise<void> {
+  await ensureData(profile);
+  for (const c of sweep.candidates(selectionRun(profile))) await ensureStep(profile, sweep.stepName(c), opts);
+}
+
 /** The student's dev sweep (short runs of each start and alpha, then of the best one's learning
  * rates) and what it chooses. */
 export async function studentSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<StudentSelection> {
-  await ensureData(profile);
-  const s = profile.train.student.sweep;
-  for (const name of [...s.candidates.map((c) => c.name), ...s.lrScales.map(studentLrName)])
-    await ensureStep(profile, studentSweepName({ name }), opts);
+  await sweepOnDev(profile, studentStartSweep, opts);
+  await sweepOnDev(profile, studentLrSweep, opts);
   return chosenStudent(profile);
 }
 
 /** The teacher's learning-rate sweep on dev-like and what it chooses. */
 export async function teacherSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<TeacherSelection> {
-  await ensureData(profile);
-  for (const scale of profile.train.teacher.sweep.lrScales) await ensureStep(profile, teacherSweepName(scale), opts);
+  await sweepOnDev(profile, teacherLrSweep, opts);
   return chosenTeacher(profile);
 }
 
 /** The dev sweep's runs (each recipe on dev-like) and the recipe they choose. */
 export async function finetuneSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<RecipeSelection> {
-  await ensureData(profile);
-  for (const r of finetuneSweep(profile)) await ensureStep(profile, finetuneName(r.set, r.variant, r.recipe), opts);
+  await sweepOnDev(profile, finetuneRecipeSweep, opts);
   return chosenRecipe(profile);
 }

@@ -9,7 +9,7 @@ import {
   finetuneInputs,
   finetuneName,
   finetuneResultFile,
-  finetuneSweep,
+  finetuneRecipeSweep,
   keptFinetune,
 } from "../finetune-runs";
 import { DEV_SET, EvalSet, ONE_SHOT_SETS, selectionRun } from "../runs";
@@ -43,10 +43,10 @@ export const finetuneStage: Stage = {
   name: "finetune",
   steps: (profile) => {
     const repeat0 = selectionRun(profile);
-    const sweep = finetuneSweep(profile).map((r) =>
+    const sweep = finetuneRecipeSweep.candidates(repeat0).map((recipe) =>
       selectionStep(
         profile,
-        finetuneStep(repeat0, r.set, r.variant, () => r.recipe, r.recipe, []),
+        finetuneStep(repeat0, DEV_SET, "gap", () => recipe, recipe, []),
       ),
     );
     const finetunes = ONE_SHOT_SETS.flatMap((set) =>

@@ -2,7 +2,8 @@
 // side by side). A student refuses parts split across shards and left incomplete.
 import { describeIncomplete, PseudoSpec, pseudoStatus } from "../../train/pseudolabel";
 import type { Inputs } from "../../util/fingerprint";
-import { pseudoSpec, runDir, runPseudolabels } from "../runs";
+import { pseudoSpec, runPseudolabels } from "../pseudolabel-runs";
+import { runDir } from "../runs";
 import type { Stage } from "./stage";
 
 export const pseudolabelsStage: Stage = {

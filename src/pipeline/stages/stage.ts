@@ -7,6 +7,7 @@ import type { Model } from "../../models/model";
 import type { CheckpointSelection } from "../../train/loop";
 import { cached, Freshness, Inputs, keptResult } from "../../util/fingerprint";
 import { checkpointModel, checkpointState, ckptDir, runDir, selectionRun, StepOptions, weightsOf } from "../runs";
+import type { Sweep } from "../sweep";
 
 /** One cached step: the steps it reads, what its artifact is made from (its inputs), whether the
  * artifact there was made from today's inputs, and how to make it. */
@@ -126,6 +127,20 @@ export function sweepStep(
     state: (inputs) => keptState(file, inputs),
     run: async (o) => void (await cached(file, s.inputs(), () => s.run(o))),
   });
+}
+
+/** A sweep's runs as steps, each reading `dependencies` (in repeat 0: selectionStep). */
+export function sweepSteps<C, R>(profile: Profile, sweep: Sweep<C, R>, dependencies: string[]): Step[] {
+  const repeat0 = selectionRun(profile);
+  return sweep.candidates(repeat0).map((c) =>
+    sweepStep(profile, {
+      name: sweep.stepName(c),
+      dependencies,
+      command: sweep.command,
+      inputs: () => sweep.inputs(repeat0, c),
+      run: (o) => sweep.run(repeat0, c, o),
+    }),
+  );
 }
 
 /** A sweep's step in a repeat's table stands for the same step of repeat 0's table, where it is

@@ -1,0 +1,48 @@
+// A setting chosen on dev-like by short runs, as one shape for every sweep (the teacher's
+// learning rate, the student's start, alpha and learning rate, the fine-tune recipe): candidates,
+// each run once with the profile's own seed (repeat 0) and kept by its inputs, a dev score per
+// run, and the best by that score, the earlier-listed candidate on a tie. The stages turn a sweep
+// into cached steps (stages/stage.ts, sweepSteps); each sweep's record of what it tried is its own.
+import * as path from "path";
+import type { Profile } from "../config/profiles";
+import { Inputs, keptResult } from "../util/fingerprint";
+import { runDir, selectionRun, StepOptions } from "./runs";
+
+export interface Sweep<C, R> {
+  /** The command that runs it (`retail-repr <command>`). */
+  command: string;
+  candidates(profile: Profile): C[];
+  /** The step (and folder under repeat 0's runs/<profile>/) of one candidate's run. */
+  stepName(c: C): string;
+  /** What a candidate's run is made from (read with repeat 0's profile). */
+  inputs(profile: Profile, c: C): Inputs;
+  /** One candidate's short run, scored on dev-like. */
+  run(profile: Profile, c: C, opts: StepOptions): Promise<R>;
+  /** Its score on dev-like: the higher, the better. */
+  devScore(r: R): number;
+  /** A finished run's result, or why there is none; unset: the run's result.json (sweepFile)
+   * kept by its inputs. */
+  kept?(profile: Profile, c: C): { result: R } | { why: string };
+}
+
+/** Where a candidate's result is kept: repeat 0's runs/<profile>/<step>/result.json. */
+export const sweepFile = <C, R>(profile: Profile, sweep: Sweep<C, R>, c: C) =>
+  path.join(runDir(selectionRun(profile), sweep.stepName(c)), "result.json");
+
+/** A candidate's kept result, or why there is none. */
+export function keptSweepRun<C, R>(profile: Profile, sweep: Sweep<C, R>, c: C): { result: R } | { why: string } {
+  return sweep.kept ? sweep.kept(profile, c) : keptResult<R>(sweepFile(profile, sweep, c), sweep.inputs(profile, c));
+}
+
+/** Every candidate's result, in the candidates' order; an error names the first run missing and
+ * the command that makes it. */
+export function sweepTried<C, R>(profile: Profile, sweep: Sweep<C, R>): R[] {
+  return sweep.candidates(profile).map((c) => {
+    const k = keptSweepRun(profile, sweep, c);
+    if (!("result" in k)) throw new Error(`${sweep.stepName(c)}: ${k.why}; run the dev sweep first (retail-repr ${sweep.command})`);
+    return k.result;
+  });
+}
+
+/** The result with the highest dev score; the earlier-listed one on a tie. */
+export const bestOf = <R>(tried: R[], devScore: (r: R) => number): R => tried.reduce((a, b) => (devScore(b) > devScore(a) ? b : a));

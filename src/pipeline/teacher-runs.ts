@@ -1,0 +1,109 @@
+// Step 1 as runs: the teacher, supervised contrastive loss with hard negatives on product pairs,
+// at the learning rate its sweep chose on dev-like, keeping its checkpoint best there.
+import type { Profile } from "../config/profiles";
+import { datasetDir } from "../data/generate";
+import { datasetFingerprint } from "../data/manifest";
+import { pairsOf } from "../data/sets";
+import { disposeModel, Model } from "../models/model";
+import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
+import { teacherTask } from "../train/teacher";
+import type { Inputs } from "../util/fingerprint";
+import {
+  CHECKPOINT_RULE,
+  commonInputs,
+  DEV_SET,
+  devAccuracy,
+  devCheckpoints,
+  embeddingConfig,
+  initRecord,
+  loopConfig,
+  modelAtInit,
+  selectionRun,
+  StepOptions,
+} from "./runs";
+import type { TeacherSelection, TeacherSweepResult } from "./selections";
+import { bestOf, Sweep, sweepTried } from "./sweep";
+
+/** The profile with the teacher's learning rate set. */
+export function teacherProfile(profile: Profile, lr: number): Profile {
+  return { ...profile, train: { ...profile.train, teacher: { ...profile.train.teacher, lr } } };
+}
+
+/** What a teacher run of `steps` is made from: its data, start and settings. */
+function teacherRunInputs(profile: Profile, steps: number): Inputs {
+  const { sweep: _sweep, ...train } = profile.train.teacher;
+  return {
+    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
+    init: initRecord(profile),
+    ...commonInputs(profile, embeddingConfig(profile)),
+    train: { ...train, steps },
+  };
+}
+
+/** The teacher's inputs: the learning rate dev-like chose (every sweep run finished), and the
+ * checkpoint rule. */
+export function teacherInputs(profile: Profile): Inputs {
+  const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
+  return {
+    ...teacherRunInputs(p, p.train.teacher.steps),
+    keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
+    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
+  };
+}
+
+async function teacherRun(
+  profile: Profile,
+  name: string,
+  steps: number,
+  inputs: Inputs,
+  opts: StepOptions,
+  select?: LoopConfig["select"],
+): Promise<{ model: Model; result: LoopResult }> {
+  const model = modelAtInit(profile, embeddingConfig(profile));
+  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
+  const result = await trainLoop(
+    model,
+    teacherTask(pairs, profile),
+    loopConfig(profile, name, steps, profile.train.teacher.lr, inputs, opts, select),
+  );
+  return { model, result };
+}
+
+/** The teacher at the learning rate dev-like chose, its checkpoint chosen there too. */
+export async function runTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+  const p = teacherProfile(profile, chosenTeacher(profile).chosen.lr);
+  return teacherRun(p, "teacher", p.train.teacher.steps, teacherInputs(profile), opts, devCheckpoints(p));
+}
+
+/** The teacher's learning-rate sweep: a short run at the base rate times each scale, in repeat 0. */
+export const teacherLrSweep: Sweep<number, TeacherSweepResult> = {
+  command: "train-teacher",
+  candidates: (profile) => profile.train.teacher.sweep.lrScales,
+  stepName: (scale) => `teacher-sweep-lr${scale}x`,
+  inputs: (profile, scale) => {
+    const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
+    return { ...teacherRunInputs(p, p.train.teacher.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+  },
+  run: async (profile, scale, opts) => {
+    const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
+    const name = teacherLrSweep.stepName(scale);
+    const { model } = await teacherRun(p, name, p.train.teacher.sweep.steps, teacherLrSweep.inputs(profile, scale), opts);
+    const dev = await devAccuracy(p, model);
+    disposeModel(model);
+    return { lr: p.train.teacher.lr, ...dev };
+  },
+  devScore: (r) => r.devAccuracy,
+};
+
+/** The teacher's learning rate: the sweep's best dev-like LR accuracy (the earlier-listed scale on
+ * a tie). Every sweep run must be finished. */
+export function chosenTeacher(profile: Profile): TeacherSelection {
+  const s = profile.train.teacher.sweep;
+  const tried = sweepTried(profile, teacherLrSweep);
+  return {
+    tried,
+    chosen: { lr: bestOf(tried, teacherLrSweep.devScore).lr },
+    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie)`,
+    steps: s.steps,
+  };
+}
