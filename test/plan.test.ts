@@ -11,6 +11,7 @@ import { pipelinePlan } from "../src/pipeline/evaluate";
 import { CHILD, inTempTree } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
+const teacherSweepNames = (p: Profile) => p.train.teacher.sweep.lrScales.map((x) => `teacher-sweep-lr${x}x`);
 const statusOf = (p: Profile) => Object.fromEntries(planSteps(p).map((r) => [r.step, r.status === "cached" ? "cached" : r.why]));
 
 test("the table lists every dependency before the steps that read it, and each step once", () => {
@@ -110,6 +111,27 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
       assert.equal(set.status, 0, set.stderr);
       assert.match(set.stdout, /^ {2}pretrain +cached$/m);
       assert.match(set.stdout, /^ {2}teacher-sweep-lr1x +to run: inputs changed \(train\)$/m);
+      // `make` takes a stage of the registry (its steps, made already here) or a step, and
+      // names what there is when it knows neither.
+      const cli = (...a: string[]) =>
+        spawnSync(process.execPath, [path.join(ROOT, "bin", "retail-repr.cjs"), ...a, "--profile", "smoke"], {
+          env,
+          encoding: "utf8",
+          ...CHILD,
+        });
+      const make = cli("make", "teacher");
+      assert.equal(make.status, 0, make.stderr);
+      assert.deepEqual(
+        make.stdout
+          .split("\n")
+          .filter((l) => l.includes(" -> "))
+          .map((l) => l.split(":")[0]),
+        [...teacherSweepNames(p), "teacher"],
+      );
+      assert.match(make.stdout, /^teacher: made -> .*teacher[/\\]checkpoint$/m);
+      const unknown = cli("make", "teachr");
+      assert.equal(unknown.status, 2);
+      assert.match(unknown.stderr, /no stage or step 'teachr' in profile smoke; name a stage \(datasets, pretrain, random-init, teacher, /);
     },
     { reports: true },
   );

@@ -15,7 +15,11 @@ import {
   runDir,
   trainStudent,
   trainTeacher,
+  ensureStep,
+  planSteps,
+  stepTable,
 } from "../pipeline/steps";
+import { stages } from "../pipeline/stages/registry";
 import { exportPseudolabels } from "../train/pseudolabel";
 import { SHARD_COUNT_ENV, shardFrom, shardName } from "../util/shard";
 import { formatAccuracy } from "../probe/bootstrap";
@@ -254,6 +258,37 @@ export const pipelineCommands: Command[] = [
             `${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${pct(r.trainAccuracy)} %`,
           );
         }
+      return 0;
+    },
+  },
+  {
+    name: "make",
+    summary:
+      "make stages (the registry's: datasets, pretrain, teacher, pseudolabels, student, finetune, ...) or single steps, with what they read",
+    positionals: "NAME ...",
+    options: TRAINING_OPTIONS,
+    examples: ["retail-repr make teacher --profile smoke", "retail-repr make teacher-sweep-lr2x student"],
+    async run(args) {
+      const profile = profileOf(args);
+      const table = stepTable(profile);
+      const known = `a stage (${stages()
+        .map((s) => s.name)
+        .join(", ")}) or a step \`retail-repr plan\` lists`;
+      if (!args.positional.length) throw new UsageError(`make: name ${known}`);
+      const steps = args.positional.flatMap((name) => {
+        const stage = stages().find((s) => s.name === name);
+        if (stage) return stage.steps(profile).map((s) => s.name);
+        if (table.some((s) => s.name === name)) return [name];
+        throw new UsageError(`make: no stage or step '${name}' in profile ${profile.name}; name ${known}`);
+      });
+      if (!steps.length) {
+        console.log(`${args.positional.join(", ")}: no step to make (it trains nothing)`);
+        return 0;
+      }
+      await selectBackend();
+      for (const step of steps) await ensureStep(profile, step);
+      for (const r of planSteps(profile).filter((r) => steps.includes(r.step)))
+        console.log(`${r.step}: ${r.status === "cached" ? "made" : `not made (${r.why})`} -> ${r.artifact}`);
       return 0;
     },
   },
