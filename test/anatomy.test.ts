@@ -7,7 +7,7 @@ import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { getProfile, trainSeed } from "../src/config/profiles";
 import { paths } from "../src/util/paths";
-import { ckptDir, ensureData, initialModel, sgdConfig, trainStudent } from "../src/pipeline/steps";
+import { ckptDir, ensureData, initialModel, sgdConfig, trainStage } from "../src/pipeline/steps";
 import { finetuneBatchAnatomy, studentBatchAnatomy, teacherBatchAnatomy } from "../src/train/anatomy";
 import { pairBatches, pairLossFromEmbeddings } from "../src/train/teacher";
 import { filesOf, pairsOf } from "../src/data/sets";
@@ -192,7 +192,7 @@ test("onStep reaches the step asked for only: training the student calls it for 
   await inTempTree("rr-onstep-", async () => {
     const profile = getProfile("smoke");
     const steps: number[] = [];
-    const { model } = await trainStudent(profile, { quiet: true, onStep: (row) => void steps.push(row.step) });
+    const { model } = await trainStage(profile, "student", { quiet: true, onStep: (row) => void steps.push(row.step) });
     disposeModel(model);
     assert.ok(
       fs.existsSync(ckptDir(profile, "pretrain")) && fs.existsSync(ckptDir(profile, "teacher")),

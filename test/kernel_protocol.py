@@ -62,10 +62,10 @@ def stream_text(msgs):
 
 def training(km, kc):
     runs = os.environ["RETAIL_REPR_RUNS"]
-    setup = 'import * as rr from "retail-repr";\nconst profile = rr.getProfile("smoke");\nawait rr.selectBackend({ log: null });\nawait rr.pretrainedModel(profile);'
+    setup = 'import * as rr from "retail-repr";\nconst profile = rr.getProfile("smoke");\nawait rr.selectBackend({ log: null });\nawait rr.representationModel(profile, "pretrained");'
     reply, msgs = execute(kc, setup, timeout=600)
     check(reply["status"] == "ok", "smoke data and pretraining", (reply, stream_text(msgs)[-2000:]))
-    cell = "const run = await rr.trainTeacher(profile);\nrun.result.steps"
+    cell = 'const run = await rr.trainStage(profile, "teacher");\nrun.result.steps'
     msg_id = kc.execute(cell)
     t0 = time.time()
     while not os.path.exists(os.path.join(runs, "smoke", "teacher")) and time.time() - t0 < 300:

@@ -5,19 +5,23 @@ import { BadPolicy, Format, FORMATS, importDataset } from "../data/formats";
 import {
   DEV_SET,
   finetune,
-  finetuneSweepOnDev,
-  studentSweepOnDev,
-  teacherSweepOnDev,
   ONE_SHOT_SETS,
   OneShotSet,
   pretrainedCheckpoint,
   pseudolabel,
   runDir,
-  trainStudent,
-  trainTeacher,
   ensureStep,
   planSteps,
   stepTable,
+  sweepOnDev,
+  teacherLrSweep,
+  chosenTeacher,
+  studentStartSweep,
+  studentLrSweep,
+  chosenStudent,
+  finetuneRecipeSweep,
+  chosenRecipe,
+  trainStage,
 } from "../pipeline/steps";
 import { stages } from "../pipeline/stages/registry";
 import { exportPseudolabels } from "../train/pseudolabel";
@@ -143,12 +147,13 @@ export const pipelineCommands: Command[] = [
     async run(args) {
       const profile = profileOf(args);
       await selectBackend();
-      const sel = await teacherSweepOnDev(profile);
+      await sweepOnDev(profile, teacherLrSweep);
+      const sel = chosenTeacher(profile);
       for (const t of sel.tried)
         console.log(
           `dev sweep lr ${t.lr}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %${t.lr === sel.chosen.lr ? "  <- chosen" : ""}`,
         );
-      const { result } = await trainTeacher(profile);
+      const { result } = await trainStage(profile, "teacher");
       console.log(
         `teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
       );
@@ -210,13 +215,15 @@ export const pipelineCommands: Command[] = [
     async run(args) {
       const profile = profileOf(args);
       await selectBackend();
-      const sel = await studentSweepOnDev(profile);
+      await sweepOnDev(profile, studentStartSweep);
+      await sweepOnDev(profile, studentLrSweep);
+      const sel = chosenStudent(profile);
       for (const t of [...sel.tried, ...sel.lrTried.slice(1)])
         console.log(
           `dev sweep ${t.candidate.name}${t.candidate.lr ? ` (lr ${t.candidate.lr})` : ""}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}`,
         );
       console.log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
-      const { result } = await trainStudent(profile);
+      const { result } = await trainStage(profile, "student");
       console.log(
         `student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
       );
@@ -240,7 +247,8 @@ export const pipelineCommands: Command[] = [
     async run(args) {
       const profile = profileOf(args);
       await selectBackend();
-      const sel = await finetuneSweepOnDev(profile);
+      await sweepOnDev(profile, finetuneRecipeSweep);
+      const sel = chosenRecipe(profile);
       for (const t of sel.tried)
         console.log(
           `dev-like gap, recipe ${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${t.recipe.name === sel.chosen.name ? "  <- chosen" : ""}`,

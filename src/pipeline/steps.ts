@@ -3,7 +3,7 @@
 // dependencies first, then the step itself unless its artifact is current. The CLI's per-stage
 // commands, `reproduce`, the shard workers and the notebooks all go through it; `retail-repr plan`
 // prints the table with what is cached and what would run, and why.
-import { Profile, withRun } from "../config/profiles";
+import type { Profile } from "../config/profiles";
 import { DATASET_NAMES } from "../data/generate";
 import { Model, ModelConfig } from "../models/model";
 import type { FinetuneVariant } from "../train/finetune";
@@ -12,24 +12,9 @@ import type { PseudoSpec, PseudoStatus } from "../train/pseudolabel";
 import type { Inputs } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
-import {
-  checkpointModel,
-  ckptDir,
-  embeddingConfig,
-  initRecord,
-  modelAtInit,
-  OneShotSet,
-  runPretrain,
-  selectionRun,
-  StepOptions,
-  StudentSelection,
-  TeacherSelection,
-  weightsOf,
-} from "./runs";
-import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName, finetuneRecipeSweep, RecipeSelection } from "./finetune-runs";
+import { checkpointModel, ckptDir, initRecord, modelAtInit, OneShotSet, selectionRun, StepOptions, weightsOf } from "./runs";
+import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName } from "./finetune-runs";
 import { runPseudolabels } from "./pseudolabel-runs";
-import { chosenStudent, runStudent, studentLrSweep, studentStartSweep } from "./student-runs";
-import { chosenTeacher, runTeacher, teacherLrSweep } from "./teacher-runs";
 import type { Sweep } from "./sweep";
 import { stages } from "./stages/registry";
 import { initSteps, PlanRow, Step, Traversal } from "./stages/stage";
@@ -107,11 +92,28 @@ export function planSteps(profile: Profile, extra: Step[] = []): PlanRow[] {
 
 // ---- the steps as the library's callers ask for them ------------------------------------------
 
-/** Weakly supervised pretraining on the hashtag corpus (shared by every init and repeat); its
- * loop resumes or, when finished, only reads the checkpoint back. */
-export async function pretrain(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  await ensureDependencies(profile, "pretrain", opts);
-  return runPretrain(profile, opts);
+/** A stage's main training run (teacher, student, pretrain, or a registered one), its
+ * dependencies made first: the loop resumes or, when finished, only reads the checkpoint and
+ * history back. `opts.onStep` sees each step of this run, not of those made on the way. */
+export async function trainStage(profile: Profile, name: string, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
+  const stage = stages().find((s) => s.name === name);
+  if (!stage?.train)
+    throw new Error(
+      `no stage '${name}' that trains; the stages that do: ${stages()
+        .filter((s) => s.train)
+        .map((s) => s.name)
+        .join(", ")}`,
+    );
+  await ensureData(profile);
+  await ensureDependencies(profile, name, opts);
+  return stage.train(profile, opts);
+}
+
+/** Every run of `sweep` made on dev-like (each its cached step, the data first); what it chose is
+ * its stage's to say (chosenTeacher, chosenStudent, chosenRecipe). */
+export async function sweepOnDev<C, R>(profile: Profile, sweep: Sweep<C, R>, opts: StepOptions = {}): Promise<void> {
+  await ensureData(profile);
+  for (const c of sweep.candidates(selectionRun(profile))) await ensureStep(profile, sweep.stepName(c), opts);
 }
 
 /** The finished pretraining checkpoint's folder (pretraining first when needed). */
@@ -122,13 +124,6 @@ export async function pretrainedCheckpoint(profile: Profile, opts: StepOptions =
 
 async function ensureInit(profile: Profile, opts: StepOptions): Promise<void> {
   for (const s of initSteps(profile)) await ensureStep(profile, s, forDependencies(opts), true);
-}
-
-/** The pretrained backbone as an embedding model (LCA pooling), for the probe row. */
-export async function pretrainedModel(profile: Profile, opts: StepOptions = {}): Promise<Model> {
-  const p = withRun(profile, { init: "pretrained", repeat: 0 });
-  await ensureInit(p, opts);
-  return modelAtInit(p, embeddingConfig(profile));
 }
 
 /** Where a run starts, as an input (the init's step made first when needed). */
@@ -143,31 +138,17 @@ export async function startingModel(profile: Profile, config: ModelConfig, opts:
   return modelAtInit(profile, config);
 }
 
-/** The teacher's training (its dependencies first); the loop resumes or, when finished, only
- * reads the checkpoint and history back. */
-export async function trainTeacher(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  await ensureData(profile);
-  await ensureDependencies(profile, "teacher", opts);
-  return runTeacher(profile, opts);
-}
-
-export async function trainStudent(profile: Profile, opts: StepOptions = {}): Promise<{ model: Model; result: LoopResult }> {
-  await ensureData(profile);
-  await ensureDependencies(profile, "student", opts);
-  return runStudent(profile, opts);
-}
-
 /** A finished step's weights checksum (training it first when needed), without loading it. */
-export async function trainedWeights(profile: Profile, which: string, opts: StepOptions = {}): Promise<string> {
-  await ensureStep(profile, which, opts);
-  return weightsOf(profile, which);
+export async function trainedWeights(profile: Profile, step: string, opts: StepOptions = {}): Promise<string> {
+  await ensureStep(profile, step, opts);
+  return weightsOf(profile, step);
 }
 
 /** A finished step's model from its checkpoint (training it first when needed). */
-export async function trainedModel(profile: Profile, which: string, opts: StepOptions = {}): Promise<Model> {
+export async function trainedModel(profile: Profile, step: string, opts: StepOptions = {}): Promise<Model> {
   await ensureData(profile);
-  await ensureStep(profile, which, opts);
-  return checkpointModel(profile, which);
+  await ensureStep(profile, step, opts);
+  return checkpointModel(profile, step);
 }
 
 /** Step 2, or this process's shard of it: the teacher's embeddings of the unlabeled set, in parts.
@@ -193,30 +174,4 @@ export async function finetune(
   await ensureData(profile);
   await ensureDependencies(profile, finetuneName(set, variant), opts);
   return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, opts);
-}
-
-/** Every run of `sweep` made (each its cached step, the data first). */
-async function sweepOnDev<C, R>(profile: Profile, sweep: Sweep<C, R>, opts: StepOptions): Promise<void> {
-  await ensureData(profile);
-  for (const c of sweep.candidates(selectionRun(profile))) await ensureStep(profile, sweep.stepName(c), opts);
-}
-
-/** The student's dev sweep (short runs of each start and alpha, then of the best one's learning
- * rates) and what it chooses. */
-export async function studentSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<StudentSelection> {
-  await sweepOnDev(profile, studentStartSweep, opts);
-  await sweepOnDev(profile, studentLrSweep, opts);
-  return chosenStudent(profile);
-}
-
-/** The teacher's learning-rate sweep on dev-like and what it chooses. */
-export async function teacherSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<TeacherSelection> {
-  await sweepOnDev(profile, teacherLrSweep, opts);
-  return chosenTeacher(profile);
-}
-
-/** The dev sweep's runs (each recipe on dev-like) and the recipe they choose. */
-export async function finetuneSweepOnDev(profile: Profile, opts: StepOptions = {}): Promise<RecipeSelection> {
-  await sweepOnDev(profile, finetuneRecipeSweep, opts);
-  return chosenRecipe(profile);
 }

@@ -18,6 +18,7 @@ export const pretrainStage: Stage = {
       }),
     ];
   },
+  train: runPretrain,
   representation: {
     name: "pretrained",
     label: "Pretrained backbone + LR (ours only)",

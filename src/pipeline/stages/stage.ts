@@ -4,7 +4,7 @@
 import * as path from "path";
 import type { Profile } from "../../config/profiles";
 import type { Model } from "../../models/model";
-import type { CheckpointSelection } from "../../train/loop";
+import type { CheckpointSelection, LoopResult } from "../../train/loop";
 import { cached, Freshness, Inputs, keptResult } from "../../util/fingerprint";
 import { checkpointModel, checkpointState, ckptDir, runDir, selectionRun, StepOptions, weightsOf } from "../runs";
 import type { Sweep } from "../sweep";
@@ -65,6 +65,10 @@ export interface Stage {
   name: string;
   /** Its steps in the profile's table, each after the steps it reads. */
   steps(profile: Profile): Step[];
+  /** The stage's main training run, its step named as the stage (its dependencies current): the
+   * loop resumes or, when finished, only reads the checkpoint and history back (for notebooks'
+   * charts: steps.ts, trainStage). */
+  train?(profile: Profile, opts: StepOptions): Promise<{ model: Model; result: LoopResult }>;
   /** When the stage makes a representation: its probe rows. */
   representation?: RepresentationSpec;
   /** What it chose on dev-like (metrics.meta.selection), once its steps are current. */

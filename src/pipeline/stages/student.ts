@@ -24,6 +24,7 @@ export const studentStage: Stage = {
     });
     return [...sweep, ...lrSweep, student];
   },
+  train: runStudent,
   representation: checkpointRepresentation("student", "Student representations + LR", "student + LR"),
   selection: (profile) => ({ student: chosenStudent(profile) }),
   keptCheckpoint: (profile) => keptCheckpoint(profile, "student"),

@@ -17,6 +17,7 @@ export const teacherStage: Stage = {
     });
     return [...sweep, teacher];
   },
+  train: runTeacher,
   representation: checkpointRepresentation("teacher", "Teacher representations + LR", "teacher + LR"),
   selection: (profile) => ({ teacher: chosenTeacher(profile) }),
   keptCheckpoint: (profile) => keptCheckpoint(profile, "teacher"),
