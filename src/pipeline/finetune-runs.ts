@@ -23,19 +23,8 @@ import type { RecipeSelection } from "./selections";
 import { bestOf, Sweep, sweepTried } from "./sweep";
 
 export type { RecipeSelection } from "./selections";
-import {
-  ckptDir,
-  commonInputs,
-  DEV_SET,
-  EvalSet,
-  initialModel,
-  initRecord,
-  loopConfig,
-  modelAtInit,
-  runDir,
-  selectionRun,
-  StepOptions,
-} from "./runs";
+import { DEV_SET, EvalSet, selectionRun } from "./runs"; // chosen on dev-like
+import { ckptDir, commonInputs, initialModel, initRecord, loopConfig, modelAtInit, runDir, StepOptions } from "./runs"; // what a run is made of
 
 /** Each run of the convergence rule: its length, and what it says of convergence. */
 export const finetuneAttemptSchema = z.looseObject({

@@ -11,22 +11,9 @@ import { readPseudolabels } from "../train/pseudolabel";
 import { studentTask, termGradientNorms } from "../train/student";
 import type { Inputs } from "../util/fingerprint";
 import { pseudoSpec } from "./pseudolabel-runs";
-import {
-  checkpointModel,
-  CHECKPOINT_RULE,
-  commonInputs,
-  DEV_SET,
-  devAccuracy,
-  devCheckpoints,
-  embeddingConfig,
-  initRecord,
-  loopConfig,
-  modelAtInit,
-  runDir,
-  selectionRun,
-  StepOptions,
-  weightsOf,
-} from "./runs";
+import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints, selectionRun } from "./runs"; // chosen on dev-like
+import { commonInputs, embeddingConfig, initRecord, loopConfig, modelAtInit, StepOptions } from "./runs"; // what a run is made of
+import { checkpointModel, runDir, weightsOf } from "./runs"; // the teacher it reads
 import type { StudentCandidate, StudentSelection, StudentSweepResult } from "./selections";
 import { bestOf, Sweep, sweepTried } from "./sweep";
 

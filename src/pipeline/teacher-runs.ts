@@ -8,19 +8,8 @@ import { disposeModel, Model } from "../models/model";
 import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import { teacherTask } from "../train/teacher";
 import type { Inputs } from "../util/fingerprint";
-import {
-  CHECKPOINT_RULE,
-  commonInputs,
-  DEV_SET,
-  devAccuracy,
-  devCheckpoints,
-  embeddingConfig,
-  initRecord,
-  loopConfig,
-  modelAtInit,
-  selectionRun,
-  StepOptions,
-} from "./runs";
+import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints, selectionRun } from "./runs"; // chosen on dev-like
+import { commonInputs, embeddingConfig, initRecord, loopConfig, modelAtInit, StepOptions } from "./runs"; // what a run is made of
 import type { TeacherSelection, TeacherSweepResult } from "./selections";
 import { bestOf, Sweep, sweepTried } from "./sweep";
 
