@@ -98,6 +98,8 @@ export const REFUSED_KEYS: Record<string, string> = {
 /** Keys that change how a run goes (speed, memory), not what it computes: no run's inputs hold
  * them, so changing one keeps every cached result. */
 export const HOW_IT_RUNS_KEYS: Record<string, string> = {
+  "train.workers":
+    "data-parallel replicas where they run (the XNNPACK engine on two cores or more): like the engine itself, they change the arithmetic path (each replica's batch norm sees its half of the batch), which each checkpoint records, not what the run is made from",
   "train.embedBatch": "images per forward pass when embedding in eval mode (batch norm's running statistics: rows are independent)",
 };
 

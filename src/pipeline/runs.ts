@@ -112,15 +112,12 @@ export interface StepOptions {
 
 /** The same profile values and model a step of any init or repeat records as its inputs. */
 export function commonInputs(profile: Profile, config: ModelConfig): Inputs {
-  // A chunk size set by hand, or replicas, change batch-norm statistics (per chunk, per replica's
-  // half of the batch), so they are inputs.
-  const replicas = profile.train.chunk ? 1 : workersFor(profile);
+  // A chunk size set by hand changes batch-norm statistics (per chunk), so it is an input.
   return {
     model: config,
     imageSize: profile.imageSize,
     seed: trainSeed(profile),
     ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}),
-    ...(replicas > 1 ? { replicas } : {}),
   };
 }
 

@@ -172,6 +172,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
         engine: engineLabel(),
         inputs: cfg.inputs,
         ...(chunk ? { chunk } : {}),
+        ...(replica ? { replicas: workers } : {}),
         ...(cfg.select ? { devScores: scores } : {}),
         ...(selection ? { selection } : {}),
       },
