@@ -6,7 +6,6 @@ import * as fs from "node:fs";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { getProfile, trainSeed } from "../src/config/profiles";
-import { paths } from "../src/util/paths";
 import { ckptDir, ensureData, initialModel, sgdConfig, trainStage } from "../src/pipeline/steps";
 import { finetuneBatchAnatomy, studentBatchAnatomy, teacherBatchAnatomy } from "../src/train/anatomy";
 import { pairBatches, pairLossFromEmbeddings } from "../src/train/teacher";

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
-import { createModel, disposeModel, embedForward, embeddingDim, Model, ModelConfig } from "../src/models/model";
+import { createModel, disposeModel, embedForward, embeddingDim, ModelConfig } from "../src/models/model";
 import { saveCheckpoint } from "../src/models/checkpoint";
 import { exportOnnx, onnxMetadata, ONNX_EXPORT_FORMAT } from "../src/models/export-onnx";
 import { ResNeXtConfig } from "../src/models/resnext";

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
-import { createModel, disposeModel, embedForward, logitsForward, Model, ModelConfig } from "../src/models/model";
+import { createModel, disposeModel, embedForward, logitsForward, ModelConfig } from "../src/models/model";
 import { exportTorch, torchStateDict } from "../src/models/export-torch";
 import { defaultInputConfig } from "../src/data/input-config";
 import { saveCheckpoint } from "../src/models/checkpoint";

@@ -10,7 +10,6 @@ import { selectBackend } from "../src/engine/backend";
 import { getProfile, withRun } from "../src/config/profiles";
 import { datasetDir } from "../src/data/generate";
 import { importDataset } from "../src/data/formats";
-import { paths } from "../src/util/paths";
 import { finetune, runDir } from "../src/pipeline/steps";
 import { datasetTitle } from "../src/pipeline/evaluate";
 import { inTempTree } from "./helpers";

@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { lcaBruteForce, lcaKernel, lcaPool } from "../src/models/lca";

@@ -11,7 +11,6 @@ import { getProfile, withRun } from "../src/config/profiles";
 import { hashtagLoss } from "../src/losses/classification";
 import { hashtagVocabulary, noisyHashtags, trueHashtags } from "../src/data/hashtags";
 import { logoNames, logoPool, productSpec } from "../src/data/universe";
-import { paths } from "../src/util/paths";
 import { readCheckpointMeta } from "../src/models/checkpoint";
 import { disposeModel } from "../src/models/model";
 import { backboneSpecs } from "../src/models/resnext";

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { tf } from "../src/engine/tf";
 import { createModel, disposeModel, embeddingDim } from "../src/models/model";
 import { ResNeXtConfig } from "../src/models/resnext";

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import sharp from "sharp";
-import { mixSeed, normal, pick, Rng, rngFrom, uniform } from "./rng";
+import { mixSeed, normal, pick, rngFrom, uniform } from "./rng";
 import { ProductSpec, twemojiDir } from "./universe";
 import { CONDITIONS, Domain } from "./domains";
 

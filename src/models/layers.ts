@@ -55,7 +55,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, groups = 
 /** [kh, kw, cin/g, cout] -> [kh, kw, cin, cout] with zeros off the group blocks. Same params,
  * g times the FLOPs, one big conv instead of g small ones. */
 export function blockDiagonal(w: tf.Tensor4D, groups: number): tf.Tensor4D {
-  const [kh, kw, cg, cout] = w.shape;
+  const [, , cg, cout] = w.shape;
   const og = cout / groups;
   const mask = tf.tidy(() => {
     const m = new Float32Array(cg * groups * cout);
