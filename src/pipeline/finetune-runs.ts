@@ -21,10 +21,10 @@ import { LoopResult, trainLoop } from "../train/loop";
 import { cached, Inputs, keptResult } from "../util/fingerprint";
 import type { RecipeSelection } from "./selections";
 import { bestOf, Sweep, sweepTried } from "./sweep";
-
-export type { RecipeSelection } from "./selections";
 import { DEV_SET, EvalSet, selectionRun } from "./runs"; // chosen on dev-like
 import { ckptDir, commonInputs, initialModel, initRecord, loopConfig, modelAtInit, runDir, StepOptions } from "./runs"; // what a run is made of
+
+export type { RecipeSelection } from "./selections";
 
 /** Each run of the convergence rule: its length, and what it says of convergence. */
 export const finetuneAttemptSchema = z.looseObject({

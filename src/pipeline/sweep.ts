@@ -5,7 +5,7 @@
 // into cached steps (stages/stage.ts, sweepSteps); each sweep's record of what it tried is its own.
 import * as path from "path";
 import type { Profile } from "../config/profiles";
-import { Inputs, keptResult } from "../util/fingerprint";
+import { cached, Inputs, keptResult } from "../util/fingerprint";
 import { runDir, selectionRun, StepOptions } from "./runs";
 
 export interface Sweep<C, R> {
@@ -20,8 +20,9 @@ export interface Sweep<C, R> {
   run(profile: Profile, c: C, opts: StepOptions): Promise<R>;
   /** Its score on dev-like: the higher, the better. */
   devScore(r: R): number;
-  /** A finished run's result, or why there is none; unset: the run's result.json (sweepFile)
-   * kept by its inputs. */
+  /** For a sweep whose runs keep their results their own way (`run` writes them): a finished
+   * run's result, or why there is none. Unset: `run`'s result is kept in its result.json
+   * (sweepFile) by its inputs. */
   kept?(profile: Profile, c: C): { result: R } | { why: string };
 }
 
@@ -29,9 +30,15 @@ export interface Sweep<C, R> {
 export const sweepFile = <C, R>(profile: Profile, sweep: Sweep<C, R>, c: C) =>
   path.join(runDir(selectionRun(profile), sweep.stepName(c)), "result.json");
 
-/** A candidate's kept result, or why there is none. */
-export function keptSweepRun<C, R>(profile: Profile, sweep: Sweep<C, R>, c: C): { result: R } | { why: string } {
-  return sweep.kept ? sweep.kept(profile, c) : keptResult<R>(sweepFile(profile, sweep, c), sweep.inputs(profile, c));
+/** A candidate's kept result, or why there is none (`inputs`: its run's, when known already). */
+export function keptSweepRun<C, R>(profile: Profile, sweep: Sweep<C, R>, c: C, inputs?: Inputs): { result: R } | { why: string } {
+  return sweep.kept ? sweep.kept(profile, c) : keptResult<R>(sweepFile(profile, sweep, c), inputs ?? sweep.inputs(profile, c));
+}
+
+/** One candidate's run, its result kept where keptSweepRun reads it. */
+export async function makeSweepRun<C, R>(profile: Profile, sweep: Sweep<C, R>, c: C, opts: StepOptions): Promise<R> {
+  if (sweep.kept) return sweep.run(profile, c, opts);
+  return cached(sweepFile(profile, sweep, c), sweep.inputs(profile, c), () => sweep.run(profile, c, opts));
 }
 
 /** Every candidate's result, in the candidates' order; an error names the first run missing and

@@ -1,40 +1,31 @@
 // The baselines the representations are compared with: the whole network fine-tuned on each
 // one-shot set's packshots, in three variants (GAP, LCA, LCA + MaxEnt), with the recipe the GAP
 // baseline's sweep chose on dev-like (once, in repeat 0), each trained by the convergence rule.
-import type { FinetuneRecipe, Profile } from "../../config/profiles";
+import type { Profile } from "../../config/profiles";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../../train/finetune";
 import {
   chosenRecipe,
   convergedFinetune,
   finetuneInputs,
   finetuneName,
-  finetuneResultFile,
   finetuneRecipeSweep,
+  finetuneResultFile,
   keptFinetune,
 } from "../finetune-runs";
-import { DEV_SET, EvalSet, ONE_SHOT_SETS, selectionRun } from "../runs";
-import { initSteps, selectionStep, Stage, Step } from "./stage";
+import { DEV_SET, ONE_SHOT_SETS, OneShotSet, selectionRun } from "../runs";
+import { freshnessOf, initSteps, Stage, Step, sweepSteps } from "./stage";
 
-/** One fine-tune: a dev-like sweep run names its recipe; a test-set run uses the chosen one. */
-function finetuneStep(
-  profile: Profile,
-  set: EvalSet,
-  variant: FinetuneVariant,
-  recipe: () => FinetuneRecipe,
-  sweepRecipe: FinetuneRecipe | undefined,
-  after: string[],
-): Step {
+/** One fine-tune baseline on a test set, with the recipe the sweep chose, after the sweep. */
+function finetuneStep(profile: Profile, set: OneShotSet, variant: FinetuneVariant, after: string[]): Step {
+  const recipe = () => chosenRecipe(profile).chosen;
   return {
-    name: finetuneName(set, variant, sweepRecipe),
+    name: finetuneName(set, variant),
     dependencies: [set, ...initSteps(profile), ...after],
-    artifact: finetuneResultFile(profile, set, variant, sweepRecipe),
-    command: `finetune --dataset ${set}${set === DEV_SET ? "" : ` --variant ${variant}`}`,
+    artifact: finetuneResultFile(profile, set, variant),
+    command: `finetune --dataset ${set} --variant ${variant}`,
     trains: true,
     inputs: () => finetuneInputs(profile, set, variant, recipe()),
-    state: () => {
-      const k = keptFinetune(profile, set, variant, recipe(), sweepRecipe);
-      return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
-    },
+    state: () => freshnessOf(keptFinetune(profile, set, variant, recipe(), undefined)),
     run: async (o) => void (await convergedFinetune(profile, set, variant, recipe(), o)),
   };
 }
@@ -42,21 +33,13 @@ function finetuneStep(
 export const finetuneStage: Stage = {
   name: "finetune",
   steps: (profile) => {
-    const repeat0 = selectionRun(profile);
-    const sweep = finetuneRecipeSweep.candidates(repeat0).map((recipe) =>
-      selectionStep(
-        profile,
-        finetuneStep(repeat0, DEV_SET, "gap", () => recipe, recipe, []),
-      ),
-    );
+    const sweep = sweepSteps(profile, finetuneRecipeSweep, [DEV_SET, ...initSteps(selectionRun(profile))]);
     const finetunes = ONE_SHOT_SETS.flatMap((set) =>
       (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) =>
         finetuneStep(
           profile,
           set,
           variant,
-          () => chosenRecipe(profile).chosen,
-          undefined,
           sweep.map((s) => s.name),
         ),
       ),

@@ -1,13 +1,12 @@
 // What a stage of the method declares (one module per stage in this folder, listed in
 // registry.ts): its cached steps, and, for a representation, how its probe rows are made. The step
 // table, the plan, evaluate's representations and the paper tables' rows are all read off these.
-import * as path from "path";
 import type { Profile } from "../../config/profiles";
 import type { Model } from "../../models/model";
 import type { CheckpointSelection, LoopResult } from "../../train/loop";
-import { cached, Freshness, Inputs, keptResult } from "../../util/fingerprint";
-import { checkpointModel, checkpointState, ckptDir, runDir, selectionRun, StepOptions, weightsOf } from "../runs";
-import type { Sweep } from "../sweep";
+import type { Freshness, Inputs } from "../../util/fingerprint";
+import { checkpointModel, checkpointState, ckptDir, selectionRun, StepOptions, weightsOf } from "../runs";
+import { keptSweepRun, makeSweepRun, Sweep, sweepFile } from "../sweep";
 
 /** One cached step: the steps it reads, what its artifact is made from (its inputs), whether the
  * artifact there was made from today's inputs, and how to make it. */
@@ -108,43 +107,27 @@ export function trainedStep(
   };
 }
 
-/** A result file's state: kept, and made from `inputs`? */
-export function keptState(file: string, inputs: Inputs): Freshness {
-  const k = keptResult<unknown>(file, inputs);
-  return "result" in k ? { fresh: true } : { fresh: false, why: k.why };
-}
+/** A kept result (or why there is none) as a step's state. */
+export const freshnessOf = (k: { result: unknown } | { why: string }): Freshness =>
+  "result" in k ? { fresh: true } : { fresh: false, why: k.why };
 
-/** A sweep's short run as a step: its result file in repeat 0's runs/<profile>/<name>/, made once
- * and kept by its inputs (a repeat's table delegates to repeat 0's, selectionStep). */
-export function sweepStep(
-  profile: Profile,
-  s: { name: string; dependencies: string[]; command: string; inputs: () => Inputs; run: (o: StepOptions) => Promise<unknown> },
-): Step {
-  const file = path.join(runDir(selectionRun(profile), s.name), "result.json");
-  return selectionStep(profile, {
-    name: s.name,
-    dependencies: s.dependencies,
-    artifact: file,
-    command: s.command,
-    trains: true,
-    inputs: s.inputs,
-    state: (inputs) => keptState(file, inputs),
-    run: async (o) => void (await cached(file, s.inputs(), () => s.run(o))),
-  });
-}
-
-/** A sweep's runs as steps, each reading `dependencies` (in repeat 0: selectionStep). */
+/** A sweep's short runs as steps, each reading `dependencies`, made once in repeat 0 (a repeat's
+ * table delegates to repeat 0's, selectionStep): a run's result is kept in its result.json by its
+ * inputs, or, for a sweep that keeps its own (`kept`), where its run writes it. */
 export function sweepSteps<C, R>(profile: Profile, sweep: Sweep<C, R>, dependencies: string[]): Step[] {
   const repeat0 = selectionRun(profile);
-  return sweep.candidates(repeat0).map((c) =>
-    sweepStep(profile, {
+  return sweep.candidates(repeat0).map((c) => {
+    return selectionStep(profile, {
       name: sweep.stepName(c),
       dependencies,
+      artifact: sweepFile(repeat0, sweep, c),
       command: sweep.command,
+      trains: true,
       inputs: () => sweep.inputs(repeat0, c),
-      run: (o) => sweep.run(repeat0, c, o),
-    }),
-  );
+      state: (made) => freshnessOf(keptSweepRun(repeat0, sweep, c, made)),
+      run: async (o) => void (await makeSweepRun(repeat0, sweep, c, o)),
+    });
+  });
 }
 
 /** A sweep's step in a repeat's table stands for the same step of repeat 0's table, where it is
