@@ -4,7 +4,7 @@
 // profile values its inputs record, so a changed value retrains that run and `plan` says why.
 import * as fs from "fs";
 import { parse as parseYaml } from "yaml";
-import { profileProblems } from "./schema";
+import { profileProblems, valueAt } from "./schema";
 
 /** Part of a profile, nested as the profile is (`{ train: { teacher: { lr: 0.1 } } }`). */
 export type Overrides = { [key: string]: unknown };
@@ -84,14 +84,16 @@ function parseInlineJson(text: string): Overrides {
   }
 }
 
+/** Why the student's `key` is not set by hand. */
+const chosenByStudentSweep = (key: string) =>
+  `is chosen on dev-like by the student's sweep, so setting it would change nothing; change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.${key}=...)`;
+
 /** Keys a value other than the profile's would change nothing for, and what to change instead. A
  * config file printed by `retail-repr config` holds them at the profile's values: only a
  * different value is refused. */
 export const REFUSED_KEYS: Record<string, string> = {
-  "train.student.start":
-    "is chosen on dev-like by the student's sweep, so setting it would change nothing; change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.start=...)",
-  "train.student.alpha":
-    "is chosen on dev-like by the student's sweep, so setting it would change nothing; change what the sweep tries instead: train.student.sweep.candidates (e.g. --set train.student.sweep.candidates.0.alpha=...)",
+  "train.student.start": chosenByStudentSweep("start"),
+  "train.student.alpha": chosenByStudentSweep("alpha"),
   description: "is the profile's own description and changes nothing; describe an experiment in its config file's comments",
 };
 
@@ -103,9 +105,6 @@ export const HOW_IT_RUNS_KEYS: Record<string, string> = {
   "train.embedBatch": "images per forward pass when embedding in eval mode (batch norm's running statistics: rows are independent)",
 };
 
-/** The value at a dotted key of a nested object, or undefined. */
-const valueAt = (o: unknown, key: string): unknown => key.split(".").reduce<unknown>((v, k) => (isPlainObject(v) ? v[k] : undefined), o);
-
 /** `base` with `overrides` laid over it, checked by the profile schema: an error naming each
  * key, its value and what is allowed; the profile's name is chosen by --profile, not here. */
 export function applyOverrides<P extends { name: string }>(base: P, overrides: Overrides, source = "config"): P {
@@ -113,8 +112,9 @@ export function applyOverrides<P extends { name: string }>(base: P, overrides: O
   if ("name" in overrides && overrides.name !== base.name)
     throw new Error(`${source}: 'name' cannot be set (choose the profile with --profile ${String(overrides.name)})`);
   for (const [key, why] of Object.entries(REFUSED_KEYS)) {
-    const value = valueAt(overrides, key);
-    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(valueAt(base, key))) throw new Error(`${source}: ${key} ${why}`);
+    const value = valueAt(overrides, key.split("."));
+    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(valueAt(base, key.split("."))))
+      throw new Error(`${source}: ${key} ${why}`);
   }
   const merged = mergeOverrides(base as unknown as Overrides, overrides) as unknown as P;
   const problems = profileProblems(merged);
