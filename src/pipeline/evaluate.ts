@@ -151,8 +151,9 @@ export function metricsName(profile: Profile): string {
  * test sets, with intervals and the findings; written to reports/metrics-<profile>.json. Cached
  * by its inputs: a second call with nothing changed reads the file and embeds nothing. */
 export async function evaluate(profile: Profile, opts: StepOptions = {}): Promise<Metrics> {
-  // Every step the metrics read, made first where needed (the table's order).
-  for (const step of stepTable(profile)) await ensureStep(profile, step.name, opts);
+  // Every step the metrics read, made first where needed (the table's order): one look at the
+  // table, and each step that is not current made with what it reads.
+  for (const row of planSteps(profile)) if (row.status === "to run") await ensureStep(profile, row.step, opts);
   const { inputs, reps, ft } = evaluationInputs(profile);
   const state = keptMetrics(profile);
   if ("problem" in state) console.log(`${state.problem}: recomputing it`);
@@ -189,8 +190,12 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
       if (model) disposeModel(model);
     }
   }
-  const selection = { probeC, ...Object.assign({}, ...stages().map((s) => s.selection?.(profile))) } as Selection;
-  selection.checkpoints = Object.fromEntries(stages().flatMap((s) => (s.keptCheckpoint ? [[s.name, s.keptCheckpoint(profile)]] : [])));
+  // What each stage chose on dev-like, and the checkpoint its main run kept.
+  const selection = {
+    probeC,
+    ...Object.assign({}, ...stages().map((s) => s.selection?.(profile))),
+    checkpoints: Object.fromEntries(stages().flatMap((s) => (s.keptCheckpoint ? [[s.name, s.keptCheckpoint(profile)]] : []))),
+  } as Selection;
   const partial = {
     profile: profile.name,
     arch: profile.arch,

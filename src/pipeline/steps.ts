@@ -72,6 +72,9 @@ export async function ensureData(profile: Profile): Promise<void> {
   for (const name of DATASET_NAMES) await ensureStep(profile, name);
 }
 
+/** Past this many waiting dependencies, a plan row names the first three and counts the rest. */
+const LISTED_DEPENDENCIES = 10;
+
 /** The table as it stands, with `extra` steps after it: each step cached or to run, and why (a
  * step after one that will run runs too: its inputs are that one's output). Computes nothing. */
 export function planSteps(profile: Profile, extra: Step[] = []): PlanRow[] {
@@ -80,7 +83,7 @@ export function planSteps(profile: Profile, extra: Step[] = []): PlanRow[] {
     const waiting = s.dependencies.filter((d) => toRun.has(d));
     let why: string | undefined;
     if (waiting.length)
-      why = `after ${waiting.length > 10 ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`;
+      why = `after ${waiting.length > LISTED_DEPENDENCIES ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`;
     else {
       const st = s.state(s.inputs(), TRAVERSAL);
       if (!st.fresh) why = st.why;
