@@ -27,8 +27,11 @@
 #define RETAIL_TORCH_VERSION "unknown"
 #endif
 
+#include "napi_util.hpp"
+
 namespace {
 
+using namespace napi_util;
 using at::Tensor;
 using Ins = std::vector<Tensor>;  // inputs; an absent optional input is an undefined Tensor
 using Attrs = std::vector<double>;
@@ -453,65 +456,6 @@ std::unordered_map<std::string, Op> make_ops() {
 
 const std::unordered_map<std::string, Op>& OPS = *new std::unordered_map<std::string, Op>(make_ops());
 
-// ---- N-API plumbing ----
-
-napi_value fail(napi_env env, const std::string& msg) {
-  napi_throw_error(env, nullptr, msg.c_str());
-  return nullptr;
-}
-
-// The first line of an ATen error (the rest is a C++ backtrace).
-std::string first_line(const std::exception& e) {
-  std::string s = e.what();
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
-
-std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t n) {
-  std::vector<napi_value> v(n);
-  size_t argc = n;
-  napi_get_cb_info(env, info, &argc, v.data(), nullptr, nullptr);
-  if (argc < n) throw std::runtime_error("expected " + std::to_string(n) + " arguments");
-  return v;
-}
-
-std::vector<double> f64s(napi_env env, napi_value v) {
-  napi_typedarray_type type;
-  size_t len, off;
-  void* data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &off) != napi_ok || type != napi_float64_array)
-    throw std::runtime_error("expected a Float64Array");
-  auto p = static_cast<double*>(data);
-  return std::vector<double>(p, p + len);
-}
-
-double number(napi_env env, napi_value v) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) throw std::runtime_error("expected a number");
-  return d;
-}
-
-std::string text(napi_env env, napi_value v) {
-  size_t len;
-  napi_get_value_string_utf8(env, v, nullptr, 0, &len);
-  std::string s(len, '\0');
-  napi_get_value_string_utf8(env, v, &s[0], len + 1, &len);
-  return s;
-}
-
-napi_value num(napi_env env, double d) {
-  napi_value v;
-  napi_create_double(env, d, &v);
-  return v;
-}
-
-napi_value str(napi_env env, const std::string& s) {
-  napi_value v;
-  napi_create_string_utf8(env, s.c_str(), s.size(), &v);
-  return v;
-}
-
 int64_t keep(Tensor t) {
   int64_t id = next_id++;
   store.emplace(id, t.contiguous());
@@ -523,15 +467,6 @@ const Tensor& lookup(int64_t id) {
   if (it == store.end()) throw std::runtime_error("tensor " + std::to_string(id) + " was freed or never written");
   return it->second;
 }
-
-#define GUARD(...)                             \
-  try {                                        \
-    __VA_ARGS__                                \
-  } catch (const c10::Error& e) {              \
-    return fail(env, first_line(e));           \
-  } catch (const std::exception& e) {          \
-    return fail(env, first_line(e));           \
-  }
 
 // write(typedArray, shape: Float64Array, dtype) -> id
 napi_value write(napi_env env, napi_callback_info info) {

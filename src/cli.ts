@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(commandHelp(cmd, PROGRAM));
     return 0;
   }
-  return cmd.run(parseCommandArgs(cmd, rest));
+  return cmd.run({ ...parseCommandArgs(cmd, rest), argv });
 }
 
 /** `main` with every error turned into a message and an exit status: 2 for a usage error (with

@@ -22,6 +22,7 @@ import {
   finetuneRecipeSweep,
   chosenRecipe,
   trainStage,
+  rankZeroFirst,
 } from "../pipeline/steps";
 import { stages } from "../pipeline/stages/registry";
 import { exportPseudolabels } from "../train/pseudolabel";
@@ -29,6 +30,7 @@ import { SHARD_COUNT_ENV, shardFrom, shardName } from "../util/shard";
 import { formatAccuracy } from "../probe/bootstrap";
 import { evaluate, pipelinePlan } from "../pipeline/evaluate";
 import { reproduce } from "./reproduce";
+import { dataParallel, NPROC_OPTION, rankZeroLog } from "./launch";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { reportTables } from "../report/paper-tables";
 import { setNativeConvolutions } from "../engine/native-kernels";
@@ -130,31 +132,42 @@ export const pipelineCommands: Command[] = [
   {
     name: "pretrain",
     summary: "step 0: the pretrained start (weakly supervised on the hashtag corpus; the stand-in for ResNeXt-WSL)",
-    options: { ...PROFILE_OPTIONS, chunk: TRAINING_OPTIONS.chunk },
-    examples: ["retail-repr pretrain --profile smoke"],
+    options: { ...PROFILE_OPTIONS, chunk: TRAINING_OPTIONS.chunk, nproc: NPROC_OPTION },
+    examples: ["retail-repr pretrain --profile smoke", "retail-repr pretrain --profile smoke --nproc 2"],
     async run(args) {
+      const dp = await dataParallel(args);
+      if ("exit" in dp) return dp.exit;
       const profile = profileOf(args);
       await selectBackend();
-      console.log(`pretrained backbone in ${await pretrainedCheckpoint(profile)}`);
+      const dir = await pretrainedCheckpoint(profile, { group: dp.group });
+      rankZeroLog(dp.group)(`pretrained backbone in ${dir}`);
       return 0;
     },
   },
   {
     name: "train-teacher",
     summary: "step 1: the teacher (SupCon + hard negatives on teacher-pairs), its learning rate and checkpoint chosen on dev-like",
-    options: TRAINING_OPTIONS,
-    examples: ["retail-repr train-teacher --profile cpu --set train.teacher.steps=300"],
+    options: { ...TRAINING_OPTIONS, nproc: NPROC_OPTION },
+    examples: [
+      "retail-repr train-teacher --profile cpu --set train.teacher.steps=300",
+      "retail-repr train-teacher --profile smoke --nproc 2",
+    ],
     async run(args) {
+      const dp = await dataParallel(args);
+      if ("exit" in dp) return dp.exit;
+      const { group } = dp;
       const profile = profileOf(args);
       await selectBackend();
-      await sweepOnDev(profile, teacherLrSweep);
+      // The dev-like sweep's short runs train in one process (rank 0's), before the run itself.
+      await rankZeroFirst({ group }, `${profile.name}/teacher-sweep`, () => sweepOnDev(profile, teacherLrSweep));
       const sel = chosenTeacher(profile);
+      const log = rankZeroLog(group);
       for (const t of sel.tried)
-        console.log(
+        log(
           `dev sweep lr ${t.lr}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %${t.lr === sel.chosen.lr ? "  <- chosen" : ""}`,
         );
-      const { result } = await trainStage(profile, "teacher");
-      console.log(
+      const { result } = await trainStage(profile, "teacher", { group });
+      log(
         `teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
       );
       return 0;
@@ -210,21 +223,27 @@ export const pipelineCommands: Command[] = [
   {
     name: "train-student",
     summary: "step 3: the noisy student (SupCon on pairs + Smooth L1 to pseudolabels), its start, alpha and lr chosen on dev-like",
-    options: TRAINING_OPTIONS,
-    examples: ["retail-repr train-student --profile smoke"],
+    options: { ...TRAINING_OPTIONS, nproc: NPROC_OPTION },
+    examples: ["retail-repr train-student --profile smoke", "retail-repr train-student --profile smoke --nproc 2"],
     async run(args) {
+      const dp = await dataParallel(args);
+      if ("exit" in dp) return dp.exit;
+      const { group } = dp;
       const profile = profileOf(args);
       await selectBackend();
-      await sweepOnDev(profile, studentStartSweep);
-      await sweepOnDev(profile, studentLrSweep);
+      await rankZeroFirst({ group }, `${profile.name}/student-sweep`, async () => {
+        await sweepOnDev(profile, studentStartSweep);
+        await sweepOnDev(profile, studentLrSweep);
+      });
       const sel = chosenStudent(profile);
+      const log = rankZeroLog(group);
       for (const t of [...sel.tried, ...sel.lrTried.slice(1)])
-        console.log(
+        log(
           `dev sweep ${t.candidate.name}${t.candidate.lr ? ` (lr ${t.candidate.lr})` : ""}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}`,
         );
-      console.log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
-      const { result } = await trainStage(profile, "student");
-      console.log(
+      log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
+      const { result } = await trainStage(profile, "student", { group });
+      log(
         `student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
       );
       return 0;
@@ -242,15 +261,20 @@ export const pipelineCommands: Command[] = [
         description: "one set only (dev-like: the recipe sweep alone)",
       },
       variant: { type: "string", choices: Object.keys(FINETUNE_VARIANTS), default: "all three", description: "one baseline only" },
+      nproc: NPROC_OPTION,
     },
-    examples: ["retail-repr finetune --profile smoke --dataset grozi-like --variant lca"],
+    examples: ["retail-repr finetune --profile smoke --dataset grozi-like --variant lca", "retail-repr finetune --profile smoke --nproc 2"],
     async run(args) {
+      const dp = await dataParallel(args);
+      if ("exit" in dp) return dp.exit;
+      const { group } = dp;
       const profile = profileOf(args);
       await selectBackend();
-      await sweepOnDev(profile, finetuneRecipeSweep);
+      await rankZeroFirst({ group }, `${profile.name}/finetune-sweep`, () => sweepOnDev(profile, finetuneRecipeSweep));
       const sel = chosenRecipe(profile);
+      const log = rankZeroLog(group);
       for (const t of sel.tried)
-        console.log(
+        log(
           `dev-like gap, recipe ${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${t.recipe.name === sel.chosen.name ? "  <- chosen" : ""}`,
         );
       const dataset = flagString(args, "dataset");
@@ -261,8 +285,8 @@ export const pipelineCommands: Command[] = [
         : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
       for (const set of sets)
         for (const v of variants) {
-          const r = await finetune(profile, set, v);
-          console.log(
+          const r = await finetune(profile, set, v, { group });
+          log(
             `${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${pct(r.trainAccuracy)} %`,
           );
         }
@@ -274,9 +298,16 @@ export const pipelineCommands: Command[] = [
     summary:
       "make stages (the registry's: datasets, pretrain, teacher, pseudolabels, student, finetune, ...) or single steps, with what they read",
     positionals: "NAME ...",
-    options: TRAINING_OPTIONS,
-    examples: ["retail-repr make teacher --profile smoke", "retail-repr make teacher-sweep-lr2x student"],
+    options: { ...TRAINING_OPTIONS, nproc: NPROC_OPTION },
+    examples: [
+      "retail-repr make teacher --profile smoke",
+      "retail-repr make teacher-sweep-lr2x student",
+      "retail-repr make pretrain teacher --profile smoke --nproc 2",
+    ],
     async run(args) {
+      const dp = await dataParallel(args);
+      if ("exit" in dp) return dp.exit;
+      const { group } = dp;
       const profile = profileOf(args);
       const table = stepTable(profile);
       const known = `a stage (${stages()
@@ -294,7 +325,8 @@ export const pipelineCommands: Command[] = [
         return 0;
       }
       await selectBackend();
-      for (const step of steps) await ensureStep(profile, step);
+      for (const step of steps) await ensureStep(profile, step, { group });
+      if (group && group.rank !== 0) return 0;
       for (const r of planSteps(profile).filter((r) => steps.includes(r.step)))
         console.log(`${r.step}: ${r.status === "cached" ? "made" : `not made (${r.why})`} -> ${r.artifact}`);
       return 0;
@@ -379,15 +411,19 @@ export const pipelineCommands: Command[] = [
         description: "train everything N times (seeds 0..N-1) and score the findings over all",
       },
       "no-notebooks": { type: "boolean", description: "stop after the tables and findings" },
+      nproc: NPROC_OPTION,
     },
     examples: [
       "retail-repr reproduce",
       "retail-repr reproduce --profile smoke --no-notebooks",
       "retail-repr reproduce --seeds 3 --set train.student.steps=300",
+      "retail-repr reproduce --profile smoke --nproc 2",
     ],
     async run(args) {
+      const dp = await dataParallel(args);
+      if ("exit" in dp) return dp.exit;
       const profile = profileOf(args);
-      return reproduce(profile, { notebooks: !flagSet(args, "no-notebooks"), seeds: flagInt(args, "seeds") ?? 1 });
+      return reproduce(profile, { notebooks: !flagSet(args, "no-notebooks"), seeds: flagInt(args, "seeds") ?? 1, group: dp.group });
     },
   },
   {

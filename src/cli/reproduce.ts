@@ -17,6 +17,7 @@ import type { Metrics } from "../pipeline/metrics";
 import { summariseSeeds } from "../pipeline/seeds";
 import { paperFindings } from "../pipeline/paper-findings";
 import { ensureStep, planSteps } from "../pipeline/steps";
+import type { ProcessGroup } from "../engine/process-group";
 
 /** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
  * notebooks run in notebooks/, not where the command was given. */
@@ -29,6 +30,9 @@ export interface ReproduceOptions {
   notebooks?: boolean;
   /** Repeat the training steps with this many training seeds (1 = the profile's run only). */
   seeds?: number;
+  /** One rank of a data-parallel run: every rank trains each training step together; rank 0
+   * alone makes the other steps, evaluates, and writes the metrics, tables and notebooks. */
+  group?: ProcessGroup;
 }
 
 export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): Promise<number> {
@@ -37,14 +41,15 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   const seconds: Record<string, number> = {};
   const cached = new Set<string>();
   /** Run a stage, timed; `wasCached` says, after it ran, whether it only read its cache back. */
+  const log = opts.group && opts.group.rank !== 0 ? () => {} : console.log; // rank 0 speaks for all
   const stage = async <T>(name: string, fn: () => Promise<T>, wasCached: () => boolean): Promise<T> => {
     const t = Date.now();
-    console.log(`== ${name}`);
+    log(`== ${name}`);
     const r = await fn();
     seconds[name] = Math.round((Date.now() - t) / 100) / 10;
     const reused = wasCached();
     if (reused) cached.add(name);
-    console.log(`   ${name} ${reused ? "read back from its cache" : "done"} in ${formatSeconds(seconds[name])}`);
+    log(`   ${name} ${reused ? "read back from its cache" : "done"} in ${formatSeconds(seconds[name])}`);
     return r;
   };
   /** The pipeline's steps in their table's order, each made unless its artifact is current. */
@@ -52,7 +57,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
     for (const row of planSteps(p))
       await stage(
         `${label}${row.step}`,
-        () => ensureStep(p, row.step),
+        () => ensureStep(p, row.step, { group: opts.group }),
         () => row.status === "cached",
       );
   };
@@ -66,10 +71,15 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
       () => before >= 0 && fs.statSync(file).mtimeMs === before,
     );
   };
+  const seeds = Math.max(1, opts.seeds ?? 1);
+  if (opts.group && opts.group.rank !== 0) {
+    // The other ranks train with rank 0 (each step waits for what rank 0 makes alone) and stop.
+    for (let k = 0; k < seeds; k++) await steps(k ? withRun(profile, { repeat: k }) : profile);
+    return 0;
+  }
   await steps(profile);
   let metrics = await evaluation(profile);
 
-  const seeds = Math.max(1, opts.seeds ?? 1);
   if (seeds > 1) {
     const runs: Metrics[] = [metrics];
     for (let k = 1; k < seeds; k++) {

@@ -44,7 +44,7 @@ export type TorchStatus = { ok: true; lib: TorchLib; libtorch: LibTorch; detail:
 
 /** `RETAIL_REPR_TORCH=0` keeps the torch backend off. */
 export const TORCH_ENV = "RETAIL_REPR_TORCH";
-const SOURCE = path.join(REPO_ROOT, "native", "retail_torch.cpp");
+const NAPI_HEADER = path.join(REPO_ROOT, "native", "napi_util.hpp");
 const BUILD_DIR = process.env.RETAIL_REPR_TORCH_BUILD || path.join(REPO_ROOT, "build", "torch");
 
 const PROBE = `
@@ -113,8 +113,28 @@ function load(): TorchStatus {
   if (process.env[TORCH_ENV] === "0") return { ok: false, why: `${TORCH_ENV}=0` };
   const libtorch = findLibTorch();
   if (!("libDir" in libtorch)) return { ok: false, why: `no libtorch: ${libtorch.why}` };
+  const built = buildTorchAddon(libtorch, "retail_torch");
+  if ("why" in built) return { ok: false, why: built.why };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const lib = require(built.target) as TorchLib;
+    lib.setThreads(Number(process.env.RETAIL_REPR_TORCH_THREADS) || os.cpus().length);
+    return { ok: true, lib, libtorch, detail: `${lib.describe()} (${libtorch.source}: ${libtorch.libDir})` };
+  } catch (err) {
+    return { ok: false, why: `could not load ${built.target}: ${(err as Error).message.split("\n")[0]}` };
+  }
+}
+
+/** Compile native/NAME.cpp against `libtorch` (once per source, flags and libtorch) into
+ * build/torch/, or say why it could not be. */
+export function buildTorchAddon(
+  libtorch: LibTorch,
+  name: string,
+  extra: { flags?: string[]; libs?: string[] } = {},
+): { target: string } | { why: string } {
+  const source = path.join(REPO_ROOT, "native", `${name}.cpp`);
   const headers = nodeHeaders();
-  if (!headers) return { ok: false, why: "Node's C headers (node_api.h) were not found next to the node binary" };
+  if (!headers) return { why: "Node's C headers (node_api.h) were not found next to the node binary" };
   // With --no-as-needed a CUDA build's libtorch_cuda stays linked although no symbol of it is
   // named here: loading it is what registers the CUDA kernels and hooks.
   const cudaLibs = ["torch_cuda", "c10_cuda"].filter((l) => fs.existsSync(path.join(libtorch.libDir, `lib${l}.so`)));
@@ -125,44 +145,38 @@ function load(): TorchStatus {
     "-fPIC",
     `-D_GLIBCXX_USE_CXX11_ABI=${libtorch.cxx11Abi ? 1 : 0}`,
     `-DRETAIL_TORCH_VERSION="${libtorch.source} ${libtorch.version}"`,
-    "-DNODE_GYP_MODULE_NAME=retail_torch",
+    `-DNODE_GYP_MODULE_NAME=${name}`,
     `-I${headers}`,
     ...libtorch.includes.map((i) => `-I${i}`),
+    ...(extra.flags ?? []),
   ];
   const libs = [
     `-L${libtorch.libDir}`,
     `-Wl,-rpath,${libtorch.libDir}`,
     "-Wl,--no-as-needed",
     ...["torch", "torch_cpu", "c10", ...cudaLibs].map((l) => `-l${l}`),
+    ...(extra.libs ?? []),
   ];
   const hash = crypto
     .createHash("sha256")
-    .update(fs.readFileSync(SOURCE))
+    .update(fs.readFileSync(source))
+    .update(fs.readFileSync(NAPI_HEADER))
     .update(flags.join(" "))
     .update(libs.join(" "))
     .digest("hex")
     .slice(0, 12);
-  const target = path.join(BUILD_DIR, `retail_torch-${hash}.node`);
-  if (!fs.existsSync(target)) {
-    fs.mkdirSync(BUILD_DIR, { recursive: true });
-    const tmp = `${target}.${process.pid}.tmp`; // parallel processes may race to build
-    try {
-      execFileSync(process.env.CXX || "g++", [...flags, "-o", tmp, SOURCE, ...libs], { stdio: "pipe" });
-      fs.renameSync(tmp, target);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      return {
-        ok: false,
-        why: `could not compile ${path.relative(REPO_ROOT, SOURCE)} against ${libtorch.source} libtorch ${libtorch.version} (${firstErrorLine(err)})`,
-      };
-    }
-  }
+  const target = path.join(BUILD_DIR, `${name}-${hash}.node`);
+  if (fs.existsSync(target)) return { target };
+  fs.mkdirSync(BUILD_DIR, { recursive: true });
+  const tmp = `${target}.${process.pid}.tmp`; // parallel processes may race to build
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const lib = require(target) as TorchLib;
-    lib.setThreads(Number(process.env.RETAIL_REPR_TORCH_THREADS) || os.cpus().length);
-    return { ok: true, lib, libtorch, detail: `${lib.describe()} (${libtorch.source}: ${libtorch.libDir})` };
+    execFileSync(process.env.CXX || "g++", [...flags, "-o", tmp, source, ...libs], { stdio: "pipe" });
+    fs.renameSync(tmp, target);
+    return { target };
   } catch (err) {
-    return { ok: false, why: `could not load ${target}: ${(err as Error).message.split("\n")[0]}` };
+    fs.rmSync(tmp, { force: true });
+    return {
+      why: `could not compile ${path.relative(REPO_ROOT, source)} against ${libtorch.source} libtorch ${libtorch.version} (${firstErrorLine(err)})`,
+    };
   }
 }

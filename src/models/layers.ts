@@ -83,6 +83,21 @@ export function withoutRunningStatUpdates<T>(fn: () => T): T {
   }
 }
 
+/** Sums a Float32Array over every data-parallel rank, in place (a process group's all-reduce). */
+export type CrossRankSum = (v: Float32Array) => Float32Array;
+let crossRankSum: CrossRankSum | undefined;
+/** Run `fn` with batch norm's training statistics taken over every rank's rows (synchronised
+ * batch norm): N ranks then normalise as one process does over the global batch. */
+export function withGlobalBatchStats<T>(sum: CrossRankSum, fn: () => T): T {
+  const prior = crossRankSum;
+  crossRankSum = sum;
+  try {
+    return fn();
+  } finally {
+    crossRankSum = prior;
+  }
+}
+
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
@@ -110,7 +125,7 @@ export function batchNorm(
   relu = false,
   residual?: tf.Tensor4D,
 ): tf.Tensor4D {
-  if ((relu || residual) && !(training && projectKernelsOn())) {
+  if ((relu || residual) && !(training && projectKernelsOn() && !crossRankSum)) {
     const y = batchNorm(params, name, x, training);
     const sum = residual ? (tf.add(y, residual) as tf.Tensor4D) : y;
     return relu ? tf.relu(sum) : sum;
@@ -123,6 +138,7 @@ export function batchNorm(
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
+  if (crossRankSum) return batchNormGlobal(x, gamma, beta, rm, rv, crossRankSum);
   const M = x.shape[0] * x.shape[1] * x.shape[2];
   if (tf.getBackend() === "torch") return batchNormTorch(x, gamma, beta, rm, rv, M, relu, residual);
   if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
@@ -161,6 +177,59 @@ function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, vari
   if (!updateRunningStats) return;
   rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
   rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
+}
+
+/** Synchronised batch norm: this rank's rows x, normalised by the mean and variance of every
+ * rank's rows (M cells in all). The same formula as above with each per-channel sum taken over
+ * the ranks: forward, sum(x) then sum(xc^2); backward, sum(dy) and sum(dy * xc) for dx, while
+ * dgamma and dbeta stay this rank's share (the step sums every parameter's gradient over ranks). */
+function batchNormGlobal(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, sum: CrossRankSum) {
+  const C = x.shape[3];
+  const cells = x.shape[0] * x.shape[1] * x.shape[2];
+  // Per-channel sums over every rank; `extra` rides along in the same all-reduce.
+  const acrossRanks = (t: tf.Tensor1D, extra: number[] = []) => {
+    const v = new Float32Array(C + extra.length);
+    v.set(t.dataSync());
+    v.set(extra, C);
+    return sum(v);
+  };
+  let M = cells;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const [y, xc, rstd] = tf.tidy(() => {
+      const s1 = acrossRanks(tf.mul(channelMean(xIn), cells) as tf.Tensor1D, [cells]);
+      M = s1[C];
+      const mean = tf.div(tf.tensor1d(s1.subarray(0, C)), M) as tf.Tensor1D;
+      const xcT = tf.sub(xIn, mean) as tf.Tensor4D;
+      const variance = tf.div(
+        tf.tensor1d(acrossRanks(tf.mul(channelMean(tf.square(xcT) as tf.Tensor4D), cells) as tf.Tensor1D)),
+        M,
+      ) as tf.Tensor1D;
+      const rstdT = tf.rsqrt(tf.add(variance, BN_EPS));
+      updateRunning(rm, rv, mean, variance, M);
+      return [tf.add(tf.mul(xcT, tf.mul(g, rstdT)), b), xcT, rstdT];
+    });
+    save([xc, rstd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sxc, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+          const sumDy = tf.mul(channelMean(dy), cells) as tf.Tensor1D; // this rank's dbeta
+          const sumDyXc = tf.mul(channelMean(tf.mul(dy, sxc) as tf.Tensor4D), cells) as tf.Tensor1D;
+          const both = new Float32Array(2 * C);
+          both.set(sumDy.dataSync());
+          both.set(sumDyXc.dataSync(), C);
+          sum(both);
+          const dyMean = tf.div(tf.tensor1d(both.subarray(0, C)), M);
+          const dyxcMean = tf.div(tf.tensor1d(both.subarray(C)), M);
+          const k = tf.mul(sg, srstd);
+          const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
+          return [dx, tf.mul(srstd, sumDyXc), sumDy];
+        }),
+    };
+  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  return bn(x, gamma, beta) as tf.Tensor4D;
 }
 
 /** A batch norm's forward (returning its value and gradient function) as a tfjs op of x, gamma,

@@ -16,6 +16,7 @@ import { Freshness, hashOf, Inputs } from "../util/fingerprint";
 import { pretrainTask, TaggedImages } from "../train/pretrain";
 import { createModel, Model, ModelConfig } from "../models/model";
 import { paths } from "../util/paths";
+import type { ProcessGroup } from "../engine/process-group";
 import { CheckpointSelection, checkpointFreshness, LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import type { OptimizerConfig } from "../train/optimizer";
 import { embedOneShot, probe } from "../probe/probe";
@@ -86,6 +87,7 @@ export function loopConfig(
     quiet: opts.quiet,
     onStep: opts.onStep,
     workers: workersFor(profile),
+    group: opts.group,
     inputs,
     imageSize: profile.imageSize,
     chunk: profile.train.chunk,
@@ -108,6 +110,9 @@ export interface StepOptions {
   onStep?: LoopConfig["onStep"];
   /** Refuse, instead of training, when a needed earlier step is not finished (shard workers). */
   noTraining?: boolean;
+  /** Train data-parallel over this process group (its ranks run the same command); what the run
+   * reads is made first by rank 0 alone. */
+  group?: ProcessGroup;
 }
 
 /** The same profile values and model a step of any init or repeat records as its inputs. */

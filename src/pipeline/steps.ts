@@ -16,6 +16,7 @@ import { checkpointModel, ckptDir, initRecord, modelAtInit, OneShotSet, selectio
 import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName } from "./finetune-runs";
 import { runPseudolabels } from "./pseudolabel-runs";
 import type { Sweep } from "./sweep";
+import type { ProcessGroup } from "../engine/process-group";
 import { stages } from "./stages/registry";
 import { initSteps, PlanRow, Step, Traversal } from "./stages/stage";
 
@@ -39,7 +40,7 @@ const TRAVERSAL: Traversal = { plan: (p) => planSteps(p), ensure: (p, step, o) =
 /** The options a step passes to the steps it reads: `onStep` is for the step that was asked for,
  * not for a pretraining or a teacher trained on the way to it. */
 function forDependencies(opts: StepOptions): StepOptions {
-  const { onStep: _onStep, ...rest } = opts;
+  const { onStep: _onStep, group: _group, ...rest } = opts;
   return rest;
 }
 
@@ -48,6 +49,7 @@ function forDependencies(opts: StepOptions): StepOptions {
  * command to run; a step read by another may refuse that reader (pseudolabels split across
  * shards and left incomplete). */
 export async function ensureStep(profile: Profile, name: string, opts: StepOptions = {}, forReader = false): Promise<void> {
+  if (opts.group) return ensureStepOnRanks(profile, name, { ...opts, group: opts.group });
   const step = await ensureDependencies(profile, name, opts);
   const inputs = step.inputs();
   if (step.state(inputs, TRAVERSAL).fresh) return;
@@ -59,12 +61,37 @@ export async function ensureStep(profile: Profile, name: string, opts: StepOptio
   await step.run(forReader ? forDependencies(opts) : opts, TRAVERSAL);
 }
 
-/** Make sure of every step that step `name` reads; returns the step. */
-async function ensureDependencies(profile: Profile, name: string, opts: StepOptions): Promise<Step> {
+/** ensureStep as one rank of a data-parallel run: rank 0 makes what the step reads while the
+ * others wait; then, by rank 0's reading of its state, a step that trains is made by every rank
+ * together, any other by rank 0 alone. */
+async function ensureStepOnRanks(profile: Profile, name: string, opts: StepOptions & { group: ProcessGroup }): Promise<void> {
+  const { group } = opts;
+  await rankZeroFirst(opts, `${profile.name}/${name}/reads`, async () => void (await ensureDependencies(profile, name, opts)));
+  const step = stepNamed(profile, name);
+  const fresh = group.broadcast(new Float32Array([group.rank === 0 && step.state(step.inputs(), TRAVERSAL).fresh ? 1 : 0]))[0] === 1;
+  if (fresh) return;
+  if (step.trains) await step.run(opts, TRAVERSAL);
+  else await rankZeroFirst(opts, `${profile.name}/${name}`, () => step.run(forDependencies(opts), TRAVERSAL));
+}
+
+function stepNamed(profile: Profile, name: string): Step {
   const step = stepTable(profile).find((s) => s.name === name);
   if (!step) throw new Error(`no step '${name}' in the pipeline of profile ${profile.name}`);
+  return step;
+}
+
+/** Make sure of every step that step `name` reads; returns the step. */
+async function ensureDependencies(profile: Profile, name: string, opts: StepOptions): Promise<Step> {
+  const step = stepNamed(profile, name);
   for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), true);
   return step;
+}
+
+/** `prepare` (making what a run reads), on rank 0 only while the other ranks of a data-parallel
+ * run wait for it: they read what it made. */
+export async function rankZeroFirst(opts: StepOptions, key: string, prepare: () => Promise<void>): Promise<void> {
+  if (opts.group) await opts.group.rankZeroFirst(key, prepare);
+  else await prepare();
 }
 
 /** Every dataset of the profile, generated (or imported) and current. */
@@ -107,8 +134,10 @@ export async function trainStage(profile: Profile, name: string, opts: StepOptio
         .map((s) => s.name)
         .join(", ")}`,
     );
-  await ensureData(profile);
-  await ensureDependencies(profile, name, opts);
+  await rankZeroFirst(opts, `${profile.name}/${name}`, async () => {
+    await ensureData(profile);
+    await ensureDependencies(profile, name, opts);
+  });
   return stage.train(profile, opts);
 }
 
@@ -174,7 +203,9 @@ export async function finetune(
   variant: FinetuneVariant,
   opts: StepOptions = {},
 ): Promise<FinetuneResult & { result?: LoopResult }> {
-  await ensureData(profile);
-  await ensureDependencies(profile, finetuneName(set, variant), opts);
+  await rankZeroFirst(opts, `${profile.name}/${finetuneName(set, variant)}/reads`, async () => {
+    await ensureData(profile);
+    await ensureDependencies(profile, finetuneName(set, variant), opts);
+  });
   return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, opts);
 }

@@ -14,6 +14,8 @@ import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Replica } from "./replica";
 import type { Output } from "./forward";
 import { stepRunner } from "./step-runners";
+import { dataParallelStep } from "./data-parallel";
+import type { ProcessGroup } from "../engine/process-group";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
 import { inNotebook } from "../util/host";
 import { checkStepFits, largestBatch } from "../models/memory";
@@ -50,6 +52,9 @@ export interface LoopConfig {
   runDir: string;
   /** 2 = data-parallel on two cores (a worker replica) for tasks that support it. */
   workers?: number;
+  /** Data-parallel over this process group's ranks (train/data-parallel.ts): each rank computes
+   * its slice of every batch; rank 0 alone writes the checkpoints and the history. */
+  group?: ProcessGroup;
   /** What this run is made from (util/fingerprint.ts): a checkpoint made from other inputs
    * is not resumed; the run starts again from step 0 and says what changed. */
   inputs?: Inputs;
@@ -129,7 +134,10 @@ export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopC
 }
 
 export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
-  const chunk = chunkFor(model, task as TrainTask<unknown>, cfg);
+  const group = cfg.group;
+  const writes = !group || group.rank === 0;
+  if (!writes) cfg = { ...cfg, quiet: true };
+  const chunk = group ? 0 : chunkFor(model, task as TrainTask<unknown>, cfg);
   if (chunk && !cfg.quiet)
     console.log(
       `${cfg.name}: batch ${task.imagesPerStep} in chunks of ${chunk} (gradient cache${cfg.chunk ? "" : ": the whole batch does not fit the wasm heap"})`,
@@ -143,14 +151,14 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   // A checkpoint made from other inputs (another dataset, init, config) is never resumed.
   const kept = cfg.inputs ? checkpointFreshness(ckpt, cfg.inputs) : undefined;
   const bestDir = path.join(cfg.runDir, "best");
-  if (kept && !kept.fresh) {
+  if (kept && !kept.fresh && writes) {
     console.log(`${cfg.name}: ${kept.why}; training from scratch`);
     fs.rmSync(ckpt, { recursive: true, force: true });
     fs.rmSync(bestDir, { recursive: true, force: true });
   }
   let scores: CheckpointSelection["scores"] = [];
   let selection: CheckpointSelection | undefined;
-  if (recoverCheckpoint(ckpt)) {
+  if ((!kept || kept.fresh) && recoverCheckpoint(ckpt)) {
     const meta = readCheckpointMeta(ckpt);
     loadCheckpoint(ckpt, model, opt);
     start = meta.step;
@@ -159,10 +167,12 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     selection = meta.extra.selection as CheckpointSelection | undefined;
     if (!cfg.quiet) console.log(`${cfg.name}: resuming from step ${start} (${ckpt})`);
   }
+  if (group) sameStartOnEveryRank(group, cfg.name, start, ckpt);
   let step = start;
   // The next batch decodes (sharp, thread pool) while the current one trains.
   let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
   const save = () =>
+    writes &&
     saveCheckpoint(ckpt, model, {
       step,
       optimizer: opt,
@@ -173,6 +183,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
         inputs: cfg.inputs,
         ...(chunk ? { chunk } : {}),
         ...(replica ? { replicas: workers } : {}),
+        ...(group ? { ranks: group.size } : {}),
         ...(cfg.select ? { devScores: scores } : {}),
         ...(selection ? { selection } : {}),
       },
@@ -182,14 +193,16 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     const score = await cfg.select!.score(model);
     const best = scores.length ? bestScored(scores).score : -Infinity;
     scores.push({ step, score });
-    if (score > best) saveCheckpoint(bestDir, model, { step, extra: { score, inputs: cfg.inputs } });
+    if (score > best && writes) saveCheckpoint(bestDir, model, { step, extra: { score, inputs: cfg.inputs } });
   };
   // The native kernels already compute on every core (OpenBLAS threads) and measured faster in
   // one process than as two single-thread replicas; replicas are for the XNNPACK engine.
-  const workers = projectKernelsOn() ? 1 : (cfg.workers ?? 1);
+  const workers = projectKernelsOn() || group ? 1 : (cfg.workers ?? 1);
   const replica = workers > 1 && !chunk && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.output ?? "embedding");
-  const runStep = stepRunner(model, opt, { chunk, replica, output: task.output });
+  const runStep = group
+    ? dataParallelStep(model, opt, group, task.output)
+    : stepRunner(model, opt, { chunk, replica, output: task.output });
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
   let images = 0;
@@ -226,7 +239,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
       if (interrupt.requested() && step < cfg.steps) {
         if (step % cfg.checkpointEvery !== 0) save();
-        writeJsonAtomic(historyFile, history, 0);
+        if (writes) writeJsonAtomic(historyFile, history, 0);
         throw new InterruptedError(
           `${cfg.name}: interrupted at step ${step} of ${cfg.steps}; checkpoint saved (${ckpt}): ${inNotebook() ? "run the cell again" : "run again"} to resume`,
         );
@@ -238,7 +251,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     opt.dispose();
     await replica?.terminate();
   }
-  if (cfg.select && step === cfg.steps && !selection && scores.length) {
+  if (cfg.select && step === cfg.steps && !selection && scores.length && writes) {
     // The run's weights become the best-scored checkpoint's, recorded in the final checkpoint.
     const chosen = bestScored(scores);
     if (chosen.step !== step) loadCheckpoint(bestDir, model);
@@ -249,7 +262,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
         `${cfg.name}: kept step ${chosen.step} of ${step}, the best on ${scores.length} scored checkpoints (${chosen.score.toFixed(4)})`,
       );
   }
-  writeJsonAtomic(historyFile, history, 0);
+  if (writes) writeJsonAtomic(historyFile, history, 0);
   const seconds = (Date.now() - t0) / 1000;
   return {
     steps: step,
@@ -259,4 +272,15 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     seconds,
     ...(selection ? { selection } : {}),
   };
+}
+
+/** Every rank resumes from the step rank 0 resumes from: they read one checkpoint (a shared
+ * runs/ folder), so a difference means they do not. */
+function sameStartOnEveryRank(group: ProcessGroup, name: string, start: number, ckpt: string): void {
+  const starts = group.allgather(new Float32Array([start]));
+  const other = starts.findIndex((s) => s !== starts[0]);
+  if (other >= 0)
+    throw new Error(
+      `${name}: rank ${other} resumes from step ${starts[other]}, rank 0 from step ${starts[0]} (${ckpt}): every rank must see the same runs/ folder (a shared volume)`,
+    );
 }

@@ -37,6 +37,8 @@ export interface CommandSpec {
 export interface ParsedArgs {
   positional: string[];
   flags: Record<string, string | true | string[]>;
+  /** The whole command line, the command's name first (for a command that starts itself again). */
+  argv?: string[];
 }
 
 const describe = (name: string, o: OptionSpec) =>

@@ -1,0 +1,101 @@
+// Data-parallel training across processes (and machines) on a c10d process group. Every rank
+// builds the same global batch (its order and augmentation come from the seed and the step, not
+// from the rank count) and takes a contiguous slice of its rows. Within one step:
+//   1. each rank embeds its rows, batch norm taking its statistics over every rank's rows
+//      (synchronised batch norm, models/layers.ts);
+//   2. the embeddings are all-gathered, and every rank computes the loss on all of them, as one
+//      process would: the contrastive loss and the miner see the global batch;
+//   3. backpropagation reaches this rank's rows only (the all-gather's gradient is its slice), so
+//      each rank holds its share of dL/dθ, and the shares are summed by one all-reduce;
+//   4. every rank applies the same summed gradient with the same optimiser.
+// So N ranks compute what one process computes on the global batch, up to float summation order.
+// The collectives block inside tfjs's autodiff (the gradient of a collective is a collective), so
+// the all-reduce of gradients runs after the backward pass, not overlapped with it.
+import { tf } from "../engine/tf";
+import type { ProcessGroup } from "../engine/process-group";
+import { withGlobalBatchStats } from "../models/layers";
+import type { Model } from "../models/model";
+import { paramGrads } from "../models/params";
+import { forwardOf, Output } from "./forward";
+import type { Optimizer } from "./optimizer";
+import type { StepRunner } from "./step-runners";
+
+/** Rows [begin, end) of a global batch of n that `rank` of `size` takes: contiguous slices, the
+ * first n % size ranks one row more. */
+export function rankRows(n: number, rank: number, size: number): [number, number] {
+  const base = Math.floor(n / size);
+  const extra = n % size;
+  const begin = rank * base + Math.min(rank, extra);
+  return [begin, begin + base + (rank < extra ? 1 : 0)];
+}
+
+/** Every rank's rows of z [rows, D], gathered in global order [n, D]; the gradient of the result
+ * flows back to this rank's rows. Slices of unequal length travel padded to the longest. */
+export function gatherRows(group: ProcessGroup, z: tf.Tensor2D, n: number): tf.Tensor2D {
+  const D = z.shape[1];
+  const longest = rankRows(n, 0, group.size)[1];
+  const [begin, end] = rankRows(n, group.rank, group.size);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const gather = tf.customGrad(((zIn: tf.Tensor2D) => {
+    const padded = new Float32Array(longest * D);
+    padded.set(zIn.dataSync());
+    const all = group.allgather(padded);
+    const rows = new Float32Array(n * D);
+    for (let r = 0; r < group.size; r++) {
+      const [b, e] = rankRows(n, r, group.size);
+      rows.set(all.subarray(r * longest * D, (r * longest + e - b) * D), b * D);
+    }
+    return { value: tf.tensor2d(rows, [n, D]), gradFunc: (dy: tf.Tensor2D) => tf.slice(dy, [begin, 0], [end - begin, -1]) };
+  }) as any) as unknown as (z: tf.Tensor) => tf.Tensor;
+  return gather(z) as tf.Tensor2D;
+}
+
+/** The parameters' gradients summed over ranks (one all-reduce over all of them, in name order);
+ * the caller disposes both maps. */
+export function sumOverRanks(group: ProcessGroup, grads: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const names = Object.keys(grads).sort();
+  const flat = new Float32Array(names.reduce((n, k) => n + grads[k].size, 0));
+  let at = 0;
+  for (const k of names) {
+    flat.set(grads[k].dataSync() as Float32Array, at);
+    at += grads[k].size;
+  }
+  group.allreduce(flat);
+  at = 0;
+  const out: Record<string, tf.Tensor> = {};
+  for (const k of names) {
+    out[k] = tf.tensor(flat.subarray(at, at + grads[k].size), grads[k].shape);
+    at += grads[k].size;
+  }
+  return out;
+}
+
+/** One rank's step runner: its slice of the batch, the loss on the gathered global batch, the
+ * gradient summed over ranks, then the update. */
+export function dataParallelStep(model: Model, opt: Optimizer, group: ProcessGroup, output: Output = "embedding"): StepRunner {
+  const forward = forwardOf(output);
+  const sum = (v: Float32Array) => group.allreduce(v);
+  return async (x, objective, lr, guard, parts) => {
+    const n = x.shape[0];
+    const [begin, end] = rankRows(n, group.rank, group.size);
+    if (end === begin) throw new Error(`rank ${group.rank} of ${group.size}: a batch of ${n} images leaves it none; use fewer ranks`);
+    const { value, grads } = paramGrads(model.params, () =>
+      withGlobalBatchStats(sum, () => {
+        const mine = tf.slice(x, [begin, 0, 0, 0], [end - begin, -1, -1, -1]) as tf.Tensor4D;
+        const out = objective(gatherRows(group, forward(model, mine, true), n));
+        for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
+        return out.loss;
+      }),
+    );
+    let summed: Record<string, tf.Tensor> = {};
+    try {
+      const loss = value.dataSync()[0];
+      guard(loss); // every rank computed the same loss: all of them stop here, or none
+      summed = sumOverRanks(group, grads);
+      opt.apply(model.params, summed, lr);
+      return loss;
+    } finally {
+      tf.dispose([value, ...Object.values(grads), ...Object.values(summed)]);
+    }
+  };
+}
