@@ -4,6 +4,8 @@
 #include <node_api.h>
 
 #include <exception>
+#include <initializer_list>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,15 +32,28 @@ inline std::vector<napi_value> args(napi_env env, napi_callback_info info, size_
   return v;
 }
 
-inline std::vector<double> f64s(napi_env env, napi_value v) {
-  napi_typedarray_type type;
+// The data and length of a typed array of `type` (`what` names it in the error otherwise).
+inline std::pair<void*, size_t> typed_array(napi_env env, napi_value v, napi_typedarray_type type, const char* what) {
+  napi_typedarray_type actual;
   size_t len, off;
   void* data;
   napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &off) != napi_ok || type != napi_float64_array)
-    throw std::runtime_error("expected a Float64Array");
+  if (napi_get_typedarray_info(env, v, &actual, &len, &data, &ab, &off) != napi_ok || actual != type)
+    throw std::runtime_error(std::string("expected a ") + what);
+  return {data, len};
+}
+
+inline std::vector<double> f64s(napi_env env, napi_value v) {
+  auto [data, len] = typed_array(env, v, napi_float64_array, "Float64Array");
   auto p = static_cast<double*>(data);
   return std::vector<double>(p, p + len);
+}
+
+// Exports `fns` as the module's functions.
+inline void define_functions(napi_env env, napi_value exports, std::initializer_list<std::pair<const char*, napi_callback>> fns) {
+  std::vector<napi_property_descriptor> props;
+  for (auto& [name, fn] : fns) props.push_back({name, nullptr, fn, nullptr, nullptr, nullptr, napi_default, nullptr});
+  napi_define_properties(env, exports, props.size(), props.data());
 }
 
 inline double number(napi_env env, napi_value v) {

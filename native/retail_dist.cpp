@@ -83,12 +83,7 @@ void collective(const char* what, const std::function<c10::intrusive_ptr<c10d::W
 }
 
 at::Tensor view_f32(napi_env env, napi_value v) {
-  napi_typedarray_type type;
-  size_t len, off;
-  void* data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &off) != napi_ok || type != napi_float32_array)
-    throw std::runtime_error("expected a Float32Array");
+  auto [data, len] = typed_array(env, v, napi_float32_array, "Float32Array");
   return at::from_blob(data, {(int64_t)len}, at::TensorOptions().dtype(at::kFloat));
 }
 
@@ -200,17 +195,15 @@ napi_value shutdown(napi_env env, napi_callback_info) {
 }
 
 napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"init", nullptr, init_group, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"allreduce", nullptr, allreduce, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"allgather", nullptr, allgather, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"broadcast", nullptr, broadcast, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"barrier", nullptr, barrier, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"storeSet", nullptr, store_set, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"storeWait", nullptr, store_wait, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"shutdown", nullptr, shutdown, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  define_functions(env, exports,
+                   {{"init", init_group},
+                    {"allreduce", allreduce},
+                    {"allgather", allgather},
+                    {"broadcast", broadcast},
+                    {"barrier", barrier},
+                    {"storeSet", store_set},
+                    {"storeWait", store_wait},
+                    {"shutdown", shutdown}});
   return exports;
 }
 

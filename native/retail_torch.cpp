@@ -602,18 +602,16 @@ napi_value describe(napi_env env, napi_callback_info) {
 napi_value live(napi_env env, napi_callback_info) { return num(env, (double)store.size()); }
 
 napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"write", nullptr, write, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"read", nullptr, read, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"free", nullptr, free_, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"run", nullptr, run, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setDevice", nullptr, set_device, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setThreads", nullptr, set_threads, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"synchronize", nullptr, synchronize, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"describe", nullptr, describe, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"live", nullptr, live, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  define_functions(env, exports,
+                   {{"write", write},
+                    {"read", read},
+                    {"free", free_},
+                    {"run", run},
+                    {"setDevice", set_device},
+                    {"setThreads", set_threads},
+                    {"synchronize", synchronize},
+                    {"describe", describe},
+                    {"live", live}});
   return exports;
 }
 

@@ -103,6 +103,43 @@ test("deploy/pseudolabel-job.yaml: its shard count equals its completions, and i
     assert.ok(help.stdout.includes(flag), `${flag} is a pseudolabel option`);
 });
 
+test("deploy/train-job.yaml: WORLD_SIZE equals its completions and parallelism, MASTER_ADDR names rank 0's pod through its headless Service, each pod's rank is its index, and its command is one the CLI accepts", async () => {
+  const { parseAllDocuments } = await import("yaml");
+  const docs = parseAllDocuments(fs.readFileSync(path.join(ROOT, "deploy", "train-job.yaml"), "utf8")).map((d) => d.toJS());
+  const service = docs.find((d) => d.kind === "Service");
+  const job = docs.find((d) => d.kind === "Job");
+  assert.ok(service && job, "a Service and a Job");
+  const pod = job.spec.template.spec;
+  const container = pod.containers[0];
+  const env = Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value]));
+  assert.equal(job.spec.completionMode, "Indexed");
+  assert.equal(Number(env.WORLD_SIZE), job.spec.completions);
+  assert.equal(job.spec.parallelism, job.spec.completions, "every rank runs at once");
+  assert.equal(service.spec.clusterIP, "None", "headless");
+  assert.equal(service.spec.selector["job-name"], job.metadata.name);
+  assert.equal(pod.subdomain, service.metadata.name);
+  assert.equal(env.MASTER_ADDR, `${job.metadata.name}-0.${service.metadata.name}`);
+  assert.equal(Number(env.MASTER_PORT), service.spec.ports[0].port);
+  assert.equal(Number(env.MASTER_PORT), container.ports[0].containerPort);
+  assert.equal(container.resources.requests["nvidia.com/gpu"], 1);
+  const { worldFromEnv } = await import("../src/engine/process-group");
+  assert.deepEqual(worldFromEnv({ ...env, JOB_COMPLETION_INDEX: "3" }), {
+    rank: 3,
+    size: job.spec.completions,
+    localRank: 0,
+    localSize: 1,
+    addr: env.MASTER_ADDR,
+    port: Number(env.MASTER_PORT),
+  });
+  const command = container.command as string[];
+  assert.deepEqual(command.slice(0, 2), ["node", "bin/retail-repr.cjs"]);
+  const help = cli([...command.slice(2, 3), "--help"]);
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /--nproc N/);
+  for (const flag of command.slice(3).filter((a) => a.startsWith("--")))
+    assert.ok(help.stdout.includes(flag), `${flag} is a ${command[2]} option`);
+});
+
 test("every command's --help lists each of its options with a default or placeholder and an example; each invalid choice is a usage error before any work", async () => {
   const { COMMAND_SPECS, main } = await import("../src/cli");
   const log = console.log;

@@ -1,7 +1,8 @@
 // Data-parallel training on c10d (Gloo): the rows each rank takes, torchrun's variables read with
 // clear errors, and then real process groups on this machine:
-//   - gradients: 2 and 3 ranks compute one process's step on the whole batch (SupCon with hard
-//     negatives, synchronised batch norm included), on the native engine and on wasm, no leaks;
+//   - gradients: 2 and 3 ranks compute one process's step on the whole batch, synchronised batch
+//     norm included, for the teacher's objective (native, wasm and torch backends), the noisy
+//     student's and the LCA + MaxEnt fine-tune's (on class logits), with no leaks;
 //   - the CLI: the smoke teacher with --nproc 2 equals --nproc 1 after a step (weights and
 //     running statistics), rank 0 alone writes, a killed rank is named by the survivor, and the
 //     rerun resumes to the weights of a run never interrupted.
@@ -96,17 +97,19 @@ function worstRelative(a: Record<string, number[]>, b: Record<string, number[]>)
   return worst;
 }
 
-for (const [backend, size] of [
-  ["native", 2],
-  ["native", 3],
-  ["wasm", 2],
-  ["torch", 2],
+for (const [task, backend, size] of [
+  ["teacher", "native", 2],
+  ["teacher", "native", 3],
+  ["teacher", "wasm", 2],
+  ["teacher", "torch", 2],
+  ["student", "native", 3],
+  ["finetune", "native", 3],
 ] as const)
   test(
-    `${size} ranks on ${backend}: one data-parallel step is one process's step on the whole batch (weights, momentum's first update, running statistics), and leaks nothing`,
+    `the ${task}'s objective, ${size} ranks on ${backend}: one data-parallel step is one process's step on the whole batch (weights, momentum's first update, running statistics), and leaks nothing`,
     { skip },
     async () => {
-      const records = await ranks(size, { DP_BACKEND: backend });
+      const records = await ranks(size, { DP_BACKEND: backend, DP_TASK: task });
       for (const [rank, r] of records.entries()) {
         assert.ok(Math.abs(r.oneLoss - r.dpLoss) <= 1e-5 * Math.abs(r.oneLoss), `rank ${rank}: loss ${r.dpLoss} vs ${r.oneLoss}`);
         const worst = worstRelative(r.one, r.dp);

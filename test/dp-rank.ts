@@ -1,67 +1,105 @@
 // One rank of test/data-parallel.test.ts's gradient check, started by the test with RANK,
 // WORLD_SIZE, MASTER_ADDR and MASTER_PORT set (as a file under test/ it is also loaded by the test
-// runner, with none of them: then it does nothing). Each rank computes, from the same seeded
-// model and batch, (a) one process's step on the whole batch and (b) its data-parallel step on
-// its slice, and writes both updates and both models' running statistics to DP_OUT/rank-R.json,
-// with the tensor count before and after three more data-parallel steps.
+// runner, with none of them: then it does nothing). For one stage's objective (DP_TASK: the
+// teacher's SupCon with hard negatives, the student's SupCon + Smooth L1 with embedding dropout,
+// or the LCA + MaxEnt fine-tune's on class logits), each rank computes from the same seeded model
+// and batch (a) one process's step on the whole batch and (b) its data-parallel step on its
+// slice, and writes both models (weights and running statistics) to DP_OUT/rank-R.json, with the
+// tensor count before and after three more data-parallel steps.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { selectBackend } from "../src/engine/backend";
 import { joinProcessGroup, worldFromEnv } from "../src/engine/process-group";
-import { createModel, disposeModel, Model } from "../src/models/model";
+import { getProfile } from "../src/config/profiles";
+import type { OneShot, Pair } from "../src/data/sets";
+import { createModel, disposeModel, Model, ModelConfig } from "../src/models/model";
 import type { ResNeXtConfig } from "../src/models/resnext";
-import { pairLabels, supConLoss } from "../src/losses/supcon";
-import { hardNegativeMask } from "../src/losses/mining";
+import type { LossFromEmbeddings } from "../src/train/embedding-grad";
 import { Optimizer } from "../src/train/optimizer";
 import { dataParallelStep } from "../src/train/data-parallel";
+import { forwardOf } from "../src/train/forward";
+import { finetuneTask } from "../src/train/finetune";
 import { localStep } from "../src/train/step-runners";
-import { embedForward } from "../src/models/model";
+import { dropoutMask, studentTask } from "../src/train/student";
+import { pairLossFromEmbeddings } from "../src/train/teacher";
 import { randomArray } from "./helpers";
 
 const SMALL: ResNeXtConfig = { name: "dp_small", layers: [1, 1, 1, 1], groups: 2, widthPerGroup: 8, planes: [8, 8, 16, 16], stem: 8 };
+const profile = getProfile("smoke");
+const IMAGES = 10; // uneven slices for 3 ranks
+const S = 32;
 
-/** SupCon with hard negatives on n pairs (first views, then second views): the teacher's loss. */
-const objective = (n: number) => (z: tf.Tensor2D) => {
-  const labels = pairLabels(n);
-  const mask = tf.tidy(() => hardNegativeMask(z, labels, 0.5));
-  const loss = supConLoss(z, labels, { temperature: 0.1, negativeMask: mask });
-  mask.dispose();
-  return { loss };
-};
+/** A stage's objective on the network's outputs for IMAGES images, its model, and what to free. */
+function stage(kind: string): { config: Partial<ModelConfig>; objective: LossFromEmbeddings; free: tf.Tensor[] } {
+  if (kind === "teacher")
+    return {
+      config: { arch: SMALL },
+      objective: (z) => ({ loss: pairLossFromEmbeddings(z, IMAGES / 2, profile.train.teacher) }),
+      free: [],
+    };
+  if (kind === "student") {
+    // n pairs (2n images) then m unlabeled images, as the student's batch lays them out.
+    const [m, dim] = [4, 16];
+    const n = (IMAGES - m) / 2;
+    const pairs = Array.from({ length: n }, (_, i) => ({ a: `a${i}`, b: `b${i}`, product: i })) as unknown as Pair[];
+    const noisy = { ...profile, train: { ...profile.train, student: { ...profile.train.student, dropout: 0.2 } } };
+    const task = studentTask(pairs, ["u0", "u1", "u2", "u3"], { dim, data: randomArray(m * dim, 4) }, noisy);
+    const targets = tf.tidy(() => tf.div(tf.tensor2d(randomArray(m * dim, 4), [m, dim]), 3) as tf.Tensor2D);
+    const dropMask = dropoutMask(IMAGES, dim, 0.2, 5);
+    const empty = () => tf.zeros([0, 1, 1, 3]) as tf.Tensor4D;
+    const batch = { pairs: empty(), pseudo: empty(), targets, dropMask, files: [] };
+    return {
+      config: { arch: SMALL, projDim: dim },
+      objective: (z) => task.objective(z, batch),
+      free: [batch.pairs, batch.pseudo, targets, ...(dropMask ? [dropMask] : [])],
+    };
+  }
+  // The LCA + MaxEnt fine-tune: logits of 3 classes, the images labelled 0, 1, 2, 0, ...
+  const data = { classes: 3, train: { files: ["x"], labels: Int32Array.from([0]) } } as unknown as OneShot;
+  const task = finetuneTask(data, "lca-maxent", profile);
+  const labels = Int32Array.from({ length: IMAGES }, (_, i) => i % 3);
+  return {
+    config: { arch: SMALL, pooling: "lca", classes: 3 },
+    objective: (logits) => task.objective(logits, { x: undefined as unknown as tf.Tensor4D, labels, files: [] }),
+    free: [],
+  };
+}
 
 async function main(): Promise<void> {
   const world = worldFromEnv()!;
   await selectBackend({ force: process.env.DP_BACKEND as "native" | "wasm" | "torch" | undefined, log: null });
   const group = joinProcessGroup(world, 60);
-  const pairs = Number(process.env.DP_PAIRS ?? 5); // 10 images: uneven slices for 3 ranks
-  const S = 32;
-  const x = tf.tensor4d(randomArray(2 * pairs * S * S * 3, 7), [2 * pairs, S, S, 3]);
+  const kind = process.env.DP_TASK ?? "teacher";
+  const output = kind === "finetune" ? "logits" : "embedding";
+  const forward = forwardOf(output);
+  const x = tf.tensor4d(randomArray(IMAGES * S * S * 3, 7), [IMAGES, S, S, 3]);
+  const { config, objective, free } = stage(kind);
   const snapshot = (m: Model) => Object.fromEntries([...m.params].map(([n, v]) => [n, Array.from(v.dataSync())]));
+  const sgd = () => new Optimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
 
-  const one = createModel({ arch: SMALL }, 3);
-  const oneOpt = new Optimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+  const one = createModel(config, 3);
+  const oneOpt = sgd();
   const oneLoss = localStep(
     one,
     oneOpt,
-    () => objective(pairs)(embedForward(one, x, true)),
+    () => objective(forward(one, x, true)),
     0.1,
     () => undefined,
     {},
   );
 
-  const dp = createModel({ arch: SMALL }, 3);
-  const dpOpt = new Optimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
-  const step = dataParallelStep(dp, dpOpt, group);
-  const dpLoss = await step(x, objective(pairs), 0.1, () => undefined, {});
-  const result = { oneLoss, dpLoss, one: snapshot(one), dp: snapshot(dp), tensorsBefore: 0, tensorsAfter: 0 };
-  result.tensorsBefore = tf.memory().numTensors;
-  for (let k = 0; k < 3; k++) await step(x, objective(pairs), 0.1, () => undefined, {});
+  const dp = createModel(config, 3);
+  const dpOpt = sgd();
+  const step = dataParallelStep(dp, dpOpt, group, output);
+  const dpLoss = await step(x, objective, 0.1, () => undefined, {});
+  const result = { oneLoss, dpLoss, one: snapshot(one), dp: snapshot(dp), tensorsBefore: tf.memory().numTensors, tensorsAfter: 0 };
+  for (let k = 0; k < 3; k++) await step(x, objective, 0.1, () => undefined, {});
   result.tensorsAfter = tf.memory().numTensors;
   fs.writeFileSync(path.join(process.env.DP_OUT!, `rank-${world.rank}.json`), JSON.stringify(result));
   [oneOpt, dpOpt].forEach((o) => o.dispose());
   [one, dp].forEach(disposeModel);
-  x.dispose();
+  tf.dispose([x, ...free]);
   group.shutdown();
 }
 

@@ -21,6 +21,9 @@ export const benchSchema = z.looseObject({
   probe: section("logistic-regression probe fit time (bench --only pipeline)"),
   memory: section("peak memory of training steps (bench --only memory)"),
   kernels: section("one training step's time per kernel (bench --only kernels)"),
+  dataParallel: section(
+    "data-parallel training (c10d, Gloo) against one process, and the all-reduce per step (bench --only data-parallel)",
+  ),
 });
 
 export const BENCH_REPORT: ReportKind<z.infer<typeof benchSchema>> = { kind: "bench", version: BENCH_SCHEMA_VERSION, schema: benchSchema };

@@ -4,11 +4,10 @@
 // between them. Across machines, something else (Kubernetes, deploy/) sets those variables and
 // starts one process per rank; the command then joins the group without --nproc.
 import { spawn } from "child_process";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../util/paths";
-import { coresPerRank, joinProcessGroup, ProcessGroup, worldFromEnv } from "../engine/process-group";
+import { coresPerRank, freeLocalPort, joinProcessGroup, ProcessGroup, worldFromEnv } from "../engine/process-group";
 import { flagInt, OptionSpec, ParsedArgs, UsageError } from "../util/args";
 
 export const NPROC_OPTION: OptionSpec = {
@@ -24,18 +23,6 @@ export const NPROC_OPTION: OptionSpec = {
  * (a rank that fails before the rendezvous would leave the others waiting for it). */
 const GRACE_S = 30;
 
-/** A free TCP port on this machine for rank 0's store. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** The command line without its --nproc option. */
 export function withoutNproc(argv: string[]): string[] {
   const out: string[] = [];
@@ -49,7 +36,7 @@ export function withoutNproc(argv: string[]): string[] {
 /** Start `argv` (this CLI's arguments, the command first) as `n` ranks and wait for them; the exit code is the first
  * failed rank's (named on stderr), or 0. */
 export async function launchRanks(n: number, argv: string[]): Promise<number> {
-  const port = await freePort();
+  const port = await freeLocalPort();
   const threads = String(Math.max(1, Math.floor(os.cpus().length / n)));
   const children = [...Array(n).keys()].map((rank) =>
     spawn(process.execPath, [path.join(REPO_ROOT, "bin", "retail-repr.cjs"), ...withoutNproc(argv)], {

@@ -3,6 +3,7 @@
 import { BACKEND_ORDER, selectBackend, describeSelection, parseBackendName } from "../engine/backend";
 import { runEngineBench } from "../bench/bench";
 import { runPipelineBench } from "../bench/pipeline-bench";
+import { runDataParallelBench } from "../bench/data-parallel-bench";
 import { runKernelSplit } from "../bench/kernel-split";
 import { runMemoryBench } from "../bench/memory-bench";
 import { runOnnxBench } from "../bench/onnx-bench";
@@ -107,7 +108,7 @@ export const machineCommands: Command[] = [
       backend: { type: "string", choices: BACKEND_ORDER, default: "every backend that starts here", description: "time one backend only" },
       only: {
         type: "string",
-        choices: ["engine", "onnx", "pipeline", "memory", "kernels"],
+        choices: ["engine", "onnx", "pipeline", "memory", "kernels", "data-parallel"],
         default: "all but memory",
         description: "one part of the benchmark (memory only when named)",
       },
@@ -126,6 +127,7 @@ export const machineCommands: Command[] = [
       // The memory cases take minutes (a 256-image ResNeXt-101 step): asked for by name only.
       if (only === "memory") runMemoryBench({ quick });
       if (!only || only === "kernels") runKernelSplit({ quick });
+      if (!only || only === "data-parallel") await runDataParallelBench({ quick });
       return 0;
     },
   },

@@ -2,13 +2,17 @@
 // over TCP) through the addon native/retail_dist.cpp, built against the same libtorch as the torch
 // backend. A process joins with torchrun's environment contract: RANK, WORLD_SIZE, LOCAL_RANK,
 // LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (`--nproc N` sets them for N local processes;
-// Kubernetes or torchrun-style tooling sets them across machines). Collectives work on
+// Kubernetes or torchrun-style tooling sets them across machines; an Indexed Job's
+// JOB_COMPLETION_INDEX stands for RANK). Collectives work on
 // Float32Arrays, so any tfjs backend trains data-parallel: its tensors are read out, reduced and
 // written back.
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { buildTorchAddon, findLibTorch, LibTorch } from "./torch-lib";
+import { buildTorchAddon, findLibTorch, LibTorch, loadTorch } from "./torch-lib";
+import { setNativeThreads } from "./native-kernels";
+import { tf } from "./tf";
 
 interface DistLib {
   init(host: string, port: number, rank: number, world: number, timeoutMs: number, iface: string): string;
@@ -51,7 +55,8 @@ export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): World | unde
   };
   if (!env.WORLD_SIZE || env.WORLD_SIZE === "1") return undefined;
   const size = int("WORLD_SIZE");
-  const rank = int("RANK");
+  // An Indexed Job's pod knows its index, not a rank: the index is the rank (deploy/train-job.yaml).
+  const rank = env.RANK === undefined && env.JOB_COMPLETION_INDEX !== undefined ? int("JOB_COMPLETION_INDEX") : int("RANK");
   if (rank >= size) throw new Error(`RANK=${rank} is not below WORLD_SIZE=${size}`);
   const addr = env.MASTER_ADDR;
   if (!addr) throw new Error("MASTER_ADDR is not set: the address of rank 0, which hosts the rendezvous store");
@@ -119,7 +124,7 @@ export class ProcessGroup {
     const k = `retail-repr/first/${this.calls++}/${key}`;
     if (this.rank === 0) {
       try {
-        const out = await fn();
+        const out = await onEveryCore(this.world, fn);
         this.lib.storeSet(k, "ok");
         return out;
       } catch (err) {
@@ -152,5 +157,34 @@ export function joinProcessGroup(world: World, timeoutS = Number(process.env[COL
   return current;
 }
 
+/** `fn` with this machine's every core while its other ranks wait (e.g. rank 0 pseudolabelling
+ * alone): the native engine's and libtorch's threads widened, then put back. */
+async function onEveryCore<T>(world: World, fn: () => Promise<T>): Promise<T> {
+  if (world.localSize <= 1) return fn();
+  const all = os.cpus().length;
+  const torch = tf.getBackend() === "torch" ? loadTorch() : undefined;
+  const priorNative = setNativeThreads(all);
+  const priorTorch = torch?.ok ? torch.lib.setThreads(all) : undefined;
+  try {
+    return await fn();
+  } finally {
+    setNativeThreads(priorNative);
+    if (torch?.ok && priorTorch !== undefined) torch.lib.setThreads(priorTorch);
+  }
+}
+
 /** Cores for one of this machine's ranks. */
 export const coresPerRank = (world: World): number => Math.max(1, Math.floor(os.cpus().length / world.localSize));
+
+/** A free TCP port on this machine, for the store of ranks started here (taken by the OS; another
+ * process may take it before rank 0 binds it, as with torchrun's). */
+export function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -138,19 +138,47 @@ export function batchNorm(
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
-  if (crossRankSum) return batchNormGlobal(x, gamma, beta, rm, rv, crossRankSum);
+  if (crossRankSum) return batchNormPooled(x, gamma, beta, rm, rv, overRanks(crossRankSum));
   const M = x.shape[0] * x.shape[1] * x.shape[2];
   if (tf.getBackend() === "torch") return batchNormTorch(x, gamma, beta, rm, rv, M, relu, residual);
   if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
+  return batchNormPooled(x, gamma, beta, rm, rv, thisBatch);
+}
+
+/** Per-channel means of one forward pass's cells, pooled over what batch norm normalises by:
+ * `means` over all M cells of the batch (this pass's, or every rank's). */
+type PoolMeans = (local: tf.Tensor1D[], cells: number) => { means: tf.Tensor1D[]; M: number };
+const thisBatch: PoolMeans = (local, cells) => ({ means: local, M: cells });
+/** Synchronised batch norm: each rank's means, weighted by its cells, summed over the ranks. */
+const overRanks =
+  (sum: CrossRankSum): PoolMeans =>
+  (local, cells) => {
+    const C = local[0].size;
+    const v = new Float32Array(local.length * C + 1);
+    local.forEach((m, k) => v.set(Float32Array.from(m.dataSync(), (a) => a * cells), k * C));
+    v[local.length * C] = cells;
+    sum(v);
+    const M = v[local.length * C];
+    return { means: local.map((_, k) => tf.div(tf.tensor1d(v.subarray(k * C, (k + 1) * C)), M) as tf.Tensor1D), M };
+  };
+
+/** The formula above as a custom gradient, its means pooled by `pool`: over this pass's cells,
+ * or over every rank's (then dx takes the pooled means of dy and dy * xc, while dgamma and dbeta
+ * stay this pass's share: the step sums every parameter's gradient over the ranks). */
+function batchNormPooled(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, pool: PoolMeans) {
+  const cells = x.shape[0] * x.shape[1] * x.shape[2];
   // customGrad's typing cannot express a (tensors..., save) signature; the cast is only that.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
     // customGrad does not scope its forward: without this tidy every temporary here would
     // live until the whole backward pass ends (measured: 3.7 GB for ResNeXt-50 @224, b8).
     const [y, xc, rstd] = tf.tidy(() => {
-      const mean = channelMean(xIn);
+      const {
+        means: [mean],
+        M,
+      } = pool([channelMean(xIn)], cells);
       const xcT = tf.sub(xIn, mean) as tf.Tensor4D;
-      const variance = channelMean(tf.square(xcT) as tf.Tensor4D);
+      const [variance] = pool([channelMean(tf.square(xcT) as tf.Tensor4D)], cells).means;
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS));
       updateRunning(rm, rv, mean, variance, M);
       return [tf.add(tf.mul(xcT, tf.mul(g, rstdT)), b), xcT, rstdT];
@@ -161,12 +189,13 @@ export function batchNorm(
       gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [sxc, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-          const dyMean = channelMean(dy); // dbeta / M
-          const dyxcMean = channelMean(tf.mul(dy, sxc) as tf.Tensor4D); // sum(dy * xc) / M
+          const dyLocal = channelMean(dy); // dbeta / cells
+          const dyxcLocal = channelMean(tf.mul(dy, sxc) as tf.Tensor4D); // sum(dy * xc) / cells
+          const [dyMean, dyxcMean] = pool([dyLocal, dyxcLocal], cells).means;
           const k = tf.mul(sg, srstd);
           // dx = k * (dy - mean(dy) - xc * rstd^2 * mean(dy * xc))
           const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
-          return [dx, tf.mul(tf.mul(srstd, dyxcMean), M), tf.mul(dyMean, M)];
+          return [dx, tf.mul(tf.mul(srstd, dyxcLocal), cells), tf.mul(dyLocal, cells)];
         }),
     };
   }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
@@ -177,59 +206,6 @@ function updateRunning(rm: tf.Variable, rv: tf.Variable, mean: tf.Tensor1D, vari
   if (!updateRunningStats) return;
   rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
   rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * M) / Math.max(1, M - 1))));
-}
-
-/** Synchronised batch norm: this rank's rows x, normalised by the mean and variance of every
- * rank's rows (M cells in all). The same formula as above with each per-channel sum taken over
- * the ranks: forward, sum(x) then sum(xc^2); backward, sum(dy) and sum(dy * xc) for dx, while
- * dgamma and dbeta stay this rank's share (the step sums every parameter's gradient over ranks). */
-function batchNormGlobal(x: tf.Tensor4D, gamma: tf.Variable, beta: tf.Variable, rm: tf.Variable, rv: tf.Variable, sum: CrossRankSum) {
-  const C = x.shape[3];
-  const cells = x.shape[0] * x.shape[1] * x.shape[2];
-  // Per-channel sums over every rank; `extra` rides along in the same all-reduce.
-  const acrossRanks = (t: tf.Tensor1D, extra: number[] = []) => {
-    const v = new Float32Array(C + extra.length);
-    v.set(t.dataSync());
-    v.set(extra, C);
-    return sum(v);
-  };
-  let M = cells;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const bn = tf.customGrad(((xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
-    const [y, xc, rstd] = tf.tidy(() => {
-      const s1 = acrossRanks(tf.mul(channelMean(xIn), cells) as tf.Tensor1D, [cells]);
-      M = s1[C];
-      const mean = tf.div(tf.tensor1d(s1.subarray(0, C)), M) as tf.Tensor1D;
-      const xcT = tf.sub(xIn, mean) as tf.Tensor4D;
-      const variance = tf.div(
-        tf.tensor1d(acrossRanks(tf.mul(channelMean(tf.square(xcT) as tf.Tensor4D), cells) as tf.Tensor1D)),
-        M,
-      ) as tf.Tensor1D;
-      const rstdT = tf.rsqrt(tf.add(variance, BN_EPS));
-      updateRunning(rm, rv, mean, variance, M);
-      return [tf.add(tf.mul(xcT, tf.mul(g, rstdT)), b), xcT, rstdT];
-    });
-    save([xc, rstd, g]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const [sxc, srstd, sg] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-          const sumDy = tf.mul(channelMean(dy), cells) as tf.Tensor1D; // this rank's dbeta
-          const sumDyXc = tf.mul(channelMean(tf.mul(dy, sxc) as tf.Tensor4D), cells) as tf.Tensor1D;
-          const both = new Float32Array(2 * C);
-          both.set(sumDy.dataSync());
-          both.set(sumDyXc.dataSync(), C);
-          sum(both);
-          const dyMean = tf.div(tf.tensor1d(both.subarray(0, C)), M);
-          const dyxcMean = tf.div(tf.tensor1d(both.subarray(C)), M);
-          const k = tf.mul(sg, srstd);
-          const dx = tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(sxc, tf.mul(tf.square(srstd), dyxcMean))), k);
-          return [dx, tf.mul(srstd, sumDyXc), sumDy];
-        }),
-    };
-  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-  return bn(x, gamma, beta) as tf.Tensor4D;
 }
 
 /** A batch norm's forward (returning its value and gradient function) as a tfjs op of x, gamma,

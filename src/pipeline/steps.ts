@@ -70,7 +70,7 @@ async function ensureStepOnRanks(profile: Profile, name: string, opts: StepOptio
   const step = stepNamed(profile, name);
   const fresh = group.broadcast(new Float32Array([group.rank === 0 && step.state(step.inputs(), TRAVERSAL).fresh ? 1 : 0]))[0] === 1;
   if (fresh) return;
-  if (step.trains) await step.run(opts, TRAVERSAL);
+  if (step.trains) await step.run(spokenForByRankZero(opts), TRAVERSAL);
   else await rankZeroFirst(opts, `${profile.name}/${name}`, () => step.run(forDependencies(opts), TRAVERSAL));
 }
 
@@ -86,6 +86,9 @@ async function ensureDependencies(profile: Profile, name: string, opts: StepOpti
   for (const d of step.dependencies) await ensureStep(profile, d, forDependencies(opts), true);
   return step;
 }
+
+/** A rank other than 0 runs quiet: rank 0 reports for every rank. */
+const spokenForByRankZero = (opts: StepOptions): StepOptions => (opts.group && opts.group.rank !== 0 ? { ...opts, quiet: true } : opts);
 
 /** `prepare` (making what a run reads), on rank 0 only while the other ranks of a data-parallel
  * run wait for it: they read what it made. */
@@ -138,7 +141,7 @@ export async function trainStage(profile: Profile, name: string, opts: StepOptio
     await ensureData(profile);
     await ensureDependencies(profile, name, opts);
   });
-  return stage.train(profile, opts);
+  return stage.train(profile, spokenForByRankZero(opts));
 }
 
 /** Every run of `sweep` made on dev-like (each its cached step, the data first); what it chose is
@@ -207,5 +210,5 @@ export async function finetune(
     await ensureData(profile);
     await ensureDependencies(profile, finetuneName(set, variant), opts);
   });
-  return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, opts);
+  return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, spokenForByRankZero(opts));
 }

@@ -263,6 +263,12 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       );
   }
   if (writes) writeJsonAtomic(historyFile, history, 0);
+  if (group && step === cfg.steps) {
+    // Every rank leaves with rank 0's model (the kept checkpoint's, when one was chosen) and
+    // only once rank 0's files are written: a later step may read them on any rank.
+    broadcastWeights(group, model);
+    if (!writes) selection = readCheckpointMeta(ckpt).extra.selection as CheckpointSelection | undefined;
+  }
   const seconds = (Date.now() - t0) / 1000;
   return {
     steps: step,
@@ -272,6 +278,23 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     seconds,
     ...(selection ? { selection } : {}),
   };
+}
+
+/** Rank 0's parameters and running statistics on every rank. */
+function broadcastWeights(group: ProcessGroup, model: Model): void {
+  const vars = [...model.params.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+  const flat = new Float32Array(vars.reduce((n, v) => n + v.size, 0));
+  let at = 0;
+  for (const v of vars) {
+    flat.set(v.dataSync() as Float32Array, at);
+    at += v.size;
+  }
+  group.broadcast(flat, 0);
+  at = 0;
+  for (const v of vars) {
+    tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape)));
+    at += v.size;
+  }
 }
 
 /** Every rank resumes from the step rank 0 resumes from: they read one checkpoint (a shared

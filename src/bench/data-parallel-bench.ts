@@ -1,0 +1,145 @@
+// What data parallelism costs on this machine (`bench --only data-parallel`):
+//   - the cpu profile's model trained as 2 processes x 1 thread (c10d over Gloo, synchronised
+//     batch norm, the global batch split between them) against 1 process x 2 threads, on the same
+//     batch and step, so that the communication and the per-rank overheads show;
+//   - the all-reduce of ResNeXt-101 32x8d's gradients (one flat float32 buffer, as a step sends
+//     it) between 2 local processes: the time per step that data parallelism adds at the paper's
+//     model before any computation.
+// Each measurement runs in fresh processes: this file is also the ranks' program.
+import { spawn } from "child_process";
+import { tf } from "../engine/tf";
+import { selectBackend } from "../engine/backend";
+import { medianSeconds } from "../engine/microbench";
+import { engineLabel } from "../engine/native-kernels";
+import { freeLocalPort, joinProcessGroup, loadDist, worldFromEnv } from "../engine/process-group";
+import { createModel, disposeModel, paramCounts } from "../models/model";
+import { Optimizer } from "../train/optimizer";
+import { dataParallelStep } from "../train/data-parallel";
+import { localStep } from "../train/step-runners";
+import { forwardOf } from "../train/forward";
+import { mergeBenchSection } from "./bench";
+
+interface Case {
+  kind: "train" | "allreduce";
+  arch: string;
+  size: number;
+  batch: number;
+  repeats: number;
+}
+
+const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** A rank's (or the single process's) measurement, printed as one JSON line by rank 0. */
+async function measure(c: Case): Promise<Record<string, unknown>> {
+  const world = worldFromEnv();
+  await selectBackend({ log: null });
+  const group = world ? joinProcessGroup(world, 600) : undefined;
+  if (c.kind === "allreduce") {
+    const floats = paramCounts({ arch: c.arch, pooling: "gap", projDim: 0, classes: 0 }).total;
+    const buf = new Float32Array(floats).fill(1);
+    const s = await medianSeconds(() => void group!.allreduce(buf), c.repeats, 1);
+    return { floats, ms: round(s * 1000), gb_per_s: round((floats * 4) / s / 1e9, 2) };
+  }
+  const model = createModel({ arch: c.arch, pooling: "gap" }, 1);
+  const x = tf.randomNormal([c.batch, c.size, c.size, 3], 0, 1, "float32", 2) as tf.Tensor4D;
+  const opt = new Optimizer({ kind: "sgd", lr: 0.01 });
+  // torch_reference.py's step: mean(GAP features^2), on the whole global batch either way.
+  const objective = (f: tf.Tensor2D) => ({ loss: tf.mean(tf.square(f)) as tf.Scalar });
+  const forward = forwardOf("features");
+  const dp = group ? dataParallelStep(model, opt, group, "features") : undefined;
+  const s = await medianSeconds(
+    async () => {
+      if (dp) await dp(x, objective, 0.01, () => undefined, {});
+      else
+        localStep(
+          model,
+          opt,
+          () => objective(forward(model, x, true)),
+          0.01,
+          () => undefined,
+          {},
+        );
+    },
+    c.repeats,
+    1,
+  );
+  tf.dispose(x);
+  opt.dispose();
+  disposeModel(model);
+  return { engine: engineLabel(), train_img_s: round(c.batch / s) };
+}
+
+/** `c` in `ranks` fresh processes (0: one process, no group) with `threads` each; rank 0's line. */
+async function inProcesses(c: Case, ranks: number, threads: number): Promise<Record<string, unknown>> {
+  const port = String(await freeLocalPort());
+  const runs = [...Array(Math.max(1, ranks)).keys()].map((rank) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), RETAIL_REPR_TORCH_THREADS: String(threads) };
+    if (ranks > 0)
+      Object.assign(env, {
+        RANK: String(rank),
+        WORLD_SIZE: String(ranks),
+        LOCAL_WORLD_SIZE: String(ranks),
+        MASTER_ADDR: "127.0.0.1",
+        MASTER_PORT: port,
+      });
+    const p = spawn(process.execPath, [__filename, JSON.stringify(c)], { env });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    return new Promise<Record<string, unknown>>((resolve) =>
+      p.on("close", (code) => {
+        const line = out.split("\n").find((l) => l.startsWith("{"));
+        resolve(code === 0 && line ? JSON.parse(line) : { error: (err || out).trim().split("\n").slice(-2).join(" / ") });
+      }),
+    );
+  });
+  return (await Promise.all(runs))[0];
+}
+
+export async function runDataParallelBench(opts: { quick?: boolean; log?: (s: string) => void } = {}): Promise<void> {
+  const log = opts.log ?? console.log;
+  const dist = loadDist();
+  if ("why" in dist) {
+    log(`data parallel: skipped (${dist.why})`);
+    return;
+  }
+  const repeats = opts.quick ? 3 : 5;
+  const cpuModel: Case = { kind: "train", arch: "resnext14_8x8d", size: 64, batch: 64, repeats };
+  log("data parallel: cpu model @64, batch 64: 1 process x 2 threads, then 2 processes x 1 thread ...");
+  const one = await inProcesses(cpuModel, 0, 2);
+  const two = await inProcesses(cpuModel, 2, 1);
+  const ratio =
+    typeof one.train_img_s === "number" && typeof two.train_img_s === "number" ? round(two.train_img_s / one.train_img_s, 2) : undefined;
+  log(`  1 x 2 threads ${one.train_img_s ?? one.error} img/s; 2 x 1 thread ${two.train_img_s ?? two.error} img/s (ratio ${ratio})`);
+  const reduce: Case = { kind: "allreduce", arch: "resnext101_32x8d", size: 224, batch: 0, repeats: opts.quick ? 2 : 3 };
+  log("data parallel: all-reduce of ResNeXt-101 32x8d's gradients between 2 processes ...");
+  const ar = await inProcesses(reduce, 2, 1);
+  log(`  ${ar.floats ?? ""} floats: ${ar.ms ?? ar.error} ms per step (${ar.gb_per_s ?? "?"} GB/s of gradient)`);
+  const file = mergeBenchSection("dataParallel", {
+    method:
+      "train: median seconds of one SGD step on mean(GAP features^2) over the same global batch, 1 process with 2 OpenBLAS threads against 2 ranks with 1 each (c10d, Gloo over loopback TCP, synchronised batch norm, gradients all-reduced as one buffer), after one warm-up step, in fresh processes; allreduce: median time to sum one float32 buffer of the model's parameter count over 2 local ranks",
+    train: {
+      arch: cpuModel.arch,
+      size: cpuModel.size,
+      batch: cpuModel.batch,
+      oneProcessTwoThreads: one,
+      twoProcessesOneThread: two,
+      ratio,
+    },
+    allreduce: { arch: reduce.arch, ranks: 2, ...ar },
+  });
+  log(`data parallel -> ${file}`);
+}
+
+if (require.main === module)
+  measure(JSON.parse(process.argv[2]) as Case).then(
+    (r) => {
+      if ((worldFromEnv()?.rank ?? 0) === 0) console.log(JSON.stringify(r));
+      process.exit(0);
+    },
+    (e) => {
+      console.error((e as Error).message);
+      process.exit(1);
+    },
+  );
