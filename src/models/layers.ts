@@ -155,7 +155,12 @@ const overRanks =
   (local, cells) => {
     const C = local[0].size;
     const v = new Float32Array(local.length * C + 1);
-    local.forEach((m, k) => v.set(Float32Array.from(m.dataSync(), (a) => a * cells), k * C));
+    local.forEach((m, k) =>
+      v.set(
+        Float32Array.from(m.dataSync(), (a) => a * cells),
+        k * C,
+      ),
+    );
     v[local.length * C] = cells;
     sum(v);
     const M = v[local.length * C];
