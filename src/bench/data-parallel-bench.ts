@@ -106,26 +106,45 @@ export async function runDataParallelBench(opts: { quick?: boolean; log?: (s: st
   }
   const repeats = opts.quick ? 3 : 5;
   const cpuModel: Case = { kind: "train", arch: "resnext14_8x8d", size: 64, batch: 64, repeats };
-  log("data parallel: cpu model @64, batch 64: 1 process x 2 threads, then 2 processes x 1 thread ...");
-  const one = await inProcesses(cpuModel, 0, 2);
-  const two = await inProcesses(cpuModel, 2, 1);
+  // The machine's speed drifts between runs: the three take turns, each kept at its best round.
+  const setups = { oneProcessOneThread: [0, 1], oneProcessTwoThreads: [0, 2], twoProcessesOneThread: [2, 1] } as const;
+  const best: Record<string, Record<string, unknown>> = {};
+  const rounds = opts.quick ? 1 : 2;
+  for (let round = 1; round <= rounds; round++) {
+    log(
+      `data parallel: cpu model @64, batch 64, round ${round} of ${rounds}: 1 process x 1 thread, 1 x 2 threads, 2 processes x 1 thread ...`,
+    );
+    for (const [name, [ranks, threads]] of Object.entries(setups)) {
+      const r = await inProcesses(cpuModel, ranks, threads);
+      if (!best[name] || (typeof r.train_img_s === "number" && !((best[name].train_img_s as number) >= r.train_img_s))) best[name] = r;
+    }
+  }
+  const rate = (name: string) => best[name].train_img_s as number | undefined;
   const ratio =
-    typeof one.train_img_s === "number" && typeof two.train_img_s === "number" ? round(two.train_img_s / one.train_img_s, 2) : undefined;
-  log(`  1 x 2 threads ${one.train_img_s ?? one.error} img/s; 2 x 1 thread ${two.train_img_s ?? two.error} img/s (ratio ${ratio})`);
+    rate("oneProcessTwoThreads") && rate("twoProcessesOneThread")
+      ? round(rate("twoProcessesOneThread")! / rate("oneProcessTwoThreads")!, 2)
+      : undefined;
+  const scaling =
+    rate("oneProcessOneThread") && rate("twoProcessesOneThread")
+      ? round(rate("twoProcessesOneThread")! / rate("oneProcessOneThread")!, 2)
+      : undefined;
+  log(
+    `  img/s: 1 x 1 thread ${rate("oneProcessOneThread") ?? best.oneProcessOneThread.error}, 1 x 2 threads ${rate("oneProcessTwoThreads") ?? best.oneProcessTwoThreads.error}, 2 x 1 thread ${rate("twoProcessesOneThread") ?? best.twoProcessesOneThread.error}: 2 ranks are ${ratio}x one process on both cores, ${scaling}x one rank alone`,
+  );
   const reduce: Case = { kind: "allreduce", arch: "resnext101_32x8d", size: 224, batch: 0, repeats: opts.quick ? 2 : 3 };
   log("data parallel: all-reduce of ResNeXt-101 32x8d's gradients between 2 processes ...");
   const ar = await inProcesses(reduce, 2, 1);
   log(`  ${ar.floats ?? ""} floats: ${ar.ms ?? ar.error} ms per step (${ar.gb_per_s ?? "?"} GB/s of gradient)`);
   const file = mergeBenchSection("dataParallel", {
     method:
-      "train: median seconds of one SGD step on mean(GAP features^2) over the same global batch, 1 process with 2 OpenBLAS threads against 2 ranks with 1 each (c10d, Gloo over loopback TCP, synchronised batch norm, gradients all-reduced as one buffer), after one warm-up step, in fresh processes; allreduce: median time to sum one float32 buffer of the model's parameter count over 2 local ranks",
+      "train: median seconds of one SGD step on mean(GAP features^2) over the same global batch, 1 process with 1 and with 2 OpenBLAS threads against 2 ranks with 1 each (c10d, Gloo over loopback TCP, synchronised batch norm, gradients all-reduced as one buffer), after one warm-up step, in fresh processes, each setup the best of 2 rounds taken in turn (1 with --quick); ratio: 2 ranks over 1 process x 2 threads; scaling: 2 ranks over 1 process x 1 thread (2 = perfect); allreduce: median time to sum one float32 buffer of the model's parameter count over 2 local ranks",
     train: {
       arch: cpuModel.arch,
       size: cpuModel.size,
       batch: cpuModel.batch,
-      oneProcessTwoThreads: one,
-      twoProcessesOneThread: two,
+      ...best,
       ratio,
+      scaling,
     },
     allreduce: { arch: reduce.arch, ranks: 2, ...ar },
   });

@@ -125,7 +125,7 @@ export function batchNorm(
   relu = false,
   residual?: tf.Tensor4D,
 ): tf.Tensor4D {
-  if ((relu || residual) && !(training && projectKernelsOn() && !crossRankSum)) {
+  if ((relu || residual) && !(training && projectKernelsOn())) {
     const y = batchNorm(params, name, x, training);
     const sum = residual ? (tf.add(y, residual) as tf.Tensor4D) : y;
     return relu ? tf.relu(sum) : sum;
@@ -138,10 +138,11 @@ export function batchNorm(
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
     return tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
   }
-  if (crossRankSum) return batchNormPooled(x, gamma, beta, rm, rv, overRanks(crossRankSum));
   const M = x.shape[0] * x.shape[1] * x.shape[2];
+  const acrossRanks = crossRankSum ? overRanks(crossRankSum) : undefined;
+  if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual, acrossRanks);
+  if (acrossRanks) return batchNormPooled(x, gamma, beta, rm, rv, acrossRanks);
   if (tf.getBackend() === "torch") return batchNormTorch(x, gamma, beta, rm, rv, M, relu, residual);
-  if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual);
   return batchNormPooled(x, gamma, beta, rm, rv, thisBatch);
 }
 
@@ -250,7 +251,9 @@ function withBatchNormGrad(
  * backward passes read dy only where y > 0 (the ReLU's gradient), which saves the ReLU's
  * three passes (max forward; step, cast and multiply backward) and one activation. A
  * `residual` r joins the same pass, y = max(x * scale + shift + r, 0), and its gradient is dy
- * where y > 0 (one pass, instead of the sum's forward pass and the ReLU's around it). */
+ * where y > 0 (one pass, instead of the sum's forward pass and the ReLU's around it). With
+ * `acrossRanks` (synchronised batch norm) the moments are every rank's, combined from each rank's
+ * mean and E[x^2] in one all-reduce, and dx takes every rank's sums of dy and dy * xc. */
 function batchNormNative(
   x: tf.Tensor4D,
   gamma: tf.Variable,
@@ -260,10 +263,18 @@ function batchNormNative(
   M: number,
   relu: boolean,
   residual?: tf.Tensor4D,
+  acrossRanks?: PoolMeans,
 ): tf.Tensor4D {
+  const cells = M;
   const forward = (xIn: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, r: tf.Tensor4D | undefined, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.tidy(() => {
-      const [meanT, variance] = tf.unstack(channelMoments(xIn)) as [tf.Tensor1D, tf.Tensor1D];
+      let [meanT, variance] = tf.unstack(channelMoments(xIn)) as [tf.Tensor1D, tf.Tensor1D];
+      if (acrossRanks) {
+        const pooled = acrossRanks([meanT, tf.add(variance, tf.square(meanT)) as tf.Tensor1D], cells);
+        M = pooled.M;
+        meanT = pooled.means[0];
+        variance = tf.relu(tf.sub(pooled.means[1], tf.square(meanT))) as tf.Tensor1D; // E[x^2] - mean^2, never below 0
+      }
       updateRunning(rm, rv, meanT, variance, M);
       const rstdT = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D;
       const scale = tf.mul(g, rstdT) as tf.Tensor1D;
@@ -280,9 +291,13 @@ function batchNormNative(
         tf.tidy(() => {
           const [sx, smean, srstd, sg, sy] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D | undefined];
           const [sumDy, sumDyXc] = tf.unstack(batchNormGradSums(dy, sx, smean, sy)) as [tf.Tensor1D, tf.Tensor1D];
+          // dx's mean(dy) and mean(dy * xc): over this pass, or over every rank's rows.
+          const [meanDy, meanDyXc] = acrossRanks
+            ? acrossRanks([tf.div(sumDy, cells) as tf.Tensor1D, tf.div(sumDyXc, cells) as tf.Tensor1D], cells).means
+            : [tf.div(sumDy, M), tf.div(sumDyXc, M)];
           const k = tf.mul(sg, srstd) as tf.Tensor1D;
-          const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), tf.div(sumDyXc, M)))) as tf.Tensor1D;
-          const C = tf.sub(tf.neg(tf.mul(k, tf.div(sumDy, M))), tf.mul(B, smean)) as tf.Tensor1D;
+          const B = tf.neg(tf.mul(k, tf.mul(tf.square(srstd), meanDyXc))) as tf.Tensor1D;
+          const C = tf.sub(tf.neg(tf.mul(k, meanDy)), tf.mul(B, smean)) as tf.Tensor1D;
           const grads = [channelAffine(dy, k, C, sx, B, { mask: sy }), tf.mul(srstd, sumDyXc), sumDy];
           if (!r) return grads;
           // d(x*scale + shift + r)/dr = 1: r's gradient is the sum's, dy where y > 0.
