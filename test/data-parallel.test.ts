@@ -1,5 +1,5 @@
-// Data-parallel training on c10d (Gloo): the rows each rank takes, torchrun's variables read with
-// clear errors, and then real process groups on this machine:
+// Data-parallel training on c10d (Gloo): the rows each rank takes (and decodes: only its own),
+// torchrun's variables read with clear errors, and then real process groups on this machine:
 //   - gradients: 2 and 3 ranks compute one process's step on the whole batch, synchronised batch
 //     norm included, for the teacher's objective (native, wasm and torch backends), the noisy
 //     student's and the LCA + MaxEnt fine-tune's (on class logits), with no leaks;
@@ -15,11 +15,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { loadDist, worldFromEnv } from "../src/engine/process-group";
+import sharp from "sharp";
+import { tf } from "../src/engine/tf";
+import { getProfile } from "../src/config/profiles";
+import type { Pair } from "../src/data/sets";
+import { rowsWithin } from "../src/data/loader";
 import { rankRows } from "../src/train/data-parallel";
+import { studentTask } from "../src/train/student";
 import { withoutNproc } from "../src/cli/launch";
 import { readCheckpointMeta } from "../src/models/checkpoint";
 import { readSafetensors } from "../src/models/safetensors";
-import { CHILD } from "./helpers";
+import { CHILD, randomArray } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
 const CLI = path.join(ROOT, "bin", "retail-repr.cjs");
@@ -53,6 +59,50 @@ test("torchrun's variables: none or WORLD_SIZE=1 is one process; a malformed one
     "--profile",
     "smoke",
   ]);
+});
+
+test("a rank decodes only its rows: the pixels the whole batch has there, across the student's pairs and unlabeled blocks", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-rows-"));
+  const files = await Promise.all(
+    [...Array(8).keys()].map(async (i) => {
+      const f = path.join(dir, `img${i}.png`);
+      const px = Buffer.from(randomArray(24 * 24 * 3, 40 + i).map((v) => Math.round((v + 1) * 127)));
+      await sharp(px, { raw: { width: 24, height: 24, channels: 3 } })
+        .png()
+        .toFile(f);
+      return f;
+    }),
+  );
+  try {
+    assert.deepEqual(rowsWithin([3, 9], 0, 6), [3, 6]);
+    assert.deepEqual(rowsWithin([3, 9], 6, 4), [0, 3]);
+    assert.deepEqual(rowsWithin([0, 2], 6, 4), [0, 0]);
+    assert.equal(rowsWithin(undefined, 0, 4), undefined);
+    const profile = getProfile("smoke");
+    const pairs = [0, 1, 2].map((i) => ({ a: files[i], b: files[i + 3], product: i })) as unknown as Pair[];
+    const task = studentTask(pairs, [files[6], files[7], files[0]], { dim: 4, data: randomArray(12, 1) }, profile);
+    const n = task.imagesPerStep;
+    const whole = await task.batch(2);
+    const all = task.images(whole);
+    for (const rows of [
+      [0, n],
+      [1, 4],
+      [4, n],
+      [5, 7],
+    ] as const) {
+      const part = await task.batch(2, rows);
+      const mine = task.images(part);
+      assert.deepEqual(mine.shape, [rows[1] - rows[0], ...all.shape.slice(1)]);
+      const expected = tf.slice(all, [rows[0], 0, 0, 0], [rows[1] - rows[0], -1, -1, -1]);
+      assert.deepEqual(Array.from(mine.dataSync()), Array.from(expected.dataSync()), `rows ${rows}`);
+      tf.dispose([mine, expected]);
+      task.dispose(part);
+    }
+    tf.dispose(all);
+    task.dispose(whole);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 let nextPort = 29600 + (process.pid % 200) * 10;

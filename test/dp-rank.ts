@@ -17,7 +17,7 @@ import { createModel, disposeModel, Model, ModelConfig } from "../src/models/mod
 import type { ResNeXtConfig } from "../src/models/resnext";
 import type { LossFromEmbeddings } from "../src/train/embedding-grad";
 import { Optimizer } from "../src/train/optimizer";
-import { dataParallelStep } from "../src/train/data-parallel";
+import { dataParallelStep, rankRows } from "../src/train/data-parallel";
 import { forwardOf } from "../src/train/forward";
 import { finetuneTask } from "../src/train/finetune";
 import { localStep } from "../src/train/step-runners";
@@ -91,15 +91,17 @@ async function main(): Promise<void> {
 
   const dp = createModel(config, 3);
   const dpOpt = sgd();
-  const step = dataParallelStep(dp, dpOpt, group, output);
-  const dpLoss = await step(x, objective, 0.1, () => undefined, {});
+  const step = dataParallelStep(dp, dpOpt, group, IMAGES, output);
+  const [begin, end] = rankRows(IMAGES, world.rank, world.size);
+  const mine = tf.slice(x, [begin, 0, 0, 0], [end - begin, -1, -1, -1]) as tf.Tensor4D;
+  const dpLoss = await step(mine, objective, 0.1, () => undefined, {});
   const result = { oneLoss, dpLoss, one: snapshot(one), dp: snapshot(dp), tensorsBefore: tf.memory().numTensors, tensorsAfter: 0 };
-  for (let k = 0; k < 3; k++) await step(x, objective, 0.1, () => undefined, {});
+  for (let k = 0; k < 3; k++) await step(mine, objective, 0.1, () => undefined, {});
   result.tensorsAfter = tf.memory().numTensors;
   fs.writeFileSync(path.join(process.env.DP_OUT!, `rank-${world.rank}.json`), JSON.stringify(result));
   [oneOpt, dpOpt].forEach((o) => o.dispose());
   [one, dp].forEach(disposeModel);
-  tf.dispose([x, ...free]);
+  tf.dispose([x, mine, ...free]);
   group.shutdown();
 }
 

@@ -14,7 +14,7 @@ import { engineLabel } from "../engine/native-kernels";
 import { freeLocalPort, joinProcessGroup, loadDist, worldFromEnv } from "../engine/process-group";
 import { createModel, disposeModel, paramCounts } from "../models/model";
 import { Optimizer } from "../train/optimizer";
-import { dataParallelStep } from "../train/data-parallel";
+import { dataParallelStep, rankRows } from "../train/data-parallel";
 import { localStep } from "../train/step-runners";
 import { forwardOf } from "../train/forward";
 import { mergeBenchSection } from "./bench";
@@ -46,10 +46,13 @@ async function measure(c: Case): Promise<Record<string, unknown>> {
   // torch_reference.py's step: mean(GAP features^2), on the whole global batch either way.
   const objective = (f: tf.Tensor2D) => ({ loss: tf.mean(tf.square(f)) as tf.Scalar });
   const forward = forwardOf("features");
-  const dp = group ? dataParallelStep(model, opt, group, "features") : undefined;
+  const dp = group ? dataParallelStep(model, opt, group, c.batch, "features") : undefined;
+  // A rank is handed only its rows, as a training rank decodes only those.
+  const rows = group ? rankRows(c.batch, group.rank, group.size) : undefined;
+  const mine = rows ? (tf.slice(x, [rows[0], 0, 0, 0], [rows[1] - rows[0], -1, -1, -1]) as tf.Tensor4D) : x;
   const s = await medianSeconds(
     async () => {
-      if (dp) await dp(x, objective, 0.01, () => undefined, {});
+      if (dp) await dp(mine, objective, 0.01, () => undefined, {});
       else
         localStep(
           model,
@@ -63,7 +66,7 @@ async function measure(c: Case): Promise<Record<string, unknown>> {
     c.repeats,
     1,
   );
-  tf.dispose(x);
+  tf.dispose([x, mine]);
   opt.dispose();
   disposeModel(model);
   return { engine: engineLabel(), train_img_s: round(c.batch / s) };

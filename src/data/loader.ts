@@ -13,17 +13,32 @@ export interface BatchOptions {
   input?: InputConfig;
 }
 
-/** Decode `files` into one [N, size, size, 3] tensor. */
-export async function loadBatch(files: string[], opts: BatchOptions, batchIndex = 0): Promise<tf.Tensor4D> {
+/** Rows [begin, end) of a batch's images: a data-parallel rank decodes only its own. */
+export type Rows = readonly [number, number];
+
+/** The part of `rows` that falls in a block of `count` rows starting at row `offset`, counted
+ * from the block's start (a batch made of blocks loaded apart, e.g. pairs then unlabeled images). */
+export function rowsWithin(rows: Rows | undefined, offset: number, count: number): Rows | undefined {
+  if (!rows) return undefined;
+  const begin = Math.min(count, Math.max(0, rows[0] - offset));
+  return [begin, Math.max(begin, Math.min(count, rows[1] - offset))];
+}
+
+/** Decode `files` (only `rows` of them, when given) into one [N, size, size, 3] tensor. Each
+ * image's augmentation comes from the seed, the batch and its place in `files`, so a rank's rows
+ * are the pixels the whole batch has there. */
+export async function loadBatch(files: string[], opts: BatchOptions, batchIndex = 0, rows?: Rows): Promise<tf.Tensor4D> {
   const { size } = opts;
-  const data = new Float32Array(files.length * size * size * 3);
+  const [begin, end] = rows ?? [0, files.length];
+  const data = new Float32Array((end - begin) * size * size * 3);
   await Promise.all(
-    files.map(async (f, i) => {
+    files.slice(begin, end).map(async (f, k) => {
+      const i = begin + k;
       const r = opts.augment ? rngFrom(mixSeed(opts.seed, batchIndex, i)) : undefined;
-      normalizeInto(await decodeRgb(f, size, opts.augment, r, opts.input), data, i * size * size * 3, opts.input?.mean, opts.input?.std);
+      normalizeInto(await decodeRgb(f, size, opts.augment, r, opts.input), data, k * size * size * 3, opts.input?.mean, opts.input?.std);
     }),
   );
-  return tf.tensor4d(data, [files.length, size, size, 3]);
+  return tf.tensor4d(data, [end - begin, size, size, 3]);
 }
 
 /** The order of `n` examples in epoch `epoch`: a seeded shuffle, the same on every run. */

@@ -1,6 +1,6 @@
 // Data-parallel training across processes (and machines) on a c10d process group. Every rank
 // builds the same global batch (its order and augmentation come from the seed and the step, not
-// from the rank count) and takes a contiguous slice of its rows. Within one step:
+// from the rank count) and decodes only its contiguous slice of the rows. Within one step:
 //   1. each rank embeds its rows, batch norm taking its statistics over every rank's rows
 //      (synchronised batch norm, models/layers.ts);
 //   2. the embeddings are all-gathered, and every rank computes the loss on all of them, as one
@@ -70,18 +70,20 @@ export function sumOverRanks(group: ProcessGroup, grads: Record<string, tf.Tenso
   return out;
 }
 
-/** One rank's step runner: its slice of the batch, the loss on the gathered global batch, the
- * gradient summed over ranks, then the update. */
-export function dataParallelStep(model: Model, opt: Optimizer, group: ProcessGroup, output: Output = "embedding"): StepRunner {
+/** One rank's step runner, handed its rows `mine` (rankRows) of a global batch of `n` images: the
+ * loss on the gathered global batch, the gradient summed over ranks, then the update. */
+export function dataParallelStep(model: Model, opt: Optimizer, group: ProcessGroup, n: number, output: Output = "embedding"): StepRunner {
   const forward = forwardOf(output);
   const sum = (v: Float32Array) => group.allreduce(v);
-  return async (x, objective, lr, guard, parts) => {
-    const n = x.shape[0];
-    const [begin, end] = rankRows(n, group.rank, group.size);
-    if (end === begin) throw new Error(`rank ${group.rank} of ${group.size}: a batch of ${n} images leaves it none; use fewer ranks`);
+  const [begin, end] = rankRows(n, group.rank, group.size);
+  if (end === begin) throw new Error(`rank ${group.rank} of ${group.size}: a batch of ${n} images leaves it none; use fewer ranks`);
+  return async (mine, objective, lr, guard, parts) => {
+    if (mine.shape[0] !== end - begin)
+      throw new Error(
+        `rank ${group.rank} of ${group.size}: handed ${mine.shape[0]} images, where its rows of ${n} are ${begin} to ${end - 1}`,
+      );
     const { value, grads } = paramGrads(model.params, () =>
       withGlobalBatchStats(sum, () => {
-        const mine = tf.slice(x, [begin, 0, 0, 0], [end - begin, -1, -1, -1]) as tf.Tensor4D;
         const out = objective(gatherRows(group, forward(model, mine, true), n));
         for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
         return out.loss;

@@ -33,13 +33,13 @@ export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: P
   });
   return {
     imagesPerStep: f.batch,
-    async batch(step) {
+    async batch(step, rows) {
       // Sampled with replacement: there is one image per class, and many augmentations of it.
       const r = rngFrom(mixSeed(trainSeed(profile), "finetune", step));
       const idx = Array.from({ length: f.batch }, () => Math.floor(r() * n));
       const files = idx.map((i) => data.train.files[i]);
       return {
-        x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: trainSeed(profile) }, step),
+        x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: trainSeed(profile) }, step, rows),
         labels: Int32Array.from(idx.map((i) => data.train.labels[i])),
         files,
       };

@@ -14,7 +14,8 @@ import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Replica } from "./replica";
 import type { Output } from "./forward";
 import { stepRunner } from "./step-runners";
-import { dataParallelStep } from "./data-parallel";
+import { dataParallelStep, rankRows } from "./data-parallel";
+import type { Rows } from "../data/loader";
 import type { ProcessGroup } from "../engine/process-group";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
 import { inNotebook } from "../util/host";
@@ -27,12 +28,15 @@ import { freshness, Freshness, Inputs } from "../util/fingerprint";
 export interface TrainTask<B> {
   /** Images per step, for img/s. */
   imagesPerStep: number;
-  /** Build batch `step` (deterministic in `step`: that is what makes resume exact). */
-  batch(step: number): Promise<B>;
+  /** Build batch `step` (deterministic in `step`: that is what makes resume exact). With `rows`,
+   * only those rows of `images` are decoded (a data-parallel rank's share); everything else the
+   * objective reads (labels, targets, masks) is still the whole batch's. */
+  batch(step: number, rows?: Rows): Promise<B>;
   /** What the network computes from the images: L2-normalised embeddings (the default), class
    * logits, or pooled features. */
   output?: Output;
-  /** All of a batch's images, in the row order `objective` expects; the caller disposes it. */
+  /** A batch's images (its `rows`, when built with them), in the row order `objective` expects;
+   * the caller disposes it. */
   images(batch: B): tf.Tensor4D;
   /** The loss from the network's outputs z for `images(batch)` (training mode); extra named
    * scalars go into the history. */
@@ -169,8 +173,10 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   }
   if (group) sameStartOnEveryRank(group, cfg.name, start, ckpt);
   let step = start;
-  // The next batch decodes (sharp, thread pool) while the current one trains.
-  let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start) : undefined;
+  // The next batch decodes (sharp, thread pool) while the current one trains; a rank decodes
+  // only its rows of it.
+  const rows = group ? rankRows(task.imagesPerStep, group.rank, group.size) : undefined;
+  let pending: Promise<B> | undefined = start < cfg.steps ? task.batch(start, rows) : undefined;
   const save = () =>
     writes &&
     saveCheckpoint(ckpt, model, {
@@ -201,7 +207,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   const replica = workers > 1 && !chunk && start < cfg.steps && cfg.stopAfter !== 0 ? new Replica() : undefined;
   if (replica) await replica.init(model, opt, task.output ?? "embedding");
   const runStep = group
-    ? dataParallelStep(model, opt, group, task.output)
+    ? dataParallelStep(model, opt, group, task.imagesPerStep, task.output)
     : stepRunner(model, opt, { chunk, replica, output: task.output });
   const bar = cfg.quiet ? undefined : new Progress({ label: cfg.name, total: cfg.steps - start, unit: "step" });
   const t0 = Date.now();
@@ -211,7 +217,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     while (step < cfg.steps) {
       if (cfg.stopAfter !== undefined && step - start >= cfg.stopAfter) break;
       const batch = await pending!;
-      pending = step + 1 < cfg.steps ? task.batch(step + 1) : undefined;
+      pending = step + 1 < cfg.steps ? task.batch(step + 1, rows) : undefined;
       const ts = Date.now();
       const lr = learningRate(cfg, step);
       let lossValue = NaN;

@@ -28,11 +28,11 @@ export function pretrainTask(data: TaggedImages, profile: Profile): TrainTask<Ta
   const seed = trainSeed(profile) + 11;
   return {
     imagesPerStep: n,
-    async batch(step) {
+    async batch(step, rows) {
       const idx = batchAt(data.files.length, n, seed, step);
       const files = idx.map((i) => data.files[i]);
       return {
-        x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed }, step),
+        x: await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed }, step, rows),
         tags: idx.map((i) => data.tags[i]),
         files,
       };

@@ -14,7 +14,7 @@ import { STUDENT_NOISE_AUGMENT } from "../data/images";
 import { mixSeed, rngFrom } from "../data/rng";
 import type { Model } from "../models/model";
 import { forwardOf } from "./forward";
-import { batchAt, loadBatch } from "../data/loader";
+import { batchAt, loadBatch, rowsWithin } from "../data/loader";
 import { Pair } from "../data/sets";
 import { smoothL1Loss } from "../losses/regression";
 import { TrainTask } from "./loop";
@@ -61,14 +61,14 @@ export function studentTask(
   const combine = combineWith(s, targets.dim);
   return {
     imagesPerStep: 2 * n + m,
-    async batch(step) {
+    async batch(step, rows) {
       const pi = batchAt(pairs.length, n, seed, step);
       const ui = batchAt(pseudoFiles.length, m, seed + 7, step);
       const pairFiles = [...pi.map((i) => pairs[i].a), ...pi.map((i) => pairs[i].b)];
       const uFiles = ui.map((i) => pseudoFiles[i]);
       const [px, ux] = await Promise.all([
-        loadBatch(pairFiles, { size, augment: STUDENT_NOISE_AUGMENT, seed }, step),
-        loadBatch(uFiles, { size, augment: STUDENT_NOISE_AUGMENT, seed: seed + 7 }, step),
+        loadBatch(pairFiles, { size, augment: STUDENT_NOISE_AUGMENT, seed }, step, rowsWithin(rows, 0, 2 * n)),
+        loadBatch(uFiles, { size, augment: STUDENT_NOISE_AUGMENT, seed: seed + 7 }, step, rowsWithin(rows, 2 * n, m)),
       ]);
       const t = new Float32Array(m * targets.dim);
       ui.forEach((i, k) => t.set(targets.data.subarray(i * targets.dim, (i + 1) * targets.dim), k * targets.dim));

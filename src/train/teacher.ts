@@ -3,23 +3,23 @@
 import { tf } from "../engine/tf";
 import { Profile, trainSeed } from "../config/profiles";
 import { TRAIN_AUGMENT } from "../data/images";
-import { batchAt, loadBatch } from "../data/loader";
+import { batchAt, loadBatch, Rows } from "../data/loader";
 import { Pair } from "../data/sets";
 import { hardNegativeMask } from "../losses/mining";
 import { pairLabels, supConMean, supConPerAnchor } from "../losses/supcon";
 import { TrainTask } from "./loop";
 
 export interface PairBatch {
-  x: tf.Tensor4D; // [2N, S, S, 3]: first views of N pairs, then their second views
+  x: tf.Tensor4D; // [2N, S, S, 3]: first views of N pairs, then their second views (or a rank's rows of them)
   files: string[];
 }
 
 /** Pair batches in a seeded order; batch `step` is the same on every run. */
-export function pairBatches(pairs: Pair[], n: number, size: number, seed: number): (step: number) => Promise<PairBatch> {
-  return async (step) => {
+export function pairBatches(pairs: Pair[], n: number, size: number, seed: number): (step: number, rows?: Rows) => Promise<PairBatch> {
+  return async (step, rows) => {
     const indices = batchAt(pairs.length, n, seed, step);
     const files = [...indices.map((i) => pairs[i].a), ...indices.map((i) => pairs[i].b)];
-    return { x: await loadBatch(files, { size, augment: TRAIN_AUGMENT, seed }, step), files };
+    return { x: await loadBatch(files, { size, augment: TRAIN_AUGMENT, seed }, step, rows), files };
   };
 }
 
