@@ -4,8 +4,9 @@
 //     norm included, for the teacher's objective (native, wasm and torch backends), the noisy
 //     student's and the LCA + MaxEnt fine-tune's (on class logits), with no leaks;
 //   - the CLI: the smoke teacher with --nproc 2 equals --nproc 1 after a step (weights and
-//     running statistics), rank 0 alone writes, a killed rank is named by the survivor, and the
-//     rerun resumes to the weights of a run never interrupted.
+//     running statistics), rank 0 alone writes, a killed rank is named by the survivor, Ctrl-C
+//     stops both ranks at one step, and each rerun resumes to the weights of a run never
+//     interrupted.
 // Without the c10d addon (libtorch-dev and libgloo-dev) these skip with the reason, except under
 // CI, which installs both and must run them.
 import { test } from "node:test";
@@ -196,7 +197,7 @@ function cli(args: string[], env: Record<string, string>) {
 }
 
 test(
-  "the CLI: the smoke teacher with --nproc 2 equals --nproc 1 after its step; a killed rank is named and the rerun resumes to an uninterrupted run's weights",
+  "the CLI: the smoke teacher with --nproc 2 equals --nproc 1 after its step; a killed rank is named, Ctrl-C stops every rank at one step, and each rerun resumes to an uninterrupted run's weights",
   { skip },
   async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-dp-cli-"));
@@ -263,6 +264,33 @@ test(
     assert.doesNotMatch(started[0].out(), /\n\s+at /, "no stack trace");
     const stoppedAt = readCheckpointMeta(teacher("killed")).step;
     assert.ok(stoppedAt >= 4 && stoppedAt < 12, `checkpoint at ${stoppedAt}`);
+
+    // Ctrl-C on the terminal reaches the launcher and both ranks: they stop at one step, rank 0
+    // saves, everything exits 130, and the rerun resumes (to the same weights, checked below).
+    copy("interrupted");
+    const launcher = spawn(process.execPath, [CLI, ...long, "--nproc", "2"], {
+      env: { ...process.env, ...tree("interrupted") },
+      detached: true,
+    });
+    let said = "";
+    launcher.stdout.on("data", (b) => (said += b));
+    launcher.stderr.on("data", (b) => (said += b));
+    const ended = new Promise<number | null>((r) => launcher.on("close", (c) => r(c)));
+    const t1 = Date.now();
+    while (!(fs.existsSync(path.join(teacher("interrupted"), "checkpoint.json")) && readCheckpointMeta(teacher("interrupted")).step >= 2)) {
+      assert.ok(Date.now() - t1 < 300_000, "the interrupted run never reached step 2");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill(-launcher.pid!, "SIGINT");
+    assert.equal(await ended, 130, said);
+    const at = /teacher: interrupted at step (\d+) of 12/.exec(said);
+    assert.ok(at, said);
+    assert.equal(readCheckpointMeta(teacher("interrupted")).step, Number(at[1]));
+    const resumed = cli([...long, "--nproc", "2"], tree("interrupted"));
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stdout, new RegExp(`teacher: resuming from step ${at[1]} `));
+    const wi = maxAbsDifference(teacher("whole"), teacher("interrupted"));
+    assert.ok(wi.diff <= 1e-4, `interrupted and resumed vs uninterrupted: ${wi.name} differs by ${wi.diff}`);
 
     const rerun = cli([...long, "--nproc", "2"], tree("killed"));
     assert.equal(rerun.status, 0, rerun.stderr);

@@ -61,17 +61,22 @@ export async function launchRanks(n: number, argv: string[]): Promise<number> {
         child.on("exit", (code, signal) => resolve({ rank, code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1) })),
       ),
   );
+  // Ctrl-C reaches every rank (one process group on the terminal): they stop at the same step,
+  // rank 0 saves, and each exits 130. This process waits for them instead of dying first.
+  const onSigint = () => undefined;
+  process.on("SIGINT", onSigint);
   let failed: { rank: number; code: number } | undefined;
   const killer: NodeJS.Timeout[] = [];
   for (const e of exits)
     void e.then((r) => {
       if (r.code === 0 || failed) return;
       failed = r;
-      console.error(`rank ${r.rank} exited with code ${r.code}; the other ranks stop within ${GRACE_S} s`);
+      if (r.code !== 130) console.error(`rank ${r.rank} exited with code ${r.code}; the other ranks stop within ${GRACE_S} s`);
       killer.push(setTimeout(() => children.forEach((c) => c.exitCode === null && c.kill("SIGTERM")), GRACE_S * 1000));
     });
   await Promise.all(exits);
   killer.forEach(clearTimeout);
+  process.off("SIGINT", onSigint);
   return failed?.code ?? 0;
 }
 

@@ -117,6 +117,10 @@ export class ProcessGroup {
   barrier(): void {
     this.lib.barrier();
   }
+  /** Whether `flag` is true on any rank (every rank gets the same answer). */
+  any(flag: boolean): boolean {
+    return this.lib.allreduce(new Float32Array([flag ? 1 : 0]))[0] > 0;
+  }
   /** Rank 0 runs `fn` (e.g. makes the inputs a run reads) while the others wait for it, as long
    * as it takes; if it throws, the others are told and throw too. */
   async rankZeroFirst<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {

@@ -243,7 +243,9 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       await cfg.onStep?.(history[history.length - 1], model);
       if (cfg.select && (step % cfg.select.every === 0 || step === cfg.steps)) await scoreStep();
       if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
-      if (interrupt.requested() && step < cfg.steps) {
+      // A data-parallel run stops on every rank at the same step (Ctrl-C reaches each process).
+      const stop = group ? group.any(interrupt.requested()) : interrupt.requested();
+      if (stop && step < cfg.steps) {
         if (step % cfg.checkpointEvery !== 0) save();
         if (writes) writeJsonAtomic(historyFile, history, 0);
         throw new InterruptedError(
