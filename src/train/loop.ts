@@ -139,6 +139,10 @@ export function chunkFor(model: Model, task: TrainTask<unknown>, cfg: Pick<LoopC
 
 export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopConfig): Promise<LoopResult> {
   const group = cfg.group;
+  if (group && cfg.chunk)
+    throw new Error(
+      `${cfg.name}: gradient-cache chunks (--chunk, train.chunk = ${cfg.chunk}) and data-parallel ranks do not combine yet: each rank already computes only its rows of the batch; drop the chunk size`,
+    );
   const writes = !group || group.rank === 0;
   if (!writes) cfg = { ...cfg, quiet: true };
   const chunk = group ? 0 : chunkFor(model, task as TrainTask<unknown>, cfg);
