@@ -72,17 +72,17 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
         .slice(1)
         .map((h) => h.imgPerSec)
         .sort((a, b) => a - b);
-      return round(steady[Math.floor(steady.length / 2)]);
+      return { imgPerSec: round(steady[Math.floor(steady.length / 2)]), loaderImgPerSec: r.loader.imgPerSec };
     };
     // The engine in use (native convolutions where they build), then the XNNPACK engine with
     // two data-parallel replicas, its best configuration.
     const native = nativeConvolutionsOn();
-    const teacher = await run("teacher", teacherTask(pairs, profile));
+    const { imgPerSec: teacher, loaderImgPerSec: teacherLoader } = await run("teacher", teacherTask(pairs, profile));
     setNativeConvolutions(false);
-    const teacherXnnpack2 = await run("teacher", teacherTask(pairs, profile), 2).finally(() => setNativeConvolutions(native));
+    const teacherXnnpack2 = (await run("teacher", teacherTask(pairs, profile), 2).finally(() => setNativeConvolutions(native))).imgPerSec;
     const { files: uFiles } = filesOf(datasetDir("student-pseudo", "cpu"));
     const fakeTargets = { dim: 2048, data: l2NormalizeRows(new Float32Array(uFiles.length * 2048).fill(1), 2048) };
-    const student = await run("student", studentTask(pairs, uFiles, fakeTargets, profile));
+    const { imgPerSec: student, loaderImgPerSec: studentLoader } = await run("student", studentTask(pairs, uFiles, fakeTargets, profile));
     const m = initialModel(profile);
     await embedFiles(m, uFiles.slice(0, 64), { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true });
     t = Date.now();
@@ -91,7 +91,7 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     disposeModel(m);
     const engine = engineLabel();
     log(
-      `cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s, pseudolabel ${pseudo} img/s`,
+      `cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (its loader ${teacherLoader}; xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s (its loader ${studentLoader}), pseudolabel ${pseudo} img/s`,
     );
     mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
     mergeBenchSection("training", {
@@ -100,10 +100,13 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
       imageSize: profile.imageSize,
       engine,
       teacherImgPerSec: teacher,
+      teacherLoaderImgPerSec: teacherLoader,
       teacherXnnpackTwoReplicasImgPerSec: teacherXnnpack2,
       studentImgPerSec: student,
+      studentLoaderImgPerSec: studentLoader,
       pseudolabelImgPerSec: pseudo,
-      method: "median img/s of steps 2-4 of the real loop (loading overlapped)",
+      method:
+        "median img/s of steps 2-4 of the real loop (loading overlapped); *LoaderImgPerSec: the loader's own rate in that loop, images decoded per second of its time while the steps compute beside it",
     });
   }
 

@@ -168,7 +168,7 @@ export const pipelineCommands: Command[] = [
         );
       const { result } = await trainStage(profile, "teacher", { group });
       log(
-        `teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
+        `teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s (loader ${result.loader.imgPerSec} img/s, waited for ${result.loader.waitSeconds} s)${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
       );
       return 0;
     },
@@ -244,7 +244,7 @@ export const pipelineCommands: Command[] = [
       log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
       const { result } = await trainStage(profile, "student", { group });
       log(
-        `student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
+        `student: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s (loader ${result.loader.imgPerSec} img/s, waited for ${result.loader.waitSeconds} s)${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
       );
       return 0;
     },
