@@ -96,6 +96,7 @@ export const machineCommands: Command[] = [
       console.log(`node ${info.node} on ${info.platform}, ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB`);
       console.log(`native kernels: ${info.nativeConvolutions}`);
       console.log(`libtorch: ${info.torch}`);
+      console.log(`data parallel: ${info.dataParallel}`);
       for (const [p, v] of Object.entries(info.packages)) console.log(`  ${p.padEnd(34)} ${v}`);
       return 0;
     },

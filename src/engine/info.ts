@@ -5,6 +5,7 @@ import * as path from "path";
 import { tf } from "./tf";
 import { loadNative } from "./native";
 import { loadTorch } from "./torch-lib";
+import { dataParallelAvailability } from "./process-group";
 
 /** A package's version, also for packages whose `exports` hide package.json (sharp). */
 export function pkgVersion(name: string): string {
@@ -48,6 +49,8 @@ export interface EnvironmentInfo {
   nativeConvolutions: string;
   /** The libtorch behind the torch backend: its addon's description, or why none is usable. */
   torch: string;
+  /** Data-parallel training (c10d): what it runs on, or why it cannot here. */
+  dataParallel: string;
   packages: Record<string, string>;
 }
 
@@ -68,6 +71,7 @@ export function environmentInfo(): EnvironmentInfo {
       const t = loadTorch();
       return t.ok ? t.detail : `none usable: ${t.why}`;
     })(),
+    dataParallel: dataParallelAvailability(),
     packages: Object.fromEntries(REPORTED_PACKAGES.map((p) => [p, pkgVersion(p)])),
   };
 }

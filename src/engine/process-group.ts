@@ -70,6 +70,15 @@ export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): World | unde
 const hasGlooHeaders = (libtorch: LibTorch): boolean =>
   [...libtorch.includes, "/usr/include"].some((d) => fs.existsSync(path.join(d, "gloo", "algorithm.h")));
 
+/** Whether data-parallel training can run here, without building the addon: what it would be
+ * built against, or why it cannot be. */
+export function dataParallelAvailability(): string {
+  const libtorch = findLibTorch();
+  if (!("libDir" in libtorch)) return `unavailable: no libtorch: ${libtorch.why}`;
+  if (!hasGlooHeaders(libtorch)) return "unavailable: Gloo's headers were not found (apt-get install libgloo-dev)";
+  return `c10d over Gloo, built on first use against ${libtorch.source} libtorch ${libtorch.version} (--nproc N, or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT)`;
+}
+
 let lib: DistLib | { why: string } | undefined;
 
 /** The c10d addon, built on first use; or why it cannot be. */
