@@ -3,9 +3,8 @@
 // backend. A process joins with torchrun's environment contract: RANK, WORLD_SIZE, LOCAL_RANK,
 // LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT (`--nproc N` sets them for N local processes;
 // Kubernetes or torchrun-style tooling sets them across machines; an Indexed Job's
-// JOB_COMPLETION_INDEX stands for RANK). Collectives work on
-// Float32Arrays, so any tfjs backend trains data-parallel: its tensors are read out, reduced and
-// written back.
+// JOB_COMPLETION_INDEX stands for RANK). Collectives work on Float32Arrays, so any tfjs backend
+// trains data-parallel: its tensors are read out, reduced and written back.
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
