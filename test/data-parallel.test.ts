@@ -6,7 +6,8 @@
 //   - the CLI: the smoke teacher with --nproc 2 equals --nproc 1 after a step (weights and
 //     running statistics), rank 0 alone writes, a killed rank is named by the survivor, Ctrl-C
 //     stops both ranks at one step, and each rerun resumes to the weights of a run never
-//     interrupted.
+//     interrupted; one noisy-student step and one LCA + MaxEnt fine-tune step with --nproc 2 equal
+//     --nproc 1 as well.
 // Without the c10d addon (libtorch-dev and libgloo-dev) these skip with the reason, except under
 // CI, which installs both and must run them.
 import { test } from "node:test";
@@ -297,6 +298,49 @@ test(
     assert.match(rerun.stdout, new RegExp(`teacher: resuming from step ${stoppedAt} `));
     const w = maxAbsDifference(teacher("whole"), teacher("killed"));
     assert.ok(w.diff <= 1e-4, `resumed vs uninterrupted: ${w.name} differs by ${w.diff}`);
+    fs.rmSync(root, { recursive: true, force: true });
+  },
+);
+
+test(
+  "the CLI: one noisy-student step and one LCA + MaxEnt fine-tune step with --nproc 2 equal --nproc 1 (weights and running statistics)",
+  { skip },
+  async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "rr-dp-stages-"));
+    const tree = (name: string) => ({ RETAIL_REPR_RUNS: path.join(root, name, "runs"), RETAIL_REPR_DATASETS: path.join(root, "datasets") });
+    const ckpt = (name: string, step: string) => path.join(root, name, "runs", "smoke", step, "checkpoint");
+    const student = ["train-student", "--profile", "smoke", "--set", "train.student.steps=1"];
+    // One fine-tune step per cycle; cycle 0's checkpoint is one step from the init.
+    const finetune = [
+      "finetune",
+      "--profile",
+      "smoke",
+      "--dataset",
+      "grozi-like",
+      "--variant",
+      "lca-maxent",
+      "--set",
+      "train.finetune.steps=1",
+    ];
+    // One process makes everything they read, then the step itself; the copy redoes only the step.
+    for (const args of [student, finetune]) {
+      const r = cli(args, tree("n1"));
+      assert.equal(r.status, 0, r.stderr);
+    }
+    fs.cpSync(path.join(root, "n1"), path.join(root, "n2"), { recursive: true });
+    for (const step of fs.readdirSync(path.join(root, "n2", "runs", "smoke")))
+      if (step === "student" || step.startsWith("finetune-grozi-like-lca-maxent"))
+        fs.rmSync(path.join(root, "n2", "runs", "smoke", step), { recursive: true });
+    for (const args of [student, finetune]) {
+      const r = cli([...args, "--nproc", "2"], tree("n2"));
+      assert.equal(r.status, 0, r.stderr);
+    }
+    for (const step of ["student", "finetune-grozi-like-lca-maxent"]) {
+      assert.equal(readCheckpointMeta(ckpt("n2", step)).extra.ranks, 2, `${step} trained on 2 ranks`);
+      assert.equal(readCheckpointMeta(ckpt("n2", step)).step, 1);
+      const d = maxAbsDifference(ckpt("n1", step), ckpt("n2", step));
+      assert.ok(d.diff <= 1e-4, `${step}: --nproc 2 vs 1 after one step: ${d.name} differs by ${d.diff}`);
+    }
     fs.rmSync(root, { recursive: true, force: true });
   },
 );
