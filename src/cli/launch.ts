@@ -33,8 +33,8 @@ export function withoutNproc(argv: string[]): string[] {
   return out;
 }
 
-/** Start `argv` (this CLI's arguments, the command first) as `n` ranks and wait for them; the exit code is the first
- * failed rank's (named on stderr), or 0. */
+/** Start `argv` (this CLI's arguments, the command first) as `n` ranks and wait for them; the
+ * exit code is the first failed rank's (named on stderr), or 0. */
 export async function launchRanks(n: number, argv: string[]): Promise<number> {
   const port = await freeLocalPort();
   const threads = String(Math.max(1, Math.floor(os.cpus().length / n)));
