@@ -127,3 +127,19 @@ test("select: the run keeps the best-scored checkpoint's weights (earliest on a 
   assert.deepEqual(weights(d), weights(a));
   [a, c, d].forEach(disposeModel);
 });
+
+test("the loader's rate: images over the wall time a batch was in flight, even when one always is; the steps' wait", async () => {
+  await tf.setBackend("cpu");
+  // A loader of 8 images per 1.2 s, up to two batches at once: 6.7 to 13.3 img/s, slower than the
+  // small steps, so a batch is always in flight and the steps wait for it.
+  const delay = 1.2;
+  const slow: TrainTask<B> = {
+    ...task(),
+    batch: async (step) => (await new Promise((r) => setTimeout(r, delay * 1000)), task().batch(step)),
+  };
+  const m = createModel({ arch: SMALL }, 5);
+  const r = await trainLoop(m, slow, cfg(tmp(), { steps: 4 }));
+  disposeModel(m);
+  assert.ok(r.loader.imgPerSec >= (0.9 * 8) / delay && r.loader.imgPerSec <= (1.1 * 16) / delay, `loader ${r.loader.imgPerSec} img/s`);
+  assert.ok(r.loader.waitSeconds > 0.5, `the steps waited ${r.loader.waitSeconds} s for a loader slower than they are`);
+});

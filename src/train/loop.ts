@@ -192,6 +192,8 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
   const rows = group ? rankRows(task.imagesPerStep, group.rank, group.size) : undefined;
   const loader = { images: 0, seconds: 0, waitSeconds: 0, inFlight: 0, busySince: 0 };
   const rowsPerStep = rows ? rows[1] - rows[0] : task.imagesPerStep;
+  // Wall time with a batch in flight, the interval still open included.
+  const loaderSeconds = () => loader.seconds + (loader.inFlight ? (Date.now() - loader.busySince) / 1000 : 0);
   const load = (s: number): Promise<B> => {
     if (loader.inFlight++ === 0) loader.busySince = Date.now();
     return task.batch(s, rows).finally(() => {
@@ -269,7 +271,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       images += task.imagesPerStep;
       const rate = task.imagesPerStep / Math.max(1e-3, (Date.now() - ts) / 1000);
       history.push({ step, loss: lossValue, lr, imgPerSec: rate, ...parts });
-      const loaderRate = loader.images / Math.max(1e-3, loader.seconds);
+      const loaderRate = loader.images / Math.max(1e-3, loaderSeconds());
       bar?.tick(1, `loss ${lossValue.toFixed(4)} ${rate.toFixed(1)} img/s (loader ${loaderRate.toFixed(0)})`);
       await cfg.onStep?.(history[history.length - 1], model);
       if (cfg.select && (step % cfg.select.every === 0 || step === cfg.steps)) await scoreStep();
@@ -316,7 +318,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     imgPerSec: images / Math.max(1e-3, seconds),
     seconds,
     loader: {
-      imgPerSec: Math.round((10 * loader.images) / Math.max(1e-3, loader.seconds)) / 10,
+      imgPerSec: Math.round((10 * loader.images) / Math.max(1e-3, loaderSeconds())) / 10,
       waitSeconds: Math.round(10 * loader.waitSeconds) / 10,
     },
     ...(selection ? { selection } : {}),
