@@ -155,13 +155,6 @@ napi_value broadcast(napi_env env, napi_callback_info info) {
   })
 }
 
-napi_value barrier(napi_env env, napi_callback_info) {
-  GUARD({
-    collective("barrier", [&] { return group->barrier(); });
-    return num(env, 0);
-  })
-}
-
 // storeSet(key, value): a string for every rank to read (e.g. "rank 0 made the inputs").
 napi_value store_set(napi_env env, napi_callback_info info) {
   GUARD({
@@ -200,7 +193,6 @@ napi_value init(napi_env env, napi_value exports) {
                     {"allreduce", allreduce},
                     {"allgather", allgather},
                     {"broadcast", broadcast},
-                    {"barrier", barrier},
                     {"storeSet", store_set},
                     {"storeWait", store_wait},
                     {"shutdown", shutdown}});

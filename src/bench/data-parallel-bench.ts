@@ -11,7 +11,7 @@ import { tf } from "../engine/tf";
 import { selectBackend } from "../engine/backend";
 import { medianSeconds } from "../engine/microbench";
 import { engineLabel } from "../engine/native-kernels";
-import { freeLocalPort, joinProcessGroup, loadDist, worldFromEnv } from "../engine/process-group";
+import { freeLocalPort, joinProcessGroup, loadDist, localRankEnv, threadEnv, worldFromEnv } from "../engine/process-group";
 import { createModel, disposeModel, paramCounts } from "../models/model";
 import { Optimizer } from "../train/optimizer";
 import { dataParallelStep, rankRows } from "../train/data-parallel";
@@ -74,17 +74,9 @@ async function measure(c: Case): Promise<Record<string, unknown>> {
 
 /** `c` in `ranks` fresh processes (0: one process, no group) with `threads` each; rank 0's line. */
 async function inProcesses(c: Case, ranks: number, threads: number): Promise<Record<string, unknown>> {
-  const port = String(await freeLocalPort());
+  const port = await freeLocalPort();
   const runs = [...Array(Math.max(1, ranks)).keys()].map((rank) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), RETAIL_REPR_TORCH_THREADS: String(threads) };
-    if (ranks > 0)
-      Object.assign(env, {
-        RANK: String(rank),
-        WORLD_SIZE: String(ranks),
-        LOCAL_WORLD_SIZE: String(ranks),
-        MASTER_ADDR: "127.0.0.1",
-        MASTER_PORT: port,
-      });
+    const env = { ...process.env, ...threadEnv(threads), ...(ranks > 0 ? localRankEnv(rank, ranks, port) : {}) };
     const p = spawn(process.execPath, [__filename, JSON.stringify(c)], { env });
     let out = "";
     let err = "";

@@ -7,7 +7,15 @@ import { spawn } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../util/paths";
-import { coresPerRank, freeLocalPort, joinProcessGroup, ProcessGroup, worldFromEnv } from "../engine/process-group";
+import {
+  coresPerRank,
+  freeLocalPort,
+  joinProcessGroup,
+  localRankEnv,
+  ProcessGroup,
+  threadEnv,
+  worldFromEnv,
+} from "../engine/process-group";
 import { flagInt, OptionSpec, ParsedArgs, UsageError } from "../util/args";
 
 export const NPROC_OPTION: OptionSpec = {
@@ -37,22 +45,11 @@ export function withoutNproc(argv: string[]): string[] {
  * exit code is the first failed rank's (named on stderr), or 0. */
 export async function launchRanks(n: number, argv: string[]): Promise<number> {
   const port = await freeLocalPort();
-  const threads = String(Math.max(1, Math.floor(os.cpus().length / n)));
   const children = [...Array(n).keys()].map((rank) =>
     spawn(process.execPath, [path.join(REPO_ROOT, "bin", "retail-repr.cjs"), ...withoutNproc(argv)], {
       stdio: "inherit",
-      env: {
-        // Each rank computes on its share of the cores, unless told otherwise.
-        OPENBLAS_NUM_THREADS: threads,
-        RETAIL_REPR_TORCH_THREADS: threads,
-        ...process.env,
-        RANK: String(rank),
-        LOCAL_RANK: String(rank),
-        WORLD_SIZE: String(n),
-        LOCAL_WORLD_SIZE: String(n),
-        MASTER_ADDR: "127.0.0.1",
-        MASTER_PORT: String(port),
-      },
+      // Each rank computes on its share of the cores, unless told otherwise.
+      env: { ...threadEnv(coresPerRank(n)), ...process.env, ...localRankEnv(rank, n, port) },
     }),
   );
   const exits = children.map(
@@ -92,7 +89,7 @@ export async function dataParallel(args: ParsedArgs): Promise<{ exit: number } |
   if (nproc > 1) return { exit: await launchRanks(nproc, args.argv ?? []) };
   if (!world) return {};
   const group = joinProcessGroup(world);
-  if (world.rank === 0) console.error(`data-parallel: ${group.description}, ${coresPerRank(world)} cores per rank here`);
+  if (world.rank === 0) console.error(`data-parallel: ${group.description}, ${coresPerRank(world.localSize)} cores per rank here`);
   return { group };
 }
 

@@ -18,6 +18,7 @@ import { summariseSeeds } from "../pipeline/seeds";
 import { paperFindings } from "../pipeline/paper-findings";
 import { ensureStep, planSteps } from "../pipeline/steps";
 import type { ProcessGroup } from "../engine/process-group";
+import { rankZeroLog } from "./launch";
 
 /** The init for the notebooks' kernels: a checkpoint folder as an absolute path, since
  * notebooks run in notebooks/, not where the command was given. */
@@ -41,7 +42,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   const seconds: Record<string, number> = {};
   const cached = new Set<string>();
   /** Run a stage, timed; `wasCached` says, after it ran, whether it only read its cache back. */
-  const log = opts.group && opts.group.rank !== 0 ? () => {} : console.log; // rank 0 speaks for all
+  const log = rankZeroLog(opts.group); // rank 0 speaks for all
   const stage = async <T>(name: string, fn: () => Promise<T>, wasCached: () => boolean): Promise<T> => {
     const t = Date.now();
     log(`== ${name}`);

@@ -18,7 +18,6 @@ interface DistLib {
   allreduce(a: Float32Array): Float32Array;
   allgather(a: Float32Array): Float32Array;
   broadcast(a: Float32Array, root: number): Float32Array;
-  barrier(): number;
   storeSet(key: string, value: string): number;
   storeWait(key: string, timeoutMs: number): string;
   shutdown(): number;
@@ -69,12 +68,19 @@ export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): World | unde
 const hasGlooHeaders = (libtorch: LibTorch): boolean =>
   [...libtorch.includes, "/usr/include"].some((d) => fs.existsSync(path.join(d, "gloo", "algorithm.h")));
 
+/** The libtorch the c10d addon builds against, or why it cannot be built here. */
+function distLibTorch(): LibTorch | { why: string } {
+  const libtorch = findLibTorch();
+  if (!("libDir" in libtorch)) return { why: `no libtorch: ${libtorch.why}` };
+  if (!hasGlooHeaders(libtorch)) return { why: "Gloo's headers were not found (apt-get install libgloo-dev)" };
+  return libtorch;
+}
+
 /** Whether data-parallel training can run here, without building the addon: what it would be
  * built against, or why it cannot be. */
 export function dataParallelAvailability(): string {
-  const libtorch = findLibTorch();
-  if (!("libDir" in libtorch)) return `unavailable: no libtorch: ${libtorch.why}`;
-  if (!hasGlooHeaders(libtorch)) return "unavailable: Gloo's headers were not found (apt-get install libgloo-dev)";
+  const libtorch = distLibTorch();
+  if (!("libDir" in libtorch)) return `unavailable: ${libtorch.why}`;
   return `c10d over Gloo, built on first use against ${libtorch.source} libtorch ${libtorch.version} (--nproc N, or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT)`;
 }
 
@@ -83,9 +89,8 @@ let lib: DistLib | { why: string } | undefined;
 /** The c10d addon, built on first use; or why it cannot be. */
 export function loadDist(): DistLib | { why: string } {
   if (lib) return lib;
-  const libtorch = findLibTorch();
-  if (!("libDir" in libtorch)) return (lib = { why: `no libtorch: ${libtorch.why}` });
-  if (!hasGlooHeaders(libtorch)) return (lib = { why: "Gloo's headers were not found (apt-get install libgloo-dev)" });
+  const libtorch = distLibTorch();
+  if (!("libDir" in libtorch)) return (lib = libtorch);
   const built = buildTorchAddon(libtorch, "retail_dist", { flags: ["-DUSE_C10D_GLOO"] });
   if ("why" in built) return (lib = built);
   try {
@@ -122,9 +127,6 @@ export class ProcessGroup {
   broadcast(a: Float32Array, root = 0): Float32Array {
     return this.lib.broadcast(a, root);
   }
-  barrier(): void {
-    this.lib.barrier();
-  }
   /** Whether `flag` is true on any rank (every rank gets the same answer). */
   any(flag: boolean): boolean {
     return this.lib.allreduce(new Float32Array([flag ? 1 : 0]))[0] > 0;
@@ -155,9 +157,6 @@ export class ProcessGroup {
 
 let current: ProcessGroup | undefined;
 
-/** The process group this process joined, if it is one rank of several. */
-export const processGroup = (): ProcessGroup | undefined => current;
-
 /** Join the world (rendezvous at MASTER_ADDR:MASTER_PORT, waiting for every rank); once per
  * process. Each rank then computes on its share of this machine's cores. */
 export function joinProcessGroup(world: World, timeoutS = Number(process.env[COLLECTIVE_TIMEOUT_ENV]) || DEFAULT_TIMEOUT_S): ProcessGroup {
@@ -185,8 +184,25 @@ async function onEveryCore<T>(world: World, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Cores for one of this machine's ranks. */
-export const coresPerRank = (world: World): number => Math.max(1, Math.floor(os.cpus().length / world.localSize));
+/** Cores for each of `localSize` ranks on this machine. */
+export const coresPerRank = (localSize: number): number => Math.max(1, Math.floor(os.cpus().length / localSize));
+
+/** The environment of rank `rank` of `size` started on this machine, torchrun's variables. */
+export const localRankEnv = (rank: number, size: number, port: number): NodeJS.ProcessEnv => ({
+  RANK: String(rank),
+  LOCAL_RANK: String(rank),
+  WORLD_SIZE: String(size),
+  LOCAL_WORLD_SIZE: String(size),
+  MASTER_ADDR: "127.0.0.1",
+  MASTER_PORT: String(port),
+});
+
+/** The environment that gives a process `threads` compute threads (the native engine's and
+ * libtorch's). */
+export const threadEnv = (threads: number): NodeJS.ProcessEnv => ({
+  OPENBLAS_NUM_THREADS: String(threads),
+  RETAIL_REPR_TORCH_THREADS: String(threads),
+});
 
 /** A free TCP port on this machine, for the store of ranks started here (taken by the OS; another
  * process may take it before rank 0 binds it, as with torchrun's). */

@@ -50,24 +50,45 @@ export function gatherRows(group: ProcessGroup, z: tf.Tensor2D, n: number): tf.T
   return gather(z) as tf.Tensor2D;
 }
 
+/** `tensors` in name order as one buffer (what one collective sends), and the slice of it that
+ * is each one's. */
+function packed(tensors: Record<string, tf.Tensor>): { flat: Float32Array; slices: [string, Float32Array, number[]][] } {
+  const names = Object.keys(tensors).sort();
+  const flat = new Float32Array(names.reduce((n, k) => n + tensors[k].size, 0));
+  let at = 0;
+  const slices = names.map((k): [string, Float32Array, number[]] => {
+    const t = tensors[k];
+    flat.set(t.dataSync() as Float32Array, at);
+    at += t.size;
+    return [k, flat.subarray(at - t.size, at), t.shape];
+  });
+  return { flat, slices };
+}
+
 /** The parameters' gradients summed over ranks (one all-reduce over all of them, in name order);
  * the caller disposes both maps. */
 export function sumOverRanks(group: ProcessGroup, grads: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const names = Object.keys(grads).sort();
-  const flat = new Float32Array(names.reduce((n, k) => n + grads[k].size, 0));
-  let at = 0;
-  for (const k of names) {
-    flat.set(grads[k].dataSync() as Float32Array, at);
-    at += grads[k].size;
-  }
+  const { flat, slices } = packed(grads);
   group.allreduce(flat);
-  at = 0;
-  const out: Record<string, tf.Tensor> = {};
-  for (const k of names) {
-    out[k] = tf.tensor(flat.subarray(at, at + grads[k].size), grads[k].shape);
-    at += grads[k].size;
-  }
-  return out;
+  return Object.fromEntries(slices.map(([k, values, shape]) => [k, tf.tensor(values, shape)]));
+}
+
+/** Rank 0's parameters and running statistics on every rank. */
+export function broadcastWeights(group: ProcessGroup, model: Model): void {
+  const { flat, slices } = packed(Object.fromEntries(model.params));
+  group.broadcast(flat, 0);
+  for (const [k, values, shape] of slices) tf.tidy(() => model.params.get(k)!.assign(tf.tensor(values, shape)));
+}
+
+/** Every rank resumes from the step rank 0 resumes from: they read one checkpoint (a shared
+ * runs/ folder), so a difference means they do not. */
+export function sameStartOnEveryRank(group: ProcessGroup, name: string, start: number, ckpt: string): void {
+  const starts = group.allgather(new Float32Array([start]));
+  const other = starts.findIndex((s) => s !== starts[0]);
+  if (other >= 0)
+    throw new Error(
+      `${name}: rank ${other} resumes from step ${starts[other]}, rank 0 from step ${starts[0]} (${ckpt}): every rank must see the same runs/ folder (a shared volume)`,
+    );
 }
 
 /** One rank's step runner, handed its rows `mine` (rankRows) of a global batch of `n` images: the

@@ -14,7 +14,7 @@ import { Optimizer, OptimizerConfig } from "./optimizer";
 import { Replica } from "./replica";
 import type { Output } from "./forward";
 import { stepRunner } from "./step-runners";
-import { dataParallelStep, rankRows } from "./data-parallel";
+import { broadcastWeights, dataParallelStep, rankRows, sameStartOnEveryRank } from "./data-parallel";
 import type { Rows } from "../data/loader";
 import type { ProcessGroup } from "../engine/process-group";
 import { InterruptedError, listenForInterrupt } from "./interrupt";
@@ -323,32 +323,4 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
     },
     ...(selection ? { selection } : {}),
   };
-}
-
-/** Rank 0's parameters and running statistics on every rank. */
-function broadcastWeights(group: ProcessGroup, model: Model): void {
-  const vars = [...model.params.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
-  const flat = new Float32Array(vars.reduce((n, v) => n + v.size, 0));
-  let at = 0;
-  for (const v of vars) {
-    flat.set(v.dataSync() as Float32Array, at);
-    at += v.size;
-  }
-  group.broadcast(flat, 0);
-  at = 0;
-  for (const v of vars) {
-    tf.tidy(() => v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape)));
-    at += v.size;
-  }
-}
-
-/** Every rank resumes from the step rank 0 resumes from: they read one checkpoint (a shared
- * runs/ folder), so a difference means they do not. */
-function sameStartOnEveryRank(group: ProcessGroup, name: string, start: number, ckpt: string): void {
-  const starts = group.allgather(new Float32Array([start]));
-  const other = starts.findIndex((s) => s !== starts[0]);
-  if (other >= 0)
-    throw new Error(
-      `${name}: rank ${other} resumes from step ${starts[other]}, rank 0 from step ${starts[0]} (${ckpt}): every rank must see the same runs/ folder (a shared volume)`,
-    );
 }
