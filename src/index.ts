@@ -15,7 +15,7 @@ export { applyOverrides, parseSet } from "./config/overrides";
 export { profileSchema, profileProblems } from "./config/schema";
 
 // ---- data: the synthetic retail universe and its datasets ---------------------------------------
-export { DATASET_NAMES, datasetDir, generateAll } from "./data/generate";
+export { DATASET_NAMES, datasetDir, datasetDirOf, generateAll, testDrawSeed } from "./data/generate";
 export { readManifest, resolveItem } from "./data/manifest";
 export { filesOf, oneShotOf, pairsOf } from "./data/sets";
 export { galleryJpeg, thumbnails } from "./data/gallery";
@@ -66,9 +66,11 @@ export { embedOneShot, probe } from "./probe/probe";
 export type { Embedded, ProbeScores } from "./probe/probe";
 export { fitLogReg, logRegScores, logRegWeights, argmaxRows } from "./probe/logreg";
 export { pairedDifference } from "./probe/paired";
+export { holmAdjust } from "./probe/holm";
+export { minimumDetectableDifference } from "./probe/power";
 export { formatAccuracy } from "./probe/bootstrap";
 export { addProduct, renderNewProduct } from "./probe/add-product";
-export { evaluate, readMetrics, representationModel, oneNNAccuracy, pipelinePlan } from "./pipeline/evaluate";
+export { evaluate, readMetrics, representationModel, oneNNAccuracy, pipelinePlan, testProducts } from "./pipeline/evaluate";
 export { metricsSchema, METRICS_SCHEMA_VERSION } from "./pipeline/metrics";
 export type { Metrics } from "./pipeline/metrics";
 export { paperFindings } from "./pipeline/paper-findings";

@@ -49,3 +49,22 @@ test("accuracyWithInterval counts matches; formatAccuracy prints percent with th
   assert.throws(() => accuracyWithInterval([0], [0, 1]), /1 predictions for 2 labels/);
   assert.equal(formatAccuracy(0.8167, [0.781, 0.85]), "81.7 (78.1–85.0)");
 });
+
+test("bootstrap over products: with every photo of a product alike, the binomial over products (not photos); copies change nothing", () => {
+  // 50 products, 6 photos each, 35 products right on every photo.
+  const K = 50,
+    per = 6;
+  const clusters = Int32Array.from({ length: K * per }, (_, i) => Math.floor(i / per));
+  const correct = Uint8Array.from(clusters, (c) => (c < 35 ? 1 : 0));
+  const [lo, hi] = bootstrapInterval(correct, { clusters, resamples: 20000, seed: 3 });
+  assert.ok(Math.abs(lo - binomialQuantile(K, 0.7, 0.025)) <= 1 / K + 1e-9, `lo ${lo}`);
+  assert.ok(Math.abs(hi - binomialQuantile(K, 0.7, 0.975)) <= 1 / K + 1e-9, `hi ${hi}`);
+  // Photos as units would give the much narrower binomial over 300.
+  const [plo] = bootstrapInterval(correct, { resamples: 20000, seed: 3 });
+  assert.ok(plo > lo + 0.04, `${plo} vs ${lo}`);
+  // Twice the photos, each a copy: the same interval.
+  const twice = Uint8Array.from({ length: 2 * K * per }, (_, i) => correct[i >> 1]);
+  const twiceClusters = Int32Array.from({ length: 2 * K * per }, (_, i) => clusters[i >> 1]);
+  assert.deepEqual(bootstrapInterval(twice, { clusters: twiceClusters, seed: 5 }), bootstrapInterval(correct, { clusters, seed: 5 }));
+  assert.throws(() => bootstrapInterval(correct, { clusters: clusters.subarray(2) }), /298 product ids for 300 test images/);
+});

@@ -12,7 +12,10 @@ import { checkImage } from "../src/data/images";
 import { readDataset } from "../src/data/formats";
 import { batchAt, loadBatch } from "../src/data/loader";
 import { CONDITIONS } from "../src/data/domains";
-import { datasetDir } from "../src/data/generate";
+import { datasetDir, datasetDirOf, testDrawSeed } from "../src/data/generate";
+import { withRun } from "../src/config/profiles";
+import { inTempTree } from "./helpers";
+import { applyOverrides, parseSet } from "../src/config/overrides";
 import { pairsOf } from "../src/data/sets";
 import { falseNegativesPerBatch } from "../src/train/teacher";
 import { productSpec } from "../src/data/universe";
@@ -61,6 +64,32 @@ test("smoke datasets: six manifests (the pretraining corpus too), disjoint produ
   );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(Number(r.stdout.trim()), files.length);
+});
+
+test("each repeat draws its own test sets (products and photos) beside the profile's; dev-like and the training sets stay; an imported test set has one draw", async () => {
+  await inTempTree("rr-draws-", async () => {
+    const profile = getProfile("smoke");
+    const repeat1 = withRun(profile, { repeat: 1 });
+    assert.equal(testDrawSeed(profile), profile.seed);
+    assert.equal(testDrawSeed(repeat1), profile.seed + 1000);
+    assert.equal(testDrawSeed(applyOverrides(repeat1, parseSet("data.testSeed=11"), "--set")), 1011);
+    for (const name of ["dev-like", "teacher-pairs", "student-pseudo"])
+      assert.equal(datasetDirOf(repeat1, name), datasetDirOf(profile, name));
+    const own = await generateDataset("grozi-like", profile, { quiet: true });
+    const other = await generateDataset("grozi-like", repeat1, { quiet: true });
+    assert.equal(other.dir, path.join(path.dirname(own.dir), `test-draw-${profile.seed + 1000}`, "grozi-like"));
+    const [m0, m1] = [readManifest(own.dir), readManifest(other.dir)];
+    assert.equal(m1.items.length, m0.items.length, "the same sizes");
+    assert.equal(m1.spec.seed, profile.seed + 1000);
+    const test0 = m0.items.find((it) => it.split === "test")!;
+    const test1 = m1.items.find((it) => it.split === "test")!;
+    assert.notDeepEqual(fs.readFileSync(resolveItem(other.dir, test1)), fs.readFileSync(resolveItem(own.dir, test0)), "other photos");
+    assert.equal((await generateDataset("grozi-like", repeat1, { quiet: true })).cached, true);
+    // A real set imported as grozi-like is read by every repeat.
+    const manifest = JSON.parse(fs.readFileSync(path.join(own.dir, "manifest.json"), "utf8"));
+    fs.writeFileSync(path.join(own.dir, "manifest.json"), JSON.stringify({ ...manifest, specHash: "imported" }));
+    assert.equal(datasetDirOf(repeat1, "grozi-like"), own.dir);
+  });
 });
 
 test("held-out shelf domain: no training set holds a held-out photo, every scored photo is one; the two domains share no condition; one teacher pair per product", async () => {

@@ -33,6 +33,7 @@ test("evaluate on smoke", async (t) => {
       await t.test("probes computed before a failure are kept and not recomputed; the rerun gives the same metrics", keepsProbes);
       await t.test("a representation stage registered in a few lines is planned, trained, probed and tabled", toyStage);
       await t.test("every leaf key of the profile, set to another value, changes the plan or is refused", everyKeyCounts);
+      await t.test("data.testSeed draws new test sets: only they, their fine-tunes and the evaluation are to run", sealedDraw);
     },
     { reports: true },
   );
@@ -142,6 +143,7 @@ function leaves(o: unknown, prefix = ""): [string, unknown][] {
 
 /** Other values for a leaf, tried in turn until the schema takes one. */
 function otherValues(key: string, v: unknown): unknown[] {
+  if (v === null) return [11];
   if (typeof v === "number") return [v * 2, v / 2, v + 1, v - 1, (v + 1) / 2];
   if (typeof v === "boolean") return [!v];
   if (Array.isArray(v)) return [v.slice(1), [...v, (v.at(-1) as number) * 4]];
@@ -188,4 +190,24 @@ async function everyKeyCounts(): Promise<void> {
     if (outcome === "same") silent.push(key);
   }
   assert.deepEqual(silent, [], "keys whose change neither shows in the plan nor is refused");
+}
+
+/** A sealed test draw: with `data.testSeed` set, the two test sets are drawn anew (their products
+ * and photos), and nothing that makes a representation or chooses a setting is to run again. */
+async function sealedDraw(): Promise<void> {
+  const base = getProfile("smoke");
+  assert.equal(base.data.testSeed, null, "the profile's own seed by default");
+  assert.ok(pipelinePlan(base).every((r) => r.status === "cached"));
+  const sealed = applyOverrides(base, parseSet("data.testSeed=11"), "--set");
+  const toRun = pipelinePlan(sealed)
+    .filter((r) => r.status === "to run")
+    .map((r) => r.step);
+  const testFinetunes = pipelinePlan(base)
+    .map((r) => r.step)
+    .filter((n) => /^finetune-(grozi|capg)-like-/.test(n));
+  assert.ok(testFinetunes.length >= 6);
+  assert.deepEqual(toRun.sort(), ["capg-like", "grozi-like", ...testFinetunes, "evaluate"].sort());
+  // The same seed as the profile's is the same draw.
+  const same = applyOverrides(base, parseSet(`data.testSeed=${base.seed}`), "--set");
+  assert.ok(pipelinePlan(same).every((r) => r.status === "cached"));
 }

@@ -1,13 +1,18 @@
-// The verdict rule on hand-made outcomes: holds when every paired difference's interval is above
-// zero, fails ("reversed") when one is below, inconclusive otherwise, not-tested when a row failed
-// its precondition; and the six paper findings on hand-made metrics.
+// The verdict rule on hand-made outcomes: holds when every paired difference is significantly
+// above zero after Holm's correction, fails ("reversed") when one is significantly below,
+// inconclusive otherwise, not-tested when a row failed its precondition; and the six paper
+// findings on hand-made metrics. Every test image is its own product here except where a test
+// says otherwise, so the counts worked out by hand are McNemar's.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { compareRows, finding, Scored } from "../src/pipeline/findings";
-import { finetunePrecondition, paperFindings, RunRows } from "../src/pipeline/paper-findings";
+import { finetunePrecondition, paperFindings, RunRows, TestProducts } from "../src/pipeline/paper-findings";
 import type { Interval } from "../src/probe/bootstrap";
 
 const N = 400;
+/** Every image its own product. */
+const EACH = Int32Array.from({ length: N }, (_, i) => i);
+const BOTH: TestProducts = { "capg-like": EACH, "grozi-like": EACH };
 /** A row right on the images [start, start + k) (mod N): rows overlap as their windows do. */
 function window(k: number, start = 0): string {
   let s = "";
@@ -23,10 +28,10 @@ const row = (label: string, outcomes: string[], notTested?: string): Scored => (
 
 test("compareRows: holds above zero, fails below, inconclusive across", () => {
   // 240 vs 160 right, overlapping on 140: A-only 100, B-only 20.
-  assert.equal(compareRows("s", row("a", [window(240)]), row("b", [window(160, 100)])).verdict, "holds");
-  assert.equal(compareRows("s", row("b", [window(160, 100)]), row("a", [window(240)])).verdict, "fails");
+  assert.equal(compareRows("s", row("a", [window(240)]), row("b", [window(160, 100)]), [EACH]).verdict, "holds");
+  assert.equal(compareRows("s", row("b", [window(160, 100)]), row("a", [window(240)]), [EACH]).verdict, "fails");
   // 200 vs 196, A-only 24, B-only 20: p about 0.65.
-  assert.equal(compareRows("s", row("a", [window(200)]), row("b", [window(196, 24)])).verdict, "inconclusive");
+  assert.equal(compareRows("s", row("a", [window(200)]), row("b", [window(196, 24)]), [EACH]).verdict, "inconclusive");
 });
 
 test("finding: every comparison must hold; one below zero fails it, reversed; a failed precondition makes it not-tested", () => {
@@ -34,22 +39,22 @@ test("finding: every comparison must hold; one below zero fails it, reversed; a 
     weak = row("weak", [window(100, 50)]),
     mid = row("mid", [window(200, 10)]),
     mid2 = row("mid2", [window(198, 40)]);
-  const holds = finding("x", "c", "p", [{ set: "s", winners: [strong], losers: [weak, mid] }]);
+  const holds = finding("x", "c", "p", [{ set: "s", winners: [strong], losers: [weak, mid], products: [EACH] }]);
   assert.equal(holds.verdict, "holds");
   assert.equal(holds.comparisons.length, 2);
   // The decisive comparison is the one nearest to failing: strong vs mid, not strong vs weak.
   assert.equal(holds.comparisons.find((c) => c.loser === "mid")!.differenceCI[0], holds.differenceCI[0]);
-  const inconclusive = finding("x", "c", "p", [{ set: "s", winners: [strong, mid], losers: [mid2] }]);
+  const inconclusive = finding("x", "c", "p", [{ set: "s", winners: [strong, mid], losers: [mid2], products: [EACH] }]);
   assert.equal(inconclusive.verdict, "inconclusive");
   const fails = finding("x", "c", "p", [
-    { set: "s", winners: [strong], losers: [weak] },
-    { set: "t", winners: [weak], losers: [mid] },
+    { set: "s", winners: [strong], losers: [weak], products: [EACH] },
+    { set: "t", winners: [weak], losers: [mid], products: [EACH] },
   ]);
   assert.equal(fails.verdict, "fails");
   assert.match(fails.reason!, /reversed: weak is below mid on t/);
   assert.ok(fails.differenceCI[1] < 0);
   const untested = finding("x", "c", "p", [
-    { set: "s", winners: [strong], losers: [row("ft", [window(10)], "training accuracy 40.0 % < 95.0 %")] },
+    { set: "s", winners: [strong], losers: [row("ft", [window(10)], "training accuracy 40.0 % < 95.0 %")], products: [EACH] },
   ]);
   assert.equal(untested.verdict, "not-tested");
   assert.match(untested.reason!, /ft: training accuracy 40.0 %/);
@@ -99,7 +104,7 @@ function metrics(devGap = 0.5, trainAccuracy = 1): RunRows {
 }
 
 test("paperFindings: the six ids, each verdict worked out from the windows by hand", () => {
-  const byId = Object.fromEntries(paperFindings([metrics()]).map((f) => [f.id, f]));
+  const byId = Object.fromEntries(paperFindings([metrics()], [BOTH]).map((f) => [f.id, f]));
   assert.deepEqual(Object.keys(byId), [
     "lca-beats-gap",
     "maxent-beats-lca",
@@ -126,7 +131,7 @@ test("paperFindings: the six ids, each verdict worked out from the windows by ha
 });
 
 test("paperFindings: fine-tune rows that did not converge, or sit below the frozen backbone on dev, leave their findings not-tested", () => {
-  const low = Object.fromEntries(paperFindings([metrics(0.2)]).map((f) => [f.id, f]));
+  const low = Object.fromEntries(paperFindings([metrics(0.2)], [BOTH]).map((f) => [f.id, f]));
   for (const id of ["lca-beats-gap", "maxent-beats-lca", "representations-beat-finetune-grozi", "finetune-beats-representations-capg"]) {
     assert.equal(low[id].verdict, "not-tested", id);
     assert.match(low[id].reason!, /below the frozen pretrained backbone \+ LR \(30.0 %\)/);
@@ -136,6 +141,94 @@ test("paperFindings: fine-tune rows that did not converge, or sit below the froz
   assert.equal(finetunePrecondition([metrics(0.5, 0.9)], "capg-like", "gap"), undefined);
   // Over two seeds, one seed's failure is enough, and named.
   assert.match(finetunePrecondition([metrics(), metrics(0.5, 0.9)], "capg-like", "lca")!, /\(seed 1\)/);
-  const two = paperFindings([metrics(), metrics()]);
+  const two = paperFindings([metrics(), metrics()], [BOTH, BOTH]);
   assert.ok(two.every((f) => f.seeds === 2));
+});
+
+/** Outcomes of two rows on N images: `aOnly` right only for A, `bOnly` only for B, 150 for both. */
+function discordant(aOnly: number, bOnly: number): [string, string] {
+  let a = "",
+    b = "";
+  for (let i = 0; i < N; i++) {
+    const both = i < 150,
+      onlyA = i >= 150 && i < 150 + aOnly,
+      onlyB = i >= 150 + aOnly && i < 150 + aOnly + bOnly;
+    a += both || onlyA ? "1" : "0";
+    b += both || onlyB ? "1" : "0";
+  }
+  return [a, b];
+}
+
+test("finding: two comparisons that each hold alone at 5 % are inconclusive together after Holm", () => {
+  // 85 vs 59 discordant images: z = 26 / 12 = 2.17, two-sided p about 0.03 alone, about 0.06 after Holm (x 2).
+  const [a, b] = discordant(85, 59);
+  const A = row("A", [a]),
+    B = row("B", [b]);
+  const alone = finding("x", "c", "p", [{ set: "s", winners: [A], losers: [B], products: [EACH] }]);
+  assert.equal(alone.verdict, "holds");
+  const p = alone.comparisons[0].p!;
+  assert.ok(p > 0.025 && p < 0.05, `bootstrap p ${p} should be near McNemar's`);
+  assert.equal(alone.comparisons[0].adjustedP, p, "one comparison: Holm changes nothing");
+  const twice = finding("x", "c", "p", [
+    { set: "s", winners: [A], losers: [B], products: [EACH] },
+    { set: "t", winners: [A], losers: [B], products: [EACH] },
+  ]);
+  assert.equal(twice.adjustment, "holm");
+  assert.equal(twice.verdict, "inconclusive");
+  for (const c of twice.comparisons) {
+    assert.equal(c.adjustedP, Math.min(1, 2 * p));
+    assert.equal(c.verdict, "inconclusive");
+    // Each comparison keeps its own (unadjusted) interval: above zero.
+    assert.ok(c.differenceCI[0] > 0);
+  }
+  // A strong reversal still fails after the correction.
+  const [weakA, strongB] = discordant(10, 60);
+  const mixed = finding("x", "c", "p", [
+    { set: "s", winners: [A], losers: [B], products: [EACH] },
+    { set: "t", winners: [row("A", [weakA])], losers: [row("B", [strongB])], products: [EACH] },
+  ]);
+  assert.equal(mixed.verdict, "fails");
+  assert.equal(mixed.comparisons[1].verdict, "fails");
+});
+
+test("compareRows: the interval is over products; photos that are copies of one another do not narrow it", () => {
+  // 80 products, 5 photos each, every photo of a product with the same outcome: 80 independent
+  // units, not 400.
+  const byProduct = Int32Array.from({ length: N }, (_, i) => Math.floor(i / 5));
+  const a = row("a", [window(220)]),
+    b = row("b", [window(180, 40)]);
+  const photos = compareRows("s", a, b, [EACH]);
+  const products = compareRows("s", a, b, [byProduct]);
+  assert.equal(products.products, 80);
+  assert.equal(photos.difference, products.difference);
+  const width = (c: { differenceCI: Interval }) => c.differenceCI[1] - c.differenceCI[0];
+  // The standard error grows by about sqrt(5) = 2.24.
+  assert.ok(width(products) / width(photos) > 1.8 && width(products) / width(photos) < 2.7, `${width(products)} vs ${width(photos)}`);
+  assert.ok(products.mdd! > 1.8 * photos.mdd!);
+});
+
+test("paperFindings: each comparison carries the paper's gap and its detectable difference; an inconclusive finding says whether the paper's gap was detectable", () => {
+  const byId = Object.fromEntries(paperFindings([metrics()], [BOTH]).map((f) => [f.id, f]));
+  const lca = byId["lca-beats-gap"].comparisons.find((c) => c.set === "capg-like")!;
+  assert.ok(Math.abs(lca.paperDifference! - (0.904 - 0.841)) < 1e-12);
+  // Two comparisons: the MDD is at the Bonferroni level 0.025, (z(0.9875) + z(0.8)) se.
+  assert.ok(lca.mdd! > 0);
+  const random = byId["representations-beat-random"].comparisons[0];
+  assert.equal(random.paperDifference, undefined, "the paper has no random-init row");
+  const maxent = byId["maxent-beats-lca"];
+  assert.equal(maxent.verdict, "inconclusive");
+  // capg: paper +1.8 against an MDD of several points on 400 images.
+  assert.match(maxent.power!, /paper gap|paper gaps/);
+  assert.match(maxent.power!, /capg-like \+ LCA \+ MaxEnt − \+ LCA: paper \+1\.8, MDD \d+\.\d/);
+});
+
+test("finetunePrecondition: a fine-tune whose loss was still falling is not tested, whatever its training accuracy", () => {
+  const m = metrics();
+  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, lossSlopeT: -3.4 };
+  assert.match(finetunePrecondition([m], "grozi-like", "lca")!, /training loss still falling \(slope t = -3.40 < -2\)/);
+  const byId = Object.fromEntries(paperFindings([m], [BOTH]).map((f) => [f.id, f]));
+  assert.equal(byId["lca-beats-gap"].verdict, "not-tested");
+  assert.equal(byId["student-beats-teacher"].verdict, "fails");
+  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, lossSlopeT: -1.2 };
+  assert.equal(finetunePrecondition([m], "grozi-like", "lca"), undefined);
 });

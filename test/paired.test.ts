@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { mcnemarExact, outcomesOf, pairedDifference, parseOutcomes } from "../src/probe/paired";
+import { mixSeed, rngFrom } from "../src/data/rng";
 
 /** Outcomes over n images: `both` right for both rows, `onlyA` right for A only, `onlyB` for B only. */
 function pairOf(n: number, both: number, onlyA: number, onlyB: number): [string, string] {
@@ -81,4 +82,88 @@ test("pairedDifference over seeds: the mean of the seeds' differences; seeds tha
   // Each seed alone is decisive, but the seeds disagree: the interval contains zero.
   assert.ok(mixed.differenceCI[0] < 0 && mixed.differenceCI[1] > 0, `${mixed.differenceCI}`);
   assert.equal(mixed.seeds, 3);
+});
+
+/** Each product's photos repeated `copies` times (outcomes and product ids), products kept in order. */
+function withCopies(outcomes: string, products: Int32Array, copies: number): { outcomes: string; products: Int32Array } {
+  let o = "";
+  const p: number[] = [];
+  for (let i = 0; i < outcomes.length; i++)
+    for (let c = 0; c < copies; c++) {
+      o += outcomes[i];
+      p.push(products[i]);
+    }
+  return { outcomes: o, products: Int32Array.from(p) };
+}
+
+test("pairedDifference over products: copies of a product's photos leave the interval as it was; over photos they narrow it", () => {
+  const r = rngFrom(mixSeed(9, "copies"));
+  // 60 products with 4 photos each; A right a little more often than B.
+  const products = Int32Array.from({ length: 240 }, (_, i) => Math.floor(i / 4));
+  const draw = (p: number) => Array.from({ length: 240 }, () => (r() < p ? "1" : "0")).join("");
+  const a = [draw(0.6), draw(0.62)],
+    b = [draw(0.5), draw(0.55)];
+  const base = pairedDifference(a, b, { clusters: products, seed: 1 });
+  const copy = (o: string[]) => o.map((x) => withCopies(x, products, 3).outcomes);
+  const copiedProducts = withCopies(a[0], products, 3).products;
+  const copied = pairedDifference(copy(a), copy(b), { clusters: copiedProducts, seed: 1 });
+  assert.equal(copied.products, 60);
+  assert.equal(copied.images, 720);
+  assert.ok(Math.abs(copied.difference - base.difference) < 1e-12);
+  assert.ok(
+    Math.abs(copied.differenceCI[0] - base.differenceCI[0]) < 1e-12 && Math.abs(copied.differenceCI[1] - base.differenceCI[1]) < 1e-12,
+  );
+  assert.ok(Math.abs(copied.se - base.se) < 1e-12);
+  // Photos as independent units: three copies shrink the interval by about sqrt(3).
+  const photos = pairedDifference(a, b, { seed: 1 }),
+    photoCopies = pairedDifference(copy(a), copy(b), { seed: 1 });
+  const w = (p: { differenceCI: [number, number] }) => p.differenceCI[1] - p.differenceCI[0];
+  assert.ok(w(photoCopies) < 0.7 * w(photos), `${w(photoCopies)} vs ${w(photos)}`);
+  assert.throws(() => pairedDifference(a, b, { clusters: products.subarray(1) }), /239 product ids for 240 test images/);
+});
+
+test("pairedDifference: without products every image is one (the image-level bootstrap); p is two-sided and never 0", () => {
+  const a = "1".repeat(300) + "0".repeat(100),
+    b = "1".repeat(200) + "0".repeat(200);
+  const each = Int32Array.from({ length: 400 }, (_, i) => i);
+  const images = pairedDifference([a], [b], { seed: 2 }),
+    own = pairedDifference([a], [b], { seed: 2, clusters: each });
+  assert.equal(images.products, 400);
+  // The same law, another stream: intervals within a couple of resolution steps.
+  assert.ok(Math.abs(images.differenceCI[0] - own.differenceCI[0]) < 0.02);
+  assert.ok(images.p > 0 && images.p <= 2 / 2001 + 1e-12);
+  const same = pairedDifference([a], [a], { seed: 2 });
+  assert.equal(same.p, 1);
+  assert.equal(same.se, 0);
+});
+
+test("pairedDifference over repeats with their own test draws: each repeat's products resampled from its own draw", () => {
+  const r = rngFrom(mixSeed(10, "draws"));
+  const draw = (n: number, p: number) => Array.from({ length: n }, () => (r() < p ? "1" : "0")).join("");
+  const productsOf = (n: number, per: number) => Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
+  // Repeat 0: 200 photos of 50 products; repeat 1: 150 photos of 30 other products.
+  const a = [draw(200, 0.7), draw(150, 0.5)],
+    b = [draw(200, 0.6), draw(150, 0.55)];
+  const p = pairedDifference(a, b, { seedClusters: [productsOf(200, 4), productsOf(150, 5)], seed: 3 });
+  const mean = (o: string) => [...o].filter((c) => c === "1").length / o.length;
+  assert.ok(Math.abs(p.difference - (mean(a[0]) - mean(b[0]) + mean(a[1]) - mean(b[1])) / 2) < 1e-12);
+  assert.ok(p.differenceCI[0] <= p.difference && p.difference <= p.differenceCI[1]);
+  // Repeats that disagree, +20 points on one draw and -20 on the other: the interval spans both,
+  // far wider than either repeat's own.
+  const up = ["1".repeat(120) + "0".repeat(80), "1".repeat(80) + "0".repeat(70)],
+    down = ["1".repeat(80) + "0".repeat(120), "1".repeat(110) + "0".repeat(40)];
+  const draws = [productsOf(200, 4), productsOf(150, 5)];
+  const split = pairedDifference(up, down, { seedClusters: draws, seed: 3 });
+  assert.ok(Math.abs(split.difference) < 1e-12);
+  const one = pairedDifference([up[0]], [down[0]], { seedClusters: [draws[0]], seed: 3 });
+  assert.ok(split.differenceCI[0] < -0.15 && split.differenceCI[1] > 0.15, `${split.differenceCI}`);
+  assert.ok(split.differenceCI[1] - split.differenceCI[0] > 1.5 * (one.differenceCI[1] - one.differenceCI[0]));
+  // The same draw for every repeat is the shared resampling, number for number.
+  const same = [a[0], a[0]],
+    other = [b[0], b[0]];
+  assert.deepEqual(
+    pairedDifference(same, other, { seedClusters: [productsOf(200, 4), productsOf(200, 4)], seed: 3 }),
+    pairedDifference(same, other, { clusters: productsOf(200, 4), seed: 3 }),
+  );
+  assert.throws(() => pairedDifference(a, b, { seedClusters: [productsOf(200, 4)] }), /1 seeds' products for 2 seeds/);
 });

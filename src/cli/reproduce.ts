@@ -12,7 +12,7 @@ import { reportTables } from "../report/paper-tables";
 import { showTable, toDataFrame } from "../report/dataframe";
 import { paths } from "../util/paths";
 import { formatSeconds } from "../util/progress";
-import { evaluate, metricsName, writeMetrics } from "../pipeline/evaluate";
+import { evaluate, metricsName, testProducts, writeMetrics } from "../pipeline/evaluate";
 import type { Metrics } from "../pipeline/metrics";
 import { summariseSeeds } from "../pipeline/seeds";
 import { paperFindings } from "../pipeline/paper-findings";
@@ -29,7 +29,8 @@ function notebookInit(profile: Profile): string | undefined {
 
 export interface ReproduceOptions {
   notebooks?: boolean;
-  /** Repeat the training steps with this many training seeds (1 = the profile's run only). */
+  /** Repeat the training steps this many times, each with its own training seed and test draw
+   * (1 = the profile's run only). */
   seeds?: number;
   /** One rank of a data-parallel run: every rank trains each training step together; rank 0
    * alone makes the other steps, evaluates, and writes the metrics, tables and notebooks. */
@@ -90,9 +91,11 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
       runs.push(await evaluation(pk, label));
     }
     const summary = summariseSeeds(runs);
-    // The findings over every seed: a hierarchical paired bootstrap (probe/paired.ts).
+    // The findings over every repeat: a hierarchical paired bootstrap over the repeats and each
+    // one's test products (each repeat scores its own draw of the test sets).
     const findings = paperFindings(
       runs.map((m) => ({ ...m, selection: m.meta.selection })),
+      runs.map((_, k) => testProducts(withRun(profile, { repeat: k }))),
       profile.seed,
     );
     metrics = { ...metrics, seeds: summary, findings };
@@ -101,7 +104,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
       toDataFrame(
         summary.map((s) => ({ set: s.set, row: s.row, "mean % ± sd": `${p(s.mean)} ± ${p(s.sd)}`, runs: s.values.map(p).join(" / ") })),
       ),
-      `${seeds} training seeds: mean ± sd`,
+      `${seeds} repeats (training seed and test draw): mean ± sd`,
     );
   }
   // Each stage's time in the run that did its work: a stage this run read back from its cache

@@ -63,6 +63,7 @@ const BASE: Profile = {
     capgTestPerClass: 7,
     devBrands: 30,
     devTestPerClass: 4,
+    testSeed: null,
   },
   train: {
     pretrain: { steps: 200, batch: 64, lr: 0.1, tagDrop: 0.25, tagNoise: 0.3 },

@@ -33,6 +33,10 @@ const dataSizes = z.strictObject({
   /** dev-like, where settings are chosen: brands (two variants each) and test images per class. */
   devBrands: count,
   devTestPerClass: count,
+  /** The draw of the test sets (grozi-like, capg-like): their products and photos come from this
+   * seed instead of the profile's `seed`, leaving every other set, and so every representation,
+   * as it is. A draw no run has scored yet is a sealed test: null keeps the profile's seed. */
+  testSeed: z.number().int().min(0).nullable(),
 });
 
 /** A start and alpha the student's sweep tries. */
@@ -108,8 +112,9 @@ export const profileSchema = z.strictObject({
   /** Where every trained model starts: "pretrained" (this profile's `pretrain` run, the stand-in
    * for ResNeXt-WSL), "random", or a checkpoint folder (e.g. made by `import-torch`). */
   init: z.string().min(1),
-  /** Training-seed offset for `--seeds N` repeats: 0 is the profile's own run. The data never
-   * changes with it, only initialisation of new layers, batch order and augmentation. */
+  /** The repeat of `--seeds N`: 0 is the profile's own run. A repeat changes the training seed
+   * (new layers, batch order, augmentation) and the draw of the test sets (`testDrawSeed`); the
+   * training sets, dev-like and the pretrained start stay. */
   repeat: z.number().int().min(0),
   data: dataSizes,
   train: trainSizes,

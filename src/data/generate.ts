@@ -43,9 +43,20 @@ function product(seed: number, name: DatasetName, brand: number, variant: number
   return productSpec(seed, (BRAND_OFFSET[name] + brand) * variants + variant, variants, name === "pretrain-corpus" ? "pretrain" : "main");
 }
 
+/** The sets the paper's tables report: drawn apart from the rest (`testDrawSeed`). */
+const TEST_SETS: readonly string[] = ["grozi-like", "capg-like"];
+
+/** The seed the test sets are drawn from: `data.testSeed` (else the profile's `seed`), plus 1000
+ * per repeat, so that each repeat of `--seeds N` scores its own draw of test products and photos
+ * and the spread between draws is in the repeats' spread. Every other set keeps the profile's
+ * seed: representations and settings do not change with the draw. */
+export function testDrawSeed(profile: Profile): number {
+  return (profile.data.testSeed ?? profile.seed) + 1000 * profile.repeat;
+}
+
 function plan(name: DatasetName, profile: Profile): { spec: Record<string, unknown>; jobs: Job[] } {
   const d = profile.data;
-  const seed = profile.seed;
+  const seed = TEST_SETS.includes(name) ? testDrawSeed(profile) : profile.seed;
   const size = d.storeSize;
   const r = rngFrom(mixSeed(seed, name, "plan"));
   const other = (k: number) => [
@@ -141,6 +152,18 @@ export function datasetDir(name: string, profileName: string): string {
   return path.join(paths.datasets, profileName, name);
 }
 
+/** Where this profile's dataset `name` lives: datasets/<profile>/<name>, and a test set drawn from
+ * another seed than the profile's beside it, in datasets/<profile>/test-draw-<seed>/<name>. A set
+ * imported under that name (a real one) has one draw: it is always read from the first. */
+export function datasetDirOf(profile: Profile, name: string): string {
+  const own = datasetDir(name, profile.name);
+  const seed = TEST_SETS.includes(name) ? testDrawSeed(profile) : profile.seed;
+  if (seed === profile.seed || isImported(own)) return own;
+  return path.join(paths.datasets, profile.name, `test-draw-${seed}`, name);
+}
+
+const isImported = (dir: string) => fs.existsSync(manifestPath(dir)) && readManifest(dir).specHash === "imported";
+
 /** Run `fn` over `items` with at most `limit` in flight (sharp works on libuv's thread pool). */
 export async function pool<T>(items: T[], limit: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -164,7 +187,7 @@ export interface GenerateResult {
 /** Whether dataset `name` is there for this profile: generated from today's spec with every image
  * present, or imported (a real dataset imported under this name is never overwritten). */
 export function datasetState(name: DatasetName, profile: Profile): Freshness {
-  const dir = datasetDir(name, profile.name);
+  const dir = datasetDirOf(profile, name);
   if (!fs.existsSync(manifestPath(dir))) return { fresh: false, why: "not generated yet" };
   // Planning the spec and checking every image is most of a cached run's time: once per version
   // of the manifest and of the profile.
@@ -180,7 +203,7 @@ export function datasetState(name: DatasetName, profile: Profile): Freshness {
 const specHashOf = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
 
 export async function generateDataset(name: DatasetName, profile: Profile, opts: { quiet?: boolean } = {}): Promise<GenerateResult> {
-  const dir = datasetDir(name, profile.name);
+  const dir = datasetDirOf(profile, name);
   const t0 = Date.now();
   if (datasetState(name, profile).fresh) return { name, dir, images: readManifest(dir).items.length, cached: true, seconds: 0 };
   const { spec, jobs } = plan(name, profile);

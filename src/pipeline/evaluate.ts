@@ -6,15 +6,18 @@ import * as path from "path";
 import { currentSelection } from "../engine/backend";
 import { engineLabel } from "../engine/native-kernels";
 import { Profile, trainSeed } from "../config/profiles";
-import { datasetDir } from "../data/generate";
-import { filesOf, pairsOf } from "../data/sets";
+import { datasetDirOf } from "../data/generate";
+import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { datasetFingerprint, readManifest } from "../data/manifest";
 import { featureMapSize, resolveArch } from "../models/resnext";
-import { paperFindings } from "./paper-findings";
+import { paperFindings, TestProducts } from "./paper-findings";
+import { ANALYSIS } from "./findings";
 import { cached, freshness, Freshness, Inputs } from "../util/fingerprint";
 import { disposeModel, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
 import { embedOneShot, probe, PROBE_C_GRID, selectC } from "../probe/probe";
+import { bootstrapInterval } from "../probe/bootstrap";
+import { parseOutcomes } from "../probe/paired";
 import { Metrics, EvaluationMeta, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
 import { reportPath } from "../util/reports";
@@ -57,6 +60,18 @@ export async function representationModel(profile: Profile, which: string, opts:
   return stage.representation!.model(profile);
 }
 
+/** Each test set's product per test image, in the order of every row's outcomes. */
+export function testProducts(profile: Profile): TestProducts {
+  return Object.fromEntries(
+    ONE_SHOT_SETS.map((set) => [set, oneShotOf(datasetDirOf(profile, set)).test.labels]),
+  ) as unknown as TestProducts;
+}
+
+/** A fine-tune's accuracy interval over its test products (its run kept the outcomes). */
+function overProducts(r: FinetuneResult, products: ArrayLike<number>, seed: number): FinetuneResult {
+  return { ...r, accuracyCI: bootstrapInterval(parseOutcomes(r.outcomes), { clusters: products, seed }) };
+}
+
 /** What the metrics are made from, once every step they read is finished: the one-shot sets,
  * each representation's weights, the recipe chosen on dev and the fine-tune results. */
 function evaluationInputs(profile: Profile): {
@@ -67,17 +82,26 @@ function evaluationInputs(profile: Profile): {
 } {
   const recipe = chosenRecipe(profile);
   const ft = {} as Metrics["finetune"];
+  const products = testProducts(profile);
   for (const set of ONE_SHOT_SETS) {
     ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
     for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
       const k = keptFinetune(profile, set, variant, recipe.chosen, undefined);
       if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
-      ft[set][variant] = k.result;
+      ft[set][variant] = overProducts(k.result, products[set], profile.seed);
     }
   }
   const reps = Object.fromEntries(representationStages().map(([which, r]) => [which, r.inputs(profile)]));
-  const data = Object.fromEntries(EVAL_SETS.map((s) => [s, datasetFingerprint(datasetDir(s, profile.name))]));
-  const inputs: Inputs = { data, representations: reps, imageSize: profile.imageSize, probeGrid: PROBE_C_GRID, recipe, finetune: ft };
+  const data = Object.fromEntries(EVAL_SETS.map((s) => [s, datasetFingerprint(datasetDirOf(profile, s))]));
+  const inputs: Inputs = {
+    data,
+    representations: reps,
+    imageSize: profile.imageSize,
+    probeGrid: PROBE_C_GRID,
+    recipe,
+    finetune: ft,
+    analysis: ANALYSIS,
+  };
   return { inputs, reps, ft, recipe };
 }
 
@@ -89,21 +113,27 @@ export function evaluationState(profile: Profile): Freshness {
 }
 
 export function datasetTitle(profile: Profile, set: string): string {
-  const m = readManifest(datasetDir(set, profile.name));
+  const m = readManifest(datasetDirOf(profile, set));
   return m.specHash === "imported" ? `${set} (imported from ${path.basename(String(m.spec.source))})` : `${set} (synthetic)`;
 }
 
 export function evaluationMeta(profile: Profile, selection: Selection, seeds = 1): EvaluationMeta {
   const t = profile.train;
   const map = featureMapSize(profile.imageSize, resolveArch(profile.arch));
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
+  const pairs = pairsOf(datasetDirOf(profile, "teacher-pairs"));
+  const kept = (stage: string) => selection.checkpoints[stage]?.chosenStep ?? 0;
   return {
     init: profile.init,
     featureMap: [map, map],
     teacherImages: t.teacher.steps * 2 * t.teacher.pairsPerBatch,
     studentImages: t.student.steps * (2 * t.student.pairsPerBatch + t.student.pseudoPerBatch),
+    imagesSeen: {
+      teacher: kept("teacher") * 2 * t.teacher.pairsPerBatch,
+      student: kept("student") * (2 * t.student.pairsPerBatch + t.student.pseudoPerBatch),
+      studentUnlabeled: kept("student") * t.student.pseudoPerBatch,
+    },
     teacherSetImages: 2 * pairs.length,
-    unlabeledImages: filesOf(datasetDir("student-pseudo", profile.name)).files.length,
+    unlabeledImages: filesOf(datasetDirOf(profile, "student-pseudo")).files.length,
     teacherFalseNegativesPerBatch: falseNegativesPerBatch(
       pairs,
       Math.min(t.teacher.pairsPerBatch, pairs.length),
@@ -172,6 +202,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
       imageSize: profile.imageSize,
       seed: profile.seed,
       C,
+      interval: "products",
     });
     const file = (set: EvalSet) => path.join(runDir(profile, "probes"), `${set}-${which}.json`);
     let model: Model | undefined;
@@ -206,7 +237,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
   };
   const metrics: Metrics = {
     ...partial,
-    findings: paperFindings([{ ...partial, selection }], profile.seed),
+    findings: paperFindings([{ ...partial, selection }], [testProducts(profile)], profile.seed),
     meta: { ...evaluationMeta(profile, selection), stageSeconds: kept?.meta?.stageSeconds ?? {} },
     inputs,
   };

@@ -6,7 +6,7 @@ import * as path from "path";
 import { z } from "zod";
 import type { FinetuneRecipe, Profile } from "../config/profiles";
 import { finetuneRecipeSchema } from "../config/schema";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { oneShotOf } from "../data/sets";
 import { datasetFingerprint } from "../data/manifest";
 import { loadCheckpoint } from "../models/checkpoint";
@@ -147,7 +147,7 @@ function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant
     arch: profile.arch,
     pooling: FINETUNE_VARIANTS[variant].pooling,
     projDim: 0,
-    classes: oneShotOf(datasetDir(set, profile.name)).classes,
+    classes: oneShotOf(datasetDirOf(profile, set)).classes,
   };
 }
 
@@ -155,7 +155,7 @@ export function finetuneInputs(profile: Profile, set: EvalSet, variant: Finetune
   const config = finetuneConfig(profile, set, variant);
   const { recipes: _all, ...train } = profile.train.finetune;
   return {
-    data: datasetFingerprint(datasetDir(set, profile.name)),
+    data: datasetFingerprint(datasetDirOf(profile, set)),
     init: initRecord(profile),
     ...commonInputs(profile, config),
     variant,
@@ -209,7 +209,7 @@ export async function runFinetune(
   opts: StepOptions = {},
   k = 0,
 ): Promise<FinetuneResult & { result: LoopResult }> {
-  const data = oneShotOf(datasetDir(set, profile.name));
+  const data = oneShotOf(datasetDirOf(profile, set));
   const sweepRecipe = set === DEV_SET ? recipe : undefined;
   const name = finetuneAttemptName(set, variant, sweepRecipe, k);
   const config = finetuneConfig(profile, set, variant);

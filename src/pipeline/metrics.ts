@@ -39,9 +39,12 @@ export interface Selection extends z.infer<typeof selectionSchema> {}
 const evaluationMetaSchema = z.looseObject({
   init: z.string(),
   featureMap: z.tuple([z.number(), z.number()]) as z.ZodType<[number, number]>,
-  /** Images the teacher / student saw in training (steps x images per step). */
+  /** Images the teacher / student runs were set to see (steps x images per step). */
   teacherImages: z.number(),
   studentImages: z.number(),
+  /** Images the kept checkpoints saw (the step dev-like chose x images per step); the student's
+   * unlabeled ones apart, against `unlabeledImages`: the share of the pool it went through. */
+  imagesSeen: z.looseObject({ teacher: z.number(), student: z.number(), studentUnlabeled: z.number() }).optional(),
   /** Dataset sizes behind the paper's ratio (unlabeled >= 4x the teacher's images). */
   teacherSetImages: z.number(),
   unlabeledImages: z.number(),
@@ -57,7 +60,7 @@ const evaluationMetaSchema = z.looseObject({
 });
 export interface EvaluationMeta extends z.infer<typeof evaluationMetaSchema> {}
 
-/** With `reproduce --seeds N`: one accuracy's mean and sd over the N training seeds. */
+/** With `reproduce --seeds N`: one accuracy's mean and sd over the N repeats (training seed and test draw). */
 const seedSummarySchema = z.looseObject({
   set: z.enum(ONE_SHOT_SETS),
   row: z.string(),

@@ -1,11 +1,21 @@
 // The six claims this reproduction tests, read off the paper's Tables 1 and 2 (and one of ours:
-// learned representations above the random-init floor), each scored over every seed's run.
+// learned representations above the random-init floor), each scored over every seed's run, each
+// comparison beside the paper's own gap for the same two rows.
 import type { Metrics, Selection } from "./metrics";
 import type { OneShotSet } from "./runs";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { representationStages } from "./stages/registry";
-import { MIN_TRAIN_ACCURACY } from "./finetune-runs";
+import { FLAT_SLOPE_T, MIN_TRAIN_ACCURACY } from "./finetune-runs";
 import { finding, Finding, Scored } from "./findings";
+
+/** Table 1 (CAPG-GP) and Table 2 (Grozi-120) of the paper, in percent. */
+export const PAPER: Record<OneShotSet, Record<string, number>> = {
+  "capg-like": { gap: 84.1, lca: 90.4, "lca-maxent": 92.2, teacher: 87.0, student: 87.6 },
+  "grozi-like": { gap: 60.4, lca: 70.8, "lca-maxent": 72.3, teacher: 75.05, student: 76.19 },
+};
+
+/** Each test set's product per test image, in the order of the outcomes: what the bootstrap resamples. */
+export type TestProducts = Record<OneShotSet, ArrayLike<number>>;
 
 /** One seed's rows and what was chosen on dev for it. */
 export type RunRows = Pick<Metrics, "probes" | "finetune"> & { selection: Pick<Selection, "finetune"> };
@@ -14,17 +24,19 @@ export type RunRows = Pick<Metrics, "probes" | "finetune"> & { selection: Pick<S
 const labelOf = (key: string) =>
   FINETUNE_VARIANTS[key as FinetuneVariant]?.short ?? representationStages().find(([name]) => name === key)?.[1].short ?? key;
 
-/** A fine-tune row stands in a comparison only when it converged (>= 95 % on its training
- * images) and, on dev-like, is not below the frozen pretrained backbone + LR it started from. */
-
 const pc = (v: number) => `${(100 * v).toFixed(1)} %`;
 
+/** A fine-tune row stands in a comparison only when it converged by the whole rule (>= 95 % on
+ * its training images and a flat loss) and, on dev-like, is not below the frozen pretrained
+ * backbone + LR it started from. */
 export function finetunePrecondition(runs: RunRows[], set: OneShotSet, variant: keyof RunRows["finetune"][OneShotSet]): string | undefined {
   const why: string[] = [];
   runs.forEach((m, k) => {
     const seed = runs.length > 1 ? ` (seed ${k})` : "";
     const f = m.finetune[set][variant];
     if (f.trainAccuracy < MIN_TRAIN_ACCURACY) why.push(`training accuracy ${pc(f.trainAccuracy)} < ${pc(MIN_TRAIN_ACCURACY)}${seed}`);
+    if (f.lossSlopeT !== undefined && f.lossSlopeT < FLAT_SLOPE_T)
+      why.push(`training loss still falling (slope t = ${f.lossSlopeT.toFixed(2)} < ${FLAT_SLOPE_T})${seed}`);
     const chosen = m.selection.finetune.tried.find((t) => t.recipe.name === m.selection.finetune.chosen.name)!;
     const frozen = m.probes["dev-like"].pretrained.logreg;
     if (chosen.devAccuracy < frozen)
@@ -37,6 +49,7 @@ export function finetunePrecondition(runs: RunRows[], set: OneShotSet, variant: 
 
 function row(runs: RunRows[], set: OneShotSet, key: string): Scored {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const paper = key in PAPER[set] ? PAPER[set][key] / 100 : undefined;
   if (key in runs[0].finetune[set]) {
     const variant = key as keyof RunRows["finetune"][OneShotSet];
     const fs = runs.map((m) => m.finetune[set][variant]);
@@ -44,19 +57,27 @@ function row(runs: RunRows[], set: OneShotSet, key: string): Scored {
       label: labelOf(key),
       accuracy: mean(fs.map((f) => f.accuracy)),
       outcomes: fs.map((f) => f.outcomes),
+      paper,
       notTested: finetunePrecondition(runs, set, variant),
     };
   }
   const ps = runs.map((m) => m.probes[set][key as keyof RunRows["probes"][OneShotSet]]);
-  return { label: labelOf(key), accuracy: mean(ps.map((p) => p.logreg)), outcomes: ps.map((p) => p.logregOutcomes) };
+  return { label: labelOf(key), accuracy: mean(ps.map((p) => p.logreg)), outcomes: ps.map((p) => p.logregOutcomes), paper };
 }
 
 const BOTH: OneShotSet[] = ["capg-like", "grozi-like"];
 
-/** The findings over `runs` (one per training seed, the same test images in each). */
-export function paperFindings(runs: RunRows[], seed = 0): Finding[] {
+/** The findings over `runs` (one per repeat: training seed and test draw), `products[k]` the
+ * products run k's test images show. */
+export function paperFindings(runs: RunRows[], products: TestProducts[], seed = 0): Finding[] {
+  if (products.length !== runs.length) throw new Error(`paperFindings: ${products.length} test draws for ${runs.length} runs`);
   const on = (sets: OneShotSet[], winners: string[], losers: string[]) =>
-    sets.map((set) => ({ set, winners: winners.map((k) => row(runs, set, k)), losers: losers.map((k) => row(runs, set, k)) }));
+    sets.map((set) => ({
+      set,
+      winners: winners.map((k) => row(runs, set, k)),
+      losers: losers.map((k) => row(runs, set, k)),
+      products: products.map((p) => p[set]),
+    }));
   const f = (id: string, claim: string, paper: string, perSet: ReturnType<typeof on>) => finding(id, claim, paper, perSet, seed);
   return [
     f(

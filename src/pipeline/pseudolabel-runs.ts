@@ -1,7 +1,7 @@
 // Step 2 as runs: the teacher's embeddings of the unlabeled set, written in parts (the unit of
 // resume and of sharding), what they are made from, and the run that labels the missing parts.
 import type { Profile } from "../config/profiles";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { datasetFingerprint } from "../data/manifest";
 import { filesOf } from "../data/sets";
 import { disposeModel, embeddingDim } from "../models/model";
@@ -12,7 +12,7 @@ import { checkpointModel, embeddingConfig, runDir, StepOptions, weightsOf } from
 
 /** What this profile's pseudolabels are made from: the finished teacher and the unlabeled set. */
 export function pseudoSpec(profile: Profile): PseudoSpec {
-  const ds = datasetDir("student-pseudo", profile.name);
+  const ds = datasetDirOf(profile, "student-pseudo");
   return {
     teacher: weightsOf(profile, "teacher"),
     list: datasetFingerprint(ds),
@@ -33,7 +33,7 @@ export async function runPseudolabels(
   let status = pseudoStatus(dir, spec);
   if (partsOfShard(status.parts, opts.shard).some((p) => status.problems.has(p))) {
     const teacher = checkpointModel(profile, "teacher");
-    const { files } = filesOf(datasetDir("student-pseudo", profile.name));
+    const { files } = filesOf(datasetDirOf(profile, "student-pseudo"));
     status = await writePseudolabels(teacher, files, dir, {
       spec,
       size: profile.imageSize,

@@ -9,7 +9,7 @@ import * as path from "path";
 import { tf } from "../engine/tf";
 import { projectKernelsOn } from "../engine/native-kernels";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
 import { Freshness, hashOf, Inputs } from "../util/fingerprint";
@@ -140,7 +140,7 @@ export function pretrainConfig(profile: Profile, vocabulary: number): ModelConfi
 }
 
 function pretrainData(profile: Profile): TaggedImages {
-  const dir = datasetDir("pretrain-corpus", profile.name);
+  const dir = datasetDirOf(profile, "pretrain-corpus");
   const m = readManifest(dir);
   const vocabulary = m.spec.vocabulary as string[] | undefined;
   if (!Array.isArray(vocabulary))
@@ -156,7 +156,7 @@ export function pretrainInputs(profile: Profile): Inputs {
   const p = withRun(profile, { repeat: 0 });
   const vocabulary = pretrainData(p).vocabulary.length;
   return {
-    data: datasetFingerprint(datasetDir("pretrain-corpus", profile.name)),
+    data: datasetFingerprint(datasetDirOf(profile, "pretrain-corpus")),
     ...commonInputs(p, pretrainConfig(p, vocabulary)),
     train: profile.train.pretrain,
   };

@@ -1,6 +1,7 @@
-// `--seeds N`: the training steps repeated with N training seeds (the data and the pretrained
-// start stay fixed, as the paper's ResNeXt-WSL was one given network), summarised as mean ± sd
-// per table cell: how much of a difference between rows is the seed's.
+// `--seeds N`: the training steps repeated N times, each repeat with its own training seed and its
+// own draw of the test sets (the training sets, dev-like and the pretrained start stay, as the
+// paper's ResNeXt-WSL was one given network), summarised as mean ± sd per table cell: how much of
+// a difference between rows is the seed's and the test draw's.
 import type { Metrics, SeedSummary } from "./metrics";
 import { ONE_SHOT_SETS, OneShotSet } from "./steps";
 

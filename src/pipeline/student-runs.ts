@@ -2,7 +2,7 @@
 // pseudolabels, with the start, alpha and learning rate its two-stage sweep chose on dev-like,
 // keeping its checkpoint best there.
 import type { Profile } from "../config/profiles";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { datasetFingerprint } from "../data/manifest";
 import { filesOf, pairsOf } from "../data/sets";
 import { disposeModel, Model } from "../models/model";
@@ -21,8 +21,8 @@ import { bestOf, Sweep, sweepTried } from "./sweep";
 export function studentInputs(profile: Profile, steps = profile.train.student.steps): Inputs {
   const { sweep: _sweep, ...train } = profile.train.student;
   return {
-    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
-    unlabeled: datasetFingerprint(datasetDir("student-pseudo", profile.name)),
+    data: datasetFingerprint(datasetDirOf(profile, "teacher-pairs")),
+    unlabeled: datasetFingerprint(datasetDirOf(profile, "student-pseudo")),
     teacher: weightsOf(profile, "teacher"),
     init: initRecord(profile),
     ...commonInputs(profile, embeddingConfig(profile)),
@@ -55,8 +55,8 @@ async function studentRun(
   const labels = readPseudolabels(runDir(profile, "pseudolabels"), pseudoSpec(profile));
   const model =
     profile.train.student.start === "teacher" ? checkpointModel(profile, "teacher") : modelAtInit(profile, embeddingConfig(profile));
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
+  const pairs = pairsOf(datasetDirOf(profile, "teacher-pairs"));
+  const { files } = filesOf(datasetDirOf(profile, "student-pseudo"));
   const task = studentTask(pairs, files, labels, profile);
   await before?.(model, task);
   const result = await trainLoop(model, task, loopConfig(profile, name, steps, profile.train.student.lr, inputs, opts, select));
@@ -69,7 +69,7 @@ export function studentMainInputs(profile: Profile): Inputs {
   return {
     ...studentInputs(studentProfile(profile, chosenStudent(profile).chosen)),
     keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
-    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
+    dev: datasetFingerprint(datasetDirOf(profile, DEV_SET)),
   };
 }
 
@@ -83,7 +83,7 @@ export async function runStudent(profile: Profile, opts: StepOptions = {}): Prom
 /** What a student sweep run of candidate `c` is made from (repeat 0's teacher and pseudolabels). */
 function studentSweepInputs(profile: Profile, c: StudentCandidate): Inputs {
   const p = studentProfile(selectionRun(profile), c);
-  return { ...studentInputs(p, p.train.student.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+  return { ...studentInputs(p, p.train.student.sweep.steps), dev: datasetFingerprint(datasetDirOf(profile, DEV_SET)) };
 }
 
 /** One short sweep run on repeat 0's teacher and pseudolabels, scored on dev-like. */

@@ -1,7 +1,7 @@
 // Step 1 as runs: the teacher, supervised contrastive loss with hard negatives on product pairs,
 // at the learning rate its sweep chose on dev-like, keeping its checkpoint best there.
 import type { Profile } from "../config/profiles";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { datasetFingerprint } from "../data/manifest";
 import { pairsOf } from "../data/sets";
 import { disposeModel, Model } from "../models/model";
@@ -22,7 +22,7 @@ export function teacherProfile(profile: Profile, lr: number): Profile {
 function teacherRunInputs(profile: Profile, steps: number): Inputs {
   const { sweep: _sweep, ...train } = profile.train.teacher;
   return {
-    data: datasetFingerprint(datasetDir("teacher-pairs", profile.name)),
+    data: datasetFingerprint(datasetDirOf(profile, "teacher-pairs")),
     init: initRecord(profile),
     ...commonInputs(profile, embeddingConfig(profile)),
     train: { ...train, steps },
@@ -36,7 +36,7 @@ export function teacherInputs(profile: Profile): Inputs {
   return {
     ...teacherRunInputs(p, p.train.teacher.steps),
     keep: { rule: CHECKPOINT_RULE, every: profile.train.checkpointEvery },
-    dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)),
+    dev: datasetFingerprint(datasetDirOf(profile, DEV_SET)),
   };
 }
 
@@ -49,7 +49,7 @@ async function teacherRun(
   select?: LoopConfig["select"],
 ): Promise<{ model: Model; result: LoopResult }> {
   const model = modelAtInit(profile, embeddingConfig(profile));
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
+  const pairs = pairsOf(datasetDirOf(profile, "teacher-pairs"));
   const result = await trainLoop(
     model,
     teacherTask(pairs, profile),
@@ -71,7 +71,7 @@ export const teacherLrSweep: Sweep<number, TeacherSweepResult> = {
   stepName: (scale) => `teacher-sweep-lr${scale}x`,
   inputs: (profile, scale) => {
     const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
-    return { ...teacherRunInputs(p, p.train.teacher.sweep.steps), dev: datasetFingerprint(datasetDir(DEV_SET, profile.name)) };
+    return { ...teacherRunInputs(p, p.train.teacher.sweep.steps), dev: datasetFingerprint(datasetDirOf(profile, DEV_SET)) };
   },
   run: async (profile, scale, opts) => {
     const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);

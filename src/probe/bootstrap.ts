@@ -1,6 +1,8 @@
-// How sure is an accuracy? A 95 % percentile bootstrap over the test images: resample the n
-// test images with replacement B times, take the accuracy of each resample, and report the
-// 2.5th and 97.5th percentiles. Seeded, so the same predictions always give the same interval.
+// How sure is an accuracy? A 95 % percentile bootstrap: resample the test set with replacement B
+// times, take the accuracy of each resample, and report the 2.5th and 97.5th percentiles. The unit
+// resampled is the product (every photo of a drawn product comes along): a product's 4-7 photos
+// share its look, so their errors go together, and resampling photos as if independent would
+// make the interval too narrow. Seeded, so the same predictions always give the same interval.
 import { z } from "zod";
 import { mixSeed, rngFrom } from "../data/rng";
 
@@ -13,24 +15,63 @@ export interface BootstrapOptions {
   resamples?: number;
   level?: number;
   seed?: number;
+  /** Each test image's product (its cluster): resample products, not images. Without it every
+   * image is its own product. */
+  clusters?: ArrayLike<number>;
 }
 
-/** Percentile bootstrap interval of the mean of 0/1 outcomes. */
+/** Per-image values summed per cluster: `sums[c]` and `counts[c]` over the images of cluster c
+ * (clusters numbered in order of first appearance). */
+export function clusterSums(values: ArrayLike<number>, clusters?: ArrayLike<number>): { sums: Float64Array; counts: Float64Array } {
+  const n = values.length;
+  if (clusters && clusters.length !== n) throw new Error(`bootstrap: ${clusters.length} product ids for ${n} test images`);
+  const index = new Map<number, number>();
+  const id = Int32Array.from({ length: n }, (_, i) => {
+    const c = clusters ? clusters[i] : i;
+    if (!index.has(c)) index.set(c, index.size);
+    return index.get(c)!;
+  });
+  const sums = new Float64Array(index.size),
+    counts = new Float64Array(index.size);
+  for (let i = 0; i < n; i++) {
+    sums[id[i]] += values[i];
+    counts[id[i]] += 1;
+  }
+  return { sums, counts };
+}
+
+/** The `level` percentile interval of sorted bootstrap statistics. */
+export function percentileInterval(sorted: Float64Array, level = 0.95): Interval {
+  const B = sorted.length;
+  const q = (p: number) => sorted[Math.min(B - 1, Math.max(0, Math.round(p * (B - 1))))];
+  return [q((1 - level) / 2), q(1 - (1 - level) / 2)];
+}
+
+/** Percentile bootstrap interval of the mean of 0/1 outcomes, resampling products (`clusters`)
+ * with all their images: each resample's accuracy is its drawn products' correct images over
+ * their images. */
 export function bootstrapInterval(correct: ArrayLike<number>, opts: BootstrapOptions = {}): Interval {
   const n = correct.length;
   if (n === 0) throw new Error("bootstrapInterval: no test images");
+  const { sums, counts } = clusterSums(correct, opts.clusters);
+  const K = sums.length;
   const B = opts.resamples ?? 2000;
-  const level = opts.level ?? 0.95;
-  const r = rngFrom(mixSeed(opts.seed ?? 0, "bootstrap", n));
+  // Seeded by the number of products alone, so copies of a product's photos draw the same
+  // products (the interval cannot shrink with them); by the images' without products, as before.
+  const r = rngFrom(opts.clusters ? mixSeed(opts.seed ?? 0, "bootstrap-products", K) : mixSeed(opts.seed ?? 0, "bootstrap", n));
   const means = new Float64Array(B);
   for (let b = 0; b < B; b++) {
-    let k = 0;
-    for (let i = 0; i < n; i++) k += correct[Math.floor(r() * n)];
-    means[b] = k / n;
+    let k = 0,
+      m = 0;
+    for (let i = 0; i < K; i++) {
+      const c = Math.floor(r() * K);
+      k += sums[c];
+      m += counts[c];
+    }
+    means[b] = k / m;
   }
   means.sort();
-  const q = (p: number) => means[Math.min(B - 1, Math.max(0, Math.round(p * (B - 1))))];
-  return [q((1 - level) / 2), q(1 - (1 - level) / 2)];
+  return percentileInterval(means, opts.level);
 }
 
 export interface AccuracyWithInterval {

@@ -1,12 +1,14 @@
 // Is row A better than row B? Both were scored on the same test images, so compare them image by
 // image: the difference of their accuracies, with a 95 % interval from a paired bootstrap over
-// the test images. With several training seeds (the same test images each time) the bootstrap is
-// hierarchical: each resample draws the seeds with replacement and, once, the test images with
-// replacement, and averages the per-seed differences over both. McNemar's exact test is the
+// the test products (a drawn product brings all its photos: their errors go together). With
+// several repeats the bootstrap is hierarchical: each resample draws the repeats with
+// replacement and products with replacement (once for all when the repeats scored the same test
+// images, from each drawn repeat's own test draw when they did not), and averages the per-repeat
+// differences over both. McNemar's exact test is the
 // classical test of the same question on one seed, kept beside the interval.
 import { z } from "zod";
 import { mixSeed, rngFrom } from "../data/rng";
-import type { Interval } from "./bootstrap";
+import { clusterSums, Interval, percentileInterval } from "./bootstrap";
 
 /** Per-image 0/1 outcomes (1 = correct) as a compact string, "0110...", one char per image. */
 export const outcomesSchema = z
@@ -36,60 +38,104 @@ export interface PairedDifference {
   /** Mean over seeds of accuracy(A) - accuracy(B). */
   difference: number;
   differenceCI: Interval;
+  /** The standard deviation of the bootstrap's differences: the difference's standard error. */
+  se: number;
+  /** Two-sided bootstrap p-value of "no difference": twice the smaller share of resampled
+   * differences on one side of zero, counted (k + 1) / (B + 1) so that it is never 0. */
+  p: number;
   seeds: number;
   images: number;
+  /** Products resampled (images when no products were given). */
+  products: number;
   /** McNemar's exact two-sided p on the first seed's discordant images. */
   mcnemarP: number;
 }
 
 /** accuracy(a) - accuracy(b) with its hierarchical paired bootstrap interval; a[s] and b[s] are
- * seed s's outcomes on the same images (the same images for every seed). */
+ * seed s's outcomes on that seed's test images. With `clusters` (each image's product), every seed
+ * scored the same images and a resample draws products with all their photos, once for every seed
+ * drawn. With `seedClusters` (one array per seed), each seed scored its own draw of products: a
+ * resample draws the seeds, then, for each seed drawn, products of its own draw. */
 export function pairedDifference(
   a: Outcomes[],
   b: Outcomes[],
-  opts: { resamples?: number; level?: number; seed?: number } = {},
+  opts: { resamples?: number; level?: number; seed?: number; clusters?: ArrayLike<number>; seedClusters?: ArrayLike<number>[] } = {},
 ): PairedDifference {
   const S = a.length;
   if (S === 0 || S !== b.length) throw new Error(`pairedDifference: ${a.length} and ${b.length} seeds; need the same number, at least one`);
+  if (opts.seedClusters && opts.seedClusters.length !== S)
+    throw new Error(`pairedDifference: ${opts.seedClusters.length} seeds' products for ${S} seeds`);
+  // One draw of test images for every seed: the products are resampled once per resample.
+  const shared = !opts.seedClusters || opts.seedClusters.every((c) => sameIds(c, opts.seedClusters![0]));
+  const clusters = opts.clusters ?? opts.seedClusters?.[0];
   const n = a[0].length;
   // d[s][i] in {-1, 0, 1}: image i's outcome difference under seed s.
   const d = a.map((as, s) => {
-    if (as.length !== n || b[s].length !== n)
-      throw new Error(`pairedDifference: seed ${s} has ${as.length} and ${b[s].length} outcomes, expected ${n} (the same test images)`);
+    const ns = shared ? n : as.length;
+    if (as.length !== ns || b[s].length !== ns)
+      throw new Error(
+        `pairedDifference: seed ${s} has ${as.length} and ${b[s].length} outcomes, expected ${ns}${shared ? " (the same test images)" : ""}`,
+      );
     const x = parseOutcomes(as),
       y = parseOutcomes(b[s]);
     return Int8Array.from(x, (v, i) => v - y[i]);
   });
-  const mean = (xs: Int8Array) => xs.reduce((t, v) => t + v, 0) / n;
-  const difference = d.reduce((t, xs) => t + mean(xs), 0) / S;
+  // Per seed, each product's summed difference and its number of photos.
+  const perSeed = d.map((xs, s) => clusterSums(xs, shared ? clusters : opts.seedClusters![s]));
+  const K = perSeed[0].counts.length;
+  const difference = d.reduce((t, xs) => t + xs.reduce((u, v) => u + v, 0) / xs.length, 0) / S;
   const B = opts.resamples ?? 2000;
-  const level = opts.level ?? 0.95;
-  const r = rngFrom(mixSeed(opts.seed ?? 0, "paired", S * 1_000_003 + n));
+  const r = rngFrom(
+    !shared
+      ? mixSeed(opts.seed ?? 0, "paired-draws", S * 1_000_003 + n)
+      : clusters
+        ? mixSeed(opts.seed ?? 0, "paired-products", S * 1_000_003 + K)
+        : mixSeed(opts.seed ?? 0, "paired", S * 1_000_003 + n),
+  );
   const stats = new Float64Array(B);
-  const pick = new Int32Array(n);
-  for (let k = 0; k < B; k++) {
-    for (let i = 0; i < n; i++) pick[i] = Math.floor(r() * n);
-    let total = 0;
-    for (let j = 0; j < S; j++) {
-      const xs = d[S === 1 ? 0 : Math.floor(r() * S)];
-      let t = 0;
-      for (let i = 0; i < n; i++) t += xs[pick[i]];
-      total += t / n;
+  const pick = new Int32Array(Math.max(...perSeed.map((p) => p.counts.length)));
+  /** The mean difference over `k` products drawn from `p`'s (drawn anew unless `again`). */
+  const resampled = (p: { sums: Float64Array; counts: Float64Array }, again: boolean) => {
+    const k = p.counts.length;
+    if (!again) for (let i = 0; i < k; i++) pick[i] = Math.floor(r() * k);
+    let t = 0,
+      m = 0;
+    for (let i = 0; i < k; i++) {
+      t += p.sums[pick[i]];
+      m += p.counts[pick[i]];
     }
+    return t / m;
+  };
+  for (let k = 0; k < B; k++) {
+    if (shared) for (let i = 0; i < K; i++) pick[i] = Math.floor(r() * K);
+    let total = 0;
+    for (let j = 0; j < S; j++) total += resampled(perSeed[S === 1 ? 0 : Math.floor(r() * S)], shared);
     stats[k] = total / S;
   }
+  const mean = stats.reduce((t, v) => t + v, 0) / B;
+  const se = Math.sqrt(stats.reduce((t, v) => t + (v - mean) ** 2, 0) / Math.max(1, B - 1));
+  const below = stats.filter((v) => v <= 0).length,
+    above = stats.filter((v) => v >= 0).length;
   stats.sort();
-  const q = (p: number) => stats[Math.min(B - 1, Math.max(0, Math.round(p * (B - 1))))];
   const first = d[0];
   const better = first.filter((v) => v > 0).length,
     worse = first.filter((v) => v < 0).length;
   return {
     difference,
-    differenceCI: [q((1 - level) / 2), q(1 - (1 - level) / 2)],
+    differenceCI: percentileInterval(stats, opts.level),
+    se,
+    p: Math.min(1, (2 * (Math.min(below, above) + 1)) / (B + 1)),
     seeds: S,
     images: n,
+    products: K,
     mcnemarP: mcnemarExact(better, worse),
   };
+}
+
+function sameIds(x: ArrayLike<number>, y: ArrayLike<number>): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 /** McNemar's exact test: with `b` images only A got right and `c` only B got right, the

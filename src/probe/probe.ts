@@ -6,7 +6,7 @@ import { argmaxRows, fitLogReg, logRegScores } from "./logreg";
 import { knnPredict, nearestClassMeanPredict } from "./neighbours";
 import { outcomesOf, outcomesSchema } from "./paired";
 import type { Profile } from "../config/profiles";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { oneShotOf } from "../data/sets";
 import { embeddingDim, Model } from "../models/model";
 import { embedFiles } from "../train/embed";
@@ -42,7 +42,7 @@ export interface Embedded {
 
 /** A one-shot set's training and test images embedded by `model` (frozen, no augmentation). */
 export async function embedOneShot(profile: Profile, model: Model, set: string): Promise<Embedded> {
-  const data = oneShotOf(datasetDir(set, profile.name));
+  const data = oneShotOf(datasetDirOf(profile, set));
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, quiet: true };
   return {
     train: await embedFiles(model, data.train.files, o),
@@ -55,13 +55,14 @@ export async function embedOneShot(profile: Profile, model: Model, set: string):
   };
 }
 
-/** LR, 1-NN and NCM probes on frozen embeddings, each accuracy with its bootstrap interval
- * (`seed` fixes the resamples). */
+/** LR, 1-NN and NCM probes on frozen embeddings, each accuracy with its bootstrap interval over
+ * the test products (`seed` fixes the resamples). */
 export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
   const t = process.hrtime.bigint();
   const lr = fitLogReg(e.train, e.trainLabels, e.dim, { C });
   const fitMs = Number(process.hrtime.bigint() - t) / 1e6;
-  const score = (pred: Int32Array) => accuracyWithInterval(pred, e.testLabels, { seed });
+  // In a one-shot set a class is one product: its photos are resampled together.
+  const score = (pred: Int32Array) => accuracyWithInterval(pred, e.testLabels, { seed, clusters: e.testLabels });
   const lrPred = argmaxRows(logRegScores(lr, e.test), lr.classes);
   const logreg = score(lrPred);
   const knn = score(knnPredict(e.train, e.trainLabels, e.test, e.dim));

@@ -49,7 +49,9 @@ export function metricsRows(m: Metrics): Row[] {
 }
 
 /** Each paired comparison behind the paper's findings: the finding, its verdict, the pair, the
- * difference in accuracy (fraction) with its interval, McNemar's p of seed 0. */
+ * difference in accuracy (fraction) with its interval over test products, its p-value before and
+ * after Holm's correction, the difference it could have detected (MDD), the paper's own
+ * difference, McNemar's p of seed 0, and the comparison's verdict after Holm. */
 export function findingsRows(m: Metrics): Row[] {
   return m.findings.flatMap((f): Row[] =>
     f.comparisons.length
@@ -62,6 +64,10 @@ export function findingsRows(m: Metrics): Row[] {
           difference: c.difference,
           low: c.differenceCI[0],
           high: c.differenceCI[1],
+          p: c.p ?? null,
+          holmP: c.adjustedP ?? null,
+          mdd: c.mdd ?? null,
+          paper: c.paperDifference ?? null,
           mcnemarP: c.mcnemarP,
           comparison: c.verdict,
           seeds: f.seeds,
@@ -76,6 +82,10 @@ export function findingsRows(m: Metrics): Row[] {
             difference: null,
             low: null,
             high: null,
+            p: null,
+            holmP: null,
+            mdd: null,
+            paper: null,
             mcnemarP: null,
             comparison: null,
             seeds: f.seeds,

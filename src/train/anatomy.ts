@@ -6,7 +6,7 @@
 // can write the loss out from the raw embeddings and compare it with the step's own value.
 import { tf } from "../engine/tf";
 import { Profile } from "../config/profiles";
-import { datasetDir } from "../data/generate";
+import { datasetDirOf } from "../data/generate";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { contrastMasks, pairLabels } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
@@ -91,7 +91,7 @@ async function oneStep<B>(
  * `model`, which then takes one optimiser step on it: pass a model you can spend. */
 export async function teacherBatchAnatomy(profile: Profile, model: Model, optimizer: OptimizerConfig, step = 0): Promise<BatchAnatomy> {
   const t = profile.train.teacher;
-  const task = teacherTask(pairsOf(datasetDir("teacher-pairs", profile.name)), profile);
+  const task = teacherTask(pairsOf(datasetDirOf(profile, "teacher-pairs")), profile);
   const batch = await task.batch(step);
   const B = batch.x.shape[0];
   const labels = pairLabels(B / 2);
@@ -167,8 +167,8 @@ export async function studentBatchAnatomy(
   optimizer: OptimizerConfig,
   step = 0,
 ): Promise<StudentBatchAnatomy> {
-  const pairs = pairsOf(datasetDir("teacher-pairs", profile.name));
-  const { files } = filesOf(datasetDir("student-pseudo", profile.name));
+  const pairs = pairsOf(datasetDirOf(profile, "teacher-pairs"));
+  const { files } = filesOf(datasetDirOf(profile, "student-pseudo"));
   const task = studentTask(pairs, files, targets, profile);
   const b = await task.batch(step);
   const n = b.pairs.shape[0] / 2;
@@ -230,7 +230,7 @@ export async function finetuneBatchAnatomy(
   variant: FinetuneVariant,
   step = 0,
 ): Promise<FinetuneBatchAnatomy> {
-  const data = oneShotOf(datasetDir(set, profile.name));
+  const data = oneShotOf(datasetDirOf(profile, set));
   if (model.config.classes !== data.classes)
     throw new Error(`finetuneBatchAnatomy: the model classifies ${model.config.classes} classes, ${set} has ${data.classes}`);
   const task = finetuneTask(data, variant, profile);
