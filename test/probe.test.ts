@@ -5,6 +5,8 @@ import * as path from "node:path";
 import { argmaxRows, fitLogReg, logRegScores, logRegWeights } from "../src/probe/logreg";
 import { accuracy, knnPredict, l2NormalizeRows, nearestClassMeanPredict } from "../src/probe/neighbours";
 import { randomArray } from "./helpers";
+import { selectC } from "../src/probe/probe";
+import { pastTheEdge } from "../src/util/grid";
 
 const FIX = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "test", "fixtures", "sklearn_logreg.json"), "utf8"));
 
@@ -73,4 +75,45 @@ test("symmetric eigen-decomposition reconstructs its matrix; PCA scores carry th
   const scores = pcaProject(x32, n, d, 2);
   const got = [0, 1].map((k) => scores.reduce((s, r) => s + r[k] ** 2, 0)).sort((a, b) => b - a);
   got.forEach((g, k) => assert.ok(Math.abs(g - top[k]) < 1e-3 * Math.max(1, top[k]), `component ${k}: ${g} vs ${top[k]}`));
+});
+
+test("pastTheEdge: one step past the edge a choice is on, by the grid's own ratio; nothing inside", () => {
+  assert.equal(pastTheEdge([0.1, 1, 10, 100], 100), 1000);
+  assert.equal(pastTheEdge([100, 0.1, 10, 1], 0.1), 0.01);
+  assert.equal(pastTheEdge([0.5, 1, 2], 2), 4);
+  assert.equal(pastTheEdge([0.1, 1, 10, 100], 10), undefined);
+  assert.equal(pastTheEdge([1], 1), undefined);
+});
+
+test("selectC: a C chosen on the grid's edge widens the grid once and says so; the choice is among every C tried", () => {
+  // Four classes, one training point each, test points near them: any C separates them, so the
+  // tie goes to the C nearest 1, the grid's top edge here, and one more C past it is tried.
+  const K = 4,
+    d = 8;
+  const train = l2NormalizeRows(randomArray(K * d, 5), d);
+  const noise = randomArray(3 * K * d, 6);
+  const test = l2NormalizeRows(
+    Float32Array.from({ length: 3 * K * d }, (_, i) => train[(Math.floor(i / d) % K) * d + (i % d)] + 0.05 * noise[i]),
+    d,
+  );
+  const e = {
+    train,
+    test,
+    trainLabels: Int32Array.from({ length: K }, (_, i) => i),
+    testLabels: Int32Array.from({ length: 3 * K }, (_, i) => i % K),
+    trainFiles: [],
+    testFiles: [],
+    dim: d,
+  };
+  const { selection } = selectC(e, [1e-6, 1e-5]);
+  assert.deepEqual(selection.widened, [1e-4]);
+  assert.deepEqual(
+    selection.tried.map((t) => t.C),
+    [1e-6, 1e-5, 1e-4],
+  );
+  const best = Math.max(...selection.tried.map((t) => t.devAccuracy));
+  assert.equal(selection.tried.find((t) => t.C === selection.chosen)!.devAccuracy, best);
+  assert.match(selection.rule, /widens it once/);
+  const inside = selectC(e, [1e-6, 1, 1e6]);
+  if (inside.selection.chosen === 1) assert.equal(inside.selection.widened, undefined);
 });

@@ -15,7 +15,7 @@ import { ANALYSIS } from "./findings";
 import { cached, freshness, Freshness, Inputs } from "../util/fingerprint";
 import { disposeModel, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
-import { embedOneShot, probe, PROBE_C_GRID, selectC } from "../probe/probe";
+import { embedOneShot, probe, PROBE_C_GRID, PROBE_C_RULE, selectC } from "../probe/probe";
 import { bootstrapInterval } from "../probe/bootstrap";
 import { parseOutcomes } from "../probe/paired";
 import { Metrics, EvaluationMeta, Selection } from "./metrics";
@@ -98,6 +98,7 @@ function evaluationInputs(profile: Profile): {
     representations: reps,
     imageSize: profile.imageSize,
     probeGrid: PROBE_C_GRID,
+    probeRule: PROBE_C_RULE,
     recipe,
     finetune: ft,
     analysis: ANALYSIS,
@@ -208,7 +209,7 @@ export async function evaluate(profile: Profile, opts: StepOptions = {}): Promis
     let model: Model | undefined;
     const embedded = async (set: EvalSet) => embedOneShot(profile, (model ??= await representation.model(profile)), set);
     try {
-      const dev = await cached(file(DEV_SET), keyOf(DEV_SET, PROBE_C_GRID), async () =>
+      const dev = await cached(file(DEV_SET), { ...keyOf(DEV_SET, PROBE_C_GRID), rule: PROBE_C_RULE }, async () =>
         selectC(await embedded(DEV_SET), PROBE_C_GRID, profile.seed),
       );
       probes[DEV_SET][which] = dev.scores;

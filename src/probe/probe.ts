@@ -10,6 +10,7 @@ import { datasetDirOf } from "../data/generate";
 import { oneShotOf } from "../data/sets";
 import { embeddingDim, Model } from "../models/model";
 import { embedFiles } from "../train/embed";
+import { pastTheEdge } from "../util/grid";
 
 const fraction = z.number().min(0).max(1);
 
@@ -83,28 +84,37 @@ export function probe(e: Embedded, C = 1, seed = 0): ProbeScores {
 
 /** scikit-learn's default C = 1 and a decade either side, and one beyond. */
 export const PROBE_C_GRID = [0.1, 1, 10, 100];
+/** How C is chosen from the grid on dev-like (recorded with each choice and in the cache keys). */
+export const PROBE_C_RULE =
+  "highest dev-like LR accuracy (the C nearest 1 on a tie); a choice on the grid's edge widens it once, a decade past that edge";
 
 /** The LR probe's C as chosen on dev-like: each C tried with its dev accuracy, and the rule. */
 export const cSelectionSchema = z.looseObject({
   tried: z.array(z.looseObject({ C: z.number(), devAccuracy: z.number() })),
   chosen: z.number(),
   rule: z.string(),
+  /** The C tried past the grid's edge because the grid's own choice fell on it. */
+  widened: z.array(z.number()).optional(),
 });
 export interface CSelection extends z.infer<typeof cSelectionSchema> {}
 
 /** The LR probe's C chosen on a dev set's embeddings: the highest dev accuracy, the C nearest
- * to the default 1 on a tie. Returns the choice and the dev scores at the chosen C. */
+ * to the default 1 on a tie; a choice on the grid's edge widens the grid once (util/grid.ts).
+ * Returns the choice and the dev scores at the chosen C. */
 export function selectC(dev: Embedded, grid = PROBE_C_GRID, seed = 0): { selection: CSelection; scores: ProbeScores } {
   const runs = grid.map((C) => ({ C, scores: probe(dev, C, seed) }));
   const closer = (a: number, b: number) => Math.abs(Math.log(a)) <= Math.abs(Math.log(b));
-  const best = runs.reduce((a, b) =>
-    b.scores.logreg > a.scores.logreg || (b.scores.logreg === a.scores.logreg && !closer(a.C, b.C)) ? b : a,
-  );
+  const bestOf = () =>
+    runs.reduce((a, b) => (b.scores.logreg > a.scores.logreg || (b.scores.logreg === a.scores.logreg && !closer(a.C, b.C)) ? b : a));
+  const beyond = pastTheEdge(grid, bestOf().C);
+  if (beyond !== undefined) runs.push({ C: beyond, scores: probe(dev, beyond, seed) });
+  const best = bestOf();
   return {
     selection: {
       tried: runs.map((r) => ({ C: r.C, devAccuracy: r.scores.logreg })),
       chosen: best.C,
-      rule: "highest dev-like LR accuracy (the C nearest 1 on a tie)",
+      rule: PROBE_C_RULE,
+      ...(beyond !== undefined ? { widened: [beyond] } : {}),
     },
     scores: best.scores,
   };
