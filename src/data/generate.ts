@@ -43,8 +43,8 @@ function product(seed: number, name: DatasetName, brand: number, variant: number
   return productSpec(seed, (BRAND_OFFSET[name] + brand) * variants + variant, variants, name === "pretrain-corpus" ? "pretrain" : "main");
 }
 
-/** The sets the paper's tables report: drawn apart from the rest (`testDrawSeed`). */
-const TEST_SETS: readonly string[] = ["grozi-like", "capg-like"];
+/** The one-shot test sets the paper's tables report: drawn apart from the rest (`testDrawSeed`). */
+export const TEST_SETS = ["capg-like", "grozi-like"] as const;
 
 /** The seed the test sets are drawn from: `data.testSeed` (else the profile's `seed`), plus 1000
  * per repeat, so that each repeat of `--seeds N` scores its own draw of test products and photos
@@ -54,9 +54,13 @@ export function testDrawSeed(profile: Profile): number {
   return (profile.data.testSeed ?? profile.seed) + 1000 * profile.repeat;
 }
 
+/** The seed dataset `name` is drawn from: the test draw's for a test set, else the profile's. */
+const drawSeed = (name: string, profile: Profile) =>
+  (TEST_SETS as readonly string[]).includes(name) ? testDrawSeed(profile) : profile.seed;
+
 function plan(name: DatasetName, profile: Profile): { spec: Record<string, unknown>; jobs: Job[] } {
   const d = profile.data;
-  const seed = TEST_SETS.includes(name) ? testDrawSeed(profile) : profile.seed;
+  const seed = drawSeed(name, profile);
   const size = d.storeSize;
   const r = rngFrom(mixSeed(seed, name, "plan"));
   const other = (k: number) => [
@@ -157,7 +161,7 @@ export function datasetDir(name: string, profileName: string): string {
  * imported under that name (a real one) has one draw: it is always read from the first. */
 export function datasetDirOf(profile: Profile, name: string): string {
   const own = datasetDir(name, profile.name);
-  const seed = TEST_SETS.includes(name) ? testDrawSeed(profile) : profile.seed;
+  const seed = drawSeed(name, profile);
   if (seed === profile.seed || isImported(own)) return own;
   return path.join(paths.datasets, profile.name, `test-draw-${seed}`, name);
 }

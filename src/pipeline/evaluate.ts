@@ -16,8 +16,6 @@ import { cached, freshness, Freshness, Inputs } from "../util/fingerprint";
 import { disposeModel, Model } from "../models/model";
 import { accuracy, knnPredict } from "../probe/neighbours";
 import { embedOneShot, probe, PROBE_C_GRID, PROBE_C_RULE, selectC } from "../probe/probe";
-import { bootstrapInterval } from "../probe/bootstrap";
-import { parseOutcomes } from "../probe/paired";
 import { Metrics, EvaluationMeta, Selection } from "./metrics";
 import { falseNegativesPerBatch } from "../train/teacher";
 import { reportPath } from "../util/reports";
@@ -67,11 +65,6 @@ export function testProducts(profile: Profile): TestProducts {
   ) as unknown as TestProducts;
 }
 
-/** A fine-tune's accuracy interval over its test products (its run kept the outcomes). */
-function overProducts(r: FinetuneResult, products: ArrayLike<number>, seed: number): FinetuneResult {
-  return { ...r, accuracyCI: bootstrapInterval(parseOutcomes(r.outcomes), { clusters: products, seed }) };
-}
-
 /** What the metrics are made from, once every step they read is finished: the one-shot sets,
  * each representation's weights, the recipe chosen on dev and the fine-tune results. */
 function evaluationInputs(profile: Profile): {
@@ -82,13 +75,12 @@ function evaluationInputs(profile: Profile): {
 } {
   const recipe = chosenRecipe(profile);
   const ft = {} as Metrics["finetune"];
-  const products = testProducts(profile);
   for (const set of ONE_SHOT_SETS) {
     ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
     for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
       const k = keptFinetune(profile, set, variant, recipe.chosen, undefined);
       if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
-      ft[set][variant] = overProducts(k.result, products[set], profile.seed);
+      ft[set][variant] = k.result;
     }
   }
   const reps = Object.fromEntries(representationStages().map(([which, r]) => [which, r.inputs(profile)]));

@@ -11,10 +11,10 @@ import { oneShotOf } from "../data/sets";
 import { datasetFingerprint } from "../data/manifest";
 import { loadCheckpoint } from "../models/checkpoint";
 import { disposeModel, ModelConfig } from "../models/model";
-import { accuracyWithInterval, intervalSchema } from "../probe/bootstrap";
+import { accuracyWithInterval, bootstrapInterval, Interval, intervalSchema } from "../probe/bootstrap";
 import { accuracy } from "../probe/neighbours";
 import { argmaxRows } from "../probe/logreg";
-import { outcomesOf, outcomesSchema } from "../probe/paired";
+import { outcomesOf, outcomesSchema, parseOutcomes } from "../probe/paired";
 import { embedFiles } from "../train/embed";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { LoopResult, trainLoop } from "../train/loop";
@@ -132,8 +132,22 @@ export function keptFinetune(
     }
     attempts.push(attemptOf(kept.result, file, profile.train.finetune.batch));
     if (attempts[k].converged || k === FINETUNE_EXTRA_CYCLES)
-      return { result: { ...kept.result, attempts, converged: attempts[k].converged } };
+      return {
+        result: {
+          ...kept.result,
+          accuracyCI: overProducts(profile, set, kept.result.outcomes),
+          attempts,
+          converged: attempts[k].converged,
+        },
+      };
   }
+}
+
+/** A fine-tune's test accuracy interval over the set's products, from its outcomes: as runFinetune
+ * makes it, and the same for a result kept from before intervals counted products. */
+function overProducts(profile: Profile, set: EvalSet, outcomes: string): Interval {
+  const products = oneShotOf(datasetDirOf(profile, set)).test.labels;
+  return bootstrapInterval(parseOutcomes(outcomes), { clusters: products, seed: profile.seed });
 }
 
 /** A dev-set sweep run is named by its recipe; a test-set run uses the recipe dev chose. */
@@ -226,7 +240,8 @@ export async function runFinetune(
   });
   const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
   const pred = argmaxRows(await embedFiles(model, data.test.files, o), data.classes);
-  const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed });
+  // In a one-shot set a class is one product: its photos are resampled together.
+  const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed, clusters: data.test.labels });
   const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
   disposeModel(model);
   return {

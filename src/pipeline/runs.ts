@@ -9,7 +9,7 @@ import * as path from "path";
 import { tf } from "../engine/tf";
 import { projectKernelsOn } from "../engine/native-kernels";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
-import { datasetDirOf } from "../data/generate";
+import { datasetDirOf, TEST_SETS } from "../data/generate";
 import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
 import { Freshness, hashOf, Inputs } from "../util/fingerprint";
@@ -127,7 +127,7 @@ export function commonInputs(profile: Profile, config: ModelConfig): Inputs {
 }
 
 /** The one-shot test sets the paper's tables report, and the one where settings are chosen. */
-export const ONE_SHOT_SETS = ["capg-like", "grozi-like"] as const;
+export const ONE_SHOT_SETS = TEST_SETS;
 export type OneShotSet = (typeof ONE_SHOT_SETS)[number];
 export const DEV_SET = "dev-like" as const;
 export type EvalSet = OneShotSet | typeof DEV_SET;

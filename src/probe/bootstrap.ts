@@ -20,9 +20,15 @@ export interface BootstrapOptions {
   clusters?: ArrayLike<number>;
 }
 
+/** Per-cluster totals of per-image values. */
+export interface ClusterSums {
+  sums: Float64Array;
+  counts: Float64Array;
+}
+
 /** Per-image values summed per cluster: `sums[c]` and `counts[c]` over the images of cluster c
  * (clusters numbered in order of first appearance). */
-export function clusterSums(values: ArrayLike<number>, clusters?: ArrayLike<number>): { sums: Float64Array; counts: Float64Array } {
+export function clusterSums(values: ArrayLike<number>, clusters?: ArrayLike<number>): ClusterSums {
   const n = values.length;
   if (clusters && clusters.length !== n) throw new Error(`bootstrap: ${clusters.length} product ids for ${n} test images`);
   const index = new Map<number, number>();
@@ -40,6 +46,22 @@ export function clusterSums(values: ArrayLike<number>, clusters?: ArrayLike<numb
   return { sums, counts };
 }
 
+/** One resample's clusters: `pick[0..k)` drawn from [0, k) with replacement. */
+export function drawClusters(r: () => number, pick: Int32Array, k: number): void {
+  for (let i = 0; i < k; i++) pick[i] = Math.floor(r() * k);
+}
+
+/** The mean over the images of the clusters `pick[0..k)` (their sums over their images). */
+export function meanOfPicked(c: ClusterSums, pick: Int32Array, k: number): number {
+  let t = 0,
+    m = 0;
+  for (let i = 0; i < k; i++) {
+    t += c.sums[pick[i]];
+    m += c.counts[pick[i]];
+  }
+  return t / m;
+}
+
 /** The `level` percentile interval of sorted bootstrap statistics. */
 export function percentileInterval(sorted: Float64Array, level = 0.95): Interval {
   const B = sorted.length;
@@ -53,22 +75,17 @@ export function percentileInterval(sorted: Float64Array, level = 0.95): Interval
 export function bootstrapInterval(correct: ArrayLike<number>, opts: BootstrapOptions = {}): Interval {
   const n = correct.length;
   if (n === 0) throw new Error("bootstrapInterval: no test images");
-  const { sums, counts } = clusterSums(correct, opts.clusters);
-  const K = sums.length;
+  const c = clusterSums(correct, opts.clusters);
+  const K = c.sums.length;
   const B = opts.resamples ?? 2000;
   // Seeded by the number of products alone, so copies of a product's photos draw the same
   // products (the interval cannot shrink with them); by the images' without products, as before.
   const r = rngFrom(opts.clusters ? mixSeed(opts.seed ?? 0, "bootstrap-products", K) : mixSeed(opts.seed ?? 0, "bootstrap", n));
   const means = new Float64Array(B);
+  const pick = new Int32Array(K);
   for (let b = 0; b < B; b++) {
-    let k = 0,
-      m = 0;
-    for (let i = 0; i < K; i++) {
-      const c = Math.floor(r() * K);
-      k += sums[c];
-      m += counts[c];
-    }
-    means[b] = k / m;
+    drawClusters(r, pick, K);
+    means[b] = meanOfPicked(c, pick, K);
   }
   means.sort();
   return percentileInterval(means, opts.level);

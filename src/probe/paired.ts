@@ -8,7 +8,7 @@
 // classical test of the same question on one seed, kept beside the interval.
 import { z } from "zod";
 import { mixSeed, rngFrom } from "../data/rng";
-import { clusterSums, Interval, percentileInterval } from "./bootstrap";
+import { clusterSums, drawClusters, Interval, meanOfPicked, percentileInterval } from "./bootstrap";
 
 /** Per-image 0/1 outcomes (1 = correct) as a compact string, "0110...", one char per image. */
 export const outcomesSchema = z
@@ -94,22 +94,15 @@ export function pairedDifference(
   );
   const stats = new Float64Array(B);
   const pick = new Int32Array(Math.max(...perSeed.map((p) => p.counts.length)));
-  /** The mean difference over `k` products drawn from `p`'s (drawn anew unless `again`). */
-  const resampled = (p: { sums: Float64Array; counts: Float64Array }, again: boolean) => {
-    const k = p.counts.length;
-    if (!again) for (let i = 0; i < k; i++) pick[i] = Math.floor(r() * k);
-    let t = 0,
-      m = 0;
-    for (let i = 0; i < k; i++) {
-      t += p.sums[pick[i]];
-      m += p.counts[pick[i]];
-    }
-    return t / m;
-  };
   for (let k = 0; k < B; k++) {
-    if (shared) for (let i = 0; i < K; i++) pick[i] = Math.floor(r() * K);
+    // Shared: one draw of products for every seed drawn; else each seed drawn draws its own.
+    if (shared) drawClusters(r, pick, K);
     let total = 0;
-    for (let j = 0; j < S; j++) total += resampled(perSeed[S === 1 ? 0 : Math.floor(r() * S)], shared);
+    for (let j = 0; j < S; j++) {
+      const p = perSeed[S === 1 ? 0 : Math.floor(r() * S)];
+      if (!shared) drawClusters(r, pick, p.counts.length);
+      total += meanOfPicked(p, pick, p.counts.length);
+    }
     stats[k] = total / S;
   }
   const mean = stats.reduce((t, v) => t + v, 0) / B;
