@@ -18,7 +18,8 @@ export { profileSchema, profileProblems } from "./config/schema";
 export { DATASET_NAMES, datasetDir, datasetDirOf, generateAll, testDrawSeed } from "./data/generate";
 export { readManifest, resolveItem } from "./data/manifest";
 export { filesOf, oneShotOf, pairsOf } from "./data/sets";
-export { galleryJpeg, thumbnails } from "./data/gallery";
+export { galleryJpeg, augmentedGalleryJpeg, thumbnails } from "./data/gallery";
+export { studentNoiseAugment, TRAIN_AUGMENT } from "./data/images";
 export { rngFrom, mixSeed } from "./data/rng";
 
 // ---- models: ResNeXt + LCA, checkpoints ---------------------------------------------------------
@@ -27,6 +28,7 @@ export type { Model, ModelConfig } from "./models/model";
 export { loadCheckpoint } from "./models/checkpoint";
 export { featureMapSize, resolveArch, PRESETS } from "./models/resnext";
 export { gapPool, lcaKernel } from "./models/lca";
+export { survival } from "./models/noise";
 export { largestBatch, checkStepFits } from "./models/memory";
 
 // ---- losses and the miner -----------------------------------------------------------------------

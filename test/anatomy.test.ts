@@ -12,7 +12,6 @@ import { pairBatches, pairLossFromEmbeddings } from "../src/train/teacher";
 import { filesOf, pairsOf } from "../src/data/sets";
 import { datasetDir } from "../src/data/generate";
 import { createModel, disposeModel, embedForward, embeddingDim } from "../src/models/model";
-import { dropEmbeddings } from "../src/train/student";
 import { smoothL1Loss } from "../src/losses/regression";
 import { lcaBruteForce } from "../src/models/lca";
 import { oneShotOf } from "../src/data/sets";
@@ -97,15 +96,18 @@ test("batch anatomy: the teacher's batch, its similarities, roles and per-anchor
     for (const p of [st.before, st.after])
       assert.ok(Math.abs(p.loss - (s.alpha * p.supcon + (1 - s.alpha) * p.smoothl1)) < 1e-5 * Math.max(1, p.loss));
     assert.notEqual(st.after.loss, st.before.loss);
-    // Its embeddings, dropout mask and targets rebuild the step's loss through the library's pieces.
+    // Its embeddings (under the step's noise) and targets rebuild the step's loss through the library's pieces.
     const rows = st.pairFiles.length + st.pseudoFiles.length;
     const np = st.pairFiles.length / 2;
     assert.equal(st.embeddings.length, rows * st.dim);
+    assert.equal(st.cleanEmbeddings.length, rows * st.dim);
     assert.equal(st.targets.length, st.pseudoFiles.length * st.dim);
-    assert.equal(st.dropMask?.length, s.dropout > 0 ? rows * st.dim : undefined);
+    assert.deepEqual(st.noise && { dropPath: st.noise.dropPath, dropout: st.noise.dropout }, { dropPath: s.dropPath, dropout: s.dropout });
+    // The noise inside the network moves the embeddings off the clean ones.
+    const largest = Math.max(...st.embeddings.map((v, i) => Math.abs(v - st.cleanEmbeddings[i])));
+    assert.ok(largest > 1e-3, `noisy and clean embeddings differ by at most ${largest}`);
     const rebuilt = tf.tidy(() => {
-      const mask = st.dropMask ? tf.tensor2d(st.dropMask, [rows, st.dim]) : undefined;
-      const z = dropEmbeddings(tf.tensor2d(st.embeddings, [rows, st.dim]), mask);
+      const z = tf.tensor2d(st.embeddings, [rows, st.dim]);
       const zp = tf.slice(z, [0, 0], [2 * np, -1]) as tf.Tensor2D;
       const zu = tf.slice(z, [2 * np, 0], [-1, -1]);
       const scale = Math.sqrt(st.dim);

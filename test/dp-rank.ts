@@ -1,7 +1,8 @@
 // One rank of test/data-parallel.test.ts's gradient check, started by the test with RANK,
 // WORLD_SIZE, MASTER_ADDR and MASTER_PORT set (as a file under test/ it is also loaded by the test
 // runner, with none of them: then it does nothing). For one stage's objective (DP_TASK: the
-// teacher's SupCon with hard negatives, the student's SupCon + Smooth L1 with embedding dropout,
+// teacher's SupCon with hard negatives, the student's SupCon + Smooth L1 under its noise inside the network
+// (each image's masks drawn as its row of the whole batch, on whichever rank computes it),
 // or the LCA + MaxEnt fine-tune's on class logits), each rank computes from the same seeded model
 // and batch (a) one process's step on the whole batch and (b) its data-parallel step on its
 // slice, and writes both models (weights and running statistics) to DP_OUT/rank-R.json, with the
@@ -14,6 +15,7 @@ import { joinProcessGroup, worldFromEnv } from "../src/engine/process-group";
 import { getProfile } from "../src/config/profiles";
 import type { OneShot, Pair } from "../src/data/sets";
 import { createModel, disposeModel, Model, ModelConfig } from "../src/models/model";
+import type { ModelNoise } from "../src/models/noise";
 import type { ResNeXtConfig } from "../src/models/resnext";
 import type { LossFromEmbeddings } from "../src/train/embedding-grad";
 import { Optimizer } from "../src/train/optimizer";
@@ -21,7 +23,7 @@ import { dataParallelStep, rankRows } from "../src/train/data-parallel";
 import { forwardOf } from "../src/train/forward";
 import { finetuneTask } from "../src/train/finetune";
 import { localStep } from "../src/train/step-runners";
-import { dropoutMask, studentTask } from "../src/train/student";
+import { studentTask } from "../src/train/student";
 import { pairLossFromEmbeddings } from "../src/train/teacher";
 import { randomArray } from "./helpers";
 
@@ -31,7 +33,7 @@ const IMAGES = 10; // uneven slices for 3 ranks
 const S = 32;
 
 /** A stage's objective on the network's outputs for IMAGES images, its model, and what to free. */
-function stage(kind: string): { config: Partial<ModelConfig>; objective: LossFromEmbeddings; free: tf.Tensor[] } {
+function stage(kind: string): { config: Partial<ModelConfig>; objective: LossFromEmbeddings; free: tf.Tensor[]; noise?: ModelNoise } {
   if (kind === "teacher")
     return {
       config: { arch: SMALL },
@@ -43,16 +45,15 @@ function stage(kind: string): { config: Partial<ModelConfig>; objective: LossFro
     const [m, dim] = [4, 16];
     const n = (IMAGES - m) / 2;
     const pairs = Array.from({ length: n }, (_, i) => ({ a: `a${i}`, b: `b${i}`, product: i })) as unknown as Pair[];
-    const noisy = { ...profile, train: { ...profile.train, student: { ...profile.train.student, dropout: 0.2 } } };
-    const task = studentTask(pairs, ["u0", "u1", "u2", "u3"], { dim, data: randomArray(m * dim, 4) }, noisy);
+    const task = studentTask(pairs, ["u0", "u1", "u2", "u3"], { dim, data: randomArray(m * dim, 4) }, profile);
     const targets = tf.tidy(() => tf.div(tf.tensor2d(randomArray(m * dim, 4), [m, dim]), 3) as tf.Tensor2D);
-    const dropMask = dropoutMask(IMAGES, dim, 0.2, 5);
     const empty = () => tf.zeros([0, 1, 1, 3]) as tf.Tensor4D;
-    const batch = { pairs: empty(), pseudo: empty(), targets, dropMask, files: [] };
+    const batch = { pairs: empty(), pseudo: empty(), targets, files: [] };
     return {
       config: { arch: SMALL, projDim: dim },
       objective: (z) => task.objective(z, batch),
-      free: [batch.pairs, batch.pseudo, targets, ...(dropMask ? [dropMask] : [])],
+      free: [batch.pairs, batch.pseudo, targets],
+      noise: { dropPath: 0.3, dropout: 0.3, seed: 5 },
     };
   }
   // The LCA + MaxEnt fine-tune: logits of 3 classes, the images labelled 0, 1, 2, 0, ...
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
   const output = kind === "finetune" ? "logits" : "embedding";
   const forward = forwardOf(output);
   const x = tf.tensor4d(randomArray(IMAGES * S * S * 3, 7), [IMAGES, S, S, 3]);
-  const { config, objective, free } = stage(kind);
+  const { config, objective, free, noise } = stage(kind);
   const snapshot = (m: Model) => Object.fromEntries([...m.params].map(([n, v]) => [n, Array.from(v.dataSync())]));
   const sgd = () => new Optimizer({ kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
 
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
   const oneLoss = localStep(
     one,
     oneOpt,
-    () => objective(forward(one, x, true)),
+    () => objective(forward(one, x, true, noise)),
     0.1,
     () => undefined,
     {},
@@ -94,9 +95,9 @@ async function main(): Promise<void> {
   const step = dataParallelStep(dp, dpOpt, group, IMAGES, output);
   const [begin, end] = rankRows(IMAGES, world.rank, world.size);
   const mine = tf.slice(x, [begin, 0, 0, 0], [end - begin, -1, -1, -1]) as tf.Tensor4D;
-  const dpLoss = await step(mine, objective, 0.1, () => undefined, {});
+  const dpLoss = await step(mine, objective, 0.1, () => undefined, {}, noise);
   const result = { oneLoss, dpLoss, one: snapshot(one), dp: snapshot(dp), tensorsBefore: tf.memory().numTensors, tensorsAfter: 0 };
-  for (let k = 0; k < 3; k++) await step(mine, objective, 0.1, () => undefined, {});
+  for (let k = 0; k < 3; k++) await step(mine, objective, 0.1, () => undefined, {}, noise);
   result.tensorsAfter = tf.memory().numTensors;
   fs.writeFileSync(path.join(process.env.DP_OUT!, `rank-${world.rank}.json`), JSON.stringify(result));
   [oneOpt, dpOpt].forEach((o) => o.dispose());

@@ -118,6 +118,7 @@ test("notebook outputs at cpu-profile sizes stay within each notebook's budget (
       pseudoFiles: files.slice(0, s.pseudoPerBatch),
       alpha: s.alpha,
       embeddings: new Float32Array((2 * s.pairsPerBatch + s.pseudoPerBatch) * 8),
+      cleanEmbeddings: new Float32Array((2 * s.pairsPerBatch + s.pseudoPerBatch) * 8),
       dim: 8,
       targets: new Float32Array(s.pseudoPerBatch * 8),
       targetCosine: Array.from({ length: s.pseudoPerBatch }, () => r()),

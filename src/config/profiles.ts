@@ -76,10 +76,13 @@ const BASE: Profile = {
       hardRatio: 0.5,
       sweep: { steps: 40, lrScales: LR_SCALES },
     },
-    // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; the
-    // student sees as many images as the teacher did (150 x 64).
+    // Half of each batch pairs (2 x 16 images), half pseudolabels (32): the paper's mix; 300
+    // steps are two passes over the 4,800 unlabeled images (Noisy Student trains over its pool
+    // several times), twice the images the teacher saw. The noise: Noisy Student's stochastic
+    // depth (the last block kept with probability 0.8) and RandAugment at torchvision's default
+    // (2 operations at magnitude 9, the RandAugment paper's ResNet-50 setting).
     student: {
-      steps: 150,
+      steps: 300,
       pairsPerBatch: 16,
       pseudoPerBatch: 32,
       lr: 0.05,
@@ -87,6 +90,8 @@ const BASE: Profile = {
       beta: 1,
       start: "teacher",
       dropout: 0.3,
+      dropPath: 0.2,
+      randAugment: { ops: 2, magnitude: 9 },
       sweep: { steps: 40, candidates: studentCandidates(), lrScales: [0.5, 2] },
     },
     // As many images as the teacher saw (300 x 32 = 150 x 64).

@@ -67,7 +67,9 @@ const trainSizes = z.strictObject({
   }),
   /** The noisy student: `start` and `alpha` are the values the dev sweep chose (chosenStudent
    * in pipeline/runs.ts sets them per candidate; a different value is refused, overrides.ts);
-   * `dropout` is the rate on its embeddings. */
+   * its noise (Noisy Student's three) is `dropout` before the last 1x1 conv and `dropPath`, the
+   * last block's stochastic-depth rate (models/noise.ts), and RandAugment on its inputs
+   * (`randAugment`: `ops` operations a picture at `magnitude` of 30, data/randaugment.ts). */
   student: z.strictObject({
     steps: count,
     pairsPerBatch: count,
@@ -77,6 +79,8 @@ const trainSizes = z.strictObject({
     beta: rate,
     start: studentStart,
     dropout: z.number().min(0).lt(1),
+    dropPath: z.number().min(0).lt(1),
+    randAugment: z.strictObject({ ops: z.number().int().min(0), magnitude: z.number().int().min(0).max(30) }),
     sweep: studentSweep,
   }),
   /** The whole network from `init`, on the one-shot training images with augmentation; the

@@ -1,6 +1,8 @@
 // Contact sheets of dataset images, for notebooks, composed with sharp. JPEG: they are photo
 // mosaics, and a PNG of one (~3 bytes a pixel) made a saved notebook weigh megabytes.
 import sharp from "sharp";
+import { Augment, decodeRgb } from "./images";
+import { rngFrom } from "./rng";
 
 export async function galleryJpeg(
   files: string[],
@@ -33,4 +35,29 @@ export async function thumbnails(files: string[], side = 48): Promise<string[]> 
         `data:image/jpeg;base64,${(await sharp(f).resize(side, side).removeAlpha().jpeg({ quality: 70 }).toBuffer()).toString("base64")}`,
     ),
   );
+}
+
+/** One image decoded `seeds.length` times through `augment` (each seed its own draw), as a grid:
+ * what a training step's input noise does to a picture. */
+export async function augmentedGalleryJpeg(
+  file: string,
+  augment: Augment,
+  seeds: number[],
+  opts: { cols: number; tile: number; quality?: number },
+): Promise<Buffer> {
+  const { cols, tile } = opts;
+  const tiles = await Promise.all(
+    seeds.map(async (seed, i) => ({
+      input: await sharp(await decodeRgb(file, tile, augment, rngFrom(seed)), { raw: { width: tile, height: tile, channels: 3 } })
+        .png()
+        .toBuffer(),
+      left: (i % cols) * tile,
+      top: Math.floor(i / cols) * tile,
+    })),
+  );
+  const rows = Math.ceil(seeds.length / cols);
+  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } })
+    .composite(tiles)
+    .jpeg({ quality: opts.quality ?? 85 })
+    .toBuffer();
 }

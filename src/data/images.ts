@@ -6,6 +6,7 @@ import sharp from "sharp";
 import { Rng, uniform } from "./rng";
 import { IMAGENET_MEAN, IMAGENET_STD, InputConfig } from "./input-config";
 import { resizeShorterAndCrop } from "./resample";
+import { randAugment, RandAugmentConfig } from "./randaugment";
 
 export { IMAGENET_MEAN, IMAGENET_STD };
 
@@ -99,13 +100,17 @@ export interface Augment {
   saturation: number;
   hue: number;
   blurProb: number;
+  /** RandAugment after the rest (data/randaugment.ts): the noisy student's input noise. */
+  randAugment?: RandAugmentConfig;
 }
 
 /** Every training step's augmentation (pretraining, teacher, fine-tunes). */
 export const TRAIN_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturation: 0.4, hue: 20, blurProb: 0.3 };
-/** The noisy student's (Xie et al. 2020): stronger than the teacher's, which saw TRAIN_AUGMENT
- * and labels clean images. */
-export const STUDENT_NOISE_AUGMENT: Augment = { cropMin: 0.5, brightness: 0.45, saturation: 0.6, hue: 30, blurProb: 0.5 };
+/** The noisy student's (Xie et al. 2020): the teacher's augmentation, then RandAugment at the
+ * profile's strength; the teacher saw TRAIN_AUGMENT alone and labels clean images. */
+export function studentNoiseAugment(randAugment: RandAugmentConfig): Augment {
+  return { ...TRAIN_AUGMENT, randAugment };
+}
 
 /** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation; without
  * augmentation, `input` may ask for torchvision's shorter-side resize and centre crop. */
@@ -136,11 +141,15 @@ export async function decodeRgb(file: string, size: number, aug?: Augment, r?: R
   } else {
     img = img.resize(size, size, { fit: "fill" });
   }
+  let rgb: Buffer;
   try {
-    return await img.removeAlpha().raw().toBuffer();
+    rgb = await img.removeAlpha().raw().toBuffer();
   } catch (e) {
     throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
   }
+  if (!aug?.randAugment || !r) return rgb;
+  const { data } = randAugment({ data: rgb, width: size, height: size }, aug.randAugment, r).pixels;
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** uint8 RGB pixels -> normalised float32 ((x / 255 - mean) / std), written into `out` at `offset`. */

@@ -5,6 +5,7 @@ import { backboneForward, backboneSpecs, outputChannels, resolveArch, ResNeXtCon
 import { classifierSpecs, classify, embed, pool, Pooling, projectionSpecs } from "./heads";
 import { countParams, createParams, disposeParams, ParamSpec, Params } from "./params";
 import type { InputConfig } from "../data/input-config";
+import type { ModelNoise } from "./noise";
 
 export interface ModelConfig {
   /** A preset name (resnext.ts PRESETS) or a full backbone config. */
@@ -58,19 +59,19 @@ export function paramCounts(config: ModelConfig): { backbone: number; head: numb
   return { backbone, head: total - backbone, total };
 }
 
-/** Images [N, H, W, 3] (normalised) -> pooled features [N, C]. */
-export function features(m: Model, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-  return pool(m.config.pooling, backboneForward(m.params, m.backbone, x, training));
+/** Images [N, H, W, 3] (normalised) -> pooled features [N, C]; `noise` (training only): noise.ts. */
+export function features(m: Model, x: tf.Tensor4D, training: boolean, noise?: ModelNoise): tf.Tensor2D {
+  return pool(m.config.pooling, backboneForward(m.params, m.backbone, x, training, noise));
 }
 
 /** Images -> L2-normalised embeddings [N, D]. */
-export function embedForward(m: Model, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-  return embed(m.params, features(m, x, training), m.config.projDim);
+export function embedForward(m: Model, x: tf.Tensor4D, training: boolean, noise?: ModelNoise): tf.Tensor2D {
+  return embed(m.params, features(m, x, training, noise), m.config.projDim);
 }
 
 /** Images -> class logits [N, classes]. */
-export function logitsForward(m: Model, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+export function logitsForward(m: Model, x: tf.Tensor4D, training: boolean, noise?: ModelNoise): tf.Tensor2D {
   if (!m.config.classes) throw new Error("this model has no classifier (classes = 0)");
-  const f = features(m, x, training);
+  const f = features(m, x, training, noise);
   return classify(m.params, m.config.projDim ? embed(m.params, f, m.config.projDim) : f);
 }

@@ -13,6 +13,7 @@
 import { tf } from "../engine/tf";
 import { convBn, maxPool3x3s2 } from "./layers";
 import { countParams, ParamSpec, Params } from "./params";
+import { keepMask, maskSeed, ModelNoise, survival } from "./noise";
 
 export interface ResNeXtConfig {
   name: string;
@@ -186,18 +187,39 @@ export function featureMapSize(size: number, cfg: Pick<ResNeXtConfig, "stemPool"
   return s;
 }
 
-function bottleneck(params: Params, cfg: ResNeXtConfig, b: BlockPlan, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+function bottleneck(
+  params: Params,
+  cfg: ResNeXtConfig,
+  b: BlockPlan,
+  x: tf.Tensor4D,
+  training: boolean,
+  noise?: { keep: number; seed: number; rows?: number[]; dropout?: { rate: number; seed: number } },
+): tf.Tensor4D {
   const p = b.prefix;
   let out = convBn(params, `${p}.conv1.weight`, `${p}.bn1`, x, 1, 1, training, true);
   out = convBn(params, `${p}.conv2.weight`, `${p}.bn2`, out, b.stride, cfg.groups, training, true);
+  if (noise?.dropout?.rate) out = tf.mul(out, keepMask(out.shape, 1 - noise.dropout.rate, noise.dropout.seed, noise.rows)) as tf.Tensor4D;
   const shortcut = b.downsample ? convBn(params, `${p}.downsample.0.weight`, `${p}.downsample.1`, x, b.stride, 1, training, false) : x;
-  return convBn(params, `${p}.conv3.weight`, `${p}.bn3`, out, 1, 1, training, true, shortcut); // relu(bn3(conv3) + shortcut)
+  if (!noise || noise.keep >= 1) return convBn(params, `${p}.conv3.weight`, `${p}.bn3`, out, 1, 1, training, true, shortcut); // relu(bn3(conv3) + shortcut)
+  const branch = convBn(params, `${p}.conv3.weight`, `${p}.bn3`, out, 1, 1, training, false);
+  return tf.relu(tf.add(tf.mul(branch, keepMask([x.shape[0], 1, 1, 1], noise.keep, noise.seed, noise.rows)), shortcut)) as tf.Tensor4D;
 }
 
-/** x: [N, H, W, 3] normalised images -> final feature map F: [N, H/32, W/32, 2048]. */
-export function backboneForward(params: Params, cfg: ResNeXtConfig, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+/** x: [N, H, W, 3] normalised images -> final feature map F: [N, H/32, W/32, 2048]. With `noise`
+ * (training only), stochastic depth in every block and dropout before the last 1x1 conv (noise.ts). */
+export function backboneForward(params: Params, cfg: ResNeXtConfig, x: tf.Tensor4D, training: boolean, noise?: ModelNoise): tf.Tensor4D {
   let h = convBn(params, "conv1.weight", "bn1", x, 2, 1, training, true);
   if (cfg.stemPool !== false) h = maxPool3x3s2(h);
-  for (const b of blockPlan(cfg)) h = bottleneck(params, cfg, b, h, training);
+  const plan = blockPlan(cfg);
+  const on = training && noise && (noise.dropPath > 0 || noise.dropout > 0) ? noise : undefined;
+  plan.forEach((b, i) => {
+    const blockNoise = on && {
+      keep: survival(on.dropPath, i, plan.length),
+      seed: maskSeed(on, i),
+      rows: on.rows,
+      dropout: i === plan.length - 1 ? { rate: on.dropout, seed: maskSeed(on, plan.length) } : undefined,
+    };
+    h = bottleneck(params, cfg, b, h, training, blockNoise);
+  });
   return h;
 }

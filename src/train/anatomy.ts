@@ -10,6 +10,7 @@ import { datasetDirOf } from "../data/generate";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { contrastMasks, pairLabels } from "../losses/supcon";
 import { embedForward, Model } from "../models/model";
+import type { ModelNoise } from "../models/noise";
 import { backboneForward } from "../models/resnext";
 import { pool } from "../models/heads";
 import { withoutRunningStatUpdates } from "../models/layers";
@@ -72,9 +73,11 @@ async function oneStep<B>(
       optimizer.lr,
       () => undefined,
       parts,
+      task.noise?.(batch),
     );
+    // After the step: the same images under the same noise.
     const after = tf.tidy(() => {
-      const out = task.objective(forwardOf(task.output ?? "embedding")(model, x, true), batch);
+      const out = task.objective(forwardOf(task.output ?? "embedding")(model, x, true, task.noise?.(batch)), batch);
       return {
         loss: out.loss.dataSync()[0],
         parts: Object.fromEntries(Object.entries(out.parts ?? {}).map(([k, v]) => [k, v.dataSync()[0]])),
@@ -142,12 +145,14 @@ export interface StudentBatchAnatomy {
   /** [M]: unlabeled images whose targets are the teacher's embeddings (the pseudolabels). */
   pseudoFiles: string[];
   alpha: number;
-  /** [2N + M, D] row-major: the student's clean embeddings of the batch (training mode), pairs
-   * first; the objective sees them after `dropMask`. */
+  /** [2N + M, D] row-major: the student's embeddings of the batch as its step computes them
+   * (training mode, under `noise`), pairs first: what the objective sees. */
   embeddings: Float32Array;
+  /** [2N + M, D] the same images' embeddings without the noise inside the network. */
+  cleanEmbeddings: Float32Array;
   dim: number;
-  /** [2N + M, D] the embedding dropout mask of this step (0 or 1 / (1 - rate)); absent at rate 0. */
-  dropMask?: Float32Array;
+  /** The step's noise inside the network (models/noise.ts); absent when the profile sets none. */
+  noise?: ModelNoise;
   /** [M, D] the pseudolabels of the unlabeled images: the teacher's clean embeddings. */
   targets: Float32Array;
   /** [M] cos(student embedding, teacher pseudolabel) per unlabeled image: 1 is a perfect copy. */
@@ -174,12 +179,16 @@ export async function studentBatchAnatomy(
   const n = b.pairs.shape[0] / 2;
   try {
     // The student's embeddings as its step computes them: pairs and unlabeled images in one pass.
-    const seen = tf.tidy(() => {
-      const z = embedForward(model, task.images(b), true);
-      return { z, cos: tf.sum(tf.mul(tf.slice(z, [2 * n, 0], [-1, -1]), b.targets), 1) };
-    });
+    // Batch norm takes this batch's statistics, as in the step, but its running estimates wait for the step.
+    const seen = withoutRunningStatUpdates(() =>
+      tf.tidy(() => {
+        const x = task.images(b);
+        const z = embedForward(model, x, true, task.noise?.(b));
+        return { z, clean: embedForward(model, x, true), cos: tf.sum(tf.mul(tf.slice(z, [2 * n, 0], [-1, -1]), b.targets), 1) };
+      }),
+    );
     const targetCosine = Array.from(seen.cos.dataSync());
-    const [embeddings, dim] = [seen.z.dataSync() as Float32Array, seen.z.shape[1]];
+    const [embeddings, cleanEmbeddings, dim] = [seen.z.dataSync() as Float32Array, seen.clean.dataSync() as Float32Array, seen.z.shape[1]];
     tf.dispose(seen);
     const step1 = await oneStep(model, optimizer, task, b);
     const parts = (p: Measured): LossParts => ({ loss: p.loss, supcon: p.parts.supcon, smoothl1: p.parts.smoothl1 });
@@ -189,8 +198,9 @@ export async function studentBatchAnatomy(
       pseudoFiles: b.files.slice(2 * n),
       alpha: profile.train.student.alpha,
       embeddings,
+      cleanEmbeddings,
       dim,
-      dropMask: b.dropMask?.dataSync() as Float32Array | undefined,
+      noise: task.noise?.(b),
       targets: b.targets.dataSync() as Float32Array,
       targetCosine,
       before,

@@ -14,6 +14,7 @@
 import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { Model } from "../models/model";
+import { ModelNoise, noiseRows, rowRange } from "../models/noise";
 import { paramGrads } from "../models/params";
 import { LossFromEmbeddings, lossAndEmbeddingGrad } from "./embedding-grad";
 import { forwardOf, Output } from "./forward";
@@ -39,7 +40,7 @@ export function chunkedGrads(
   model: Model,
   x: tf.Tensor4D,
   lossFromZ: LossFromEmbeddings,
-  opts: { chunk: number; training?: boolean; output?: Output },
+  opts: { chunk: number; training?: boolean; output?: Output; noise?: ModelNoise },
 ): ChunkedGrads {
   const forward = forwardOf(opts.output ?? "embedding");
   const training = opts.training ?? true;
@@ -48,7 +49,7 @@ export function chunkedGrads(
 
   // 1. z for every chunk; only the first chunk's batch statistics update the running averages.
   const zs = ranges.map(([b, e], k) => {
-    const run = () => tf.tidy(() => forward(model, slice(b, e), training));
+    const run = () => tf.tidy(() => forward(model, slice(b, e), training, noiseRows(opts.noise, rowRange(b, e))));
     return k === 0 ? run() : withoutRunningStatUpdates(run);
   });
   // 2. The loss over the whole batch and its gradient with respect to every embedding.
@@ -67,7 +68,9 @@ export function chunkedGrads(
     for (const [b, e] of ranges) {
       const g = tf.slice(dz, [b, 0], [e - b, -1]);
       const { value: v, grads } = paramGrads(model.params, () =>
-        withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, slice(b, e), training), g)) as tf.Scalar),
+        withoutRunningStatUpdates(
+          () => tf.sum(tf.mul(forward(model, slice(b, e), training, noiseRows(opts.noise, rowRange(b, e))), g)) as tf.Scalar,
+        ),
       );
       for (const [name, gr] of Object.entries(grads)) {
         if (summed[name]) {

@@ -15,6 +15,7 @@ import { tf } from "../engine/tf";
 import type { ProcessGroup } from "../engine/process-group";
 import { withGlobalBatchStats } from "../models/layers";
 import type { Model } from "../models/model";
+import { noiseRows, rowRange } from "../models/noise";
 import { paramGrads } from "../models/params";
 import { forwardOf, Output } from "./forward";
 import type { Optimizer } from "./optimizer";
@@ -98,14 +99,14 @@ export function dataParallelStep(model: Model, opt: Optimizer, group: ProcessGro
   const sum = (v: Float32Array) => group.allreduce(v);
   const [begin, end] = rankRows(n, group.rank, group.size);
   if (end === begin) throw new Error(`rank ${group.rank} of ${group.size}: a batch of ${n} images leaves it none; use fewer ranks`);
-  return async (mine, objective, lr, guard, parts) => {
+  return async (mine, objective, lr, guard, parts, noise) => {
     if (mine.shape[0] !== end - begin)
       throw new Error(
         `rank ${group.rank} of ${group.size}: handed ${mine.shape[0]} images, where its rows of ${n} are ${begin} to ${end - 1}`,
       );
     const { value, grads } = paramGrads(model.params, () =>
       withGlobalBatchStats(sum, () => {
-        const out = objective(gatherRows(group, forward(model, mine, true), n));
+        const out = objective(gatherRows(group, forward(model, mine, true, noiseRows(noise, rowRange(begin, end))), n));
         for (const [k, v] of Object.entries(out.parts ?? {})) parts[k] = v.dataSync()[0];
         return out.loss;
       }),

@@ -2,9 +2,12 @@
 // pooled features) and the forward pass that gives it: the step runners share the choice.
 import { embedForward, features, logitsForward, Model } from "../models/model";
 import type { tf } from "../engine/tf";
+import type { ModelNoise } from "../models/noise";
 
 export type Output = "embedding" | "logits" | "features";
 
-export function forwardOf(output: Output): (m: Model, x: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+export type Forward = (m: Model, x: tf.Tensor4D, training: boolean, noise?: ModelNoise) => tf.Tensor2D;
+
+export function forwardOf(output: Output): Forward {
   return output === "logits" ? logitsForward : output === "features" ? features : embedForward;
 }

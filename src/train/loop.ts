@@ -8,6 +8,7 @@ import { tf } from "../engine/tf";
 import { engineLabel, projectKernelsOn } from "../engine/native-kernels";
 import { loadCheckpoint, readCheckpointMeta, recoverCheckpoint, saveCheckpoint } from "../models/checkpoint";
 import type { Model } from "../models/model";
+import type { ModelNoise } from "../models/noise";
 import { ensureDir, writeJsonAtomic } from "../util/paths";
 import { Progress } from "../util/progress";
 import { Optimizer, OptimizerConfig } from "./optimizer";
@@ -41,6 +42,9 @@ export interface TrainTask<B> {
   /** The loss from the network's outputs z for `images(batch)` (training mode); extra named
    * scalars go into the history. */
   objective(z: tf.Tensor2D, batch: B): { loss: tf.Scalar; parts?: Record<string, tf.Scalar> };
+  /** Noise inside the network for this batch's forward pass (models/noise.ts: the noisy
+   * student's stochastic depth and dropout); none when absent. */
+  noise?(batch: B): ModelNoise | undefined;
   /** A short description of a batch for error messages (e.g. its image files). */
   describe(batch: B): string;
   dispose(batch: B): void;
@@ -262,7 +266,7 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       };
       const x = task.images(batch);
       try {
-        lossValue = await runStep(x, (z) => task.objective(z, batch), lr, guard, parts);
+        lossValue = await runStep(x, (z) => task.objective(z, batch), lr, guard, parts, task.noise?.(batch));
       } finally {
         x.dispose();
         task.dispose(batch);

@@ -7,6 +7,7 @@ import { tf } from "../engine/tf";
 import { selectBackend } from "../engine/backend";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { createModel, Model, ModelConfig } from "../models/model";
+import type { ModelNoise } from "../models/noise";
 import { paramGrads } from "../models/params";
 import { Optimizer, OptimizerConfig } from "./optimizer";
 import { forwardOf, Output } from "./forward";
@@ -24,6 +25,8 @@ export interface InitMessage {
 let model: Model;
 let opt: Optimizer;
 let x: tf.Tensor4D | undefined;
+/** The noise of the step in progress: the backward pass recomputes the forward with the same masks. */
+let noise: ModelNoise | undefined;
 let forward: ReturnType<typeof forwardOf>;
 
 const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
@@ -43,10 +46,11 @@ const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
     return "ready";
   },
   /** First pass: embeddings of this replica's images (batch-norm statistics updated here). */
-  forward(m: { x: Float32Array; shape: [number, number, number, number] }) {
+  forward(m: { x: Float32Array; shape: [number, number, number, number]; noise?: ModelNoise }) {
     x?.dispose();
     x = tf.tensor4d(m.x, m.shape);
-    const z = tf.tidy(() => forward(model, x!, true));
+    noise = m.noise;
+    const z = tf.tidy(() => forward(model, x!, true, noise));
     const data = z.dataSync() as Float32Array;
     z.dispose();
     return data;
@@ -55,7 +59,7 @@ const handlers: Record<string, (m: any) => Promise<unknown> | unknown> = {
   backward(m: { dz: Float32Array; dim: number }) {
     const dz = tf.tensor2d(m.dz, [x!.shape[0], m.dim]);
     const { value, grads } = paramGrads(model.params, () =>
-      withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, x!, true), dz)) as tf.Scalar),
+      withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, x!, true, noise), dz)) as tf.Scalar),
     );
     const out: Record<string, Float32Array> = {};
     for (const [name, g] of Object.entries(grads)) out[name] = g.dataSync() as Float32Array;

@@ -10,6 +10,7 @@ import { Worker } from "worker_threads";
 import { tf } from "../engine/tf";
 import { withoutRunningStatUpdates } from "../models/layers";
 import { Model } from "../models/model";
+import { ModelNoise, noiseRows } from "../models/noise";
 import { paramGrads } from "../models/params";
 import { nativeConvolutionsOn, setNativeThreads } from "../engine/native-kernels";
 import { forwardOf, Output } from "./forward";
@@ -94,13 +95,15 @@ export async function parallelStep(
   lr: number,
   onLoss?: (loss: number) => void,
   output: Output = "embedding",
+  noise?: ModelNoise,
 ): Promise<ParallelStepResult> {
   const forward = forwardOf(output);
   const { mine, theirs } = halves(x.shape[0]);
+  const [ours, theirNoise] = [noiseRows(noise, mine), noiseRows(noise, theirs)]; // each image's masks as in one pass
   const [xa, xb] = tf.tidy(() => [tf.gather(x, mine), tf.gather(x, theirs)]) as [tf.Tensor4D, tf.Tensor4D];
   try {
-    const remoteZ = replica.call<Float32Array>("forward", { x: xb.dataSync(), shape: xb.shape });
-    const za = tf.tidy(() => forward(model, xa, true));
+    const remoteZ = replica.call<Float32Array>("forward", { x: xb.dataSync(), shape: xb.shape, noise: theirNoise });
+    const za = tf.tidy(() => forward(model, xa, true, ours));
     const zbData = await remoteZ;
     const D = za.shape[1];
     // Embeddings back in batch order, then dL/dz for all of them.
@@ -120,7 +123,7 @@ export async function parallelStep(
     tf.dispose([za, value, dz]);
     const remoteGrads = replica.call<Record<string, Float32Array>>("backward", { dz: dzb.dataSync(), dim: D });
     const local = paramGrads(model.params, () =>
-      withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true), dza)) as tf.Scalar),
+      withoutRunningStatUpdates(() => tf.sum(tf.mul(forward(model, xa, true, ours), dza)) as tf.Scalar),
     );
     const theirsGrads = await remoteGrads;
     const summed: Record<string, tf.Tensor> = {};

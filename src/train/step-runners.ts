@@ -1,7 +1,7 @@
 // How one optimiser step computes a task's objective on a batch's images: three runners, one
 // rule for batch norm. Each takes the images x, the objective on the network's outputs z, the
-// learning rate, a guard on the loss (called before any update) and a record for the loss's
-// named parts; each returns the loss.
+// learning rate, a guard on the loss (called before any update), a record for the loss's
+// named parts and the batch's noise in the model, if any (models/noise.ts); each returns the loss.
 //
 //   local    one forward pass over the whole batch, differentiated in this thread;
 //   chunked  the gradient cache (chunked.ts): z chunk by chunk, dL/dz on all of z, then each
@@ -16,6 +16,7 @@
 // pass: a stage cannot split its batch into groups with statistics of their own.
 import { tf } from "../engine/tf";
 import type { Model } from "../models/model";
+import type { ModelNoise } from "../models/noise";
 import { paramGrads } from "../models/params";
 import { chunkedGrads } from "./chunked";
 import type { LossFromEmbeddings } from "./embedding-grad";
@@ -29,6 +30,7 @@ export type StepRunner = (
   lr: number,
   guard: (loss: number) => void,
   parts: Record<string, number>,
+  noise?: ModelNoise,
 ) => Promise<number>;
 
 /** One step in this thread: gradients of `loss`, the guard, then the update. Returns the loss. */
@@ -61,15 +63,15 @@ export function stepRunner(model: Model, opt: Optimizer, o: { chunk: number; rep
   const output = o.output ?? "embedding";
   if (o.replica) {
     const replica = o.replica;
-    return async (x, objective, lr, guard, parts) => {
-      const r = await parallelStep(model, opt, replica, x, objective, lr, guard, output);
+    return async (x, objective, lr, guard, parts, noise) => {
+      const r = await parallelStep(model, opt, replica, x, objective, lr, guard, output, noise);
       Object.assign(parts, r.parts);
       return r.loss;
     };
   }
   if (o.chunk) {
-    return async (x, objective, lr, guard, parts) => {
-      const r = chunkedGrads(model, x, objective, { chunk: o.chunk, output });
+    return async (x, objective, lr, guard, parts, noise) => {
+      const r = chunkedGrads(model, x, objective, { chunk: o.chunk, output, noise });
       try {
         Object.assign(parts, r.parts);
         guard(r.loss);
@@ -81,5 +83,6 @@ export function stepRunner(model: Model, opt: Optimizer, o: { chunk: number; rep
     };
   }
   const forward = forwardOf(output);
-  return async (x, objective, lr, guard, parts) => localStep(model, opt, () => objective(forward(model, x, true)), lr, guard, parts);
+  return async (x, objective, lr, guard, parts, noise) =>
+    localStep(model, opt, () => objective(forward(model, x, true, noise)), lr, guard, parts);
 }

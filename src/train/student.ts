@@ -4,15 +4,16 @@
 // Both embeddings are unit vectors; they are compared scaled by sqrt(D) so that per-element
 // differences are O(1) and Smooth L1's beta keeps its usual meaning.
 // The student is the noised one, as in Noisy Student (Xie et al. 2020): the teacher labelled
-// clean images, the student sees them with stronger augmentation (STUDENT_NOISE_AUGMENT) and
-// with dropout on its embeddings (each element kept with probability 1 - dropout, scaled, then
-// the embedding renormalised). The masks are drawn per step from the run's seed, so a resumed
-// or chunked step draws the same ones.
+// clean images; the student sees them through RandAugment on top of the teacher's augmentation
+// (data/randaugment.ts) and with noise inside its network, stochastic depth in every block and
+// dropout before its last 1x1 conv (models/noise.ts). Every mask and operation is drawn from the
+// run's seed and the step, so a resumed or chunked step draws the same ones.
 import { tf } from "../engine/tf";
 import { Profile, trainSeed } from "../config/profiles";
-import { STUDENT_NOISE_AUGMENT } from "../data/images";
-import { mixSeed, rngFrom } from "../data/rng";
+import { studentNoiseAugment } from "../data/images";
+import { mixSeed } from "../data/rng";
 import type { Model } from "../models/model";
+import type { ModelNoise } from "../models/noise";
 import { forwardOf } from "./forward";
 import { batchAt, loadBatch, rowsWithin } from "../data/loader";
 import { Pair } from "../data/sets";
@@ -24,18 +25,14 @@ export interface StudentBatch {
   pairs: tf.Tensor4D;
   pseudo: tf.Tensor4D;
   targets: tf.Tensor2D;
-  /** [2N + M, D] dropout mask on the embeddings (0 or 1 / (1 - rate)); absent at rate 0. */
-  dropMask?: tf.Tensor2D;
+  /** The step's noise inside the network; absent when the profile sets none. */
+  noise?: ModelNoise;
   files: string[];
 }
 
-/** Embedding dropout: z * mask, renormalised to unit length. */
-export function dropEmbeddings(z: tf.Tensor2D, mask?: tf.Tensor2D): tf.Tensor2D {
-  if (!mask) return z;
-  return tf.tidy(() => {
-    const d = tf.mul(z, mask);
-    return tf.div(d, tf.maximum(tf.norm(d, 2, 1, true), 1e-12)) as tf.Tensor2D;
-  });
+/** Step `step`'s noise inside the network, from the run's `seed`. */
+export function studentNoise(s: Profile["train"]["student"], seed: number, step: number): ModelNoise | undefined {
+  return s.dropPath > 0 || s.dropout > 0 ? { dropPath: s.dropPath, dropout: s.dropout, seed: mixSeed(seed, "noise", step) } : undefined;
 }
 
 function combineWith(s: Profile["train"]["student"], dim: number) {
@@ -59,6 +56,7 @@ export function studentTask(
   const size = profile.imageSize;
   const seed = trainSeed(profile) + 1;
   const combine = combineWith(s, targets.dim);
+  const augment = studentNoiseAugment(s.randAugment);
   return {
     imagesPerStep: 2 * n + m,
     async batch(step, rows) {
@@ -67,8 +65,8 @@ export function studentTask(
       const pairFiles = [...pi.map((i) => pairs[i].a), ...pi.map((i) => pairs[i].b)];
       const uFiles = ui.map((i) => pseudoFiles[i]);
       const [px, ux] = await Promise.all([
-        loadBatch(pairFiles, { size, augment: STUDENT_NOISE_AUGMENT, seed }, step, rowsWithin(rows, 0, 2 * n)),
-        loadBatch(uFiles, { size, augment: STUDENT_NOISE_AUGMENT, seed: seed + 7 }, step, rowsWithin(rows, 2 * n, m)),
+        loadBatch(pairFiles, { size, augment, seed }, step, rowsWithin(rows, 0, 2 * n)),
+        loadBatch(uFiles, { size, augment, seed: seed + 7 }, step, rowsWithin(rows, 2 * n, m)),
       ]);
       const t = new Float32Array(m * targets.dim);
       ui.forEach((i, k) => t.set(targets.data.subarray(i * targets.dim, (i + 1) * targets.dim), k * targets.dim));
@@ -76,37 +74,27 @@ export function studentTask(
         pairs: px,
         pseudo: ux,
         targets: tf.tensor2d(t, [m, targets.dim]),
-        dropMask: dropoutMask(2 * n + m, targets.dim, s.dropout, mixSeed(seed, "dropout", step)),
+        noise: studentNoise(s, seed, step),
         files: [...pairFiles, ...uFiles],
       };
     },
     // Pairs and unlabeled images go through the network together (one batch for batch norm).
     images: (b) => tf.concat([b.pairs, b.pseudo], 0) as tf.Tensor4D,
+    noise: (b) => b.noise,
     objective: (z, b) => {
-      const [zp, zu] = tf.split(dropEmbeddings(z, b.dropMask), [2 * n, m], 0) as [tf.Tensor2D, tf.Tensor2D];
+      const [zp, zu] = tf.split(z, [2 * n, m], 0) as [tf.Tensor2D, tf.Tensor2D];
       return combine(pairLossFromEmbeddings(zp, n, { ...profile.train.teacher }), zu, b.targets);
     },
     describe: (b) => `${b.files.slice(0, 3).join(", ")} ... (${b.files.length} images)`,
-    dispose: (b) => tf.dispose([b.pairs, b.pseudo, b.targets, ...(b.dropMask ? [b.dropMask] : [])]),
+    dispose: (b) => tf.dispose([b.pairs, b.pseudo, b.targets]),
   };
-}
-
-/** A [rows, dim] inverted-dropout mask: 0 with probability `rate`, else 1 / (1 - rate). */
-export function dropoutMask(rows: number, dim: number, rate: number, seed: number): tf.Tensor2D | undefined {
-  if (rate <= 0) return undefined;
-  const r = rngFrom(seed);
-  const keep = 1 / (1 - rate);
-  return tf.tensor2d(
-    Float32Array.from({ length: rows * dim }, () => (r() < rate ? 0 : keep)),
-    [rows, dim],
-  );
 }
 
 /** The two terms' gradient norms with respect to the embeddings, unweighted, on one batch: how
  * far apart they are says what alpha does (logged by the dev sweep). */
 export function termGradientNorms(model: Model, task: TrainTask<StudentBatch>, b: StudentBatch): { supcon: number; smoothl1: number } {
   return tf.tidy(() => {
-    const z = forwardOf("embedding")(model, task.images(b), true);
+    const z = forwardOf("embedding")(model, task.images(b), true, task.noise?.(b));
     const norm = (part: string) => {
       const g = tf.grad((zz: tf.Tensor) => task.objective(zz as tf.Tensor2D, b).parts![part])(z);
       return tf.norm(g).dataSync()[0];
