@@ -54,8 +54,8 @@ export {
 export type { Sweep } from "./pipeline/sweep";
 export { ONE_SHOT_SETS, DEV_SET, EVAL_SETS, ckptDir, runDir, initialModel, embeddingConfig, sgdConfig } from "./pipeline/runs";
 export type { OneShotSet, EvalSet, StepOptions } from "./pipeline/runs";
-export { teacherLrSweep, chosenTeacher, teacherProfile } from "./pipeline/teacher-runs";
-export { studentStartSweep, studentLrSweep, chosenStudent, studentProfile } from "./pipeline/student-runs";
+export { teacherLrSweep, teacherEdgeSweep, chosenTeacher, teacherProfile } from "./pipeline/teacher-runs";
+export { studentStartSweep, studentLrSweep, studentEdgeSweep, chosenStudent, studentProfile } from "./pipeline/student-runs";
 export { finetuneRecipeSweep, chosenRecipe, finetuneName } from "./pipeline/finetune-runs";
 export type { FinetuneResult } from "./pipeline/finetune-runs";
 export { FINETUNE_VARIANTS, type FinetuneVariant } from "./train/finetune";

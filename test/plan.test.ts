@@ -11,7 +11,8 @@ import { pipelinePlan } from "../src/pipeline/evaluate";
 import { CHILD, inTempTree } from "./helpers";
 
 const ROOT = path.join(__dirname, "..", "..");
-const teacherSweepNames = (p: Profile) => p.train.teacher.sweep.lrScales.map((x) => `teacher-sweep-lr${x}x`);
+// The grid's runs, then the step that widens it once when the choice is on its edge.
+const teacherSweepNames = (p: Profile) => [...p.train.teacher.sweep.lrScales.map((x) => `teacher-sweep-lr${x}x`), "teacher-sweep-edge"];
 const statusOf = (p: Profile) => Object.fromEntries(planSteps(p).map((r) => [r.step, r.status === "cached" ? "cached" : r.why]));
 
 test("the table lists every dependency before the steps that read it, and each step once", () => {
@@ -28,8 +29,8 @@ test("the table lists every dependency before the steps that read it, and each s
     "student-sweep-teacher-a0.1",
     "student-sweep-pretrained-a0.1",
   ];
-  const lrSweep = ["student-sweep-lr0.5x", "student-sweep-lr2x"];
-  const teacherSweep = ["teacher-sweep-lr0.5x", "teacher-sweep-lr1x", "teacher-sweep-lr2x"];
+  const lrSweep = ["student-sweep-lr0.5x", "student-sweep-lr2x", "student-sweep-edge"];
+  const teacherSweep = ["teacher-sweep-lr0.5x", "teacher-sweep-lr1x", "teacher-sweep-lr2x", "teacher-sweep-edge"];
   assert.deepEqual(
     table.find((s) => s.name === "teacher")!.dependencies,
     ["teacher-pairs", "dev-like", "pretrain", ...teacherSweep],
@@ -43,6 +44,12 @@ test("the table lists every dependency before the steps that read it, and each s
   );
   assert.deepEqual(table.find((s) => s.name === sweep[0])!.dependencies, ["teacher-pairs", "pseudolabels", "dev-like", "pretrain"]);
   assert.deepEqual(table.find((s) => s.name === lrSweep[0])!.dependencies, sweep, "the second stage waits for the first");
+  assert.deepEqual(
+    table.find((s) => s.name === "teacher-sweep-edge")!.dependencies,
+    teacherSweep.slice(0, 3),
+    "the widening waits for the grid",
+  );
+  assert.deepEqual(table.find((s) => s.name === "student-sweep-edge")!.dependencies, [...sweep, ...lrSweep.slice(0, 2)]);
   assert.deepEqual(table.find((s) => s.name === "finetune-capg-like-gap")!.dependencies, [
     "capg-like",
     "pretrain",
@@ -68,12 +75,15 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
       const p = getProfile("smoke");
       const fresh = statusOf(p);
       assert.equal(fresh["teacher-pairs"], "not generated yet");
-      assert.equal(fresh.teacher, "after teacher-pairs, dev-like, pretrain, teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x");
+      assert.equal(
+        fresh.teacher,
+        "after teacher-pairs, dev-like, pretrain, teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x, teacher-sweep-edge",
+      );
       assert.equal(
         fresh.student,
-        "after teacher-pairs, pseudolabels, dev-like, pretrain, student-sweep-teacher-a0.5, student-sweep-pretrained-a0.5, student-sweep-teacher-a0.1, student-sweep-pretrained-a0.1, student-sweep-lr0.5x, student-sweep-lr2x",
+        "after teacher-pairs, pseudolabels, dev-like and 8 more", // eleven: the table names three
       );
-      assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 25 more$/);
+      assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 27 more$/);
 
       await ensureStep(p, "teacher", { quiet: true });
       const after = statusOf(p);
@@ -88,7 +98,7 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
       const c = statusOf(changed);
       assert.equal(c.pretrain, "cached");
       assert.equal(c["teacher-sweep-lr1x"], "inputs changed (train)");
-      assert.equal(c.teacher, "after teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x");
+      assert.equal(c.teacher, "after teacher-sweep-lr0.5x, teacher-sweep-lr1x, teacher-sweep-lr2x, teacher-sweep-edge");
       assert.equal(c.pseudolabels, "after student-pseudo, teacher");
 
       // The CLI prints the same table.

@@ -15,9 +15,11 @@ import {
   stepTable,
   sweepOnDev,
   teacherLrSweep,
+  teacherEdgeSweep,
   chosenTeacher,
   studentStartSweep,
   studentLrSweep,
+  studentEdgeSweep,
   chosenStudent,
   finetuneRecipeSweep,
   chosenRecipe,
@@ -159,13 +161,17 @@ export const pipelineCommands: Command[] = [
       const profile = profileOf(args);
       await selectBackend();
       // The dev-like sweep's short runs train in one process (rank 0's), before the run itself.
-      await rankZeroFirst({ group }, `${profile.name}/teacher-sweep`, () => sweepOnDev(profile, teacherLrSweep));
+      await rankZeroFirst({ group }, `${profile.name}/teacher-sweep`, async () => {
+        await sweepOnDev(profile, teacherLrSweep);
+        await sweepOnDev(profile, teacherEdgeSweep);
+      });
       const sel = chosenTeacher(profile);
       const log = rankZeroLog(group);
       for (const t of sel.tried)
         log(
           `dev sweep lr ${t.lr}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %${t.lr === sel.chosen.lr ? "  <- chosen" : ""}`,
         );
+      if (sel.widened != null) log(`the grid's choice lay on its edge: widened once, to lr ${sel.widened}`);
       const { result } = await trainStage(profile, "teacher", { group });
       log(
         `teacher: ${result.steps} steps (resumed from ${result.resumedFrom}), ${result.imgPerSec.toFixed(1)} img/s (loader ${result.loader.imgPerSec} img/s, waited for ${result.loader.waitSeconds} s)${result.selection ? `; kept step ${result.selection.chosenStep}, the best on dev-like` : ""}`,
@@ -234,6 +240,7 @@ export const pipelineCommands: Command[] = [
       await rankZeroFirst({ group }, `${profile.name}/student-sweep`, async () => {
         await sweepOnDev(profile, studentStartSweep);
         await sweepOnDev(profile, studentLrSweep);
+        await sweepOnDev(profile, studentEdgeSweep);
       });
       const sel = chosenStudent(profile);
       const log = rankZeroLog(group);
@@ -241,6 +248,7 @@ export const pipelineCommands: Command[] = [
         log(
           `dev sweep ${t.candidate.name}${t.candidate.lr ? ` (lr ${t.candidate.lr})` : ""}: dev-like LR ${pct(t.devAccuracy)} %, 1-NN ${pct(t.devOneNN)} %; |grad| SupCon ${t.gradientNorms.supcon.toPrecision(3)}, Smooth L1 ${t.gradientNorms.smoothl1.toPrecision(3)}`,
         );
+      if (sel.widened != null) log(`the rates' choice lay on the grid's edge: widened once, to lr ${sel.widened}`);
       log(`chosen: start ${sel.chosen.start}, alpha ${sel.chosen.alpha}, lr ${sel.chosen.lr}`);
       const { result } = await trainStage(profile, "student", { group });
       log(

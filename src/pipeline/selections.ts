@@ -9,11 +9,16 @@ const devScores = { devAccuracy: z.number(), devOneNN: z.number() };
 export const teacherSweepResultSchema = z.looseObject({ lr: z.number(), ...devScores });
 export interface TeacherSweepResult extends z.infer<typeof teacherSweepResultSchema> {}
 
+/** `widened`: the rate tried past the grid's edge when the grid's choice lay on it (pipeline/sweep.ts
+ * edgeSweep), its run last in `tried`; null when the choice was inside. */
+const widened = z.number().nullable().optional();
+
 export const teacherSelectionSchema = z.looseObject({
   tried: z.array(teacherSweepResultSchema),
   chosen: z.looseObject({ lr: z.number() }),
   rule: z.string(),
   steps: z.number(),
+  widened,
 });
 export interface TeacherSelection extends z.infer<typeof teacherSelectionSchema> {}
 
@@ -39,6 +44,7 @@ export const studentSelectionSchema = z.looseObject({
   chosen: studentCandidateTriedSchema,
   rule: z.string(),
   steps: z.number(),
+  widened,
 });
 export interface StudentSelection extends z.infer<typeof studentSelectionSchema> {}
 

@@ -15,7 +15,7 @@ import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints, selectionRun } f
 import { commonInputs, embeddingConfig, initRecord, loopConfig, modelAtInit, StepOptions } from "./runs"; // what a run is made of
 import { checkpointModel, runDir, weightsOf } from "./runs"; // the teacher it reads
 import type { StudentCandidate, StudentSelection, StudentSweepResult } from "./selections";
-import { bestOf, Sweep, sweepTried } from "./sweep";
+import { bestOf, edgeSweep, Sweep, sweepTried, withEdge } from "./sweep";
 
 /** What a student run is made from: its data, teacher, start and settings, `steps` long. */
 export function studentInputs(profile: Profile, steps = profile.train.student.steps): Inputs {
@@ -127,19 +127,39 @@ export const studentLrSweep: Sweep<number, StudentSweepResult> = {
   devScore: (r) => r.devAccuracy,
 };
 
+/** The second stage's results in its grid's order: the first stage's best (its run at the base
+ * rate, scale 1), then each of lrScales. */
+function lrStageTried(profile: Profile): StudentSweepResult[] {
+  const best = bestOf(sweepTried(profile, studentStartSweep), studentStartSweep.devScore);
+  return [{ ...best, candidate: { ...best.candidate, lr: profile.train.student.lr } }, ...sweepTried(profile, studentLrSweep)];
+}
+
+/** The second stage's grid widened once: a run at the scale past the edge when it chose one on
+ * the edge (util/grid.ts). */
+export const studentEdgeSweep = edgeSweep("student-sweep-edge", {
+  command: "train-student",
+  grid: (profile) => [1, ...profile.train.student.sweep.lrScales],
+  tried: lrStageTried,
+  inputs: (profile, scale) => studentSweepInputs(profile, studentLrCandidate(profile, scale)),
+  run: (profile, scale, opts) => studentSweepRun(profile, studentLrCandidate(profile, scale), studentLrSweep.stepName(scale), opts),
+  devScore: (r) => r.devAccuracy,
+});
+
 /** The start, alpha and learning rate the final student uses, in two stages (coordinate search):
  * the best start and alpha on dev-like, then that one's best learning rate (the earlier-listed
- * candidate on a tie, the base rate first). Every sweep run must be finished. */
+ * candidate on a tie, the base rate first), the rates' grid widened once when its choice is on
+ * the edge. Every sweep run must be finished. */
 export function chosenStudent(profile: Profile): StudentSelection {
   const s = profile.train.student.sweep;
   const tried = sweepTried(profile, studentStartSweep);
-  const best = bestOf(tried, studentStartSweep.devScore);
-  const lrTried = [{ ...best, candidate: { ...best.candidate, lr: profile.train.student.lr } }, ...sweepTried(profile, studentLrSweep)];
+  const edge = sweepTried(profile, studentEdgeSweep)[0];
+  const lrTried = withEdge(lrStageTried(profile), edge.result);
   return {
     tried,
     lrTried,
     chosen: bestOf(lrTried, studentLrSweep.devScore).candidate,
-    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}); the earlier-listed candidate on a tie`,
+    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}, widened once past an edge chosen); the earlier-listed candidate on a tie`,
     steps: s.steps,
+    widened: edge.past === null ? null : profile.train.student.lr * edge.past,
   };
 }

@@ -3,9 +3,11 @@
 // each run once with the profile's own seed (repeat 0) and kept by its inputs, a dev score per
 // run, and the best by that score, the earlier-listed candidate on a tie. The stages turn a sweep
 // into cached steps (stages/stage.ts, sweepSteps); each sweep's record of what it tried is its own.
+// A numeric grid whose choice lands on its edge is widened once (edgeSweep, util/grid.ts).
 import * as path from "path";
 import type { Profile } from "../config/profiles";
 import { cached, Inputs, keptResult } from "../util/fingerprint";
+import { pastTheEdge } from "../util/grid";
 import { runDir, selectionRun, StepOptions } from "./runs";
 
 export interface Sweep<C, R> {
@@ -53,3 +55,56 @@ export function sweepTried<C, R>(profile: Profile, sweep: Sweep<C, R>): R[] {
 
 /** The result with the highest dev score; the earlier-listed one on a tie. */
 export const bestOf = <R>(tried: R[], devScore: (r: R) => number): R => tried.reduce((a, b) => (devScore(b) > devScore(a) ? b : a));
+
+/** What a numeric sweep's widening did: the grid, the value chosen on it, and, when that value
+ * was on the grid's edge, the one value past it (util/grid.ts) and its run's result. */
+export interface EdgeRun<R> {
+  grid: number[];
+  chosen: number;
+  past: number | null;
+  result?: R;
+}
+
+/** A numeric sweep as its widening reads it: its grid and its results in the grid's order, a run
+ * at any value (its inputs and the run), and its dev score. */
+export interface NumericSweep<R> {
+  command: string;
+  grid(profile: Profile): number[];
+  tried(profile: Profile): R[];
+  inputs(profile: Profile, value: number): Inputs;
+  run(profile: Profile, value: number, opts: StepOptions): Promise<R>;
+  devScore(r: R): number;
+}
+
+/** The grid's value the tried results choose, and the value past the edge when it is on one. */
+function edgeChoice<R>(profile: Profile, s: NumericSweep<R>): Omit<EdgeRun<R>, "result"> {
+  const grid = s.grid(profile);
+  const tried = s.tried(profile);
+  const chosen = grid[tried.indexOf(bestOf(tried, s.devScore))];
+  return { grid, chosen, past: pastTheEdge(grid, chosen) ?? null };
+}
+
+/** A sweep's grid widened once, as one step (`stepName`) that is always in the table: when the
+ * sweep's choice lies on its grid's edge, one more run a step past it; else nothing to run, and
+ * its result says so. */
+export function edgeSweep<R>(stepName: string, s: NumericSweep<R>): Sweep<"edge", EdgeRun<R>> {
+  return {
+    command: s.command,
+    candidates: () => ["edge"],
+    stepName: () => stepName,
+    inputs: (profile) => {
+      const e = edgeChoice(profile, s);
+      return e.past === null ? { widened: e } : { widened: e, run: s.inputs(profile, e.past) };
+    },
+    run: async (profile, _edge, opts) => {
+      const e = edgeChoice(profile, s);
+      return e.past === null ? e : { ...e, result: await s.run(profile, e.past, opts) };
+    },
+    devScore: (r) => (r.result ? s.devScore(r.result) : -Infinity),
+  };
+}
+
+/** The sweep's results with its widening's run, if it ran, last (so a tie keeps the grid's value). */
+export function withEdge<R>(tried: R[], edge: R | undefined): R[] {
+  return edge ? [...tried, edge] : tried;
+}

@@ -11,7 +11,7 @@ import type { Inputs } from "../util/fingerprint";
 import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints, selectionRun } from "./runs"; // chosen on dev-like
 import { commonInputs, embeddingConfig, initRecord, loopConfig, modelAtInit, StepOptions } from "./runs"; // what a run is made of
 import type { TeacherSelection, TeacherSweepResult } from "./selections";
-import { bestOf, Sweep, sweepTried } from "./sweep";
+import { bestOf, edgeSweep, Sweep, sweepTried, withEdge } from "./sweep";
 
 /** The profile with the teacher's learning rate set. */
 export function teacherProfile(profile: Profile, lr: number): Profile {
@@ -84,15 +84,28 @@ export const teacherLrSweep: Sweep<number, TeacherSweepResult> = {
   devScore: (r) => r.devAccuracy,
 };
 
-/** The teacher's learning rate: the sweep's best dev-like LR accuracy (the earlier-listed scale on
- * a tie). Every sweep run must be finished. */
+/** The learning-rate grid widened once: a run at the scale past the edge when the sweep chose one
+ * on the edge (util/grid.ts). */
+export const teacherEdgeSweep = edgeSweep("teacher-sweep-edge", {
+  command: "train-teacher",
+  grid: (profile) => profile.train.teacher.sweep.lrScales,
+  tried: (profile) => sweepTried(profile, teacherLrSweep),
+  inputs: teacherLrSweep.inputs,
+  run: teacherLrSweep.run,
+  devScore: teacherLrSweep.devScore,
+});
+
+/** The teacher's learning rate: the best dev-like LR accuracy of the sweep and its widening (the
+ * earlier-listed rate on a tie). Every sweep run must be finished. */
 export function chosenTeacher(profile: Profile): TeacherSelection {
   const s = profile.train.teacher.sweep;
-  const tried = sweepTried(profile, teacherLrSweep);
+  const edge = sweepTried(profile, teacherEdgeSweep)[0];
+  const tried = withEdge(sweepTried(profile, teacherLrSweep), edge.result);
   return {
     tried,
     chosen: { lr: bestOf(tried, teacherLrSweep.devScore).lr },
-    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie)`,
+    rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie); a choice on the grid's edge widens it once`,
     steps: s.steps,
+    widened: edge.past === null ? null : profile.train.teacher.lr * edge.past,
   };
 }

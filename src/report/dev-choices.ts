@@ -13,6 +13,7 @@ export function teacherSweepRows(s: TeacherSelection): Row[] {
     lr: t.lr,
     "dev-like LR %": pct(t.devAccuracy),
     "dev-like 1-NN %": pct(t.devOneNN),
+    "past the grid's edge": yes(t.lr === s.widened),
     chosen: yes(t.lr === s.chosen.lr),
   }));
 }
@@ -28,6 +29,7 @@ export function studentSweepRows(s: StudentSelection): Row[] {
     "dev-like 1-NN %": pct(t.devOneNN),
     "|grad| SupCon": +t.gradientNorms.supcon.toPrecision(3),
     "|grad| Smooth L1": +t.gradientNorms.smoothl1.toPrecision(3),
+    "past the grid's edge": yes(t.candidate.lr != null && t.candidate.lr === s.widened),
     chosen: yes(
       t.candidate.start === s.chosen.start &&
         t.candidate.alpha === s.chosen.alpha &&

@@ -3,7 +3,7 @@
 // once, in repeat 0), and its checkpoint there too.
 import { disposeModel } from "../../models/model";
 import { DEV_SET, keptCheckpoint, selectionRun } from "../runs";
-import { chosenStudent, runStudent, studentLrSweep, studentMainInputs, studentStartSweep } from "../student-runs";
+import { chosenStudent, runStudent, studentEdgeSweep, studentLrSweep, studentMainInputs, studentStartSweep } from "../student-runs";
 import { checkpointRepresentation, initSteps, Stage, sweepSteps, trainedStep } from "./stage";
 
 export const studentStage: Stage = {
@@ -12,11 +12,20 @@ export const studentStage: Stage = {
     const reads = ["teacher-pairs", "pseudolabels", DEV_SET];
     const sweep = sweepSteps(profile, studentStartSweep, [...reads, ...initSteps(selectionRun(profile))]);
     // The second stage: the first stage's best start and alpha at other learning rates.
-    const lrSweep = sweepSteps(
+    const lrGrid = sweepSteps(
       profile,
       studentLrSweep,
       sweep.map((s) => s.name),
     );
+    // The rates' grid widened once when its choice is on the edge (a step either way).
+    const lrSweep = [
+      ...lrGrid,
+      ...sweepSteps(
+        profile,
+        studentEdgeSweep,
+        [...sweep, ...lrGrid].map((s) => s.name),
+      ),
+    ];
     const student = trainedStep(profile, "student", profile.train.student.steps, {
       dependencies: [...reads, ...initSteps(profile), ...sweep.map((s) => s.name), ...lrSweep.map((s) => s.name)],
       inputs: () => studentMainInputs(profile),
