@@ -8,8 +8,7 @@ export async function galleryJpeg(
   files: string[],
   opts: { cols: number; tile: number; labels?: string[]; quality?: number },
 ): Promise<Buffer> {
-  const { cols, tile } = opts;
-  const rows = Math.ceil(files.length / cols);
+  const { tile } = opts;
   const label = (s: string) =>
     Buffer.from(
       `<svg xmlns="http://www.w3.org/2000/svg" width="${tile}" height="14"><rect width="100%" height="100%" fill="#000" opacity="0.6"/><text x="3" y="11" font-family="DejaVu Sans" font-size="10" fill="#fff">${s.replace(/[<&>]/g, "")}</text></svg>`,
@@ -18,11 +17,18 @@ export async function galleryJpeg(
     files.map(async (f, i) => {
       let img = sharp(f).resize(tile, tile).removeAlpha();
       if (opts.labels?.[i]) img = sharp(await img.png().toBuffer()).composite([{ input: label(opts.labels[i]), left: 0, top: tile - 14 }]);
-      return { input: await img.png().toBuffer(), left: (i % cols) * tile, top: Math.floor(i / cols) * tile };
+      return img.png().toBuffer();
     }),
   );
+  return contactSheet(tiles, opts);
+}
+
+/** PNG tiles laid out `cols` to a row, `tile` px each, on white, as one JPEG. */
+async function contactSheet(tiles: Buffer[], opts: { cols: number; tile: number; quality?: number }): Promise<Buffer> {
+  const { cols, tile } = opts;
+  const rows = Math.ceil(tiles.length / cols);
   return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } })
-    .composite(tiles)
+    .composite(tiles.map((input, i) => ({ input, left: (i % cols) * tile, top: Math.floor(i / cols) * tile })))
     .jpeg({ quality: opts.quality ?? 85 })
     .toBuffer();
 }
@@ -45,19 +51,13 @@ export async function augmentedGalleryJpeg(
   seeds: number[],
   opts: { cols: number; tile: number; quality?: number },
 ): Promise<Buffer> {
-  const { cols, tile } = opts;
+  const { tile } = opts;
   const tiles = await Promise.all(
-    seeds.map(async (seed, i) => ({
-      input: await sharp(await decodeRgb(file, tile, augment, rngFrom(seed)), { raw: { width: tile, height: tile, channels: 3 } })
+    seeds.map(async (seed) =>
+      sharp(await decodeRgb(file, tile, augment, rngFrom(seed)), { raw: { width: tile, height: tile, channels: 3 } })
         .png()
         .toBuffer(),
-      left: (i % cols) * tile,
-      top: Math.floor(i / cols) * tile,
-    })),
+    ),
   );
-  const rows = Math.ceil(seeds.length / cols);
-  return sharp({ create: { width: cols * tile, height: rows * tile, channels: 3, background: "#ffffff" } })
-    .composite(tiles)
-    .jpeg({ quality: opts.quality ?? 85 })
-    .toBuffer();
+  return contactSheet(tiles, opts);
 }

@@ -142,7 +142,8 @@ function warp(p: Pixels, inverse: (x: number, y: number) => [number, number]): P
 export function rotate(p: Pixels, degrees: number): Pixels {
   const a = (degrees * Math.PI) / 180;
   const [c, s] = [Math.cos(a), Math.sin(a)];
-  // y points down: a counter-clockwise turn on screen maps (x, y) to (x c + y s, -x s + y c).
+  // y points down: a counter-clockwise turn on screen moves input (u, v) to (u c + v s, -u s + v c),
+  // so output (x, y) reads the input at the inverse, (x c - y s, x s + y c).
   return warp(p, (x, y) => [x * c - y * s, x * s + y * c]);
 }
 
