@@ -56,8 +56,10 @@ export { ONE_SHOT_SETS, DEV_SET, EVAL_SETS, ckptDir, runDir, initialModel, embed
 export type { OneShotSet, EvalSet, StepOptions } from "./pipeline/runs";
 export { teacherLrSweep, teacherEdgeSweep, chosenTeacher, teacherProfile } from "./pipeline/teacher-runs";
 export { studentStartSweep, studentLrSweep, studentEdgeSweep, chosenStudent, studentProfile } from "./pipeline/student-runs";
-export { finetuneRecipeSweep, chosenRecipe, finetuneName } from "./pipeline/finetune-runs";
-export type { FinetuneResult } from "./pipeline/finetune-runs";
+export { finetuneName } from "./pipeline/finetune-runs";
+export { chosenFinetune, finetuneChoice, finetuneSweeps } from "./pipeline/finetune-sweep";
+export type { FinetuneResult, FinetuneSetting } from "./pipeline/finetune-runs";
+export type { FinetuneSelection } from "./pipeline/selections";
 export { FINETUNE_VARIANTS, type FinetuneVariant } from "./train/finetune";
 export { readPseudolabels } from "./train/pseudolabel";
 export { teacherBatchAnatomy, studentBatchAnatomy, finetuneBatchAnatomy } from "./train/anatomy";
@@ -85,8 +87,15 @@ export { showJpeg } from "./util/host";
 export { writeReport } from "./util/reports";
 export { reportTables } from "./report/paper-tables";
 export { metricsFrame, findingsFrame } from "./report/frames";
-export { checkpointRows, studentSweepRows, teacherSweepRows } from "./report/dev-choices";
-export { barFigure, embeddingMapsFigure, heatmapFigure, similarityBySameProduct, similarityHistogramFigure } from "./report/figures";
+export { checkpointRows, finetuneSweepRows, studentSweepRows, teacherSweepRows } from "./report/dev-choices";
+export {
+  barFigure,
+  curvesFigure,
+  embeddingMapsFigure,
+  heatmapFigure,
+  similarityBySameProduct,
+  similarityHistogramFigure,
+} from "./report/figures";
 export {
   contrastRolesFigure,
   perAnchorLossFigure,

@@ -8,6 +8,7 @@ import * as assert from "node:assert/strict";
 import { compareRows, finding, Scored } from "../src/pipeline/findings";
 import { finetunePrecondition, paperFindings, RunRows, TestProducts } from "../src/pipeline/paper-findings";
 import type { Interval } from "../src/probe/bootstrap";
+import { FLAT_SLOPE_T, MIN_TRAIN_ACCURACY } from "../src/pipeline/finetune-runs";
 
 const N = 400;
 /** Every image its own product. */
@@ -83,9 +84,31 @@ const ft = (a: number, at = 0, trainAccuracy = 1) => ({
   trainAccuracy,
   imagesSeen: 100,
   recipe,
+  steps: 3,
+  schedule: 3,
+  lossSlopeT: 0,
+});
+/** A variant's choices on dev-like: its kept checkpoint's dev accuracy and its loss slope at the schedule's end. */
+const chose = (devAccuracy: number, lossSlopeT = 0) => ({
+  tried: [{ setting: { recipe }, devAccuracy, trainAccuracy: 1 }],
+  chosen: { recipe },
+  rule: "r",
+  steps: 1,
+  widened: null,
+  length: {
+    setting: { recipe },
+    schedule: 3,
+    scores: [{ step: 3, score: devAccuracy }],
+    keptStep: 3,
+    devAccuracy,
+    trainAccuracy: 1,
+    lossSlopeT,
+  },
+  devRuns: 2,
 });
 
-function metrics(devGap = 0.5, trainAccuracy = 1): RunRows {
+/** `devFt`: every variant's dev-like accuracy; `trainAccuracy`: capg-like LCA's on its packshots. */
+function metrics(devFt = 0.5, trainAccuracy = 1): RunRows {
   const dev = { "random-init": probe(0.1), pretrained: probe(0.3), teacher: probe(0.5), student: probe(0.5) };
   return {
     probes: {
@@ -98,7 +121,7 @@ function metrics(devGap = 0.5, trainAccuracy = 1): RunRows {
       "grozi-like": { gap: ft(0.4), lca: ft(0.5), "lca-maxent": ft(0.58, 100) },
     },
     selection: {
-      finetune: { tried: [{ recipe, devAccuracy: devGap, trainAccuracy: 1 }], chosen: recipe, rule: "r" },
+      finetune: { gap: chose(devFt), lca: chose(devFt), "lca-maxent": chose(devFt) },
     },
   };
 }
@@ -143,6 +166,19 @@ test("paperFindings: fine-tune rows that did not converge, or sit below the froz
   assert.match(finetunePrecondition([metrics(), metrics(0.5, 0.9)], "capg-like", "lca")!, /\(seed 1\)/);
   const two = paperFindings([metrics(), metrics()], [BOTH, BOTH]);
   assert.ok(two.every((f) => f.seeds === 2));
+});
+
+test("finetunePrecondition: each variant answers for its own dev check", () => {
+  const m = metrics();
+  m.selection.finetune.lca = chose(0.2);
+  const byId = Object.fromEntries(paperFindings([m], [BOTH]).map((f) => [f.id, f]));
+  for (const id of ["lca-beats-gap", "maxent-beats-lca", "representations-beat-finetune-grozi"]) {
+    assert.equal(byId[id].verdict, "not-tested", id);
+    assert.match(byId[id].reason!, /the fine-tuned \+ LCA \(20.0 %\) is below/);
+  }
+  // LCA + MaxEnt against the representations does not read the LCA row.
+  assert.notEqual(byId["finetune-beats-representations-capg"].verdict, "not-tested");
+  assert.equal(finetunePrecondition([m], "capg-like", "gap"), undefined);
 });
 
 /** Outcomes of two rows on N images: `aOnly` right only for A, `bOnly` only for B, 150 for both. */
@@ -222,13 +258,27 @@ test("paperFindings: each comparison carries the paper's gap and its detectable 
   assert.match(maxent.power!, /capg-like \+ LCA \+ MaxEnt − \+ LCA: paper \+1\.8, MDD \d+\.\d/);
 });
 
-test("finetunePrecondition: a fine-tune whose loss was still falling is not tested, whatever its training accuracy", () => {
+test("finetunePrecondition: a variant whose loss was still falling at its schedule's end on dev is not tested, whatever its accuracies", () => {
   const m = metrics();
-  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, lossSlopeT: -3.4 };
-  assert.match(finetunePrecondition([m], "grozi-like", "lca")!, /training loss still falling \(slope t = -3.40 < -2\)/);
+  m.selection.finetune.lca = chose(0.5, -3.4);
+  assert.match(
+    finetunePrecondition([m], "grozi-like", "lca")!,
+    /training loss still falling at the end of its 3-step schedule on dev-like \(slope t = -3.40 < -2\)/,
+  );
   const byId = Object.fromEntries(paperFindings([m], [BOTH]).map((f) => [f.id, f]));
   assert.equal(byId["lca-beats-gap"].verdict, "not-tested");
   assert.equal(byId["student-beats-teacher"].verdict, "fails");
-  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, lossSlopeT: -1.2 };
+  // A test-set run's own slope does not decide: it stops where dev-like chose, inside the schedule.
+  m.selection.finetune.lca = chose(0.5, -1.2);
+  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, lossSlopeT: -5 };
   assert.equal(finetunePrecondition([m], "grozi-like", "lca"), undefined);
+  // Both bars are inclusive: 95 % on the packshots and t = -2 pass; a hair below either does not.
+  m.selection.finetune.lca = chose(0.5, FLAT_SLOPE_T);
+  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, trainAccuracy: MIN_TRAIN_ACCURACY };
+  assert.equal(finetunePrecondition([m], "grozi-like", "lca"), undefined);
+  m.selection.finetune.lca = chose(0.5, FLAT_SLOPE_T - 0.01);
+  assert.match(finetunePrecondition([m], "grozi-like", "lca")!, /still falling/);
+  m.selection.finetune.lca = chose(0.5, 3);
+  m.finetune["grozi-like"].lca = { ...m.finetune["grozi-like"].lca, trainAccuracy: MIN_TRAIN_ACCURACY - 0.01 };
+  assert.match(finetunePrecondition([m], "grozi-like", "lca")!, /^training accuracy 94.0 % < 95.0 %$/, "a rising loss is not falling");
 });

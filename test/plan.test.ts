@@ -50,13 +50,35 @@ test("the table lists every dependency before the steps that read it, and each s
     "the widening waits for the grid",
   );
   assert.deepEqual(table.find((s) => s.name === "student-sweep-edge")!.dependencies, [...sweep, ...lrSweep.slice(0, 2)]);
+  // Each fine-tune variant chooses on dev-like alone: recipes, then (MaxEnt) gamma and its
+  // widening, then its length; its test-set runs wait for all of them.
+  const recipes = (v: string) => ["uniform", "backbone-tenth", "low-backbone-tenth"].map((r) => `finetune-dev-like-${v}-${r}`);
   assert.deepEqual(table.find((s) => s.name === "finetune-capg-like-gap")!.dependencies, [
     "capg-like",
     "pretrain",
-    "finetune-dev-like-gap-uniform",
-    "finetune-dev-like-gap-backbone-tenth",
-    "finetune-dev-like-gap-low-backbone-tenth",
+    ...recipes("gap"),
+    "finetune-dev-like-gap",
   ]);
+  assert.deepEqual(table.find((s) => s.name === "finetune-dev-like-gap")!.dependencies, recipes("gap"));
+  const gammas = ["finetune-dev-like-lca-maxent-gamma0.5x", "finetune-dev-like-lca-maxent-gamma2x"];
+  assert.deepEqual(table.find((s) => s.name === gammas[0])!.dependencies, recipes("lca-maxent"));
+  assert.deepEqual(table.find((s) => s.name === "finetune-dev-like-lca-maxent-gamma-edge")!.dependencies, [
+    ...recipes("lca-maxent"),
+    ...gammas,
+  ]);
+  assert.deepEqual(table.find((s) => s.name === "finetune-grozi-like-lca-maxent")!.dependencies, [
+    "grozi-like",
+    "pretrain",
+    ...recipes("lca-maxent"),
+    ...gammas,
+    "finetune-dev-like-lca-maxent-gamma-edge",
+    "finetune-dev-like-lca-maxent",
+  ]);
+  assert.equal(
+    table.find((s) => s.name === "finetune-dev-like-lca-gamma0.5x"),
+    undefined,
+    "gamma is MaxEnt's alone",
+  );
   // A repeat's sweeps stand for repeat 0's: they read nothing of the repeat's own.
   const repeat = stepTable(withRun(getProfile("smoke"), { repeat: 1 }));
   assert.deepEqual(repeat.find((s) => s.name === sweep[0])!.dependencies, []);
@@ -83,7 +105,7 @@ test("plan: a fresh tree, after the teacher's steps ran (only those), and after 
         fresh.student,
         "after teacher-pairs, pseudolabels, dev-like and 8 more", // eleven: the table names three
       );
-      assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 27 more$/);
+      assert.match(pipelinePlan(p).at(-1)!.why!, /^after pretrain-corpus, teacher-pairs, student-pseudo and 39 more$/);
 
       await ensureStep(p, "teacher", { quiet: true });
       const after = statusOf(p);

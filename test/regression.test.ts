@@ -11,29 +11,31 @@ import { metricsName, readMetrics } from "../src/pipeline/evaluate";
 import { reportPath } from "../src/util/reports";
 import { METRICS_SCHEMA_VERSION } from "../src/pipeline/metrics";
 import { validateWithPython } from "./schemas.test";
-import { FINETUNE_EXTRA_CYCLES, finetuneConverged } from "../src/pipeline/finetune-runs";
+import { bestScored } from "../src/train/loop";
 
 test("smoke profile end to end: losses fall, and metrics stay within the committed baseline's tolerances", async () => {
   await selectBackend({ force: "wasm", log: null });
   setNativeConvolutions(false); // the baseline is defined on XNNPACK's portable arithmetic
   const now = await currentBaseline(getProfile("smoke")).finally(() => setNativeConvolutions(true));
   assert.ok(now.teacherLoss.last < now.teacherLoss.first, `teacher loss ${now.teacherLoss.first} -> ${now.teacherLoss.last}`);
-  // The fine-tunes followed the convergence rule: another cycle only after one that had not
-  // converged, at most FINETUNE_EXTRA_CYCLES more, and the row is the last cycle's.
+  // Each fine-tune trained to the step its variant's dev run kept (the best scored, the earliest
+  // on a tie), on that run's schedule.
   const m = readMetrics(getProfile("smoke"))!; // checked against the metrics schema on the way in
   assert.equal(m.schemaVersion, METRICS_SCHEMA_VERSION);
   validateWithPython("metrics.schema.json", reportPath(metricsName(getProfile("smoke"))));
   const f = getProfile("smoke").train.finetune;
-  for (const set of ["capg-like", "grozi-like"] as const)
-    for (const [variant, r] of Object.entries(m.finetune[set])) {
-      const a = r.attempts!;
-      assert.ok(a.length >= 1 && a.length <= 1 + FINETUNE_EXTRA_CYCLES, `${set} ${variant}: ${a.length} cycles`);
-      a.forEach((c, k) => assert.equal(c.converged, finetuneConverged(c.trainAccuracy, c.lossSlopeT), `${set} ${variant} cycle ${k}`));
-      a.slice(0, -1).forEach((c) => assert.equal(c.converged, false, `${set} ${variant}: a cycle after a converged one`));
-      assert.equal(r.converged, a[a.length - 1].converged);
-      assert.equal(r.imagesSeen, a.length * f.steps * f.batch);
-      assert.equal(r.trainAccuracy, a[a.length - 1].trainAccuracy);
+  for (const [variant, sel] of Object.entries(m.meta.selection.finetune)) {
+    const l = sel.length;
+    assert.equal(l.schedule, f.steps);
+    assert.equal(l.keptStep, bestScored(l.scores).step, `${variant}: the kept step is the best scored`);
+    assert.equal(sel.devRuns, sel.tried.length + (sel.gammaTried ? sel.gammaTried.length - 1 : 0) + 1, variant);
+    for (const set of ["capg-like", "grozi-like"] as const) {
+      const r = m.finetune[set][variant as keyof (typeof m.finetune)[typeof set]];
+      assert.deepEqual([r.steps, r.schedule, r.imagesSeen], [l.keptStep, l.schedule, l.keptStep * f.batch], `${set} ${variant}`);
+      assert.deepEqual(r.recipe, sel.chosen.recipe);
+      assert.equal(r.gamma, sel.chosen.gamma);
     }
+  }
   const drift = compareBaseline(now, JSON.parse(fs.readFileSync(BASELINE_FILE, "utf8")));
   assert.deepEqual(drift, [], `differences from ${BASELINE_FILE}:\n${drift.join("\n")}\n(if intended: retail-repr baseline --write)`);
 });

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { jsonSchemaFiles, SCHEMA_DIR } from "../src/schemas";
 import { readVersioned, ReportFormatError, writeVersioned } from "../src/util/report-schema";
-import { METRICS_REPORT } from "../src/pipeline/metrics";
+import { METRICS_REPORT, METRICS_SCHEMA_VERSION } from "../src/pipeline/metrics";
 import { EVAL_SETS, ONE_SHOT_SETS } from "../src/pipeline/runs";
 import { FINETUNE_VARIANTS } from "../src/train/finetune";
 import { BENCH_REPORT } from "../src/bench/bench-schema";
@@ -64,6 +64,19 @@ const finetuneResult = {
   trainAccuracy: 1,
   imagesSeen: 320,
   recipe,
+  steps: 10,
+  schedule: 10,
+  lossSlopeT: 0,
+};
+const setting = { recipe };
+const finetuneChosen = {
+  tried: [{ setting, devAccuracy: 0.5, trainAccuracy: 1 }],
+  chosen: setting,
+  rule: "r",
+  steps: 4,
+  widened: null,
+  length: { setting, schedule: 10, scores: [{ step: 10, score: 0.5 }], keptStep: 10, devAccuracy: 0.5, trainAccuracy: 1, lossSlopeT: 0 },
+  devRuns: 2,
 };
 const devScores = { devAccuracy: 0.5, devOneNN: 0.4 };
 const candidate = { name: "teacher-a0.5", start: "teacher", alpha: 0.5 };
@@ -91,9 +104,9 @@ const metrics = {
     stageSeconds: {},
     selection: {
       probeC: { teacher: { tried: [{ C: 1, devAccuracy: 0.5 }], chosen: 1, rule: "r" } },
-      finetune: { tried: [{ recipe, devAccuracy: 0.5, trainAccuracy: 1 }], chosen: recipe, rule: "r" },
-      teacher: { tried: [{ lr: 0.1, ...devScores }], chosen: { lr: 0.1 }, rule: "r", steps: 8 },
-      student: { tried: [studentTried], lrTried: [studentTried], chosen: candidate, rule: "r", steps: 8 },
+      finetune: Object.fromEntries(Object.keys(FINETUNE_VARIANTS).map((v) => [v, finetuneChosen])),
+      teacher: { tried: [{ lr: 0.1, ...devScores }], chosen: { lr: 0.1 }, rule: "r", steps: 8, devRuns: 2 },
+      student: { tried: [studentTried], lrTried: [studentTried], chosen: candidate, rule: "r", steps: 8, devRuns: 2 },
       checkpoints: { teacher: { scores: [{ step: 10, score: 0.5 }], chosenStep: 10, rule: "r" } },
     },
   },
@@ -104,7 +117,7 @@ test("a metrics file carries its schemaVersion; one of no, another or a broken v
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rr-schema-"));
   const file = path.join(dir, "metrics-smoke.json");
   writeVersioned(METRICS_REPORT, file, metrics);
-  assert.equal(JSON.parse(fs.readFileSync(file, "utf8")).schemaVersion, 1);
+  assert.equal(JSON.parse(fs.readFileSync(file, "utf8")).schemaVersion, METRICS_SCHEMA_VERSION);
   assert.equal(readVersioned(METRICS_REPORT, file)!.profile, "smoke");
   validateWithPython("metrics.schema.json", file);
   const refused = (value: unknown, message: RegExp) => {
@@ -114,16 +127,22 @@ test("a metrics file carries its schemaVersion; one of no, another or a broken v
       (e: Error) => e instanceof ReportFormatError && message.test(e.message),
     );
   };
-  refused(metrics, /metrics-smoke\.json: metrics file of schemaVersion none \(written before versions\); this code reads schemaVersion 1/);
-  refused({ ...metrics, schemaVersion: 99 }, /schemaVersion 99; this code reads schemaVersion 1/);
+  const v = METRICS_SCHEMA_VERSION;
   refused(
-    { ...metrics, schemaVersion: 1, findings: [{ ...finding, verdict: "maybe" }] },
-    /not a valid metrics file \(schemaVersion 1\): findings\.0\.verdict: Invalid option/,
+    metrics,
+    new RegExp(
+      `metrics-smoke\\.json: metrics file of schemaVersion none \\(written before versions\\); this code reads schemaVersion ${v}`,
+    ),
+  );
+  refused({ ...metrics, schemaVersion: 99 }, new RegExp(`schemaVersion 99; this code reads schemaVersion ${v}`));
+  refused(
+    { ...metrics, schemaVersion: v, findings: [{ ...finding, verdict: "maybe" }] },
+    new RegExp(`not a valid metrics file \\(schemaVersion ${v}\\): findings\\.0\\.verdict: Invalid option`),
   );
   refused(
     {
       ...metrics,
-      schemaVersion: 1,
+      schemaVersion: v,
       probes: { ...metrics.probes, "grozi-like": { teacher: { ...probeScores, logregOutcomes: "01x" } } },
     },
     /probes\.grozi-like\.teacher\.logregOutcomes/,

@@ -21,8 +21,8 @@ import {
   studentLrSweep,
   studentEdgeSweep,
   chosenStudent,
-  finetuneRecipeSweep,
-  chosenRecipe,
+  finetuneSweeps,
+  chosenFinetune,
   trainStage,
   rankZeroFirst,
 } from "../pipeline/steps";
@@ -266,7 +266,7 @@ export const pipelineCommands: Command[] = [
         type: "string",
         choices: [DEV_SET, ...ONE_SHOT_SETS],
         default: "both one-shot sets",
-        description: "one set only (dev-like: the recipe sweep alone)",
+        description: "one set only (dev-like: the variants' choices on dev alone)",
       },
       variant: { type: "string", choices: Object.keys(FINETUNE_VARIANTS), default: "all three", description: "one baseline only" },
       nproc: NPROC_OPTION,
@@ -278,24 +278,35 @@ export const pipelineCommands: Command[] = [
       const { group } = dp;
       const profile = profileOf(args);
       await selectBackend();
-      await rankZeroFirst({ group }, `${profile.name}/finetune-sweep`, () => sweepOnDev(profile, finetuneRecipeSweep));
-      const sel = chosenRecipe(profile);
+      const only = flagString(args, "variant") as FinetuneVariant | undefined;
+      const variants = only ? [only] : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
       const log = rankZeroLog(group);
-      for (const t of sel.tried)
+      for (const v of variants) {
+        await rankZeroFirst({ group }, `${profile.name}/finetune-sweep-${v}`, async () => {
+          for (const sweep of finetuneSweeps(v)) await sweepOnDev(profile, sweep);
+        });
+        const sel = chosenFinetune(profile, v);
+        for (const t of [...sel.tried, ...(sel.gammaTried?.slice(1) ?? [])]) {
+          const r = t.setting.recipe;
+          const gamma = t.setting.gamma === undefined ? "" : `, gamma ${t.setting.gamma}`;
+          const chosen = r.name === sel.chosen.recipe.name && t.setting.gamma === sel.chosen.gamma;
+          log(
+            `dev-like ${v}, ${r.name} (lr ${r.lr}, backbone x${r.backboneScale}${gamma}), ${sel.steps} steps: dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${chosen ? "  <- chosen" : ""}`,
+          );
+        }
+        const l = sel.length;
         log(
-          `dev-like gap, recipe ${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${t.recipe.name === sel.chosen.name ? "  <- chosen" : ""}`,
+          `dev-like ${v}: kept step ${l.keptStep} of ${l.schedule} (dev accuracy ${pct(l.devAccuracy)} %, training accuracy ${pct(l.trainAccuracy)} %, loss slope t = ${l.lossSlopeT.toFixed(2)} at the schedule's end); ${sel.devRuns} runs on dev-like`,
         );
+      }
       const dataset = flagString(args, "dataset");
       if (dataset === DEV_SET) return 0;
       const sets = dataset ? [dataset as OneShotSet] : [...ONE_SHOT_SETS];
-      const variants = flagString(args, "variant")
-        ? [flagString(args, "variant") as FinetuneVariant]
-        : (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]);
       for (const set of sets)
         for (const v of variants) {
           const r = await finetune(profile, set, v, { group });
           log(
-            `${set} ${v} (init ${profile.init}): test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${pct(r.trainAccuracy)} %`,
+            `${set} ${v} (init ${profile.init}), ${r.steps} of ${r.schedule} steps: test accuracy ${formatAccuracy(r.accuracy, r.accuracyCI)} %, training accuracy ${pct(r.trainAccuracy)} %`,
           );
         }
       return 0;

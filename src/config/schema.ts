@@ -83,13 +83,16 @@ const trainSizes = z.strictObject({
     randAugment: z.strictObject({ ops: z.number().int().min(0), magnitude: z.number().int().min(0).max(30) }),
     sweep: studentSweep,
   }),
-  /** The whole network from `init`, on the one-shot training images with augmentation; the
-   * recipe is chosen among `recipes` on dev-like (pipeline/finetune-runs.ts, chosenRecipe). */
+  /** The whole network from `init`, on the one-shot training images with augmentation. Each
+   * variant chooses on dev-like (pipeline/finetune-sweep.ts): its recipe among `recipes` by short
+   * runs of `sweep.steps`, MaxEnt's gamma among `gamma` times each of `sweep.gammaScales`, then
+   * its length, the checkpoint of a `steps`-long run that scores best on dev-like. */
   finetune: z.strictObject({
     steps: count,
     batch: count,
     gamma: z.number().positive().max(1),
     recipes: z.array(finetuneRecipeSchema).min(1),
+    sweep: z.strictObject({ steps: count, gammaScales: z.array(z.number().positive()) }),
   }),
   embedBatch: count,
   /** Gradient-cache chunk (train/chunked.ts): embed and backpropagate a step's batch this many

@@ -23,7 +23,8 @@ import { readVersioned, ReportFormatError, writeVersioned } from "../util/report
 import { METRICS_REPORT } from "./metrics";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
-  chosenRecipe,
+  chosenFinetune,
+  finetuneChoice,
   keptFinetune,
   DEV_SET,
   ensureStep,
@@ -34,7 +35,6 @@ import {
   ONE_SHOT_SETS,
   planSteps,
   PlanRow,
-  RecipeSelection,
   runDir,
   runTag,
   Step,
@@ -66,19 +66,20 @@ export function testProducts(profile: Profile): TestProducts {
 }
 
 /** What the metrics are made from, once every step they read is finished: the one-shot sets,
- * each representation's weights, the recipe chosen on dev and the fine-tune results. */
+ * each representation's weights, each fine-tune variant's choices on dev and its results. */
 function evaluationInputs(profile: Profile): {
   inputs: Inputs;
   reps: Record<string, Inputs>;
   ft: Metrics["finetune"];
-  recipe: RecipeSelection;
+  chosen: Selection["finetune"];
 } {
-  const recipe = chosenRecipe(profile);
+  const variants = Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[];
+  const chosen = Object.fromEntries(variants.map((v) => [v, chosenFinetune(profile, v)])) as Selection["finetune"];
   const ft = {} as Metrics["finetune"];
   for (const set of ONE_SHOT_SETS) {
     ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
-    for (const variant of Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]) {
-      const k = keptFinetune(profile, set, variant, recipe.chosen, undefined);
+    for (const variant of variants) {
+      const k = keptFinetune(profile, set, variant, finetuneChoice(profile, variant));
       if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
       ft[set][variant] = k.result;
     }
@@ -91,11 +92,11 @@ function evaluationInputs(profile: Profile): {
     imageSize: profile.imageSize,
     probeGrid: PROBE_C_GRID,
     probeRule: PROBE_C_RULE,
-    recipe,
+    finetuneChoices: chosen,
     finetune: ft,
     analysis: ANALYSIS,
   };
-  return { inputs, reps, ft, recipe };
+  return { inputs, reps, ft, chosen };
 }
 
 /** Whether the metrics file was made from today's inputs (every step it reads finished). */

@@ -1,66 +1,59 @@
-// The fine-tune baselines as runs: the whole network from the init on a one-shot set's packshots,
-// with the recipe dev-like chose, trained by the convergence rule (cycles until training accuracy
-// and a flat loss say it has converged), scored on the set's test images.
-import * as fs from "fs";
+// The fine-tune baselines as runs: the whole network from the init, trained as a classifier on a
+// one-shot set's packshots with a setting (recipe, MaxEnt's gamma) and a length each variant chose
+// on dev-like (finetune-sweep.ts), scored on the set's test images.
 import * as path from "path";
 import { z } from "zod";
-import type { FinetuneRecipe, Profile } from "../config/profiles";
+import type { Profile } from "../config/profiles";
 import { finetuneRecipeSchema } from "../config/schema";
 import { datasetDirOf } from "../data/generate";
-import { oneShotOf } from "../data/sets";
+import { OneShot, oneShotOf } from "../data/sets";
 import { datasetFingerprint } from "../data/manifest";
-import { loadCheckpoint } from "../models/checkpoint";
-import { disposeModel, ModelConfig } from "../models/model";
-import { accuracyWithInterval, bootstrapInterval, Interval, intervalSchema } from "../probe/bootstrap";
+import { disposeModel, Model, ModelConfig } from "../models/model";
+import { accuracyWithInterval, intervalSchema } from "../probe/bootstrap";
 import { accuracy } from "../probe/neighbours";
 import { argmaxRows } from "../probe/logreg";
-import { outcomesOf, outcomesSchema, parseOutcomes } from "../probe/paired";
+import { outcomesOf, outcomesSchema } from "../probe/paired";
 import { embedFiles } from "../train/embed";
 import { finetuneTask, FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import { LoopResult, trainLoop } from "../train/loop";
+import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import { cached, Inputs, keptResult } from "../util/fingerprint";
-import type { RecipeSelection } from "./selections";
-import { bestOf, Sweep, sweepTried } from "./sweep";
-import { DEV_SET, EvalSet, selectionRun } from "./runs"; // chosen on dev-like
-import { ckptDir, commonInputs, initialModel, initRecord, loopConfig, modelAtInit, runDir, StepOptions } from "./runs"; // what a run is made of
+import type { FinetuneSetting } from "./selections";
+import { EvalSet, OneShotSet } from "./runs";
+import { commonInputs, initRecord, loopConfig, modelAtInit, runDir, StepOptions, warmupSteps } from "./runs"; // what a run is made of
 
-export type { RecipeSelection } from "./selections";
-
-/** Each run of the convergence rule: its length, and what it says of convergence. */
-export const finetuneAttemptSchema = z.looseObject({
-  steps: z.number(),
-  trainAccuracy: z.number(),
-  lossSlopeT: z.number(),
-  converged: z.boolean(),
-});
-export interface FinetuneAttempt extends z.infer<typeof finetuneAttemptSchema> {}
+export type { FinetuneSetting } from "./selections";
 
 export const finetuneResultSchema = z.looseObject({
   accuracy: z.number().min(0).max(1),
   accuracyCI: intervalSchema,
   /** Per test image, 1 if right (probe/paired.ts): what paired comparisons are made of. */
   outcomes: outcomesSchema,
-  /** Accuracy on the (clean, un-augmented) training images after training: has it converged? */
+  /** Accuracy on the (clean, un-augmented) training images after training. */
   trainAccuracy: z.number().min(0).max(1),
   imagesSeen: z.number(),
   recipe: finetuneRecipeSchema,
-  /** The t statistic of the training loss's slope over the run's last fifth (lossSlope). */
-  lossSlopeT: z.number().optional(),
-  /** Each run of the convergence rule, shortest first; the result is the last one's. */
-  attempts: z.array(finetuneAttemptSchema).optional(),
-  converged: z.boolean().optional(),
+  /** MaxEnt's weight (the MaxEnt variant only). */
+  gamma: z.number().optional(),
+  /** Steps trained: the step the variant's dev run kept, of a cosine schedule `schedule` long. */
+  steps: z.number(),
+  schedule: z.number(),
+  /** The t statistic of this run's training loss slope over its last fifth (lossSlope). */
+  lossSlopeT: z.number(),
 });
 export interface FinetuneResult extends z.infer<typeof finetuneResultSchema> {}
+
+/** What a variant's test-set runs train with: its setting, and the step of the schedule to stop at. */
+export interface FinetuneChoice {
+  setting: FinetuneSetting;
+  steps: number;
+  schedule: number;
+}
 
 /** A fine-tune has converged when its training accuracy is at least this... */
 export const MIN_TRAIN_ACCURACY = 0.95;
 /** ...and its loss is flat: the least-squares slope of the per-step training loss over the last
  * fifth of the run is not below this many standard errors. */
 export const FLAT_SLOPE_T = -2;
-/** A fine-tune that has not converged trains on from where it ended for another cycle of the same
- * length (a warm restart of the same warm-up and cosine schedule, SGDR-style), at most this many
- * times: the 2-core budget's cap (a row still falling says so). */
-export const FINETUNE_EXTRA_CYCLES = 1;
 
 /** The slope of the per-step loss over the last fifth of `history` and its t statistic
  * (ordinary least squares; standard error from the residuals). */
@@ -81,82 +74,12 @@ export function lossSlope(history: { step: number; loss: number }[]): { slope: n
   return { slope, t: se > 0 ? slope / se : slope < 0 ? -Infinity : 0 };
 }
 
-/** Cycle k of a fine-tune's convergence rule: k = 0 from the init, k = 1 on from cycle 0's end. */
-export const finetuneAttemptName = (set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe | undefined, k: number) =>
-  `${finetuneName(set, variant, recipe)}${k ? `-x${k + 1}` : ""}`;
-export const finetuneAttemptFile = (
-  profile: Profile,
-  set: EvalSet,
-  variant: FinetuneVariant,
-  recipe: FinetuneRecipe | undefined,
-  k: number,
-) => path.join(runDir(profile, finetuneAttemptName(set, variant, recipe, k)), "result.json");
-export function finetuneAttemptInputs(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe, k: number): Inputs {
-  const inputs = finetuneInputs(profile, set, variant, recipe);
-  return k ? { ...inputs, cycle: k + 1 } : inputs;
-}
+/** A variant's run on a set; on dev-like its sweep's runs add their own name (`tag`). */
+export const finetuneName = (set: EvalSet, variant: FinetuneVariant, tag?: string) => `finetune-${set}-${variant}${tag ? `-${tag}` : ""}`;
+export const finetuneResultFile = (profile: Profile, set: OneShotSet, variant: FinetuneVariant) =>
+  path.join(runDir(profile, finetuneName(set, variant)), "result.json");
 
-/** The convergence rule on one cycle: training accuracy high enough and the loss flat. */
-export const finetuneConverged = (trainAccuracy: number, lossSlopeT: number) =>
-  trainAccuracy >= MIN_TRAIN_ACCURACY && lossSlopeT >= FLAT_SLOPE_T;
-
-/** What cycle k says of convergence (its loss slope from its history when the result predates it). */
-function attemptOf(r: FinetuneResult, file: string, batch: number): FinetuneAttempt {
-  const history = path.join(path.dirname(file), "history.json");
-  const t = r.lossSlopeT ?? (fs.existsSync(history) ? lossSlope(JSON.parse(fs.readFileSync(history, "utf8"))).t : -Infinity);
-  return { steps: r.imagesSeen / batch, trainAccuracy: r.trainAccuracy, lossSlopeT: t, converged: finetuneConverged(r.trainAccuracy, t) };
-}
-
-/** A fine-tune's outcome by the convergence rule from what is on disk: its result (the last run's,
- * with every run's record), or the run that is missing and why. `sweepRecipe`: a dev sweep
- * run's recipe, which names its folders (none on a test set). */
-export function keptFinetune(
-  profile: Profile,
-  set: EvalSet,
-  variant: FinetuneVariant,
-  recipe: FinetuneRecipe,
-  sweepRecipe: FinetuneRecipe | undefined,
-): { result: FinetuneResult } | { missing: number; why: string } {
-  const attempts: FinetuneAttempt[] = [];
-  for (let k = 0; ; k++) {
-    const file = finetuneAttemptFile(profile, set, variant, sweepRecipe, k);
-    const kept = keptResult<FinetuneResult>(file, finetuneAttemptInputs(profile, set, variant, recipe, k));
-    if (!("result" in kept)) {
-      const last = attempts[attempts.length - 1];
-      return {
-        missing: k,
-        why: k
-          ? `not converged after ${last.steps} steps (training accuracy ${(100 * last.trainAccuracy).toFixed(1)} %, loss slope t = ${last.lossSlopeT.toFixed(2)}); cycle ${k + 1}: ${kept.why}`
-          : kept.why,
-      };
-    }
-    attempts.push(attemptOf(kept.result, file, profile.train.finetune.batch));
-    if (attempts[k].converged || k === FINETUNE_EXTRA_CYCLES)
-      return {
-        result: {
-          ...kept.result,
-          accuracyCI: overProducts(profile, set, kept.result.outcomes),
-          attempts,
-          converged: attempts[k].converged,
-        },
-      };
-  }
-}
-
-/** A fine-tune's test accuracy interval over the set's products, from its outcomes: as runFinetune
- * makes it, and the same for a result kept from before intervals counted products. */
-function overProducts(profile: Profile, set: EvalSet, outcomes: string): Interval {
-  const products = oneShotOf(datasetDirOf(profile, set)).test.labels;
-  return bootstrapInterval(parseOutcomes(outcomes), { clusters: products, seed: profile.seed });
-}
-
-/** A dev-set sweep run is named by its recipe; a test-set run uses the recipe dev chose. */
-export const finetuneName = (set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) =>
-  `finetune-${set}-${variant}${recipe ? `-${recipe.name}` : ""}`;
-export const finetuneResultFile = (profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe?: FinetuneRecipe) =>
-  path.join(runDir(profile, finetuneName(set, variant, recipe)), "result.json");
-
-function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant): ModelConfig {
+export function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant): ModelConfig {
   return {
     arch: profile.arch,
     pooling: FINETUNE_VARIANTS[variant].pooling,
@@ -165,126 +88,106 @@ function finetuneConfig(profile: Profile, set: EvalSet, variant: FinetuneVariant
   };
 }
 
-export function finetuneInputs(profile: Profile, set: EvalSet, variant: FinetuneVariant, recipe: FinetuneRecipe): Inputs {
-  const config = finetuneConfig(profile, set, variant);
-  const { recipes: _all, ...train } = profile.train.finetune;
-  return {
-    data: datasetFingerprint(datasetDirOf(profile, set)),
-    init: initRecord(profile),
-    ...commonInputs(profile, config),
-    variant,
-    train,
-    recipe,
-  };
-}
-
-/** A recipe as the dev sweep scores it. */
-type RecipeTried = RecipeSelection["tried"][number];
-
-/** The dev-set sweep: the GAP baseline fine-tuned on dev-like with each candidate recipe (in
- * repeat 0), each by the convergence rule, scored by its dev-like accuracy. */
-export const finetuneRecipeSweep: Sweep<FinetuneRecipe, RecipeTried> = {
-  command: "finetune --dataset dev-like",
-  candidates: (profile) => profile.train.finetune.recipes,
-  stepName: (recipe) => finetuneName(DEV_SET, "gap", recipe),
-  inputs: (profile, recipe) => finetuneInputs(profile, DEV_SET, "gap", recipe),
-  run: async (profile, recipe, opts) => asTried(recipe, await convergedFinetune(profile, DEV_SET, "gap", recipe, opts)),
-  devScore: (r) => r.devAccuracy,
-  kept: (profile, recipe) => {
-    const k = keptFinetune(selectionRun(profile), DEV_SET, "gap", recipe, recipe);
-    return "result" in k ? { result: asTried(recipe, k.result) } : { why: k.why };
-  },
-};
-
-const asTried = (recipe: FinetuneRecipe, r: FinetuneResult): RecipeTried => ({
-  recipe,
-  devAccuracy: r.accuracy,
-  trainAccuracy: r.trainAccuracy,
-});
-
-/** The recipe the test-set fine-tunes use: the sweep's best dev accuracy (the earlier-listed
- * recipe on a tie). Every sweep run must be finished. */
-export function chosenRecipe(profile: Profile): RecipeSelection {
-  const tried = sweepTried(profile, finetuneRecipeSweep);
-  return {
-    tried,
-    chosen: bestOf(tried, finetuneRecipeSweep.devScore).recipe,
-    rule: "highest dev-like accuracy of the GAP baseline (the earlier-listed recipe on a tie)",
-  };
-}
-
-/** Fine-tune a classifier baseline from the run's init with `recipe`: its test accuracy with a
- * bootstrap interval, per-image outcomes, and its training accuracy. */
-export async function runFinetune(
+/** What any fine-tune is made from: the set, the init, the model, the batch, its setting and
+ * its steps (of a schedule `schedule` long). */
+export function finetuneInputs(
   profile: Profile,
   set: EvalSet,
   variant: FinetuneVariant,
-  recipe: FinetuneRecipe,
-  opts: StepOptions = {},
-  k = 0,
-): Promise<FinetuneResult & { result: LoopResult }> {
-  const data = oneShotOf(datasetDirOf(profile, set));
-  const sweepRecipe = set === DEV_SET ? recipe : undefined;
-  const name = finetuneAttemptName(set, variant, sweepRecipe, k);
-  const config = finetuneConfig(profile, set, variant);
-  // Cycle 0 starts from the init; a later cycle from where the one before it ended.
-  const model = k
-    ? loadCheckpoint(ckptDir(profile, finetuneAttemptName(set, variant, sweepRecipe, k - 1)), initialModel(profile, config)).model
-    : modelAtInit(profile, config);
-  const f = profile.train.finetune;
-  const steps = f.steps;
-  const cfg = loopConfig(profile, name, steps, recipe.lr, finetuneAttemptInputs(profile, set, variant, recipe, k), opts);
-  const result = await trainLoop(model, finetuneTask(data, variant, profile), {
-    ...cfg,
-    optimizer: { ...cfg.optimizer, backboneScale: recipe.backboneScale, headPrefixes: FINETUNE_HEADS },
-  });
-  const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
-  const pred = argmaxRows(await embedFiles(model, data.test.files, o), data.classes);
-  // In a one-shot set a class is one product: its photos are resampled together.
-  const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed, clusters: data.test.labels });
-  const trainAccuracy = accuracy(argmaxRows(await embedFiles(model, data.train.files, o), data.classes), data.train.labels);
-  disposeModel(model);
+  setting: FinetuneSetting,
+  steps: number,
+  schedule = steps,
+): Inputs {
   return {
-    accuracy: test.accuracy,
-    accuracyCI: test.interval,
-    outcomes: outcomesOf(pred, data.test.labels),
-    trainAccuracy,
-    imagesSeen: (k + 1) * steps * f.batch,
-    recipe,
-    lossSlopeT: lossSlope(result.history).t,
-    result,
+    data: datasetFingerprint(datasetDirOf(profile, set)),
+    init: initRecord(profile),
+    ...commonInputs(profile, finetuneConfig(profile, set, variant)),
+    variant,
+    batch: profile.train.finetune.batch,
+    ...setting,
+    steps,
+    schedule,
   };
+}
+
+/** A classifier's predicted class for each of `files`. */
+export async function predictClasses(profile: Profile, model: Model, data: OneShot, files: string[]): Promise<Int32Array> {
+  const o = { size: profile.imageSize, batch: profile.train.embedBatch, logits: true, quiet: true };
+  return argmaxRows(await embedFiles(model, files, o), data.classes);
+}
+
+/** Accuracy on the set's clean training packshots: has the classifier fit them? */
+export async function trainAccuracyOf(profile: Profile, model: Model, data: OneShot): Promise<number> {
+  return accuracy(await predictClasses(profile, model, data, data.train.files), data.train.labels);
+}
+
+/** Fine-tune `variant` on `set`'s packshots from the run's init with `setting`: `steps` steps of
+ * a warm-up and cosine schedule `schedule` long, the run named `name`; `select` keeps its
+ * checkpoint best on dev (loop.ts). The caller disposes the model. */
+export async function trainFinetune(
+  profile: Profile,
+  set: EvalSet,
+  variant: FinetuneVariant,
+  r: { name: string; setting: FinetuneSetting; steps: number; schedule?: number; inputs: Inputs; select?: LoopConfig["select"] },
+  opts: StepOptions = {},
+): Promise<{ model: Model; data: OneShot; result: LoopResult }> {
+  const data = oneShotOf(datasetDirOf(profile, set));
+  const model = modelAtInit(profile, finetuneConfig(profile, set, variant));
+  const schedule = r.schedule ?? r.steps;
+  const cfg = loopConfig(profile, r.name, r.steps, r.setting.recipe.lr, r.inputs, opts, r.select);
+  const task = finetuneTask(data, variant, profile, r.setting.gamma);
+  const result = await trainLoop(model, task, {
+    ...cfg,
+    schedule,
+    warmup: warmupSteps(schedule),
+    optimizer: { ...cfg.optimizer, backboneScale: r.setting.recipe.backboneScale, headPrefixes: FINETUNE_HEADS },
+  });
+  return { model, data, result };
 }
 
 /** The layers a fine-tune adds to the pretrained backbone (at the recipe's full rate). */
 const FINETUNE_HEADS = ["fc.", "lca."];
 
-/** A fine-tune by the convergence rule: its runs kept in their folders by their inputs (trained
- * when they changed), the next, twice as long, only while the last has not converged. */
-export async function convergedFinetune(
+/** A test-set fine-tune's inputs, with the choice its variant made on dev-like. */
+export const testFinetuneInputs = (profile: Profile, set: OneShotSet, variant: FinetuneVariant, choice: FinetuneChoice) =>
+  finetuneInputs(profile, set, variant, choice.setting, choice.steps, choice.schedule);
+
+/** A finished test-set fine-tune's result, or why there is none. */
+export const keptFinetune = (profile: Profile, set: OneShotSet, variant: FinetuneVariant, choice: FinetuneChoice) =>
+  keptResult<FinetuneResult>(finetuneResultFile(profile, set, variant), testFinetuneInputs(profile, set, variant, choice));
+
+/** A fine-tune baseline on a test set, trained to the step its dev run kept: its test accuracy
+ * with a bootstrap interval over the set's products, per-image outcomes, its training accuracy.
+ * Kept in its folder by its inputs (trained again when they change). */
+export async function runFinetune(
   profile: Profile,
-  set: EvalSet,
+  set: OneShotSet,
   variant: FinetuneVariant,
-  recipe: FinetuneRecipe,
-  opts: StepOptions,
+  choice: FinetuneChoice,
+  opts: StepOptions = {},
 ): Promise<FinetuneResult & { result?: LoopResult }> {
   let loop: LoopResult | undefined;
-  const sweepRecipe = set === DEV_SET ? recipe : undefined;
-  for (let last = -1; ;) {
-    const k = keptFinetune(profile, set, variant, recipe, sweepRecipe);
-    if ("result" in k) return loop ? { ...k.result, result: loop } : k.result;
-    if (k.missing === last)
-      throw new Error(`${finetuneAttemptName(set, variant, sweepRecipe, k.missing)}: made but not read back (${k.why})`);
-    last = k.missing;
-    if (k.missing > 0 && !opts.quiet) console.log(`${finetuneAttemptName(set, variant, sweepRecipe, k.missing)}: ${k.why}`);
-    await cached(
-      finetuneAttemptFile(profile, set, variant, sweepRecipe, k.missing),
-      finetuneAttemptInputs(profile, set, variant, recipe, k.missing),
-      async () => {
-        const { result, ...r } = await runFinetune(profile, set, variant, recipe, opts, k.missing);
-        loop = result;
-        return r;
-      },
-    );
-  }
+  const r = await cached(finetuneResultFile(profile, set, variant), testFinetuneInputs(profile, set, variant, choice), async () => {
+    const run = { name: finetuneName(set, variant), ...choice, inputs: testFinetuneInputs(profile, set, variant, choice) };
+    const { model, data, result } = await trainFinetune(profile, set, variant, run, opts);
+    loop = result;
+    const pred = await predictClasses(profile, model, data, data.test.files);
+    // In a one-shot set a class is one product: its photos are resampled together.
+    const test = accuracyWithInterval(pred, data.test.labels, { seed: profile.seed, clusters: data.test.labels });
+    const trainAccuracy = await trainAccuracyOf(profile, model, data);
+    disposeModel(model);
+    return {
+      accuracy: test.accuracy,
+      accuracyCI: test.interval,
+      outcomes: outcomesOf(pred, data.test.labels),
+      trainAccuracy,
+      imagesSeen: choice.steps * profile.train.finetune.batch,
+      recipe: choice.setting.recipe,
+      ...(choice.setting.gamma === undefined ? {} : { gamma: choice.setting.gamma }),
+      steps: choice.steps,
+      schedule: choice.schedule,
+      lossSlopeT: lossSlope(result.history).t,
+    } satisfies FinetuneResult;
+  });
+  return loop ? { ...r, result: loop } : r;
 }

@@ -13,9 +13,9 @@ import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { findingSchema } from "./findings";
 import { finetuneResultSchema } from "./finetune-runs";
 import { EVAL_SETS, EvalSet, ONE_SHOT_SETS } from "./runs";
-import { recipeSelectionSchema, studentSelectionSchema, teacherSelectionSchema } from "./selections";
+import { finetuneSelectionSchema, studentSelectionSchema, teacherSelectionSchema } from "./selections";
 
-export const METRICS_SCHEMA_VERSION = 1;
+export const METRICS_SCHEMA_VERSION = 2;
 
 /** A representation's name: a registered stage's (stages/registry.ts: "pretrained", "teacher", ...). */
 export type Representation = string;
@@ -28,7 +28,8 @@ const byVariant = <T extends z.ZodType>(v: T) =>
 /** Every setting chosen on dev-like: what was tried, its dev scores, and what was chosen. */
 const selectionSchema = z.looseObject({
   probeC: z.record(z.string(), cSelectionSchema),
-  finetune: recipeSelectionSchema,
+  /** Each fine-tune variant's recipe, gamma (MaxEnt) and length. */
+  finetune: byVariant(finetuneSelectionSchema),
   teacher: teacherSelectionSchema,
   student: studentSelectionSchema,
   /** The checkpoint each stage's main run kept (teacher, student): its number of steps. */

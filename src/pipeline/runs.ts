@@ -21,7 +21,16 @@ import { CheckpointSelection, checkpointFreshness, LoopConfig, LoopResult, train
 import type { OptimizerConfig } from "../train/optimizer";
 import { embedOneShot, probe } from "../probe/probe";
 
-export type { StudentCandidate, StudentSelection, StudentSweepResult, TeacherSelection, TeacherSweepResult } from "./selections";
+export type {
+  FinetuneLength,
+  FinetuneSelection,
+  FinetuneSweepResult,
+  StudentCandidate,
+  StudentSelection,
+  StudentSweepResult,
+  TeacherSelection,
+  TeacherSweepResult,
+} from "./selections";
 
 /** Runs of the profile's own init and repeat live in runs/<profile>/; others beside them in
  * runs/<profile>/init-<...>/ and .../repeat-<k>/, so no variant overwrites another. */
@@ -67,6 +76,9 @@ export function sgdConfig(lr: number): OptimizerConfig {
   return { kind: "sgd", lr, momentum: 0.9, weightDecay: 1e-4 };
 }
 
+/** Linear warm-up over the first 5 % of a schedule `steps` long. */
+export const warmupSteps = (steps: number) => Math.max(1, Math.round(steps * 0.05));
+
 export function loopConfig(
   profile: Profile,
   name: string,
@@ -81,7 +93,7 @@ export function loopConfig(
     name,
     steps,
     optimizer: sgdConfig(lr),
-    warmup: Math.max(1, Math.round(steps * 0.05)),
+    warmup: warmupSteps(steps),
     checkpointEvery: profile.train.checkpointEvery,
     runDir: runDir(profile, name),
     quiet: opts.quiet,

@@ -19,6 +19,8 @@ export const teacherSelectionSchema = z.looseObject({
   rule: z.string(),
   steps: z.number(),
   widened,
+  /** Runs on dev-like the choice took: the short ones and the main run (its checkpoints scored). */
+  devRuns: z.number(),
 });
 export interface TeacherSelection extends z.infer<typeof teacherSelectionSchema> {}
 
@@ -45,12 +47,52 @@ export const studentSelectionSchema = z.looseObject({
   rule: z.string(),
   steps: z.number(),
   widened,
+  devRuns: z.number(),
 });
 export interface StudentSelection extends z.infer<typeof studentSelectionSchema> {}
 
-export const recipeSelectionSchema = z.looseObject({
-  tried: z.array(z.looseObject({ recipe: finetuneRecipeSchema, devAccuracy: z.number(), trainAccuracy: z.number() })),
-  chosen: finetuneRecipeSchema,
-  rule: z.string(),
+/** A fine-tune setting: its recipe, and the MaxEnt variant's gamma. */
+export const finetuneSettingSchema = z.looseObject({ recipe: finetuneRecipeSchema, gamma: z.number().optional() });
+export interface FinetuneSetting extends z.infer<typeof finetuneSettingSchema> {}
+
+/** A short fine-tune on dev-like: its dev-like test accuracy and its training accuracy at the end. */
+export const finetuneSweepResultSchema = z.looseObject({
+  setting: finetuneSettingSchema,
+  devAccuracy: z.number(),
+  trainAccuracy: z.number(),
 });
-export interface RecipeSelection extends z.infer<typeof recipeSelectionSchema> {}
+export interface FinetuneSweepResult extends z.infer<typeof finetuneSweepResultSchema> {}
+
+/** A variant fine-tuned on dev-like with its chosen setting for the whole schedule, every
+ * checkpoint scored there: the step kept is the length its test-set runs train. */
+export const finetuneLengthSchema = z.looseObject({
+  setting: finetuneSettingSchema,
+  /** The cosine schedule's length (the profile's `train.finetune.steps`). */
+  schedule: z.number(),
+  scores: z.array(z.looseObject({ step: z.number(), score: z.number() })),
+  keptStep: z.number(),
+  /** At the kept step. */
+  devAccuracy: z.number(),
+  trainAccuracy: z.number(),
+  /** The training loss's slope t over the last fifth of the whole schedule (finetune-runs.ts,
+   * lossSlope): is the loss flat by the schedule's end? */
+  lossSlopeT: z.number(),
+});
+export interface FinetuneLength extends z.infer<typeof finetuneLengthSchema> {}
+
+export const finetuneSelectionSchema = z.looseObject({
+  /** The first stage: each recipe (the profile's gamma for MaxEnt). */
+  tried: z.array(finetuneSweepResultSchema),
+  /** MaxEnt's second stage: the best recipe at each gamma, the grid's widening last. */
+  gammaTried: z.array(finetuneSweepResultSchema).optional(),
+  chosen: finetuneSettingSchema,
+  rule: z.string(),
+  /** The short runs' length. */
+  steps: z.number(),
+  /** The gamma tried past the grid's edge, or null. */
+  widened,
+  length: finetuneLengthSchema,
+  /** Runs on dev-like this variant's choice took: the short ones and the length run. */
+  devRuns: z.number(),
+});
+export interface FinetuneSelection extends z.infer<typeof finetuneSelectionSchema> {}

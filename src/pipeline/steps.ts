@@ -13,7 +13,8 @@ import type { Inputs } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
 import { checkpointModel, ckptDir, initRecord, modelAtInit, OneShotSet, selectionRun, StepOptions, weightsOf } from "./runs";
-import { chosenRecipe, convergedFinetune, FinetuneResult, finetuneName } from "./finetune-runs";
+import { FinetuneResult, finetuneName, runFinetune } from "./finetune-runs";
+import { finetuneChoice } from "./finetune-sweep";
 import { runPseudolabels } from "./pseudolabel-runs";
 import type { Sweep } from "./sweep";
 import type { ProcessGroup } from "../engine/process-group";
@@ -22,6 +23,7 @@ import { initSteps, PlanRow, Step, Traversal } from "./stages/stage";
 
 export * from "./runs";
 export * from "./finetune-runs";
+export * from "./finetune-sweep";
 export * from "./pseudolabel-runs";
 export * from "./teacher-runs";
 export * from "./student-runs";
@@ -145,7 +147,7 @@ export async function trainStage(profile: Profile, name: string, opts: StepOptio
 }
 
 /** Every run of `sweep` made on dev-like (each its cached step, the data first); what it chose is
- * its stage's to say (chosenTeacher, chosenStudent, chosenRecipe). */
+ * its stage's to say (chosenTeacher, chosenStudent, chosenFinetune). */
 export async function sweepOnDev<C, R>(profile: Profile, sweep: Sweep<C, R>, opts: StepOptions = {}): Promise<void> {
   await ensureData(profile);
   for (const c of sweep.candidates(selectionRun(profile))) await ensureStep(profile, sweep.stepName(c), opts);
@@ -198,8 +200,8 @@ export async function pseudolabel(
   return runPseudolabels(profile, o);
 }
 
-/** A fine-tune baseline on a test set with the recipe dev-like chose (the dev sweep first when
- * needed): its test accuracy with its interval and its training accuracy. */
+/** A fine-tune baseline on a test set with the setting and length its variant chose on dev-like
+ * (the dev sweeps first when needed): its test accuracy with its interval and its training accuracy. */
 export async function finetune(
   profile: Profile,
   set: OneShotSet,
@@ -210,5 +212,5 @@ export async function finetune(
     await ensureData(profile);
     await ensureDependencies(profile, finetuneName(set, variant), opts);
   });
-  return convergedFinetune(profile, set, variant, chosenRecipe(profile).chosen, spokenForByRankZero(opts));
+  return runFinetune(profile, set, variant, finetuneChoice(profile, variant), spokenForByRankZero(opts));
 }

@@ -161,5 +161,7 @@ export function chosenStudent(profile: Profile): StudentSelection {
     rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps: start and alpha first, then the learning rate (x${s.lrScales.join(", x")}, widened once past an edge chosen); the earlier-listed candidate on a tie`,
     steps: s.steps,
     widened: edge.past === null ? null : profile.train.student.lr * edge.past,
+    // The short runs (the second stage's base rate is a first-stage run), and the main run.
+    devRuns: tried.length + lrTried.length - 1 + 1,
   };
 }

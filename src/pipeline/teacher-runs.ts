@@ -107,5 +107,7 @@ export function chosenTeacher(profile: Profile): TeacherSelection {
     rule: `highest dev-like LR accuracy (C = 1) after ${s.steps} steps (the earlier-listed rate on a tie); a choice on the grid's edge widens it once`,
     steps: s.steps,
     widened: edge.past === null ? null : profile.train.teacher.lr * edge.past,
+    // The short runs, and the main run whose checkpoints dev-like scores.
+    devRuns: tried.length + 1,
   };
 }

@@ -1,7 +1,7 @@
 // What dev-like chose while the method trained, as tables for the notebooks: the teacher's
-// learning rate, the student's start, alpha and learning rate, and the checkpoint each main run
-// kept (its number of steps).
-import type { StudentSelection, TeacherSelection } from "../pipeline/steps";
+// learning rate, the student's start, alpha and learning rate, each fine-tune variant's recipe
+// and gamma, and the checkpoint each main run kept (its number of steps).
+import type { FinetuneSelection, StudentSelection, TeacherSelection } from "../pipeline/steps";
 import type { CheckpointSelection } from "../train/loop";
 import type { Row } from "./dataframe";
 import { pct } from "./paper-tables";
@@ -35,6 +35,20 @@ export function studentSweepRows(s: StudentSelection): Row[] {
         t.candidate.alpha === s.chosen.alpha &&
         (t.candidate.lr ?? s.lrTried[0].candidate.lr) === s.chosen.lr,
     ),
+  }));
+}
+
+/** A fine-tune variant's short runs: each recipe, then (MaxEnt) the best recipe at each gamma. */
+export function finetuneSweepRows(s: FinetuneSelection): Row[] {
+  return [...s.tried, ...(s.gammaTried?.slice(1) ?? [])].map((t) => ({
+    recipe: t.setting.recipe.name,
+    "head lr": t.setting.recipe.lr,
+    "backbone lr x": t.setting.recipe.backboneScale,
+    gamma: t.setting.gamma ?? null,
+    "dev-like %": pct(t.devAccuracy),
+    "train %": pct(t.trainAccuracy),
+    "past the grid's edge": yes(t.setting.gamma !== undefined && t.setting.gamma === s.widened),
+    chosen: yes(t.setting.recipe.name === s.chosen.recipe.name && t.setting.gamma === s.chosen.gamma),
   }));
 }
 

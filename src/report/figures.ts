@@ -32,6 +32,14 @@ export function evenlySpaced(n: number, max: number): number[] {
   return [...new Set(Array.from({ length: max }, (_, k) => Math.round((k * (n - 1)) / (max - 1))))];
 }
 
+/** Several curves on one pair of axes, each drawn with its points marked (a few checkpoints each). */
+export function curvesFigure(curves: { name: string; x: number[]; y: number[] }[], title: string, xTitle: string, yTitle: string): Figure {
+  return {
+    data: curves.map((c) => ({ x: c.x, y: c.y, type: "scatter", mode: "lines+markers", name: c.name })),
+    layout: { title: { text: title }, xaxis: { title: { text: xTitle } }, yaxis: { title: { text: yTitle } } },
+  };
+}
+
 /** Grouped bars; `intervals` (same units as values) draw as asymmetric error bars. */
 export function barFigure(
   labels: string[],

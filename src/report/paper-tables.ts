@@ -5,7 +5,7 @@ export { PAPER };
 import { representationStages } from "../pipeline/stages/registry";
 import type { Interval } from "../probe/bootstrap";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import type { OneShotSet } from "../pipeline/steps";
+import type { FinetuneSetting, OneShotSet } from "../pipeline/steps";
 import { dataFrameHtml, Row, saveTableCsv, showTable, toDataFrame } from "./dataframe";
 import { showHtml } from "../util/host";
 import { reportPath } from "../util/reports";
@@ -41,8 +41,8 @@ export function tableRows(m: Metrics, set: OneShotSet): Row[] {
       "kNN % (CI)": p ? `${pct(p.knn).toFixed(1)} (${ci(p.knnCI)})` : null,
       "NCM % (CI)": p ? `${pct(p.ncm).toFixed(1)} (${ci(p.ncmCI)})` : null,
       "train acc %": f ? pct(f.trainAccuracy) : null,
-      // Steps of the run used, and whether it converged (README: "How the comparisons are made").
-      "fine-tune steps": f?.attempts ? `${f.attempts[f.attempts.length - 1].steps}${f.converged ? "" : " (loss still falling)"}` : null,
+      // The step its variant's dev run kept, of that run's schedule (README: "How the comparisons are made").
+      "fine-tune steps": f ? `${f.steps} of ${f.schedule}` : null,
     };
   });
 }
@@ -116,18 +116,25 @@ export function selectionRows(m: Metrics): Row[] {
       rule: c.rule,
     });
   }
-  const f = s.finetune;
-  rows.push({
-    setting: "fine-tune recipe (GAP on dev-like)",
-    tried: f.tried
-      .map(
-        (t) =>
-          `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}): ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`,
-      )
-      .join("; "),
-    chosen: f.chosen.name,
-    rule: f.rule,
-  });
+  for (const [variant, f] of Object.entries(s.finetune)) {
+    const setting = (t: FinetuneSetting) =>
+      `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}${t.gamma === undefined ? "" : `, gamma ${t.gamma}`})`;
+    const tried = [...f.tried, ...(f.gammaTried?.slice(1) ?? [])];
+    rows.push({
+      setting: `fine-tune ${variant}: recipe${f.gammaTried ? " and gamma" : ""} (${f.steps}-step runs)`,
+      tried: tried
+        .map((t) => `${setting(t.setting)}: ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`)
+        .join("; "),
+      chosen: setting(f.chosen),
+      rule: f.rule,
+    });
+    rows.push({
+      setting: `fine-tune ${variant}: steps (checkpoint kept on dev-like)`,
+      tried: f.length.scores.map((x) => `${x.step}: ${pct(x.score).toFixed(1)}`).join(", "),
+      chosen: `step ${f.length.keptStep} of ${f.length.schedule}`,
+      rule: `the checkpoint with the highest dev-like accuracy (the earliest on a tie); ${f.devRuns} runs on dev-like in all`,
+    });
+  }
   return rows;
 }
 

@@ -239,11 +239,12 @@ export async function finetuneBatchAnatomy(
   set: string,
   variant: FinetuneVariant,
   step = 0,
+  gamma = profile.train.finetune.gamma,
 ): Promise<FinetuneBatchAnatomy> {
   const data = oneShotOf(datasetDirOf(profile, set));
   if (model.config.classes !== data.classes)
     throw new Error(`finetuneBatchAnatomy: the model classifies ${model.config.classes} classes, ${set} has ${data.classes}`);
-  const task = finetuneTask(data, variant, profile);
+  const task = finetuneTask(data, variant, profile, gamma);
   const b = await task.batch(step);
   try {
     // Batch norm uses this batch's statistics, as in the step, but its running estimates stay.
@@ -264,7 +265,7 @@ export async function finetuneBatchAnatomy(
       pooled: out.pooled.dataSync() as Float32Array,
       logits: out.logits.dataSync() as Float32Array,
       classes: model.config.classes,
-      gamma: profile.train.finetune.gamma,
+      gamma,
       maxEnt: FINETUNE_VARIANTS[variant].maxEnt,
       loss: out.loss.dataSync()[0],
     };

@@ -24,12 +24,18 @@ export interface ClassBatch {
   files: string[];
 }
 
-export function finetuneTask(data: OneShot, variant: FinetuneVariant, profile: Profile): TrainTask<ClassBatch> {
+/** `gamma`: MaxEnt's weight (the profile's unless a sweep chose another). */
+export function finetuneTask(
+  data: OneShot,
+  variant: FinetuneVariant,
+  profile: Profile,
+  gamma = profile.train.finetune.gamma,
+): TrainTask<ClassBatch> {
   const f = profile.train.finetune;
   const v = FINETUNE_VARIANTS[variant];
   const n = data.train.files.length;
   const lossFromLogits = (logits: tf.Tensor2D, labels: Int32Array) => ({
-    loss: v.maxEnt ? maxEntLoss(logits, labels, f.gamma) : crossEntropyLoss(logits, labels),
+    loss: v.maxEnt ? maxEntLoss(logits, labels, gamma) : crossEntropyLoss(logits, labels),
   });
   return {
     imagesPerStep: f.batch,

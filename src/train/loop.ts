@@ -56,6 +56,9 @@ export interface LoopConfig {
   optimizer: OptimizerConfig;
   /** Linear warm-up steps, then cosine decay to 0. */
   warmup: number;
+  /** The cosine's length when it is not `steps`: a run that stops inside a longer schedule (a
+   * fine-tune trains to the step its dev run kept, on that run's schedule). */
+  schedule?: number;
   checkpointEvery: number;
   runDir: string;
   /** 2 = data-parallel on two cores (a worker replica) for tasks that support it. */
@@ -117,7 +120,7 @@ export const bestScored = (scores: { step: number; score: number }[]) => scores.
 export function learningRate(cfg: LoopConfig, step: number): number {
   const base = cfg.optimizer.lr;
   if (step < cfg.warmup) return (base * (step + 1)) / cfg.warmup;
-  const t = (step - cfg.warmup) / Math.max(1, cfg.steps - cfg.warmup);
+  const t = (step - cfg.warmup) / Math.max(1, (cfg.schedule ?? cfg.steps) - cfg.warmup);
   return 0.5 * base * (1 + Math.cos(Math.PI * Math.min(1, t)));
 }
 

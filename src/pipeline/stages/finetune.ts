@@ -1,50 +1,54 @@
 // The baselines the representations are compared with: the whole network fine-tuned on each
-// one-shot set's packshots, in three variants (GAP, LCA, LCA + MaxEnt), with the recipe the GAP
-// baseline's sweep chose on dev-like (once, in repeat 0), each trained by the convergence rule.
+// one-shot set's packshots, in three variants (GAP, LCA, LCA + MaxEnt). Each variant chooses its
+// recipe, gamma (MaxEnt) and length on dev-like first (finetune-sweep.ts, once, in repeat 0);
+// then its runs on the test sets train that setting to that length.
 import type { Profile } from "../../config/profiles";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../../train/finetune";
-import {
-  chosenRecipe,
-  convergedFinetune,
-  finetuneInputs,
-  finetuneName,
-  finetuneRecipeSweep,
-  finetuneResultFile,
-  keptFinetune,
-} from "../finetune-runs";
+import { finetuneName, finetuneResultFile, keptFinetune, runFinetune, testFinetuneInputs } from "../finetune-runs";
+import { chosenFinetune, finetuneChoice, finetuneSweeps } from "../finetune-sweep";
 import { DEV_SET, ONE_SHOT_SETS, OneShotSet, selectionRun } from "../runs";
 import { freshnessOf, initSteps, Stage, Step, sweepSteps } from "./stage";
 
-/** One fine-tune baseline on a test set, with the recipe the sweep chose, after the sweep. */
+const VARIANTS = Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[];
+
+/** One fine-tune baseline on a test set, after its variant's choices on dev-like. */
 function finetuneStep(profile: Profile, set: OneShotSet, variant: FinetuneVariant, after: string[]): Step {
-  const recipe = () => chosenRecipe(profile).chosen;
+  const choice = () => finetuneChoice(profile, variant);
   return {
     name: finetuneName(set, variant),
     dependencies: [set, ...initSteps(profile), ...after],
     artifact: finetuneResultFile(profile, set, variant),
     command: `finetune --dataset ${set} --variant ${variant}`,
     trains: true,
-    inputs: () => finetuneInputs(profile, set, variant, recipe()),
-    state: () => freshnessOf(keptFinetune(profile, set, variant, recipe(), undefined)),
-    run: async (o) => void (await convergedFinetune(profile, set, variant, recipe(), o)),
+    inputs: () => testFinetuneInputs(profile, set, variant, choice()),
+    state: () => freshnessOf(keptFinetune(profile, set, variant, choice())),
+    run: async (o) => void (await runFinetune(profile, set, variant, choice(), o)),
   };
+}
+
+/** A variant's sweeps on dev-like as steps, each reading the ones before it. */
+function variantSweepSteps(profile: Profile, variant: FinetuneVariant): Step[] {
+  const steps: Step[] = [];
+  for (const sweep of finetuneSweeps(variant))
+    steps.push(...sweepSteps(profile, sweep, steps.length ? steps.map((s) => s.name) : [DEV_SET, ...initSteps(selectionRun(profile))]));
+  return steps;
 }
 
 export const finetuneStage: Stage = {
   name: "finetune",
   steps: (profile) => {
-    const sweep = sweepSteps(profile, finetuneRecipeSweep, [DEV_SET, ...initSteps(selectionRun(profile))]);
-    const finetunes = ONE_SHOT_SETS.flatMap((set) =>
-      (Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[]).map((variant) =>
+    const dev = Object.fromEntries(VARIANTS.map((v) => [v, variantSweepSteps(profile, v)]));
+    const tests = ONE_SHOT_SETS.flatMap((set) =>
+      VARIANTS.map((v) =>
         finetuneStep(
           profile,
           set,
-          variant,
-          sweep.map((s) => s.name),
+          v,
+          dev[v].map((s) => s.name),
         ),
       ),
     );
-    return [...sweep, ...finetunes];
+    return [...VARIANTS.flatMap((v) => dev[v]), ...tests];
   },
-  selection: (profile) => ({ finetune: chosenRecipe(profile) }),
+  selection: (profile) => ({ finetune: Object.fromEntries(VARIANTS.map((v) => [v, chosenFinetune(profile, v)])) }),
 };
