@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { tf } from "../src/engine/tf";
 import { createModel, disposeModel, Model } from "../src/models/model";
 import { ResNeXtConfig } from "../src/models/resnext";
-import { LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
+import { learningRate, LoopConfig, NonFiniteLossError, TrainTask, trainLoop } from "../src/train/loop";
 import { pairLabels, supConLoss } from "../src/losses/supcon";
 import { randomArray } from "./helpers";
 
@@ -142,4 +142,21 @@ test("the loader's rate: images over the wall time a batch was in flight, even w
   disposeModel(m);
   assert.ok(r.loader.imgPerSec >= (0.9 * 8) / delay && r.loader.imgPerSec <= (1.1 * 16) / delay, `loader ${r.loader.imgPerSec} img/s`);
   assert.ok(r.loader.waitSeconds > 0.5, `the steps waited ${r.loader.waitSeconds} s for a loader slower than they are`);
+});
+
+test("learningRate: a run stopped inside a longer schedule steps at that schedule's rates", () => {
+  const base = {
+    name: "lr",
+    optimizer: { kind: "sgd" as const, lr: 0.1, momentum: 0.9, weightDecay: 0 },
+    warmup: 10,
+    checkpointEvery: 10,
+    runDir: "",
+  };
+  const full: LoopConfig = { ...base, steps: 200 };
+  const stopped: LoopConfig = { ...base, steps: 120, schedule: 200 };
+  for (const step of [0, 9, 10, 60, 119]) assert.equal(learningRate(stopped, step), learningRate(full, step), `step ${step}`);
+  // By hand: halfway through the cosine after warm-up, (105 - 10) / (200 - 10) = 1/2, the rate is half the base.
+  assert.ok(Math.abs(learningRate(stopped, 105) - 0.05) < 1e-12);
+  // Without `schedule` the cosine spans the run's own steps: at its last step the rate is near 0.
+  assert.ok(learningRate({ ...base, steps: 120 }, 119) < 0.001);
 });

@@ -27,6 +27,7 @@ import {
   rankZeroFirst,
 } from "../pipeline/steps";
 import { stages } from "../pipeline/stages/registry";
+import { finetuneShortRuns, isChosenSetting, settingLabel } from "../pipeline/selections";
 import { exportPseudolabels } from "../train/pseudolabel";
 import { SHARD_COUNT_ENV, shardFrom, shardName } from "../util/shard";
 import { formatAccuracy } from "../probe/bootstrap";
@@ -286,14 +287,10 @@ export const pipelineCommands: Command[] = [
           for (const sweep of finetuneSweeps(v)) await sweepOnDev(profile, sweep);
         });
         const sel = chosenFinetune(profile, v);
-        for (const t of [...sel.tried, ...(sel.gammaTried?.slice(1) ?? [])]) {
-          const r = t.setting.recipe;
-          const gamma = t.setting.gamma === undefined ? "" : `, gamma ${t.setting.gamma}`;
-          const chosen = r.name === sel.chosen.recipe.name && t.setting.gamma === sel.chosen.gamma;
+        for (const t of finetuneShortRuns(sel))
           log(
-            `dev-like ${v}, ${r.name} (lr ${r.lr}, backbone x${r.backboneScale}${gamma}), ${sel.steps} steps: dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${chosen ? "  <- chosen" : ""}`,
+            `dev-like ${v}, ${settingLabel(t.setting)}, ${sel.steps} steps: dev accuracy ${pct(t.devAccuracy)} %, training accuracy ${pct(t.trainAccuracy)} %${isChosenSetting(sel, t.setting) ? "  <- chosen" : ""}`,
           );
-        }
         const l = sel.length;
         log(
           `dev-like ${v}: kept step ${l.keptStep} of ${l.schedule} (dev accuracy ${pct(l.devAccuracy)} %, training accuracy ${pct(l.trainAccuracy)} %, loss slope t = ${l.lossSlopeT.toFixed(2)} at the schedule's end); ${sel.devRuns} runs on dev-like`,

@@ -24,7 +24,7 @@ import { METRICS_REPORT } from "./metrics";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import {
   chosenFinetune,
-  finetuneChoice,
+  lengthChoice,
   keptFinetune,
   DEV_SET,
   ensureStep,
@@ -79,7 +79,7 @@ function evaluationInputs(profile: Profile): {
   for (const set of ONE_SHOT_SETS) {
     ft[set] = {} as Record<FinetuneVariant, FinetuneResult>;
     for (const variant of variants) {
-      const k = keptFinetune(profile, set, variant, finetuneChoice(profile, variant));
+      const k = keptFinetune(profile, set, variant, lengthChoice(chosen[variant].length));
       if (!("result" in k)) throw new Error(`${finetuneName(set, variant)}: ${k.why}; fine-tune it before evaluating`);
       ft[set][variant] = k.result;
     }

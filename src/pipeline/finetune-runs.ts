@@ -167,8 +167,9 @@ export async function runFinetune(
   opts: StepOptions = {},
 ): Promise<FinetuneResult & { result?: LoopResult }> {
   let loop: LoopResult | undefined;
-  const r = await cached(finetuneResultFile(profile, set, variant), testFinetuneInputs(profile, set, variant, choice), async () => {
-    const run = { name: finetuneName(set, variant), ...choice, inputs: testFinetuneInputs(profile, set, variant, choice) };
+  const inputs = testFinetuneInputs(profile, set, variant, choice);
+  const r = await cached(finetuneResultFile(profile, set, variant), inputs, async () => {
+    const run = { name: finetuneName(set, variant), ...choice, inputs };
     const { model, data, result } = await trainFinetune(profile, set, variant, run, opts);
     loop = result;
     const pred = await predictClasses(profile, model, data, data.test.files);

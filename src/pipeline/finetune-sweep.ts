@@ -101,9 +101,9 @@ function settingChoice(profile: Profile, variant: FinetuneVariant) {
   };
 }
 
-const lengthInputs = (profile: Profile, variant: FinetuneVariant) => {
+/** The length run's inputs, for the setting the short runs chose. */
+const lengthInputs = (profile: Profile, variant: FinetuneVariant, setting: FinetuneSetting) => {
   const p = selectionRun(profile);
-  const setting = settingChoice(profile, variant).chosen;
   return { ...finetuneInputs(p, DEV_SET, variant, setting, p.train.finetune.steps), scoredEvery: p.train.checkpointEvery };
 };
 
@@ -113,7 +113,7 @@ export const finetuneLengthSweep = (variant: FinetuneVariant): Sweep<"length", F
   command: COMMAND,
   candidates: () => ["length"],
   stepName: () => finetuneName(DEV_SET, variant),
-  inputs: (profile) => lengthInputs(profile, variant),
+  inputs: (profile) => lengthInputs(profile, variant, settingChoice(profile, variant).chosen),
   run: async (profile, _length, opts) => {
     const p = selectionRun(profile);
     const setting = settingChoice(profile, variant).chosen;
@@ -121,7 +121,7 @@ export const finetuneLengthSweep = (variant: FinetuneVariant): Sweep<"length", F
     const score = async (m: Parameters<typeof predictClasses>[1]) =>
       accuracy(await predictClasses(p, m, dev, dev.test.files), dev.test.labels);
     const schedule = p.train.finetune.steps;
-    const run = { name: finetuneName(DEV_SET, variant), setting, steps: schedule, inputs: lengthInputs(profile, variant) };
+    const run = { name: finetuneName(DEV_SET, variant), setting, steps: schedule, inputs: lengthInputs(profile, variant, setting) };
     const { model, data, result } = await trainFinetune(
       p,
       DEV_SET,
@@ -169,8 +169,9 @@ export function chosenFinetune(profile: Profile, variant: FinetuneVariant): Fine
   };
 }
 
-/** What the variant's test-set runs train: its setting to the step its length run kept. */
-export function finetuneChoice(profile: Profile, variant: FinetuneVariant): FinetuneChoice {
-  const l = sweepTried(profile, finetuneLengthSweep(variant))[0];
-  return { setting: l.setting, steps: l.keptStep, schedule: l.schedule };
-}
+/** What a variant's test-set runs train: its setting to the step its length run kept. */
+export const lengthChoice = (l: FinetuneLength): FinetuneChoice => ({ setting: l.setting, steps: l.keptStep, schedule: l.schedule });
+
+/** The variant's choice, read from its finished length run. */
+export const finetuneChoice = (profile: Profile, variant: FinetuneVariant): FinetuneChoice =>
+  lengthChoice(sweepTried(profile, finetuneLengthSweep(variant))[0]);

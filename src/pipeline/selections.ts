@@ -96,3 +96,15 @@ export const finetuneSelectionSchema = z.looseObject({
   devRuns: z.number(),
 });
 export interface FinetuneSelection extends z.infer<typeof finetuneSelectionSchema> {}
+
+/** Every short run a variant's choice read, each once: the recipes, then MaxEnt's other gammas
+ * (the second stage's first entry is a first-stage run). */
+export const finetuneShortRuns = (s: FinetuneSelection): FinetuneSweepResult[] => [...s.tried, ...(s.gammaTried?.slice(1) ?? [])];
+
+/** A setting as tables and logs name it: "uniform (lr 0.1, backbone x1, gamma 0.5)". */
+export const settingLabel = (t: FinetuneSetting) =>
+  `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}${t.gamma === undefined ? "" : `, gamma ${t.gamma}`})`;
+
+/** Whether `setting` is the one the variant chose. */
+export const isChosenSetting = (s: FinetuneSelection, setting: FinetuneSetting) =>
+  setting.recipe.name === s.chosen.recipe.name && setting.gamma === s.chosen.gamma;

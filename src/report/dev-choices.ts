@@ -2,6 +2,7 @@
 // learning rate, the student's start, alpha and learning rate, each fine-tune variant's recipe
 // and gamma, and the checkpoint each main run kept (its number of steps).
 import type { FinetuneSelection, StudentSelection, TeacherSelection } from "../pipeline/steps";
+import { finetuneShortRuns, isChosenSetting } from "../pipeline/selections";
 import type { CheckpointSelection } from "../train/loop";
 import type { Row } from "./dataframe";
 import { pct } from "./paper-tables";
@@ -40,7 +41,7 @@ export function studentSweepRows(s: StudentSelection): Row[] {
 
 /** A fine-tune variant's short runs: each recipe, then (MaxEnt) the best recipe at each gamma. */
 export function finetuneSweepRows(s: FinetuneSelection): Row[] {
-  return [...s.tried, ...(s.gammaTried?.slice(1) ?? [])].map((t) => ({
+  return finetuneShortRuns(s).map((t) => ({
     recipe: t.setting.recipe.name,
     "head lr": t.setting.recipe.lr,
     "backbone lr x": t.setting.recipe.backboneScale,
@@ -48,7 +49,7 @@ export function finetuneSweepRows(s: FinetuneSelection): Row[] {
     "dev-like %": pct(t.devAccuracy),
     "train %": pct(t.trainAccuracy),
     "past the grid's edge": yes(t.setting.gamma !== undefined && t.setting.gamma === s.widened),
-    chosen: yes(t.setting.recipe.name === s.chosen.recipe.name && t.setting.gamma === s.chosen.gamma),
+    chosen: yes(isChosenSetting(s, t.setting)),
   }));
 }
 

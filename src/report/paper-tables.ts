@@ -5,7 +5,8 @@ export { PAPER };
 import { representationStages } from "../pipeline/stages/registry";
 import type { Interval } from "../probe/bootstrap";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
-import type { FinetuneSetting, OneShotSet } from "../pipeline/steps";
+import type { OneShotSet } from "../pipeline/steps";
+import { finetuneShortRuns, settingLabel } from "../pipeline/selections";
 import { dataFrameHtml, Row, saveTableCsv, showTable, toDataFrame } from "./dataframe";
 import { showHtml } from "../util/host";
 import { reportPath } from "../util/reports";
@@ -69,7 +70,13 @@ export function findingRows(m: Metrics): Row[] {
   }));
 }
 
-/** What was chosen on dev-like: each probe's C and the fine-tune recipe, with the dev scores. */
+/** A run's scored checkpoints as one row of the dev choices: each step's score, the one kept. */
+function checkpointRow(setting: string, scores: { step: number; score: number }[], kept: number, last: number, rule: string): Row {
+  return { setting, tried: scores.map((x) => `${x.step}: ${pct(x.score).toFixed(1)}`).join(", "), chosen: `step ${kept} of ${last}`, rule };
+}
+
+/** What was chosen on dev-like: each probe's C, the teacher's and the student's settings and checkpoints, each
+ * fine-tune variant's recipe, gamma and length, with the dev scores. */
 export function selectionRows(m: Metrics): Row[] {
   const s = m.meta.selection;
   const rows: Row[] = Object.entries(s.probeC).map(([rep, c]) => ({
@@ -107,33 +114,27 @@ export function selectionRows(m: Metrics): Row[] {
         rule: "the first stage's best start and alpha at each rate",
       });
   }
-  for (const [which, c] of Object.entries(s.checkpoints ?? {})) {
-    const last = c.scores[c.scores.length - 1].step;
-    rows.push({
-      setting: `${which} steps (checkpoint kept)`,
-      tried: c.scores.map((x) => `${x.step}: ${pct(x.score).toFixed(1)}`).join(", "),
-      chosen: `step ${c.chosenStep} of ${last}`,
-      rule: c.rule,
-    });
-  }
+  for (const [which, c] of Object.entries(s.checkpoints ?? {}))
+    rows.push(checkpointRow(`${which} steps (checkpoint kept)`, c.scores, c.chosenStep, c.scores[c.scores.length - 1].step, c.rule));
   for (const [variant, f] of Object.entries(s.finetune)) {
-    const setting = (t: FinetuneSetting) =>
-      `${t.recipe.name} (lr ${t.recipe.lr}, backbone x${t.recipe.backboneScale}${t.gamma === undefined ? "" : `, gamma ${t.gamma}`})`;
-    const tried = [...f.tried, ...(f.gammaTried?.slice(1) ?? [])];
     rows.push({
       setting: `fine-tune ${variant}: recipe${f.gammaTried ? " and gamma" : ""} (${f.steps}-step runs)`,
-      tried: tried
-        .map((t) => `${setting(t.setting)}: ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`)
+      tried: finetuneShortRuns(f)
+        .map((t) => `${settingLabel(t.setting)}: ${pct(t.devAccuracy).toFixed(1)}, train ${pct(t.trainAccuracy).toFixed(1)}`)
         .join("; "),
-      chosen: setting(f.chosen),
+      chosen: settingLabel(f.chosen),
       rule: f.rule,
     });
-    rows.push({
-      setting: `fine-tune ${variant}: steps (checkpoint kept on dev-like)`,
-      tried: f.length.scores.map((x) => `${x.step}: ${pct(x.score).toFixed(1)}`).join(", "),
-      chosen: `step ${f.length.keptStep} of ${f.length.schedule}`,
-      rule: `the checkpoint with the highest dev-like accuracy (the earliest on a tie); ${f.devRuns} runs on dev-like in all`,
-    });
+    const l = f.length;
+    rows.push(
+      checkpointRow(
+        `fine-tune ${variant}: steps (checkpoint kept on dev-like)`,
+        l.scores,
+        l.keptStep,
+        l.schedule,
+        `the checkpoint with the highest dev-like accuracy (the earliest on a tie); ${f.devRuns} runs on dev-like in all`,
+      ),
+    );
   }
   return rows;
 }
