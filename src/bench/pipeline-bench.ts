@@ -6,7 +6,9 @@ import * as os from "os";
 import * as path from "path";
 import { getProfile } from "../config/profiles";
 import { datasetDir } from "../data/generate";
-import { TRAIN_AUGMENT } from "../data/images";
+import { Augment, studentNoiseAugment, TRAIN_AUGMENT } from "../data/images";
+import { batchPixels } from "../data/batch-pixels";
+import { LoaderPool, loaderThreads } from "../data/loader-pool";
 import { loadBatch } from "../data/loader";
 import { renderInSitu, renderInVitro } from "../data/render";
 import { filesOf, pairsOf } from "../data/sets";
@@ -24,6 +26,41 @@ import { round } from "./model-bench";
 import { mergeBenchSection } from "./bench";
 
 const rate = (n: number, ms: number) => round((n * 1000) / ms);
+
+/** The loader alone on 64-image batches of the student's noisy input (RandAugment, the most
+ * JavaScript per image), in the main thread and in worker threads (the machine's default, at
+ * least 1), each the best of two rounds taken in turn. */
+async function loaderThreadsBench(files: string[], size: number, augment: Augment, log: (s: string) => void) {
+  const n = Math.max(1, loaderThreads());
+  const pool = new LoaderPool(n);
+  const opts = { size, augment, seed: 1 };
+  const rows = [0, files.length] as const;
+  const time = async (decode: (b: number) => Promise<Float32Array>) => {
+    await decode(0);
+    const t = Date.now();
+    for (let b = 1; b <= 3; b++) await decode(b);
+    return rate(3 * files.length, Date.now() - t);
+  };
+  let main = 0,
+    threads = 0;
+  try {
+    for (let round = 0; round < 2; round++) {
+      main = Math.max(main, await time((b) => batchPixels(files, opts, b, rows)));
+      threads = Math.max(threads, await time((b) => pool.pixels(files, opts, b, rows)));
+    }
+  } finally {
+    await pool.close();
+  }
+  log(
+    `loader with the student's noise @${size}px: main thread ${main} img/s, ${n} worker thread${n === 1 ? "" : "s"} ${threads} img/s (default here: ${loaderThreads()})`,
+  );
+  return {
+    studentNoiseMainThreadImgPerSec: main,
+    studentNoiseWorkerThreads: n,
+    studentNoiseWorkersImgPerSec: threads,
+    defaultThreads: loaderThreads(),
+  };
+}
 
 export async function runPipelineBench(log: (s: string) => void = console.log): Promise<void> {
   const profile = getProfile("cpu");
@@ -51,7 +88,8 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     t = Date.now();
     for (let b = 0; b < 3; b++) (await loadBatch(files, { size: profile.imageSize, augment: TRAIN_AUGMENT, seed: 1 }, b)).dispose();
     const loader = rate(3 * 64, Date.now() - t);
-    log(`loader (decode + noisy augmentation) @${profile.imageSize}px: ${loader} img/s`);
+    log(`loader (decode + training augmentation) @${profile.imageSize}px: ${loader} img/s`);
+    const threads = await loaderThreadsBench(files, profile.imageSize, studentNoiseAugment(profile.train.student.randAugment), log);
 
     const run = async (name: string, task: Parameters<typeof trainLoop>[1], workers = 1) => {
       const m = initialModel(profile);
@@ -93,7 +131,7 @@ export async function runPipelineBench(log: (s: string) => void = console.log): 
     log(
       `cpu profile (${profile.arch} @${profile.imageSize}px, ${engine}): teacher ${teacher} img/s (its loader ${teacherLoader}; xnnpack, 2 replicas: ${teacherXnnpack2}), student ${student} img/s (its loader ${studentLoader}), pseudolabel ${pseudo} img/s`,
     );
-    mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher });
+    mergeBenchSection("data", { ...data, loaderImgPerSec: loader, loaderOutpacesTraining: loader > teacher, loaderThreads: threads });
     mergeBenchSection("training", {
       profile: "cpu",
       arch: profile.arch,

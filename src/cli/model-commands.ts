@@ -29,6 +29,7 @@ import { embedOneShot } from "../probe/probe";
 import type { Representation } from "../pipeline/metrics";
 import { addProduct } from "../probe/add-product";
 import { environmentInfo } from "../engine/info";
+import { describeLoader } from "../data/loader-pool";
 import { installKernel, KERNEL_NAME, KernelPlace, uninstallKernel } from "../jupyter/kernel";
 import { applyTslabPatch } from "../jupyter/tslab-patch";
 import { flagChoice, flagInt, flagSet, flagString, ParsedArgs, requiredFlag, UsageError } from "../util/args";
@@ -90,13 +91,14 @@ export const machineCommands: Command[] = [
         return 0;
       }
       const sel = await selectBackend({ force, log: null });
-      const info = { ...environmentInfo(), selection: sel };
+      const info = { ...environmentInfo(), loader: describeLoader(), selection: sel };
       if (json) return printJson(async () => info);
       console.log(describeSelection(sel));
       console.log(`node ${info.node} on ${info.platform}, ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB`);
       console.log(`native kernels: ${info.nativeConvolutions}`);
       console.log(`libtorch: ${info.torch}`);
       console.log(`data parallel: ${info.dataParallel}`);
+      console.log(`loader: ${info.loader}`);
       for (const [p, v] of Object.entries(info.packages)) console.log(`  ${p.padEnd(34)} ${v}`);
       return 0;
     },

@@ -125,7 +125,12 @@ export async function decodeRgb(file: string, size: number, aug?: Augment, r?: R
     }
   }
   if (aug && r) {
-    const meta = await sharp(file).metadata();
+    let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
+    try {
+      meta = await sharp(file).metadata();
+    } catch (e) {
+      throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
+    }
     const W = meta.width!,
       H = meta.height!;
     const f = uniform(r, aug.cropMin, 1);

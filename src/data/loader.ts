@@ -1,20 +1,12 @@
 // Batches for training and embedding: reproducible order from a seed, decoding on libuv's
-// thread pool (sharp), and the next batch prefetched while the current one trains.
+// thread pool (sharp) and the loader's worker threads, the next batch prefetched while the current
+// one trains.
 import { tf } from "../engine/tf";
-import { Augment, decodeRgb, normalizeInto } from "./images";
+import { batchPixels, BatchOptions, Rows } from "./batch-pixels";
+import { loaderPool } from "./loader-pool";
 import { mixSeed, rngFrom, shuffled } from "./rng";
-import type { InputConfig } from "./input-config";
 
-export interface BatchOptions {
-  size: number;
-  augment?: Augment;
-  seed: number;
-  /** A model's input config (resize rule, mean, std); unset: both sides to `size`, ImageNet's. */
-  input?: InputConfig;
-}
-
-/** Rows [begin, end) of a batch's images: a data-parallel rank decodes only its own. */
-export type Rows = readonly [number, number];
+export type { BatchOptions, Rows };
 
 /** The part of `rows` that falls in a block of `count` rows starting at row `offset`, counted
  * from the block's start (a batch made of blocks loaded apart, e.g. pairs then unlabeled images). */
@@ -24,21 +16,16 @@ export function rowsWithin(rows: Rows | undefined, offset: number, count: number
   return [begin, Math.max(begin, Math.min(count, rows[1] - offset))];
 }
 
-/** Decode `files` (only `rows` of them, when given) into one [N, size, size, 3] tensor. Each
- * image's augmentation comes from the seed, the batch and its place in `files`, so a rank's rows
- * are the pixels the whole batch has there. */
+/** Decode `files` (only `rows` of them, when given) into one [N, size, size, 3] tensor, in the
+ * loader's threads where there are any (loader-pool.ts). Each image's augmentation comes from the
+ * seed, the batch and its place in `files`, so a rank's rows are the pixels the whole batch has
+ * there, whichever thread decoded them. */
 export async function loadBatch(files: string[], opts: BatchOptions, batchIndex = 0, rows?: Rows): Promise<tf.Tensor4D> {
   const { size } = opts;
-  const [begin, end] = rows ?? [0, files.length];
-  const data = new Float32Array((end - begin) * size * size * 3);
-  await Promise.all(
-    files.slice(begin, end).map(async (f, k) => {
-      const i = begin + k;
-      const r = opts.augment ? rngFrom(mixSeed(opts.seed, batchIndex, i)) : undefined;
-      normalizeInto(await decodeRgb(f, size, opts.augment, r, opts.input), data, k * size * size * 3, opts.input?.mean, opts.input?.std);
-    }),
-  );
-  return tf.tensor4d(data, [end - begin, size, size, 3]);
+  const r: Rows = rows ?? [0, files.length];
+  const pool = loaderPool();
+  const data = pool ? await pool.pixels(files, opts, batchIndex, r) : await batchPixels(files, opts, batchIndex, r);
+  return tf.tensor4d(data, [r[1] - r[0], size, size, 3]);
 }
 
 /** The order of `n` examples in epoch `epoch`: a seeded shuffle, the same on every run. */
