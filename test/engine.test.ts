@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { BACKEND_ENV, BACKEND_ORDER, BackendName, AvailabilityCheck, selectBackend } from "../src/engine/backend";
 import { defaultChecks } from "../src/engine/availability";
+import { configuredEngine, DEVICE_ENV } from "../src/engine/configured";
 import { CHILD } from "./helpers";
 
 /** Simulated machine: each backend either starts (recording its activation) or fails with a reason. */
@@ -119,6 +120,52 @@ test("the environment variable forces too, and a bad name lists the valid ones",
     if (before === undefined) delete process.env[BACKEND_ENV];
     else process.env[BACKEND_ENV] = before;
   }
+});
+
+/** Run `fn` with some environment variables set (undefined: unset), then put them back. */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T> | T): Promise<T> {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const put = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v))
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
+  };
+  put(vars);
+  try {
+    return await fn();
+  } finally {
+    put(before);
+  }
+}
+
+test("the profile's engine keys choose when neither the call nor the environment does; a bad value names its key", async () => {
+  const none = { [BACKEND_ENV]: undefined, [DEVICE_ENV]: undefined, RETAIL_REPR_CONFIG: undefined };
+  const m = machine({ wasm: true, cpu: true });
+  // The profile's default (auto) forces nothing.
+  await withEnv({ ...none, RETAIL_REPR_SET: undefined }, async () => {
+    assert.deepEqual(configuredEngine(), { backend: undefined, device: undefined });
+    assert.equal((await selectBackend({ checks: m.checks, log: null })).forced, false);
+  });
+  await withEnv({ ...none, RETAIL_REPR_SET: "engine.backend=cpu engine.device=cuda:1" }, async () => {
+    const sel = await selectBackend({ checks: m.checks, log: null });
+    assert.equal(sel.chosen, "cpu");
+    assert.equal(sel.forced, true);
+    assert.deepEqual(configuredEngine().device, { value: "cuda:1", source: "engine.device (RETAIL_REPR_CONFIG / RETAIL_REPR_SET)" });
+    // What cannot start is named with the key that asked for it.
+    await assert.rejects(
+      selectBackend({ checks: machine({ wasm: true }).checks, log: null }),
+      /backend 'cpu' was forced \(engine\.backend \(RETAIL_REPR_CONFIG \/ RETAIL_REPR_SET\)\) but cannot start/,
+    );
+    // The environment (what --backend and --device set) wins, `auto` included; the call's option wins over both.
+    await withEnv({ [BACKEND_ENV]: "auto", [DEVICE_ENV]: "cpu" }, async () => {
+      assert.equal((await selectBackend({ checks: m.checks, log: null })).chosen, "wasm");
+      assert.deepEqual(configuredEngine().device, { value: "cpu", source: DEVICE_ENV });
+    });
+    assert.equal((await selectBackend({ checks: m.checks, log: null, force: "wasm" })).chosen, "wasm");
+  });
+  await withEnv({ ...none, RETAIL_REPR_CONFIG: '{"engine": {"backend": "tpu"}}', RETAIL_REPR_SET: undefined }, async () => {
+    assert.throws(() => configuredEngine(), /engine\.backend: "tpu" is not allowed/);
+  });
 });
 
 test("the real probes start a backend on this machine", async () => {

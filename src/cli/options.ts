@@ -70,11 +70,11 @@ export const BAD_OPTION: OptionSpec = {
 };
 
 /** --backend and --device, put in the environment that selectBackend, the notebooks and the
- * worker processes this command starts all read. */
+ * worker processes this command starts all read; they win over the profile's `engine` keys. */
 export function engineOf(args: ParsedArgs): void {
+  // `auto` is written too: it overrides the profile's engine.backend as any other value does.
   const backend = flagString(args, "backend");
-  if (backend === "auto") delete process.env[BACKEND_ENV];
-  else if (backend) process.env[BACKEND_ENV] = backend;
+  if (backend) process.env[BACKEND_ENV] = backend;
   const device = flagString(args, "device");
   if (device) process.env[DEVICE_ENV] = device;
 }

@@ -4,7 +4,17 @@
 import { applyOverrides, CONFIG_ENV, envOverrides, mergeOverrides, Overrides, SET_ENV } from "./overrides";
 import { FinetuneRecipe, Profile, ProfileName, profileSchema, StudentSweep } from "./schema";
 
-export type { DataSizes, FinetuneRecipe, LrSweep, Profile, ProfileName, StudentStart, StudentSweep, TrainSizes } from "./schema";
+export type {
+  DataSizes,
+  EngineChoice,
+  FinetuneRecipe,
+  LrSweep,
+  Profile,
+  ProfileName,
+  StudentStart,
+  StudentSweep,
+  TrainSizes,
+} from "./schema";
 
 export const PROFILE_NAMES: ProfileName[] = profileSchema.shape.name.options;
 export const PROFILE_ENV = "RETAIL_REPR_PROFILE";
@@ -49,6 +59,7 @@ const BASE: Profile = {
   seed: 7,
   init: "pretrained",
   repeat: 0,
+  engine: { backend: "auto", device: null },
   // Paper's proportions: unlabeled images = 4x the teacher's images (2M vs 250k pairs);
   // test sets of 480 / 420 in-situ images so that 95 % intervals are about +-4 points.
   data: {

@@ -17,6 +17,24 @@ const studentStart = z.enum(["teacher", "pretrained"]);
  * fraction of it (a practitioner's usual guard against destroying the pretrained features). */
 export const finetuneRecipeSchema = z.strictObject({ name: z.string().min(1), lr: rate, backboneScale: z.number().positive().max(1) });
 
+/** The tfjs backends, fastest first: the order `auto` tries them in (engine/availability.ts). */
+export const BACKEND_ORDER = ["torch", "tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+/** What a user may write: a backend's name, `native` (the wasm engine with its native kernels)
+ * or `auto` (try each in order). */
+export const BACKEND_CHOICES = [...BACKEND_ORDER, "native", "auto"] as const;
+
+/** What computes, when neither the command line (--backend, --device) nor the environment
+ * (RETAIL_REPR_BACKEND, RETAIL_REPR_DEVICE) says. Not an input of any step: a run records the
+ * backend it used (meta.backend), and a backend's results differ only in rounding. */
+const engineChoice = z.strictObject({
+  backend: z.enum(BACKEND_CHOICES),
+  /** The torch backend's device: cpu, cuda or cuda:N; null: the first GPU, else the CPU. */
+  device: z
+    .string()
+    .regex(/^(cpu|cuda(:\d+)?)$/, "a device is cpu, cuda or cuda:N")
+    .nullable(),
+});
+
 /** How many products and images each dataset gets. */
 const dataSizes = z.strictObject({
   /** Images are stored at this side; loaders crop/resize to imageSize. */
@@ -123,6 +141,7 @@ export const profileSchema = z.strictObject({
    * (new layers, batch order, augmentation) and the draw of the test sets (`testDrawSeed`); the
    * training sets, dev-like and the pretrained start stay. */
   repeat: z.number().int().min(0),
+  engine: engineChoice,
   data: dataSizes,
   train: trainSizes,
 });
@@ -133,6 +152,7 @@ export interface Profile extends z.infer<typeof profileSchema> {}
 export type ProfileName = Profile["name"];
 export interface DataSizes extends z.infer<typeof dataSizes> {}
 export interface TrainSizes extends z.infer<typeof trainSizes> {}
+export interface EngineChoice extends z.infer<typeof engineChoice> {}
 export interface LrSweep extends z.infer<typeof lrSweep> {}
 export interface StudentSweep extends z.infer<typeof studentSweep> {}
 export type StudentStart = z.infer<typeof studentStart>;

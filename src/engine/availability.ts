@@ -11,8 +11,10 @@ import { TORCH_BACKEND, TorchBackend } from "./torch-backend";
 import { registerTorchKernels } from "./torch-kernels";
 import { loadTorch, TorchLib } from "./torch-lib";
 import { checkWasmAllocations } from "./wasm-heap";
+import { BACKEND_ORDER } from "../config/schema";
+import { configuredEngine, DEVICE_ENV } from "./configured";
 
-export const BACKEND_ORDER = ["torch", "tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+export { BACKEND_ORDER };
 export type BackendName = (typeof BACKEND_ORDER)[number];
 
 /** A check either fails with a reason a person can act on, or returns how to switch to the backend. */
@@ -131,13 +133,12 @@ const wasmCheck: AvailabilityCheck = async () => {
   return { ok: true, detail, activate: () => activate("wasm") };
 };
 
-/** `RETAIL_REPR_DEVICE`: where the torch backend computes (cpu, cuda, cuda:N). */
-export const DEVICE_ENV = "RETAIL_REPR_DEVICE";
+export { DEVICE_ENV };
 
 /** libtorch: chosen by `auto` only on CUDA (on a CPU the native engine is the default); asked
- * for by name it runs on RETAIL_REPR_DEVICE, else the first GPU, else the CPU. */
+ * for by name it runs on RETAIL_REPR_DEVICE (else `engine.device`), else the first GPU, else the CPU. */
 const torchCheck: AvailabilityCheck = async (ctx = {}) => {
-  const wanted = process.env[DEVICE_ENV]?.trim();
+  const wanted = configuredEngine().device?.value;
   if (!ctx.forced && !nvidiaDriver())
     return { ok: false, why: "chosen automatically on CUDA only (no NVIDIA driver); --backend torch runs it on the CPU" };
   const status = loadTorch();

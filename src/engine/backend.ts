@@ -3,8 +3,10 @@
 // The availability checks are injectable so that tests can simulate a machine with CUDA, with a
 // Vulkan GPU, or with nothing at all.
 import { Availability, AvailabilityCheck, BACKEND_ORDER, BackendName, defaultChecks } from "./availability";
+import { BACKEND_CHOICES } from "../config/schema";
+import { BACKEND_ENV, configuredEngine } from "./configured";
 
-export { BACKEND_ORDER };
+export { BACKEND_CHOICES, BACKEND_ENV, BACKEND_ORDER };
 export type { Availability, AvailabilityCheck, BackendName };
 
 export interface BackendSelection {
@@ -15,18 +17,13 @@ export interface BackendSelection {
 }
 
 export interface SelectOptions {
-  /** Force one backend (also `RETAIL_REPR_BACKEND`); failing to start it is an error. */
+  /** Force one backend (else `RETAIL_REPR_BACKEND`, else the profile's `engine.backend`:
+   * configured.ts); failing to start it is an error. */
   force?: string;
   checks?: Partial<Record<BackendName, AvailabilityCheck>>;
   /** Where the one-line report goes; `null` keeps quiet. */
   log?: ((line: string) => void) | null;
 }
-
-export const BACKEND_ENV = "RETAIL_REPR_BACKEND";
-
-/** What a user may write: a backend's name, `native` (the wasm engine with its native kernels)
- * or `auto` (undefined: try each in order). */
-export const BACKEND_CHOICES = [...BACKEND_ORDER, "native", "auto"] as const;
 
 export function parseBackendName(name: string, source: string): BackendName;
 export function parseBackendName(name: string, source: string, allowAuto: true): BackendName | undefined;
@@ -47,8 +44,8 @@ export function currentSelection(): BackendSelection | undefined {
 export async function selectBackend(opts: SelectOptions = {}): Promise<BackendSelection> {
   const checks = { ...defaultChecks, ...opts.checks };
   const log = opts.log === undefined ? (l: string) => console.log(l) : opts.log;
-  const forcedRaw = opts.force ?? process.env[BACKEND_ENV];
-  const forced = forcedRaw ? parseBackendName(forcedRaw, opts.force ? "backend option" : BACKEND_ENV, true) : undefined;
+  const configured = opts.force ? { value: opts.force, source: "option" } : configuredEngine().backend;
+  const forced = configured ? parseBackendName(configured.value, configured.source, true) : undefined;
 
   const skipped: BackendSelection["skipped"] = [];
   for (const name of forced ? [forced] : BACKEND_ORDER) {
@@ -66,7 +63,7 @@ export async function selectBackend(opts: SelectOptions = {}): Promise<BackendSe
       return sel;
     }
     if (forced) {
-      throw new Error(`backend '${name}' was forced (${opts.force ? "option" : BACKEND_ENV}) but cannot start: ${result.why}`);
+      throw new Error(`backend '${name}' was forced (${configured!.source}) but cannot start: ${result.why}`);
     }
     skipped.push({ name, why: result.why });
   }
