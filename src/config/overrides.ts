@@ -103,6 +103,9 @@ export const HOW_IT_RUNS_KEYS: Record<string, string> = {
   "train.workers":
     "data-parallel replicas where they run (the XNNPACK engine on two cores or more): like the engine itself, they change the arithmetic path (each replica's batch norm sees its half of the batch), which each checkpoint records, not what the run is made from",
   "train.embedBatch": "images per forward pass when embedding in eval mode (batch norm's running statistics: rows are independent)",
+  "engine.backend":
+    "what computes (engine/configured.ts), as --backend and RETAIL_REPR_BACKEND choose it: it changes the arithmetic path, which each checkpoint and the metrics record, not what a run is made from",
+  "engine.device": "where the torch backend computes, as --device chooses it",
 };
 
 /** `base` with `overrides` laid over it, checked by the profile schema: an error naming each
