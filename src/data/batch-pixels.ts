@@ -17,6 +17,15 @@ export interface BatchOptions {
 /** Rows [begin, end) of a batch's images: a data-parallel rank or a loader thread takes only its own. */
 export type Rows = readonly [number, number];
 
+/** Rows [begin, end) of a batch of n that `rank` of `size` takes (a data-parallel rank, a loader thread): contiguous slices, the
+ * first n % size ranks one row more. */
+export function rankRows(n: number, rank: number, size: number): [number, number] {
+  const base = Math.floor(n / size);
+  const extra = n % size;
+  const begin = rank * base + Math.min(rank, extra);
+  return [begin, begin + base + (rank < extra ? 1 : 0)];
+}
+
 /** Rows `rows` of the batch `files` (the whole batch's list: a row's randomness comes from its
  * place in it), [end - begin, size, size, 3] in row-major order. */
 export async function batchPixels(files: readonly string[], opts: BatchOptions, batchIndex: number, rows: Rows): Promise<Float32Array> {

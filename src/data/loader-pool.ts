@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { Worker } from "worker_threads";
 import { BadImageError } from "./images";
+import { rankRows } from "./batch-pixels";
 import type { BatchOptions, Rows } from "./batch-pixels";
 
 export interface PixelRequest {
@@ -124,8 +125,7 @@ export class LoaderPool {
     const blocks = Math.min(this.size, end - begin);
     await Promise.all(
       [...Array(blocks).keys()].map(async (j) => {
-        const from = begin + Math.floor(((end - begin) * j) / blocks);
-        const to = begin + Math.floor(((end - begin) * (j + 1)) / blocks);
+        const [from, to] = rankRows(end - begin, j, blocks).map((r) => begin + r);
         out.set(await this.send(this.threads[j], files, opts, batchIndex, [from, to]), (from - begin) * per);
       }),
     );

@@ -11,6 +11,7 @@
 // So N ranks compute what one process computes on the global batch, up to float summation order.
 // The collectives block inside tfjs's autodiff (the gradient of a collective is a collective), so
 // the all-reduce of gradients runs after the backward pass, not overlapped with it.
+import { rankRows } from "../data/batch-pixels";
 import { tf } from "../engine/tf";
 import type { ProcessGroup } from "../engine/process-group";
 import { withGlobalBatchStats } from "../models/layers";
@@ -21,14 +22,7 @@ import { forwardOf, Output } from "./forward";
 import type { Optimizer } from "./optimizer";
 import type { StepRunner } from "./step-runners";
 
-/** Rows [begin, end) of a global batch of n that `rank` of `size` takes: contiguous slices, the
- * first n % size ranks one row more. */
-export function rankRows(n: number, rank: number, size: number): [number, number] {
-  const base = Math.floor(n / size);
-  const extra = n % size;
-  const begin = rank * base + Math.min(rank, extra);
-  return [begin, begin + base + (rank < extra ? 1 : 0)];
-}
+export { rankRows };
 
 /** Every rank's rows of z [rows, D], gathered in global order [n, D]; the gradient of the result
  * flows back to this rank's rows. Slices of unequal length travel padded to the longest. */
