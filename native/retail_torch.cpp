@@ -81,6 +81,23 @@ Tensor oihw(const Tensor& hwio) {
   return hwio.reshape({-1, s[3]}).t().contiguous().view({s[3], s[0], s[1], s[2]}).permute({0, 3, 1, 2});
 }
 
+// Filters in PyTorch's layout, by the id of the stored HWIO tensor they were made from (with its
+// shape). A stored tensor never changes and ids are not reused, so a copy stays true until its
+// source is freed (free_ drops it): a step's forward pass and input gradient share one, and
+// every inference batch reuses them all. `run_ids` are the ids of the op being run (-1: absent).
+std::unordered_map<int64_t, std::pair<std::vector<int64_t>, Tensor>> oihw_cache;
+std::vector<int64_t> run_ids;
+
+Tensor filter_oihw(const Ins& in, size_t i) {
+  int64_t id = i < run_ids.size() ? run_ids[i] : -1;
+  std::vector<int64_t> dims = in[i].sizes().vec();
+  auto it = oihw_cache.find(id);
+  if (it != oihw_cache.end() && it->second.first == dims) return it->second.second;
+  Tensor w = oihw(in[i]);
+  if (id >= 0) oihw_cache[id] = {dims, w};
+  return w;
+}
+
 // And back: a filter gradient in PyTorch's layout -> HWIO, by the same transpose.
 Tensor hwio(const Tensor& oihw_) {
   Tensor t = oihw_.contiguous(at::MemoryFormat::ChannelsLast).permute({0, 2, 3, 1});  // [O, KH, KW, I], contiguous
@@ -118,12 +135,25 @@ std::vector<Tensor> conv2d(const Ins& in, const Attrs& a) {
   Geometry g = geometry(a, 0);
   bool relu = a.at(9) != 0;
   Tensor x = pre_pad(nchw(in[0]), g);
-  Tensor y = nhwc(at::convolution(x, oihw(in[1]), {}, g.stride, g.padding(), g.dilation, false, {0, 0}, g.groups));
-  // The epilogue in place: y is the convolution's own fresh output.
-  if (in.size() > 3 && in[3].defined()) y.mul_(in[3]);
-  if (in.size() > 2 && in[2].defined()) y.add_(in[2]);
-  if (in.size() > 4 && in[4].defined()) y.add_(in[4]);
-  if (relu) y.relu_();
+  Tensor w = filter_oihw(in, 1);
+  Tensor bias = in.size() > 2 ? in[2] : Tensor(), scale = in.size() > 3 ? in[3] : Tensor(), residual = in.size() > 4 ? in[4] : Tensor();
+  // Without a scale a per-channel bias is the convolution's own (oneDNN and cuDNN add it as they write).
+  bool conv_bias = bias.defined() && !scale.defined() && bias.dim() == 1 && bias.size(0) == w.size(0);
+  Tensor y = nhwc(at::convolution(x, w, conv_bias ? bias : Tensor(), g.stride, g.padding(), g.dilation, false, {0, 0}, g.groups));
+  // The epilogue in place on the convolution's fresh output, in at most two passes:
+  // y = y * scale + bias, then y = relu(y + residual) (ATen's fused add-ReLU is CPU-only).
+  if (scale.defined() && bias.defined())
+    at::addcmul_out(y, bias, y, scale);
+  else if (scale.defined())
+    y.mul_(scale);
+  else if (bias.defined() && !conv_bias)
+    y.add_(bias);
+  if (residual.defined() && relu && y.is_cpu())
+    at::_add_relu_(y, residual);
+  else {
+    if (residual.defined()) y.add_(residual);
+    if (relu) y.relu_();
+  }
   return {y};
 }
 
@@ -132,7 +162,7 @@ std::vector<Tensor> conv2d_input_grad(const Ins& in, const Attrs& a) {
   auto shape = ints(a, 0, 4);
   Geometry g = geometry(a, 4);
   int64_t H = shape[1] + g.top + g.bottom - 2 * g.padding()[0], W = shape[2] + g.left + g.right - 2 * g.padding()[1];
-  Tensor w = oihw(in[1]);
+  Tensor w = filter_oihw(in, 1);
   // For dx ATen's backward reads only the input's shape, options and layout: an uninitialised
   // channels-last tensor (an expanded one would send it down a slow generic path).
   Tensor x_like = at::empty({shape[0], shape[3], H, W}, w.options().memory_format(at::MemoryFormat::ChannelsLast));
@@ -507,7 +537,9 @@ napi_value read(napi_env env, napi_callback_info info) {
 napi_value free_(napi_env env, napi_callback_info info) {
   GUARD({
     auto a = args(env, info, 1);
-    store.erase((int64_t)number(env, a[0]));
+    auto id = (int64_t)number(env, a[0]);
+    store.erase(id);
+    oihw_cache.erase(id);
     return num(env, (double)store.size());
   })
 }
@@ -526,6 +558,7 @@ napi_value run(napi_env env, napi_callback_info info) {
     int out_dtype = (int)number(env, a[4]);
     Ins in;
     size_t k = 0;
+    run_ids.assign(ids.begin(), ids.end());
     for (double id : ids) {
       size_t rank = (size_t)shapes.at(k++);
       std::vector<int64_t> dims;
@@ -600,6 +633,7 @@ napi_value describe(napi_env env, napi_callback_info) {
 }
 
 napi_value live(napi_env env, napi_callback_info) { return num(env, (double)store.size()); }
+napi_value filter_copies(napi_env env, napi_callback_info) { return num(env, (double)oihw_cache.size()); }
 
 napi_value init(napi_env env, napi_value exports) {
   define_functions(env, exports,
@@ -611,7 +645,8 @@ napi_value init(napi_env env, napi_value exports) {
                     {"setThreads", set_threads},
                     {"synchronize", synchronize},
                     {"describe", describe},
-                    {"live", live}});
+                    {"live", live},
+                    {"filterCopies", filter_copies}});
   return exports;
 }
 

@@ -108,6 +108,11 @@ const CASES: [string, (...xs: tf.Tensor[]) => tf.Tensor, Shapes, boolean?][] = [
       [3, 3, 3, 4],
     ],
   ],
+  [
+    "fused convolution with bias and ReLU",
+    (x, w, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: "same", bias: b, activation: "relu" }),
+    [[2, 5, 5, 4], [3, 3, 4, 6], [6]],
+  ],
   ["max pool 3x3 stride 2 padding 1", (x) => maxPool3x3s2(x as tf.Tensor4D), [[2, 9, 9, 4]]],
   ["average pool 2x2 (LCA's windows)", (x) => tf.avgPool(x as tf.Tensor4D, 2, 1, "valid"), [[2, 5, 5, 4]]],
   [
@@ -203,8 +208,31 @@ test(
   },
 );
 
+// The kernels a path runs, not only its numbers: a reordering of batchNorm's branches once sent
+// the torch backend down the native engine's per-channel kernels (right, and 15 % slower).
+test("torch backend: a training step's batch norm runs on ATen's own kernels, one call forward and one backward", { skip }, async () => {
+  await selectBackend({ force: "torch", log: null });
+  const m = createModel({ arch: SMALL, pooling: "gap" }, 4);
+  const x = tf.tensor4d(randomArray(2 * 32 * 32 * 3, 13), [2, 32, 32, 3]);
+  const check = tf.env().getBool("CHECK_COMPUTATION_FOR_ERRORS");
+  tf.env().set("CHECK_COMPUTATION_FOR_ERRORS", false);
+  const info = await tf.profile(() => {
+    const { value, grads } = paramGrads(m.params, () => tf.mean(tf.square(features(m, x, true))) as tf.Scalar);
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  tf.env().set("CHECK_COMPUTATION_FOR_ERRORS", check);
+  const calls = (name: string) => info.kernels.filter((k) => k.name === name).length;
+  const norms = [...m.params.keys()].filter((k) => k.endsWith(".running_mean")).length;
+  assert.equal(calls("RetailBatchNormTrain"), norms);
+  assert.equal(calls("RetailBatchNormTrainGrad"), norms);
+  for (const k of ["RetailChannelMoments", "RetailChannelAffine", "RetailBatchNormGradSums"]) assert.equal(calls(k), 0, k);
+  x.dispose();
+  disposeModel(m);
+  await selectBackend({ force: "wasm", log: null });
+});
+
 test(
-  "torch backend: training steps leak no tensors (tfjs's count, the backend's data ids and libtorch's store stay flat)",
+  "torch backend: training steps leak no tensors (tfjs's count, the backend's data ids, libtorch's store and its filter copies stay flat)",
   { skip },
   async () => {
     await selectBackend({ force: "torch", log: null });
@@ -221,12 +249,17 @@ test(
     const tensors = tf.memory().numTensors;
     const ids = tf.backend().numDataIds();
     const live = torch.ok ? torch.lib.live() : 0;
+    const copies = torch.ok ? torch.lib.filterCopies() : 0;
     for (let i = 0; i < 20; i++) step();
     assert.equal(tf.memory().numTensors, tensors);
     assert.equal(tf.backend().numDataIds(), ids);
     if (torch.ok) assert.equal(torch.lib.live(), live);
+    // The filters' PyTorch-layout copies go with the filters they were made from.
+    if (torch.ok) assert.equal(torch.lib.filterCopies(), copies);
+    tf.tidy(() => features(m, x, false));
     x.dispose();
     disposeModel(m);
+    if (torch.ok) assert.equal(torch.lib.filterCopies(), 0);
     await selectBackend({ force: "wasm", log: null });
   },
 );

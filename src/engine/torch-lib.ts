@@ -25,7 +25,9 @@ export interface TorchLib {
   setThreads(n: number): number;
   synchronize(): number;
   describe(): string;
+  /** Tensors held: the store's, and the filters kept in PyTorch's layout beside them. */
   live(): number;
+  filterCopies(): number;
 }
 
 /** Where a libtorch is: headers, libraries, and what it is. */

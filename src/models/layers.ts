@@ -140,9 +140,11 @@ export function batchNorm(
   }
   const M = x.shape[0] * x.shape[1] * x.shape[2];
   const acrossRanks = crossRankSum ? overRanks(crossRankSum) : undefined;
+  // On torch, ATen's own kernels; synchronised batch norm needs the moments between its two
+  // passes, which only the per-channel kernels hand out.
+  if (tf.getBackend() === "torch" && !acrossRanks) return batchNormTorch(x, gamma, beta, rm, rv, M, relu, residual);
   if (projectKernelsOn()) return batchNormNative(x, gamma, beta, rm, rv, M, relu, residual, acrossRanks);
   if (acrossRanks) return batchNormPooled(x, gamma, beta, rm, rv, acrossRanks);
-  if (tf.getBackend() === "torch") return batchNormTorch(x, gamma, beta, rm, rv, M, relu, residual);
   return batchNormPooled(x, gamma, beta, rm, rv, thisBatch);
 }
 
