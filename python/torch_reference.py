@@ -7,6 +7,10 @@ the project's config) timed the way src/bench/model-bench.ts times ours, in the 
 Train: one SGD step (lr 0.01) on mean(features^2) in train mode; inference: a forward pass in
 eval mode without autograd; fp32; median of --repeats after two warm-up calls, waited for on
 CUDA. Prints one JSON line. Runs on any torch from 1.13 (Debian's) on, CPU or CUDA.
+
+With --serve it prints {"ready": ...} after the warm-up, then times one step per line read from
+stdin ("train" or "infer") and answers each with its seconds: the bench interleaves these with its
+own steps (src/bench/paired-bench.ts).
 """
 import argparse
 import json
@@ -34,6 +38,22 @@ def images_per_second(fn, batch, repeats, sync):
     return batch / statistics.median(seconds)
 
 
+def serve(model, steps, sync):
+    for mode, step in steps.items():
+        model.train(mode == "train")
+        for _ in range(2):
+            step()
+    sync()
+    print(json.dumps({"ready": True, "engine": f"torch {torch.__version__}"}), flush=True)
+    for line in sys.stdin:
+        mode = line.strip()
+        model.train(mode == "train")
+        start = time.perf_counter()
+        steps[mode]()
+        sync()
+        print(time.perf_counter() - start, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layers", default="1,1,1,1")
@@ -44,6 +64,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--serve", action="store_true", help="time one step per stdin line (train|infer)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
@@ -63,6 +84,9 @@ def main():
         with torch.no_grad():
             model(x)
 
+    if a.serve:
+        serve(model, {"train": train_step, "infer": infer_step}, sync)
+        return
     model.train()
     train = images_per_second(train_step, a.batch, a.repeats, sync)
     model.eval()

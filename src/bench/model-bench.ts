@@ -40,6 +40,13 @@ export function benchTrainStep(model: Model, x: tf.Tensor4D, opt: Optimizer): vo
   tf.dispose([value, ...Object.values(grads)]);
 }
 
+/** The inference every engine benchmark times: a forward pass in eval mode, waited for. */
+export function benchInferStep(model: Model, x: tf.Tensor4D): void {
+  const f = tf.tidy(() => features(model, x, false));
+  f.dataSync();
+  f.dispose();
+}
+
 export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResult> {
   const prior = getGroupedConvMode();
   const priorNative = nativeConvolutionsOn();
@@ -58,11 +65,7 @@ export async function benchModel(cfg: ModelBenchConfig): Promise<ModelBenchResul
     }
     benchTrainStep(model, x, opt);
   };
-  const inferStep = () => {
-    const f = tf.tidy(() => features(model, x, false));
-    f.dataSync();
-    f.dispose();
-  };
+  const inferStep = () => benchInferStep(model, x);
   try {
     await trainStep(); // creates the optimiser's slots before counting tensors
     const before = tf.memory().numTensors;
