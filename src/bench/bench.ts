@@ -8,13 +8,12 @@ import { defaultChecks } from "../engine/availability";
 import { environmentInfo } from "../engine/info";
 import { loadNative } from "../engine/native";
 import { GroupedConvMode } from "../models/layers";
-import { getPreset } from "../models/resnext";
 import { reportPath } from "../util/reports";
 import { readVersioned, ReportFormatError, writeVersioned } from "../util/report-schema";
 import { BENCH_REPORT } from "./bench-schema";
 import { benchModel, ModelBenchResult, round } from "./model-bench";
 import { pairedAgainstTorch, PairedResult, PairedSide } from "./paired-bench";
-import { runTorchReference, torchAvailable, TorchResult } from "./torch-reference";
+import { presetReferenceArgs, runTorchReference, torchAvailable, TorchResult } from "./torch-reference";
 
 export interface BenchOptions {
   /** Smaller repeats, the 224px config skipped: for a quick look, not for reports. */
@@ -191,19 +190,7 @@ export async function runEngineBench(opts: BenchOptions = {}): Promise<Record<st
       // Every (arch, size, batch) some engine ran, each once.
       const wanted = new Map([...results.values()].map((r) => [key(r), { arch: r.arch, size: r.size, batch: r.batch }]));
       for (const cfg of wanted.values()) {
-        const p = getPreset(cfg.arch);
-        const r = runTorchReference(
-          {
-            layers: p.layers,
-            groups: p.groups,
-            widthPerGroup: p.widthPerGroup,
-            size: cfg.size,
-            batch: cfg.batch,
-            threads: 2,
-            repeats: opts.quick ? 3 : 5,
-          },
-          ta.python,
-        );
+        const r = runTorchReference(presetReferenceArgs(cfg, opts.quick ? 3 : 5), ta.python);
         torch.set(key(cfg), r);
         log(`${r.engine} ${key(cfg)}: train ${r.train_img_s} img/s, infer ${r.infer_img_s} img/s`);
       }

@@ -10,11 +10,10 @@ import { engineLabel } from "../engine/native-kernels";
 import { medianSeconds } from "../engine/microbench";
 import { createModel, disposeModel, embedForward } from "../models/model";
 import { defaultInputConfig } from "../data/input-config";
-import { getPreset } from "../models/resnext";
 import { loadOrt, onnxSession } from "../train/onnx-engine";
 import { mergeBenchSection } from "./bench";
 import { round } from "./model-bench";
-import { runTorchReference, torchAvailable } from "./torch-reference";
+import { presetReferenceArgs, runTorchReference, torchAvailable } from "./torch-reference";
 
 const CONFIGS = [
   { arch: "resnext14_8x8d", size: 64, batch: 64 },
@@ -68,19 +67,7 @@ export async function runOnnxBench(opts: { quick?: boolean; log?: (s: string) =>
         for (let i = 0; i < zNative.length; i++) diff = Math.max(diff, Math.abs(zNative[i] - zOnnx[i]));
         const row: InferenceRow = { ...c, native_img_s: round(c.batch / native), onnx_img_s: round(c.batch / onnx), max_abs_diff: diff };
         if (ta.ok) {
-          const p = getPreset(c.arch);
-          row.torch_img_s = runTorchReference(
-            {
-              layers: p.layers,
-              groups: p.groups,
-              widthPerGroup: p.widthPerGroup,
-              size: c.size,
-              batch: c.batch,
-              threads: 2,
-              repeats: repeats + 2,
-            },
-            ta.python,
-          ).infer_img_s;
+          row.torch_img_s = runTorchReference(presetReferenceArgs(c, repeats + 2), ta.python).infer_img_s;
         }
         log(
           `${key}: native ${row.native_img_s} img/s, onnx ${row.onnx_img_s} img/s${row.torch_img_s ? `, torch ${row.torch_img_s} img/s` : ""}; max |native - onnx| ${diff.toExponential(1)}`,

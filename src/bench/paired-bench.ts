@@ -7,10 +7,9 @@ import * as readline from "readline";
 import { tf } from "../engine/tf";
 import { nativeConvolutionsOn, setNativeConvolutions } from "../engine/native-kernels";
 import { createModel, disposeModel } from "../models/model";
-import { getPreset } from "../models/resnext";
 import { Optimizer } from "../train/optimizer";
 import { benchInferStep, benchTrainStep, round } from "./model-bench";
-import { torchReferenceScript } from "./torch-reference";
+import { presetReferenceArgs, torchReferenceArgv } from "./torch-reference";
 
 export interface PairedCase {
   arch: string;
@@ -114,14 +113,8 @@ const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
 /** Time `pairs` paired steps of each mode on the current backend against PyTorch (2 threads). */
 export async function pairedAgainstTorch(c: PairedCase, python: string, pairs: number, engine: string): Promise<PairedResult> {
-  const script = torchReferenceScript();
-  if (!script) throw new Error("torch_reference.py not found");
-  const p = getPreset(c.arch);
-  const server = new TorchServer(python, [
-    script,
-    ...["--layers", p.layers.join(","), "--groups", String(p.groups), "--width-per-group", String(p.widthPerGroup)],
-    ...["--size", String(c.size), "--batch", String(c.batch), "--threads", "2", "--device", "cpu"],
-  ]);
+  const argv = torchReferenceArgv(presetReferenceArgs(c));
+  const server = new TorchServer(python, argv);
   const priorNative = nativeConvolutionsOn();
   if (c.conv) setNativeConvolutions(c.conv === "native");
   const model = createModel({ arch: c.arch, pooling: "gap" }, 1);

@@ -2,6 +2,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { getPreset } from "../models/resnext";
 import { paths } from "../util/paths";
 
 export interface TorchResult {
@@ -41,32 +42,36 @@ export function torchAvailable(
   };
 }
 
-export function runTorchReference(
-  args: { layers: number[]; groups: number; widthPerGroup: number; size: number; batch: number; threads: number; repeats?: number },
-  python: string,
-): TorchResult {
+export interface TorchReferenceArgs {
+  layers: number[];
+  groups: number;
+  widthPerGroup: number;
+  size: number;
+  batch: number;
+  threads: number;
+  repeats?: number;
+}
+
+/** The reference's arguments for one of the project's ResNeXt presets, on 2 threads. */
+export function presetReferenceArgs(c: { arch: string; size: number; batch: number }, repeats?: number): TorchReferenceArgs {
+  const p = getPreset(c.arch);
+  return { layers: p.layers, groups: p.groups, widthPerGroup: p.widthPerGroup, size: c.size, batch: c.batch, threads: 2, repeats };
+}
+
+/** The reference script and its arguments for one configuration, on the CPU. */
+export function torchReferenceArgv(args: TorchReferenceArgs): string[] {
   const script = torchReferenceScript();
   if (!script) throw new Error("torch_reference.py not found");
-  const argv = [
+  return [
     script,
-    "--layers",
-    args.layers.join(","),
-    "--groups",
-    String(args.groups),
-    "--width-per-group",
-    String(args.widthPerGroup),
-    "--size",
-    String(args.size),
-    "--batch",
-    String(args.batch),
-    "--threads",
-    String(args.threads),
-    "--repeats",
-    String(args.repeats ?? 5),
-    "--device",
-    "cpu",
+    ...["--layers", args.layers.join(","), "--groups", String(args.groups), "--width-per-group", String(args.widthPerGroup)],
+    ...["--size", String(args.size), "--batch", String(args.batch), "--threads", String(args.threads)],
+    ...["--repeats", String(args.repeats ?? 5), "--device", "cpu"],
   ];
-  const r = spawnSync(python, argv, { encoding: "utf8", maxBuffer: 16 << 20 });
+}
+
+export function runTorchReference(args: TorchReferenceArgs, python: string): TorchResult {
+  const r = spawnSync(python, torchReferenceArgv(args), { encoding: "utf8", maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`torch reference failed: ${(r.stderr || r.error?.message || "").trim().split("\n").pop()}`);
   const line = r.stdout.trim().split("\n").pop()!;
   return JSON.parse(line) as TorchResult;
