@@ -16,14 +16,6 @@ function tempTree() {
   return { root, env: { RETAIL_REPR_RUNS: path.join(root, "runs"), RETAIL_REPR_DATASETS: path.join(root, "datasets") } };
 }
 
-async function waitFor(file: string, ms = 120_000): Promise<void> {
-  const t = Date.now();
-  while (!fs.existsSync(file)) {
-    if (Date.now() - t > ms) throw new Error(`${file} never appeared`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test("Ctrl-C on the CLI: the teacher stops after its step, saves, says so in one line, exits 130; the rerun resumes", async () => {
   const { root, env } = tempTree();
   const cli = path.join(ROOT, "bin", "retail-repr.cjs");
@@ -36,8 +28,13 @@ test("Ctrl-C on the CLI: the teacher stops after its step, saves, says so in one
   p.stdout.on("data", (d) => (out += d));
   p.stderr.on("data", (d) => (out += d));
   const done = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
-  await waitFor(path.join(root, "runs", "smoke", "teacher"));
-  await new Promise((r) => setTimeout(r, 1500));
+  // The signal goes as soon as the main run's progress bar shows its first step (the smoke
+  // teacher's 40 steps take about 3 s: a fixed delay could miss them).
+  const t0 = Date.now();
+  while (!/(^|[\r\n])teacher \[/.test(out)) {
+    if (Date.now() - t0 > 120_000) throw new Error(`the teacher never started:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   p.kill("SIGINT");
   assert.equal(await done, 130, out);
   const m = /teacher: interrupted at step (\d+) of (\d+); checkpoint saved \(.*\): run again to resume/.exec(out);

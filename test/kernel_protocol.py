@@ -68,9 +68,11 @@ def training(km, kc):
     cell = 'const run = await rr.trainStage(profile, "teacher");\nrun.result.steps'
     msg_id = kc.execute(cell)
     t0 = time.time()
-    while not os.path.exists(os.path.join(runs, "smoke", "teacher")) and time.time() - t0 < 300:
-        time.sleep(0.1)
-    time.sleep(1.5)
+    # The interrupt goes at the main run's first checkpoint (step 10 of 40; the smoke teacher's
+    # steps take about 3 s in all, so a fixed delay after it starts could miss them).
+    first = os.path.join(runs, "smoke", "teacher", "checkpoint", "checkpoint.json")
+    while not os.path.exists(first) and time.time() - t0 < 300:
+        time.sleep(0.02)
     km.interrupt_kernel()
     t_int = time.time()
     reply = kc.get_shell_msg(timeout=TIMEOUT)

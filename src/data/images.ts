@@ -3,12 +3,20 @@
 // message that names the file and the problem.
 import * as fs from "fs";
 import sharp from "sharp";
-import { Rng, uniform } from "./rng";
+import type { Rng } from "./rng";
 import { IMAGENET_MEAN, IMAGENET_STD, InputConfig } from "./input-config";
-import { resizeShorterAndCrop } from "./resample";
-import { randAugment, RandAugmentConfig } from "./randaugment";
+import { resizeBilinearPil, resizeShorterAndCrop } from "./resample";
+import type { Pixels } from "./randaugment";
+import { augmentPixels, type Augment } from "./augment";
+
+export { studentNoiseAugment, TRAIN_AUGMENT, type Augment } from "./augment";
 
 export { IMAGENET_MEAN, IMAGENET_STD };
+
+/** What a model's pixels are made by, an input of every run that trains or scores (a change
+ * retrains): 1, libvips's resize and colour operations per image; 2, one decode kept per file,
+ * Pillow's bilinear resize and torchvision's colour and blur arithmetic (augment.ts). */
+export const PIXELS_VERSION = 2;
 
 /** Images over this many pixels are refused before they are decoded: a 16000 x 16000 PNG alone
  * would take ~770 MB to decode (measured: 850 MB RSS), and a decompression bomb far more. */
@@ -93,68 +101,65 @@ export async function checkImage(file: string, minSide = 8): Promise<ImageCheck>
   return { file, width: w, height: h, notes };
 }
 
-export interface Augment {
-  /** Random crop keeping this fraction of the side, in [min, 1]. */
-  cropMin: number;
-  brightness: number;
-  saturation: number;
-  hue: number;
-  blurProb: number;
-  /** RandAugment after the rest (data/randaugment.ts): the noisy student's input noise. */
-  randAugment?: RandAugmentConfig;
-}
-
-/** Every training step's augmentation (pretraining, teacher, fine-tunes). */
-export const TRAIN_AUGMENT: Augment = { cropMin: 0.7, brightness: 0.3, saturation: 0.4, hue: 20, blurProb: 0.3 };
-/** The noisy student's (Xie et al. 2020): the teacher's augmentation, then RandAugment at the
- * profile's strength; the teacher saw TRAIN_AUGMENT alone and labels clean images. */
-export function studentNoiseAugment(randAugment: RandAugmentConfig): Augment {
-  return { ...TRAIN_AUGMENT, randAugment };
-}
-
-/** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation; without
- * augmentation, `input` may ask for torchvision's shorter-side resize and centre crop. */
-export async function decodeRgb(file: string, size: number, aug?: Augment, r?: Rng, input?: InputConfig): Promise<Buffer> {
-  let img = sharp(file, { failOn: "truncated" }).toColourspace("srgb").flatten({ background: "#ffffff" });
-  if (!aug && input?.resize === "shorter-side") {
-    try {
-      const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      return Buffer.from(resizeShorterAndCrop(data, info.width, info.height, input.resizeTo ?? size, size).buffer);
-    } catch (e) {
-      throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
-    }
-  }
-  if (aug && r) {
-    let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
-    try {
-      meta = await sharp(file).metadata();
-    } catch (e) {
-      throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
-    }
-    const W = meta.width!,
-      H = meta.height!;
-    const f = uniform(r, aug.cropMin, 1);
-    const cw = Math.max(1, Math.round(W * f)),
-      ch = Math.max(1, Math.round(H * f));
-    img = img.extract({ left: Math.floor(r() * (W - cw + 1)), top: Math.floor(r() * (H - ch + 1)), width: cw, height: ch });
-    img = img.resize(size, size, { fit: "fill" }).modulate({
-      brightness: 1 + uniform(r, -aug.brightness, aug.brightness),
-      saturation: 1 + uniform(r, -aug.saturation, aug.saturation),
-      hue: Math.round(uniform(r, -aug.hue, aug.hue)),
-    });
-    if (r() < aug.blurProb) img = img.blur(uniform(r, 0.4, 1.2));
-  } else {
-    img = img.resize(size, size, { fit: "fill" });
-  }
-  let rgb: Buffer;
+/** One image's pixels as decoded: sRGB, alpha flattened on white, 8-bit, 3 channels. */
+async function decodeFile(file: string): Promise<Pixels> {
   try {
-    rgb = await img.removeAlpha().raw().toBuffer();
+    const { data, info } = await sharp(file, { failOn: "truncated" })
+      .toColourspace("srgb")
+      .flatten({ background: "#ffffff" })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`${info.channels} channels after conversion to sRGB`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (e) {
     throw new BadImageError(file, `cannot decode (${(e as Error).message.split("\n")[0]})`);
   }
-  if (!aug?.randAugment || !r) return rgb;
-  const { data } = randAugment({ data: rgb, width: size, height: size }, aug.randAugment, r).pixels;
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Decoded images kept by file, size and mtime (a training run reads each one many times), the
+ * least recently used dropped past DECODED_CACHE_BYTES. */
+export const DECODED_CACHE_BYTES = 512 * 2 ** 20;
+const decoded = new Map<string, Pixels>();
+let decodedBytes = 0;
+
+export async function decodePixels(file: string): Promise<Pixels> {
+  let key = file;
+  try {
+    const st = fs.statSync(file);
+    key = `${file}\0${st.size}\0${st.mtimeMs}`;
+  } catch {
+    // decodeFile names the file and the problem
+  }
+  const hit = decoded.get(key);
+  if (hit) {
+    decoded.delete(key);
+    decoded.set(key, hit);
+    return hit;
+  }
+  const p = await decodeFile(file);
+  if (p.data.byteLength <= DECODED_CACHE_BYTES) {
+    decoded.set(key, p);
+    decodedBytes += p.data.byteLength;
+    for (const [k, v] of decoded) {
+      if (decodedBytes <= DECODED_CACHE_BYTES) break;
+      decoded.delete(k);
+      decodedBytes -= v.data.byteLength;
+    }
+  }
+  return p;
+}
+
+/** Decode one image to `size` x `size` RGB uint8, with optional seeded augmentation
+ * (augment.ts); without it, both sides resized to `size` (Pillow's bilinear), or, when `input`
+ * asks for it, torchvision's shorter-side resize and centre crop. */
+export async function decodeRgb(file: string, size: number, aug?: Augment, r?: Rng, input?: InputConfig): Promise<Buffer> {
+  const p = await decodePixels(file);
+  let out: Uint8Array;
+  if (aug && r) out = augmentPixels(p, size, aug, r).data;
+  else if (input?.resize === "shorter-side") out = resizeShorterAndCrop(p.data, p.width, p.height, input.resizeTo ?? size, size);
+  else out = resizeBilinearPil(p.data, p.width, p.height, size, size);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** uint8 RGB pixels -> normalised float32 ((x / 255 - mean) / std), written into `out` at `offset`. */

@@ -8,7 +8,7 @@ export const IMAGENET_STD = [0.229, 0.224, 0.225];
 export interface InputConfig {
   /** The square side the network sees, in pixels. */
   size: number;
-  /** "fill": both sides resized to `size` (this workbench's own training and probes).
+  /** "fill": both sides resized to `size`, PIL bilinear (this workbench's own training and probes).
    * "shorter-side": the shorter side resized to `resizeTo` (aspect kept), then a centre crop of
    * `size` (torchvision's Resize(resizeTo) + CenterCrop(size), PIL bilinear). */
   resize: "fill" | "shorter-side";

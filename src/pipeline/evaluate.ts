@@ -7,6 +7,7 @@ import { currentSelection } from "../engine/backend";
 import { engineLabel } from "../engine/native-kernels";
 import { Profile, trainSeed } from "../config/profiles";
 import { datasetDirOf } from "../data/generate";
+import { PIXELS_VERSION } from "../data/images";
 import { filesOf, oneShotOf, pairsOf } from "../data/sets";
 import { datasetFingerprint, readManifest } from "../data/manifest";
 import { featureMapSize, resolveArch } from "../models/resnext";
@@ -90,6 +91,7 @@ function evaluationInputs(profile: Profile): {
     data,
     representations: reps,
     imageSize: profile.imageSize,
+    pixels: PIXELS_VERSION,
     probeGrid: PROBE_C_GRID,
     probeRule: PROBE_C_RULE,
     finetuneChoices: chosen,

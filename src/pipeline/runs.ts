@@ -10,6 +10,7 @@ import { tf } from "../engine/tf";
 import { projectKernelsOn } from "../engine/native-kernels";
 import { PROFILES, Profile, trainSeed, withRun } from "../config/profiles";
 import { datasetDirOf, TEST_SETS } from "../data/generate";
+import { PIXELS_VERSION } from "../data/images";
 import { loadBackbone, loadCheckpoint, readCheckpointMeta } from "../models/checkpoint";
 import { datasetFingerprint, manifestPath, readManifest, resolveItem } from "../data/manifest";
 import { Freshness, hashOf, Inputs } from "../util/fingerprint";
@@ -133,6 +134,7 @@ export function commonInputs(profile: Profile, config: ModelConfig): Inputs {
   return {
     model: config,
     imageSize: profile.imageSize,
+    pixels: PIXELS_VERSION,
     seed: trainSeed(profile),
     ...(profile.train.chunk ? { chunk: profile.train.chunk } : {}),
   };

@@ -283,6 +283,9 @@ export async function trainLoop<B>(model: Model, task: TrainTask<B>, cfg: LoopCo
       await cfg.onStep?.(history[history.length - 1], model);
       if (cfg.select && (step % cfg.select.every === 0 || step === cfg.steps)) await scoreStep();
       if (step % cfg.checkpointEvery === 0 || step === cfg.steps) save();
+      // One turn of the event loop per step, so that a Ctrl-C (a libuv signal) is seen: loading
+      // kept images resolves in microtasks alone, which never give the loop a turn.
+      await new Promise((resolve) => setImmediate(resolve));
       // A data-parallel run stops on every rank at the same step (Ctrl-C reaches each process).
       const stop = group ? group.any(interrupt.requested()) : interrupt.requested();
       if (stop && step < cfg.steps) {
