@@ -12,7 +12,7 @@ import { checkImage } from "../src/data/images";
 import { readDataset } from "../src/data/formats";
 import { batchAt, loadBatch } from "../src/data/loader";
 import { CONDITIONS } from "../src/data/domains";
-import { datasetDir, datasetDirOf, testDrawSeed } from "../src/data/generate";
+import { datasetDir, datasetDirOf, testDrawSeed, devDrawSeed } from "../src/data/generate";
 import { withRun } from "../src/config/profiles";
 import { inTempTree } from "./helpers";
 import { applyOverrides, parseSet } from "../src/config/overrides";
@@ -66,15 +66,33 @@ test("smoke datasets: six manifests (the pretraining corpus too), disjoint produ
   assert.equal(Number(r.stdout.trim()), files.length);
 });
 
-test("each repeat draws its own test sets (products and photos) beside the profile's; dev-like and the training sets stay; an imported test set has one draw", async () => {
+test("each repeat draws its own test sets and dev-like (products and photos) beside the profile's; the training sets stay; an imported test set has one draw", async () => {
   await inTempTree("rr-draws-", async () => {
     const profile = getProfile("smoke");
     const repeat1 = withRun(profile, { repeat: 1 });
     assert.equal(testDrawSeed(profile), profile.seed);
     assert.equal(testDrawSeed(repeat1), profile.seed + 1000);
     assert.equal(testDrawSeed(applyOverrides(repeat1, parseSet("data.testSeed=11"), "--set")), 1011);
-    for (const name of ["dev-like", "teacher-pairs", "student-pseudo"])
+    assert.equal(devDrawSeed(profile), profile.seed);
+    assert.equal(
+      devDrawSeed(applyOverrides(repeat1, parseSet("data.testSeed=11"), "--set")),
+      profile.seed + 1000,
+      "testSeed draws tests only",
+    );
+    for (const name of ["pretrain-corpus", "teacher-pairs", "student-pseudo"])
       assert.equal(datasetDirOf(repeat1, name), datasetDirOf(profile, name));
+    const dev0 = await generateDataset("dev-like", profile, { quiet: true });
+    const dev1 = await generateDataset("dev-like", repeat1, { quiet: true });
+    assert.equal(dev1.dir, path.join(path.dirname(dev0.dir), `dev-draw-${profile.seed + 1000}`, "dev-like"));
+    // Products are drawn from (seed, id): the same ids, other products; no packshot repeats.
+    const packshots = (dir: string) =>
+      new Set(
+        readManifest(dir)
+          .items.filter((it) => it.view === "in-vitro")
+          .map((it) => fs.readFileSync(resolveItem(dir, it)).toString("base64")),
+      );
+    const before = packshots(dev0.dir);
+    assert.equal([...packshots(dev1.dir)].filter((b) => before.has(b)).length, 0, "a repeat's dev-like has products of its own");
     const own = await generateDataset("grozi-like", profile, { quiet: true });
     const other = await generateDataset("grozi-like", repeat1, { quiet: true });
     assert.equal(other.dir, path.join(path.dirname(own.dir), `test-draw-${profile.seed + 1000}`, "grozi-like"));

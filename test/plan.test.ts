@@ -79,9 +79,13 @@ test("the table lists every dependency before the steps that read it, and each s
     undefined,
     "gamma is MaxEnt's alone",
   );
-  // A repeat's sweeps stand for repeat 0's: they read nothing of the repeat's own.
-  const repeat = stepTable(withRun(getProfile("smoke"), { repeat: 1 }));
-  assert.deepEqual(repeat.find((s) => s.name === sweep[0])!.dependencies, []);
+  // A repeat makes its own choices: its sweeps read its own teacher, pseudolabels and dev-like
+  // draw, and their runs live in its folder.
+  const repeat1 = withRun(getProfile("smoke"), { repeat: 1 });
+  const repeat = stepTable(repeat1);
+  assert.deepEqual(repeat.find((s) => s.name === sweep[0])!.dependencies, ["teacher-pairs", "pseudolabels", "dev-like", "pretrain"]);
+  for (const name of [teacherSweep[0], sweep[0], "finetune-dev-like-gap-uniform", "finetune-dev-like-gap"])
+    assert.match(repeat.find((s) => s.name === name)!.artifact, /repeat-1/, `${name} is made in repeat 1's folder`);
   assert.deepEqual(
     stepTable(getProfile("smoke", "random")).find((s) => s.name === "teacher")!.dependencies,
     ["teacher-pairs", "dev-like", ...teacherSweep],

@@ -424,7 +424,8 @@ export const pipelineCommands: Command[] = [
         int: true,
         min: 1,
         default: "1",
-        description: "train everything N times (seeds 0..N-1) and score the findings over all",
+        description:
+          "run everything N times (training seeds 0..N-1, each repeat on its own draws of dev-like and the test sets, every choice made again) and score the findings over all",
       },
       "no-notebooks": { type: "boolean", description: "stop after the tables and findings" },
       nproc: NPROC_OPTION,

@@ -29,8 +29,8 @@ function notebookInit(profile: Profile): string | undefined {
 
 export interface ReproduceOptions {
   notebooks?: boolean;
-  /** Repeat the training steps this many times, each with its own training seed and test draw
-   * (1 = the profile's run only). */
+  /** Repeat the training steps this many times, each with its own training seed and its own
+   * draws of dev-like and the test sets, every choice made again (1 = the profile's run only). */
   seeds?: number;
   /** One rank of a data-parallel run: every rank trains each training step together; rank 0
    * alone makes the other steps, evaluates, and writes the metrics, tables and notebooks. */
@@ -86,7 +86,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
     const runs: Metrics[] = [metrics];
     for (let k = 1; k < seeds; k++) {
       const pk = withRun(profile, { repeat: k });
-      const label = `repeat ${k} (training seed +${k}): `;
+      const label = `repeat ${k} (training seed +${k}, its own dev and test draws): `;
       await steps(pk, label);
       runs.push(await evaluation(pk, label));
     }
@@ -104,7 +104,7 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
       toDataFrame(
         summary.map((s) => ({ set: s.set, row: s.row, "mean % ± sd": `${p(s.mean)} ± ${p(s.sd)}`, runs: s.values.map(p).join(" / ") })),
       ),
-      `${seeds} repeats (training seed and test draw): mean ± sd`,
+      `${seeds} repeats (training seed, dev and test draws): mean ± sd`,
     );
   }
   // Each stage's time in the run that did its work: a stage this run read back from its cache

@@ -138,8 +138,9 @@ export const profileSchema = z.strictObject({
    * for ResNeXt-WSL), "random", or a checkpoint folder (e.g. made by `import-torch`). */
   init: z.string().min(1),
   /** The repeat of `--seeds N`: 0 is the profile's own run. A repeat changes the training seed
-   * (new layers, batch order, augmentation) and the draw of the test sets (`testDrawSeed`); the
-   * training sets, dev-like and the pretrained start stay. */
+   * (new layers, batch order, augmentation), the draw of the test sets (`testDrawSeed`) and of
+   * dev-like (`devDrawSeed`), so every choice is made again; the training sets and the
+   * pretrained start stay. */
   repeat: z.number().int().min(0),
   engine: engineChoice,
   data: dataSizes,

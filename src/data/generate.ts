@@ -48,15 +48,22 @@ export const TEST_SETS = ["capg-like", "grozi-like"] as const;
 
 /** The seed the test sets are drawn from: `data.testSeed` (else the profile's `seed`), plus 1000
  * per repeat, so that each repeat of `--seeds N` scores its own draw of test products and photos
- * and the spread between draws is in the repeats' spread. Every other set keeps the profile's
- * seed: representations and settings do not change with the draw. */
+ * and the spread between draws is in the repeats' spread. */
 export function testDrawSeed(profile: Profile): number {
   return (profile.data.testSeed ?? profile.seed) + 1000 * profile.repeat;
 }
 
-/** The seed dataset `name` is drawn from: the test draw's for a test set, else the profile's. */
+/** The seed dev-like is drawn from: the profile's `seed` plus 1000 per repeat. Each repeat makes
+ * every choice on its own draw of dev products, so the spread of what dev chose is in the
+ * repeats' spread too; repeat 0's is the profile's own. The training sets and the pretraining
+ * corpus keep the profile's seed in every repeat. */
+export function devDrawSeed(profile: Profile): number {
+  return profile.seed + 1000 * profile.repeat;
+}
+
+/** The seed dataset `name` is drawn from: its draw's for a test set and dev-like, else the profile's. */
 const drawSeed = (name: string, profile: Profile) =>
-  (TEST_SETS as readonly string[]).includes(name) ? testDrawSeed(profile) : profile.seed;
+  (TEST_SETS as readonly string[]).includes(name) ? testDrawSeed(profile) : name === "dev-like" ? devDrawSeed(profile) : profile.seed;
 
 function plan(name: DatasetName, profile: Profile): { spec: Record<string, unknown>; jobs: Job[] } {
   const d = profile.data;
@@ -156,14 +163,15 @@ export function datasetDir(name: string, profileName: string): string {
   return path.join(paths.datasets, profileName, name);
 }
 
-/** Where this profile's dataset `name` lives: datasets/<profile>/<name>, and a test set drawn from
- * another seed than the profile's beside it, in datasets/<profile>/test-draw-<seed>/<name>. A set
- * imported under that name (a real one) has one draw: it is always read from the first. */
+/** Where this profile's dataset `name` lives: datasets/<profile>/<name>, and a test set or dev-like
+ * drawn from another seed than the profile's beside it, in datasets/<profile>/test-draw-<seed>/<name>
+ * or dev-draw-<seed>/dev-like. A set imported under that name (a real one) has one draw: it is
+ * always read from the first. */
 export function datasetDirOf(profile: Profile, name: string): string {
   const own = datasetDir(name, profile.name);
   const seed = drawSeed(name, profile);
   if (seed === profile.seed || isImported(own)) return own;
-  return path.join(paths.datasets, profile.name, `test-draw-${seed}`, name);
+  return path.join(paths.datasets, profile.name, `${name === "dev-like" ? "dev" : "test"}-draw-${seed}`, name);
 }
 
 const isImported = (dir: string) => fs.existsSync(manifestPath(dir)) && readManifest(dir).specHash === "imported";

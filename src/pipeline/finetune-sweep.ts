@@ -3,7 +3,7 @@
 // (MaxEnt) its gamma by a second stage on the best recipe, the grid widened once past an edge
 // choice, then its length: one run of the whole schedule with the chosen setting, every
 // checkpoint scored on dev-like; the step it keeps is what the variant's test-set runs train.
-// Once, in repeat 0, as every sweep (runs.ts, selectionRun).
+// In every repeat, on its own draw of dev-like, as every sweep.
 import type { FinetuneRecipe, Profile } from "../config/profiles";
 import { datasetDirOf } from "../data/generate";
 import { oneShotOf } from "../data/sets";
@@ -11,7 +11,7 @@ import { disposeModel } from "../models/model";
 import { accuracy } from "../probe/neighbours";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../train/finetune";
 import { FinetuneChoice, finetuneInputs, finetuneName, lossSlope, predictClasses, trainAccuracyOf, trainFinetune } from "./finetune-runs";
-import { DEV_SET, selectionRun, StepOptions } from "./runs";
+import { DEV_SET, StepOptions } from "./runs";
 import type { FinetuneLength, FinetuneSelection, FinetuneSetting, FinetuneSweepResult } from "./selections";
 import { bestOf, edgeSweep, Sweep, sweepTried, withEdge } from "./sweep";
 
@@ -22,18 +22,15 @@ const devScore = (r: FinetuneSweepResult) => r.devAccuracy;
 const firstStageSetting = (profile: Profile, variant: FinetuneVariant, recipe: FinetuneRecipe): FinetuneSetting =>
   FINETUNE_VARIANTS[variant].maxEnt ? { recipe, gamma: profile.train.finetune.gamma } : { recipe };
 
-const shortInputs = (profile: Profile, variant: FinetuneVariant, setting: FinetuneSetting) => {
-  const p = selectionRun(profile);
-  return finetuneInputs(p, DEV_SET, variant, setting, p.train.finetune.sweep.steps);
-};
+const shortInputs = (profile: Profile, variant: FinetuneVariant, setting: FinetuneSetting) =>
+  finetuneInputs(profile, DEV_SET, variant, setting, profile.train.finetune.sweep.steps);
 
 /** One short run on dev-like's packshots (its own whole schedule), scored on dev-like's photos. */
 async function shortRun(profile: Profile, variant: FinetuneVariant, setting: FinetuneSetting, name: string, opts: StepOptions) {
-  const p = selectionRun(profile);
-  const run = { name, setting, steps: p.train.finetune.sweep.steps, inputs: shortInputs(profile, variant, setting) };
-  const { model, data } = await trainFinetune(p, DEV_SET, variant, run, opts);
-  const devAccuracy = accuracy(await predictClasses(p, model, data, data.test.files), data.test.labels);
-  const trainAccuracy = await trainAccuracyOf(p, model, data);
+  const run = { name, setting, steps: profile.train.finetune.sweep.steps, inputs: shortInputs(profile, variant, setting) };
+  const { model, data } = await trainFinetune(profile, DEV_SET, variant, run, opts);
+  const devAccuracy = accuracy(await predictClasses(profile, model, data, data.test.files), data.test.labels);
+  const trainAccuracy = await trainAccuracyOf(profile, model, data);
   disposeModel(model);
   return { setting, devAccuracy, trainAccuracy } satisfies FinetuneSweepResult;
 }
@@ -102,10 +99,10 @@ function settingChoice(profile: Profile, variant: FinetuneVariant) {
 }
 
 /** The length run's inputs, for the setting the short runs chose. */
-const lengthInputs = (profile: Profile, variant: FinetuneVariant, setting: FinetuneSetting) => {
-  const p = selectionRun(profile);
-  return { ...finetuneInputs(p, DEV_SET, variant, setting, p.train.finetune.steps), scoredEvery: p.train.checkpointEvery };
-};
+const lengthInputs = (profile: Profile, variant: FinetuneVariant, setting: FinetuneSetting) => ({
+  ...finetuneInputs(profile, DEV_SET, variant, setting, profile.train.finetune.steps),
+  scoredEvery: profile.train.checkpointEvery,
+});
 
 /** The length run: the chosen setting for the whole schedule on dev-like, its checkpoints scored
  * on dev-like's photos every `checkpointEvery` steps (the teacher's and the student's rule). */
@@ -115,24 +112,23 @@ export const finetuneLengthSweep = (variant: FinetuneVariant): Sweep<"length", F
   stepName: () => finetuneName(DEV_SET, variant),
   inputs: (profile) => lengthInputs(profile, variant, settingChoice(profile, variant).chosen),
   run: async (profile, _length, opts) => {
-    const p = selectionRun(profile);
     const setting = settingChoice(profile, variant).chosen;
-    const dev = oneShotOf(datasetDirOf(p, DEV_SET));
+    const dev = oneShotOf(datasetDirOf(profile, DEV_SET));
     const score = async (m: Parameters<typeof predictClasses>[1]) =>
-      accuracy(await predictClasses(p, m, dev, dev.test.files), dev.test.labels);
-    const schedule = p.train.finetune.steps;
+      accuracy(await predictClasses(profile, m, dev, dev.test.files), dev.test.labels);
+    const schedule = profile.train.finetune.steps;
     const run = { name: finetuneName(DEV_SET, variant), setting, steps: schedule, inputs: lengthInputs(profile, variant, setting) };
     const { model, data, result } = await trainFinetune(
-      p,
+      profile,
       DEV_SET,
       variant,
-      { ...run, select: { every: p.train.checkpointEvery, score } },
+      { ...run, select: { every: profile.train.checkpointEvery, score } },
       opts,
     );
     const sel = result.selection;
     if (!sel) throw new Error(`${run.name}: the run finished without a record of its scored checkpoints; delete its folder and run again`);
     // The model now holds the kept checkpoint's weights (loop.ts).
-    const trainAccuracy = await trainAccuracyOf(p, model, data);
+    const trainAccuracy = await trainAccuracyOf(profile, model, data);
     disposeModel(model);
     return {
       setting,

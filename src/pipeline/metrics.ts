@@ -61,7 +61,7 @@ const evaluationMetaSchema = z.looseObject({
 });
 export interface EvaluationMeta extends z.infer<typeof evaluationMetaSchema> {}
 
-/** With `reproduce --seeds N`: one accuracy's mean and sd over the N repeats (training seed and test draw). */
+/** With `reproduce --seeds N`: one accuracy's mean and sd over the N repeats (training seed, dev and test draws). */
 const seedSummarySchema = z.looseObject({
   set: z.enum(ONE_SHOT_SETS),
   row: z.string(),

@@ -37,7 +37,7 @@ export function finetunePrecondition(runs: RunRows[], set: OneShotSet, variant: 
     const seed = runs.length > 1 ? ` (seed ${k})` : "";
     const f = m.finetune[set][variant];
     if (f.trainAccuracy < MIN_TRAIN_ACCURACY) why.push(`training accuracy ${pc(f.trainAccuracy)} < ${pc(MIN_TRAIN_ACCURACY)}${seed}`);
-    // Chosen once, in repeat 0: the same for every seed.
+    // Each repeat's own length run, on its own draw of dev-like.
     const dev = m.selection.finetune[variant].length;
     if (dev.lossSlopeT < FLAT_SLOPE_T)
       why.push(
@@ -72,7 +72,7 @@ function row(runs: RunRows[], set: OneShotSet, key: string): Scored {
 
 const BOTH: OneShotSet[] = ["capg-like", "grozi-like"];
 
-/** The findings over `runs` (one per repeat: training seed and test draw), `products[k]` the
+/** The findings over `runs` (one per repeat: training seed, dev and test draws), `products[k]` the
  * products run k's test images show. */
 export function paperFindings(runs: RunRows[], products: TestProducts[], seed = 0): Finding[] {
   if (products.length !== runs.length) throw new Error(`paperFindings: ${products.length} test draws for ${runs.length} runs`);

@@ -246,7 +246,3 @@ export const weightsOf = (profile: Profile, step: string) => readCheckpointMeta(
 
 /** A finished training step's embedding model, read from its checkpoint. */
 export const checkpointModel = (profile: Profile, step: string) => loadCheckpoint(ckptDir(profile, step), initialModel(profile)).model;
-
-/** Settings are chosen once, on dev-like, with the profile's own seed (repeat 0), and kept for
- * every repeat: the sweeps' runs live in repeat 0's folders. */
-export const selectionRun = (profile: Profile) => withRun(profile, { repeat: 0 });

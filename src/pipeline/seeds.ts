@@ -1,7 +1,7 @@
-// `--seeds N`: the training steps repeated N times, each repeat with its own training seed and its
-// own draw of the test sets (the training sets, dev-like and the pretrained start stay, as the
-// paper's ResNeXt-WSL was one given network), summarised as mean ± sd per table cell: how much of
-// a difference between rows is the seed's and the test draw's.
+// `--seeds N`: the training steps repeated N times, each repeat with its own training seed, its
+// own draw of dev-like (every choice made again on it) and of the test sets (the training sets
+// and the pretrained start stay, as the paper's ResNeXt-WSL was one given network), summarised as
+// mean ± sd per table cell: how much of a difference between rows is the seed's and the draws'.
 import type { Metrics, SeedSummary } from "./metrics";
 import { ONE_SHOT_SETS, OneShotSet } from "./steps";
 

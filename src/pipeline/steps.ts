@@ -12,7 +12,7 @@ import type { PseudoSpec, PseudoStatus } from "../train/pseudolabel";
 import type { Inputs } from "../util/fingerprint";
 import type { Shard } from "../util/shard";
 import type { InferenceEngine } from "../train/embed";
-import { checkpointModel, ckptDir, initRecord, modelAtInit, OneShotSet, selectionRun, StepOptions, weightsOf } from "./runs";
+import { checkpointModel, ckptDir, initRecord, modelAtInit, OneShotSet, StepOptions, weightsOf } from "./runs";
 import { FinetuneResult, finetuneName, runFinetune } from "./finetune-runs";
 import { finetuneChoice } from "./finetune-sweep";
 import { runPseudolabels } from "./pseudolabel-runs";
@@ -36,7 +36,7 @@ export function stepTable(profile: Profile): Step[] {
   return stages().flatMap((s) => s.steps(profile));
 }
 
-/** The traversal as a step sees it (a repeat's sweep stands for repeat 0's). */
+/** The traversal as a step sees it. */
 const TRAVERSAL: Traversal = { plan: (p) => planSteps(p), ensure: (p, step, o) => ensureStep(p, step, o) };
 
 /** The options a step passes to the steps it reads: `onStep` is for the step that was asked for,
@@ -150,7 +150,7 @@ export async function trainStage(profile: Profile, name: string, opts: StepOptio
  * its stage's to say (chosenTeacher, chosenStudent, chosenFinetune). */
 export async function sweepOnDev<C, R>(profile: Profile, sweep: Sweep<C, R>, opts: StepOptions = {}): Promise<void> {
   await ensureData(profile);
-  for (const c of sweep.candidates(selectionRun(profile))) await ensureStep(profile, sweep.stepName(c), opts);
+  for (const c of sweep.candidates(profile)) await ensureStep(profile, sweep.stepName(c), opts);
 }
 
 /** The finished pretraining checkpoint's folder (pretraining first when needed). */

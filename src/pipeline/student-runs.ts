@@ -11,7 +11,7 @@ import { readPseudolabels } from "../train/pseudolabel";
 import { studentTask, termGradientNorms } from "../train/student";
 import type { Inputs } from "../util/fingerprint";
 import { pseudoSpec } from "./pseudolabel-runs";
-import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints, selectionRun } from "./runs"; // chosen on dev-like
+import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints } from "./runs"; // chosen on dev-like
 import { commonInputs, embeddingConfig, initRecord, loopConfig, modelAtInit, StepOptions } from "./runs"; // what a run is made of
 import { checkpointModel, runDir, weightsOf } from "./runs"; // the teacher it reads
 import type { StudentCandidate, StudentSelection, StudentSweepResult } from "./selections";
@@ -80,15 +80,15 @@ export async function runStudent(profile: Profile, opts: StepOptions = {}): Prom
   return studentRun(p, "student", p.train.student.steps, studentMainInputs(profile), opts, undefined, devCheckpoints(p));
 }
 
-/** What a student sweep run of candidate `c` is made from (repeat 0's teacher and pseudolabels). */
+/** What a student sweep run of candidate `c` is made from (the repeat's teacher and pseudolabels). */
 function studentSweepInputs(profile: Profile, c: StudentCandidate): Inputs {
-  const p = studentProfile(selectionRun(profile), c);
+  const p = studentProfile(profile, c);
   return { ...studentInputs(p, p.train.student.sweep.steps), dev: datasetFingerprint(datasetDirOf(profile, DEV_SET)) };
 }
 
-/** One short sweep run on repeat 0's teacher and pseudolabels, scored on dev-like. */
+/** One short sweep run on the repeat's teacher and pseudolabels, scored on its dev-like. */
 async function studentSweepRun(profile: Profile, c: StudentCandidate, name: string, opts: StepOptions): Promise<StudentSweepResult> {
-  const p = studentProfile(selectionRun(profile), c);
+  const p = studentProfile(profile, c);
   let gradientNorms = { supcon: 0, smoothl1: 0 };
   const before = async (model: Model, task: ReturnType<typeof studentTask>) => {
     const b = await task.batch(0);

@@ -1,22 +1,22 @@
 // A setting chosen on dev-like by short runs, as one shape for every sweep (the teacher's
 // learning rate, the student's start, alpha and learning rate, the fine-tune recipe): candidates,
-// each run once with the profile's own seed (repeat 0) and kept by its inputs, a dev score per
-// run, and the best by that score, the earlier-listed candidate on a tie. The stages turn a sweep
+// each run once per repeat (with the repeat's training seed, on its draw of dev-like) and kept by
+// its inputs, a dev score per run, and the best by that score, the earlier-listed candidate on a tie. The stages turn a sweep
 // into cached steps (stages/stage.ts, sweepSteps); each sweep's record of what it tried is its own.
 // A numeric grid whose choice lands on its edge is widened once (edgeSweep, util/grid.ts).
 import * as path from "path";
 import type { Profile } from "../config/profiles";
 import { cached, Inputs, keptResult } from "../util/fingerprint";
 import { pastTheEdge } from "../util/grid";
-import { runDir, selectionRun, StepOptions } from "./runs";
+import { runDir, StepOptions } from "./runs";
 
 export interface Sweep<C, R> {
   /** The command that runs it (`retail-repr <command>`). */
   command: string;
   candidates(profile: Profile): C[];
-  /** The step (and folder under repeat 0's runs/<profile>/) of one candidate's run. */
+  /** The step (and folder under the repeat's runs/<profile>/) of one candidate's run. */
   stepName(c: C): string;
-  /** What a candidate's run is made from (read with repeat 0's profile). */
+  /** What a candidate's run is made from. */
   inputs(profile: Profile, c: C): Inputs;
   /** One candidate's short run, scored on dev-like. */
   run(profile: Profile, c: C, opts: StepOptions): Promise<R>;
@@ -28,9 +28,8 @@ export interface Sweep<C, R> {
   kept?(profile: Profile, c: C): { result: R } | { why: string };
 }
 
-/** Where a candidate's result is kept: repeat 0's runs/<profile>/<step>/result.json. */
-export const sweepFile = <C, R>(profile: Profile, sweep: Sweep<C, R>, c: C) =>
-  path.join(runDir(selectionRun(profile), sweep.stepName(c)), "result.json");
+/** Where a candidate's result is kept: the repeat's runs/<profile>/.../<step>/result.json. */
+export const sweepFile = <C, R>(profile: Profile, sweep: Sweep<C, R>, c: C) => path.join(runDir(profile, sweep.stepName(c)), "result.json");
 
 /** A candidate's kept result, or why there is none (`inputs`: its run's, when known already). */
 export function keptSweepRun<C, R>(profile: Profile, sweep: Sweep<C, R>, c: C, inputs?: Inputs): { result: R } | { why: string } {

@@ -8,7 +8,7 @@ import { disposeModel, Model } from "../models/model";
 import { LoopConfig, LoopResult, trainLoop } from "../train/loop";
 import { teacherTask } from "../train/teacher";
 import type { Inputs } from "../util/fingerprint";
-import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints, selectionRun } from "./runs"; // chosen on dev-like
+import { CHECKPOINT_RULE, DEV_SET, devAccuracy, devCheckpoints } from "./runs"; // chosen on dev-like
 import { commonInputs, embeddingConfig, initRecord, loopConfig, modelAtInit, StepOptions } from "./runs"; // what a run is made of
 import type { TeacherSelection, TeacherSweepResult } from "./selections";
 import { bestOf, edgeSweep, Sweep, sweepTried, withEdge } from "./sweep";
@@ -64,17 +64,17 @@ export async function runTeacher(profile: Profile, opts: StepOptions = {}): Prom
   return teacherRun(p, "teacher", p.train.teacher.steps, teacherInputs(profile), opts, devCheckpoints(p));
 }
 
-/** The teacher's learning-rate sweep: a short run at the base rate times each scale, in repeat 0. */
+/** The teacher's learning-rate sweep: a short run at the base rate times each scale, in each repeat. */
 export const teacherLrSweep: Sweep<number, TeacherSweepResult> = {
   command: "train-teacher",
   candidates: (profile) => profile.train.teacher.sweep.lrScales,
   stepName: (scale) => `teacher-sweep-lr${scale}x`,
   inputs: (profile, scale) => {
-    const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
+    const p = teacherProfile(profile, profile.train.teacher.lr * scale);
     return { ...teacherRunInputs(p, p.train.teacher.sweep.steps), dev: datasetFingerprint(datasetDirOf(profile, DEV_SET)) };
   },
   run: async (profile, scale, opts) => {
-    const p = teacherProfile(selectionRun(profile), profile.train.teacher.lr * scale);
+    const p = teacherProfile(profile, profile.train.teacher.lr * scale);
     const name = teacherLrSweep.stepName(scale);
     const { model } = await teacherRun(p, name, p.train.teacher.sweep.steps, teacherLrSweep.inputs(profile, scale), opts);
     const dev = await devAccuracy(p, model);

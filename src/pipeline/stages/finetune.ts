@@ -1,12 +1,12 @@
 // The baselines the representations are compared with: the whole network fine-tuned on each
 // one-shot set's packshots, in three variants (GAP, LCA, LCA + MaxEnt). Each variant chooses its
-// recipe, gamma (MaxEnt) and length on dev-like first (finetune-sweep.ts, once, in repeat 0);
+// recipe, gamma (MaxEnt) and length on dev-like first (finetune-sweep.ts, in each repeat);
 // then its runs on the test sets train that setting to that length.
 import type { Profile } from "../../config/profiles";
 import { FINETUNE_VARIANTS, FinetuneVariant } from "../../train/finetune";
 import { finetuneName, finetuneResultFile, keptFinetune, runFinetune, testFinetuneInputs } from "../finetune-runs";
 import { chosenFinetune, finetuneChoice, finetuneSweeps } from "../finetune-sweep";
-import { DEV_SET, ONE_SHOT_SETS, OneShotSet, selectionRun } from "../runs";
+import { DEV_SET, ONE_SHOT_SETS, OneShotSet } from "../runs";
 import { freshnessOf, initSteps, Stage, Step, sweepSteps } from "./stage";
 
 const VARIANTS = Object.keys(FINETUNE_VARIANTS) as FinetuneVariant[];
@@ -30,7 +30,7 @@ function finetuneStep(profile: Profile, set: OneShotSet, variant: FinetuneVarian
 function variantSweepSteps(profile: Profile, variant: FinetuneVariant): Step[] {
   const steps: Step[] = [];
   for (const sweep of finetuneSweeps(variant))
-    steps.push(...sweepSteps(profile, sweep, steps.length ? steps.map((s) => s.name) : [DEV_SET, ...initSteps(selectionRun(profile))]));
+    steps.push(...sweepSteps(profile, sweep, steps.length ? steps.map((s) => s.name) : [DEV_SET, ...initSteps(profile)]));
   return steps;
 }
 

@@ -5,7 +5,7 @@ import type { Profile } from "../../config/profiles";
 import type { Model } from "../../models/model";
 import type { CheckpointSelection, LoopResult } from "../../train/loop";
 import type { Freshness, Inputs } from "../../util/fingerprint";
-import { checkpointModel, checkpointState, ckptDir, selectionRun, StepOptions, weightsOf } from "../runs";
+import { checkpointModel, checkpointState, ckptDir, StepOptions, weightsOf } from "../runs";
 import { keptSweepRun, makeSweepRun, Sweep, sweepFile } from "../sweep";
 
 /** One cached step: the steps it reads, what its artifact is made from (its inputs), whether the
@@ -111,38 +111,18 @@ export function trainedStep(
 export const freshnessOf = (k: { result: unknown } | { why: string }): Freshness =>
   "result" in k ? { fresh: true } : { fresh: false, why: k.why };
 
-/** A sweep's short runs as steps, each reading `dependencies`, made once in repeat 0 (a repeat's
- * table delegates to repeat 0's, selectionStep): a run's result is kept in its result.json by its
- * inputs, or, for a sweep that keeps its own (`kept`), where its run writes it. */
+/** A sweep's short runs as steps, each reading `dependencies`, made in every repeat (each chooses
+ * on its own draw of dev-like): a run's result is kept in its result.json by its inputs, or, for a
+ * sweep that keeps its own (`kept`), where its run writes it. */
 export function sweepSteps<C, R>(profile: Profile, sweep: Sweep<C, R>, dependencies: string[]): Step[] {
-  const repeat0 = selectionRun(profile);
-  return sweep.candidates(repeat0).map((c) => {
-    return selectionStep(profile, {
-      name: sweep.stepName(c),
-      dependencies,
-      artifact: sweepFile(repeat0, sweep, c),
-      command: sweep.command,
-      trains: true,
-      inputs: () => sweep.inputs(repeat0, c),
-      state: (made) => freshnessOf(keptSweepRun(repeat0, sweep, c, made)),
-      run: async (o) => void (await makeSweepRun(repeat0, sweep, c, o)),
-    });
-  });
-}
-
-/** A sweep's step in a repeat's table stands for the same step of repeat 0's table, where it is
- * made (its state and its run are that step's). */
-export function selectionStep(profile: Profile, step: Step): Step {
-  if (!profile.repeat) return step;
-  const repeat0 = selectionRun(profile);
-  return {
-    ...step,
-    dependencies: [],
-    inputs: () => ({ madeWith: "repeat 0", step: step.name }),
-    state: (_inputs, table) => {
-      const row = table.plan(repeat0).find((r) => r.step === step.name)!;
-      return row.status === "cached" ? { fresh: true } : { fresh: false, why: `in repeat 0's run: ${row.why}` };
-    },
-    run: (o, table) => table.ensure(repeat0, step.name, o),
-  };
+  return sweep.candidates(profile).map((c) => ({
+    name: sweep.stepName(c),
+    dependencies,
+    artifact: sweepFile(profile, sweep, c),
+    command: sweep.command,
+    trains: true,
+    inputs: () => sweep.inputs(profile, c),
+    state: (made) => freshnessOf(keptSweepRun(profile, sweep, c, made)),
+    run: async (o) => void (await makeSweepRun(profile, sweep, c, o)),
+  }));
 }

@@ -1,8 +1,8 @@
 // Step 3: the noisy student, contrastive loss plus Smooth L1 to the teacher's pseudolabels. Its
 // start, alpha and learning rate are chosen on dev-like in two stages of short runs (the sweep,
-// once, in repeat 0), and its checkpoint there too.
+// in each repeat), and its checkpoint there too.
 import { disposeModel } from "../../models/model";
-import { DEV_SET, keptCheckpoint, selectionRun } from "../runs";
+import { DEV_SET, keptCheckpoint } from "../runs";
 import { chosenStudent, runStudent, studentEdgeSweep, studentLrSweep, studentMainInputs, studentStartSweep } from "../student-runs";
 import { checkpointRepresentation, initSteps, Stage, sweepSteps, trainedStep } from "./stage";
 
@@ -10,7 +10,7 @@ export const studentStage: Stage = {
   name: "student",
   steps: (profile) => {
     const reads = ["teacher-pairs", "pseudolabels", DEV_SET];
-    const sweep = sweepSteps(profile, studentStartSweep, [...reads, ...initSteps(selectionRun(profile))]);
+    const sweep = sweepSteps(profile, studentStartSweep, [...reads, ...initSteps(profile)]);
     // The second stage: the first stage's best start and alpha at other learning rates.
     const lrGrid = sweepSteps(
       profile,

@@ -1,15 +1,15 @@
 // Step 1: the teacher, supervised contrastive loss with hard negatives on product pairs. Its
-// learning rate is chosen on dev-like by short runs (the sweep, once, in repeat 0; its grid widened
+// learning rate is chosen on dev-like by short runs (the sweep, in each repeat; its grid widened
 // once when the choice is on its edge), and its checkpoint there too.
 import { disposeModel } from "../../models/model";
-import { DEV_SET, keptCheckpoint, selectionRun } from "../runs";
+import { DEV_SET, keptCheckpoint } from "../runs";
 import { chosenTeacher, runTeacher, teacherEdgeSweep, teacherInputs, teacherLrSweep } from "../teacher-runs";
 import { checkpointRepresentation, initSteps, Stage, sweepSteps, trainedStep } from "./stage";
 
 export const teacherStage: Stage = {
   name: "teacher",
   steps: (profile) => {
-    const grid = sweepSteps(profile, teacherLrSweep, ["teacher-pairs", DEV_SET, ...initSteps(selectionRun(profile))]);
+    const grid = sweepSteps(profile, teacherLrSweep, ["teacher-pairs", DEV_SET, ...initSteps(profile)]);
     // The grid widened once when its choice is on the edge (a step either way).
     const sweep = [
       ...grid,
