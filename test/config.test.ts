@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { getProfile, profile, PROFILE_NAMES, PROFILES } from "../src/config/profiles";
+import { getProfile, overridesOf, profile, PROFILE_NAMES, PROFILES, withRun } from "../src/config/profiles";
 import { profileProblems } from "../src/config/schema";
 import {
   applyOverrides,
@@ -188,4 +188,19 @@ test("smoke and paper are the cpu profile's differences: sizes, steps and rates,
     );
     assert.deepEqual(PROFILES[name].train.student.sweep.candidates, PROFILES.cpu.train.student.sweep.candidates);
   }
+});
+
+test("overridesOf: what a profile changes, read back through RETAIL_REPR_CONFIG, is that profile (how reproduce hands --set to its notebooks)", () => {
+  const changed = profile("cpu", { data: { testSeed: 20261207 }, train: { finetune: { recipes: { 0: { lr: 0.05 } } } } } as any);
+  const o = overridesOf(withRun(changed, { repeat: 2 }));
+  assert.deepEqual(o, { data: { testSeed: 20261207 }, train: { finetune: { recipes: { "0": { lr: 0.05 } } } } });
+  const env = process.env.RETAIL_REPR_CONFIG;
+  process.env.RETAIL_REPR_CONFIG = JSON.stringify(o);
+  try {
+    assert.deepEqual(getProfile("cpu"), changed);
+  } finally {
+    if (env === undefined) delete process.env.RETAIL_REPR_CONFIG;
+    else process.env.RETAIL_REPR_CONFIG = env;
+  }
+  assert.deepEqual(overridesOf(getProfile("smoke")), {}, "the profile's own values change nothing");
 });

@@ -4,7 +4,7 @@
 // its inputs, so a second run with nothing changed only reads results back.
 import * as path from "path";
 import { selectBackend } from "../engine/backend";
-import { Profile, withRun } from "../config/profiles";
+import { overridesOf, Profile, withRun } from "../config/profiles";
 import * as fs from "fs";
 import { NotebookRun, runNotebooks } from "../jupyter/harness";
 import { reportPath } from "../util/reports";
@@ -136,7 +136,13 @@ export async function reproduce(profile: Profile, opts: ReproduceOptions = {}): 
   if (opts.notebooks !== false) {
     let runs: NotebookRun[] = [];
     const execute = async () =>
-      (runs = runNotebooks({ profile: profile.name, init: notebookInit(profile), inputs: metrics.inputs, oversize: "warn" }));
+      (runs = runNotebooks({
+        profile: profile.name,
+        init: notebookInit(profile),
+        overrides: overridesOf(profile),
+        inputs: metrics.inputs,
+        oversize: "warn",
+      }));
     await stage("notebooks", execute, () => runs.every((r) => r.reused));
     failed = runs.filter((r) => !r.ok).length;
     warnings.push(...runs.filter((r) => r.warning).map((r) => r.warning!));

@@ -1,7 +1,7 @@
 // Run profiles: one plain object per size of the whole method. `cpu`, the default reproduction
 // on a 2-core machine, is the base; `smoke` (CI: minutes, tiny) and `paper` (the paper's own
 // sizes) are its differences, laid over it.
-import { applyOverrides, CONFIG_ENV, envOverrides, mergeOverrides, Overrides, SET_ENV } from "./overrides";
+import { applyOverrides, changedKeys, CONFIG_ENV, envOverrides, mergeOverrides, Overrides, parseSet, SET_ENV } from "./overrides";
 import { FinetuneRecipe, Profile, ProfileName, profileSchema, StudentSweep } from "./schema";
 
 export type {
@@ -223,6 +223,15 @@ export function withChunk(p: Profile, chunk: number, source = "--chunk"): Profil
   if (!Number.isInteger(chunk) || chunk < 1)
     throw new Error(`${source}: the chunk size must be a whole number of images >= 1 (got ${chunk})`);
   return { ...p, train: { ...p.train, chunk } };
+}
+
+/** What `p` changes of its named profile, as overrides (`RETAIL_REPR_CONFIG` reads them back):
+ * how a child process, e.g. a notebook, is given the profile a command was run with. The init
+ * and the repeat are not among them. */
+export function overridesOf(p: Profile): Overrides {
+  const { init: _i, repeat: _r, ...base } = PROFILES[p.name];
+  const { init: _pi, repeat: _pr, ...mine } = p;
+  return changedKeys(base, mine).reduce<Overrides>((o, line) => mergeOverrides(o, parseSet(line, "overridesOf")), {});
 }
 
 /** The same profile for another init or repeat (its runs live in their own folder). */

@@ -4,6 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { INIT_ENV, ProfileName, PROFILE_ENV } from "../config/profiles";
+import { CONFIG_ENV, Overrides, SET_ENV } from "../config/overrides";
 import { ensureDir, paths, writeJsonAtomic } from "../util/paths";
 import { hashOf, keptResult } from "../util/fingerprint";
 import { checkJupyter, installKernel, jupyterEnv, KERNEL_NAME } from "./kernel";
@@ -83,6 +84,8 @@ export function runNotebooks(opts: {
   log?: (s: string) => void;
   inputs?: unknown;
   oversize?: "fail" | "warn";
+  /** Profile values the command was run with (`--set`, `--config`): the notebooks get them too. */
+  overrides?: Overrides;
 }): NotebookRun[] {
   const log = opts.log ?? ((s: string) => console.log(s));
   const check = checkJupyter();
@@ -123,7 +126,11 @@ export function runNotebooks(opts: {
         require.resolve("plotly.js-cartesian-dist-min/plotly-cartesian.min.js"),
       ],
       {
-        env: jupyterEnv({ [PROFILE_ENV]: opts.profile, ...(opts.init ? { [INIT_ENV]: opts.init } : {}) }),
+        env: jupyterEnv({
+          [PROFILE_ENV]: opts.profile,
+          ...(opts.init ? { [INIT_ENV]: opts.init } : {}),
+          ...(opts.overrides && Object.keys(opts.overrides).length ? { [CONFIG_ENV]: JSON.stringify(opts.overrides), [SET_ENV]: "" } : {}),
+        }),
         encoding: "utf8",
         maxBuffer: 64 << 20,
       },
