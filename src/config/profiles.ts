@@ -50,7 +50,7 @@ type Delta<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends 
 /** The base every profile is laid over: the `cpu` profile, the default. */
 const BASE: Profile = {
   name: "cpu",
-  description: "default: the whole reproduction on a 2-core machine in about 45 min",
+  description: "default: the whole reproduction on a 2-core machine in about 36 min",
   imageSize: 64,
   // Output stride 16 by "last stride 1" (layer4 keeps its input's resolution): a 4x4 final
   // map at 64 px, where LCA is not GAP. Measured against dropping the stem max-pool and against
