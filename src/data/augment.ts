@@ -6,7 +6,7 @@
 // RandAugment's operations do. On the 72-px pictures of the cpu profile this costs a fraction of
 // a millisecond per image, where a libvips pipeline per image cost ~5 ms of a 2-core machine.
 import { brightness, color, Pixels, randAugment, RandAugmentConfig } from "./randaugment";
-import { resizeBilinearPil } from "./resample";
+import { pyRound, resizeBilinearPil } from "./resample";
 import { Rng, uniform } from "./rng";
 
 export interface Augment {
@@ -29,6 +29,7 @@ export function studentNoiseAugment(randAugment: RandAugmentConfig): Augment {
 }
 
 const f32 = Math.fround;
+const clamp01 = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x);
 
 /** Shift every pixel's hue by `factor` of the colour circle (-0.5..0.5): torchvision's
  * adjust_hue on uint8 (RGB -> HSV in float32, h + factor mod 1, back, truncated to a byte). */
@@ -60,7 +61,6 @@ export function adjustHue(p: Pixels, factor: number): Pixels {
     const h6 = f32(h * 6);
     const j = Math.floor(h6);
     const f = f32(h6 - j);
-    const clamp01 = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x);
     const pp = clamp01(f32(v * f32(1 - s)));
     const q = clamp01(f32(v * f32(1 - f32(s * f))));
     const t = clamp01(f32(v * f32(1 - f32(s * f32(1 - f)))));
@@ -91,12 +91,6 @@ export function adjustHue(p: Pixels, factor: number): Pixels {
   return { ...p, data: out };
 }
 
-/** Python's (and torch's) round half to even. */
-const roundHalfEven = (x: number) => {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-};
-
 /** A Gaussian blur of odd `kernelSize` and `sigma`, reflecting at the borders, rounded to bytes
  * (half to even): torchvision's gaussian_blur on uint8. torchvision convolves once with the 2-d
  * kernel in float32; this makes the two 1-d passes in float64, ~4x faster at 9 taps: the sums
@@ -123,7 +117,7 @@ export function gaussianBlur(p: Pixels, kernelSize: number, sigma: number): Pixe
       for (let c = 0; c < 3; c++) {
         let acc = 0;
         for (let d = -half; d <= half; d++) acc += k[d + half] * rows[(reflect(y + d, h) * w + x) * 3 + c];
-        out[(y * w + x) * 3 + c] = Math.min(255, Math.max(0, roundHalfEven(acc)));
+        out[(y * w + x) * 3 + c] = Math.min(255, Math.max(0, pyRound(acc)));
       }
   return { ...p, data: out };
 }
