@@ -19,7 +19,7 @@ import { runPseudolabels } from "./pseudolabel-runs";
 import type { Sweep } from "./sweep";
 import type { ProcessGroup } from "../engine/process-group";
 import { stages } from "./stages/registry";
-import { initSteps, PlanRow, Step, Traversal } from "./stages/stage";
+import { initSteps, PlanRow, Step } from "./stages/stage";
 
 export * from "./runs";
 export * from "./finetune-runs";
@@ -36,9 +36,6 @@ export function stepTable(profile: Profile): Step[] {
   return stages().flatMap((s) => s.steps(profile));
 }
 
-/** The traversal as a step sees it. */
-const TRAVERSAL: Traversal = { plan: (p) => planSteps(p), ensure: (p, step, o) => ensureStep(p, step, o) };
-
 /** The options a step passes to the steps it reads: `onStep` is for the step that was asked for,
  * not for a pretraining or a teacher trained on the way to it. */
 function forDependencies(opts: StepOptions): StepOptions {
@@ -54,13 +51,13 @@ export async function ensureStep(profile: Profile, name: string, opts: StepOptio
   if (opts.group) return ensureStepOnRanks(profile, name, { ...opts, group: opts.group });
   const step = await ensureDependencies(profile, name, opts);
   const inputs = step.inputs();
-  if (step.state(inputs, TRAVERSAL).fresh) return;
+  if (step.state(inputs).fresh) return;
   if (opts.noTraining && !step.sharded)
     throw new Error(
       `${name} is not ${step.trains ? "trained" : "generated"} for profile ${profile.name} (${step.artifact}); run \`retail-repr ${step.command} --profile ${profile.name}\` first: a shard worker only labels, it trains nothing`,
     );
   if (forReader) step.refuseReader?.(inputs);
-  await step.run(forReader ? forDependencies(opts) : opts, TRAVERSAL);
+  await step.run(forReader ? forDependencies(opts) : opts);
 }
 
 /** ensureStep as one rank of a data-parallel run: rank 0 makes what the step reads while the
@@ -70,10 +67,10 @@ async function ensureStepOnRanks(profile: Profile, name: string, opts: StepOptio
   const { group } = opts;
   await rankZeroFirst(opts, `${profile.name}/${name}/reads`, async () => void (await ensureDependencies(profile, name, opts)));
   const step = stepNamed(profile, name);
-  const fresh = group.broadcast(new Float32Array([group.rank === 0 && step.state(step.inputs(), TRAVERSAL).fresh ? 1 : 0]))[0] === 1;
+  const fresh = group.broadcast(new Float32Array([group.rank === 0 && step.state(step.inputs()).fresh ? 1 : 0]))[0] === 1;
   if (fresh) return;
-  if (step.trains) await step.run(spokenForByRankZero(opts), TRAVERSAL);
-  else await rankZeroFirst(opts, `${profile.name}/${name}`, () => step.run(forDependencies(opts), TRAVERSAL));
+  if (step.trains) await step.run(spokenForByRankZero(opts));
+  else await rankZeroFirst(opts, `${profile.name}/${name}`, () => step.run(forDependencies(opts)));
 }
 
 function stepNamed(profile: Profile, name: string): Step {
@@ -117,7 +114,7 @@ export function planSteps(profile: Profile, extra: Step[] = []): PlanRow[] {
     if (waiting.length)
       why = `after ${waiting.length > LISTED_DEPENDENCIES ? `${waiting.slice(0, 3).join(", ")} and ${waiting.length - 3} more` : waiting.join(", ")}`;
     else {
-      const st = s.state(s.inputs(), TRAVERSAL);
+      const st = s.state(s.inputs());
       if (!st.fresh) why = st.why;
     }
     if (why) toRun.add(s.name);

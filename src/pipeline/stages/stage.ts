@@ -25,17 +25,11 @@ export interface Step {
   /** What the artifact is made from; call once every dependency is current. */
   inputs(): Inputs;
   /** Whether the artifact there was made from `inputs`, and if not, why. */
-  state(inputs: Inputs, table: Traversal): Freshness;
+  state(inputs: Inputs): Freshness;
   /** Throws when the artifact, though being made, must not be read by another step as it is. */
   refuseReader?(inputs: Inputs): void;
   /** Make the artifact (its dependencies are current). */
-  run(opts: StepOptions, table: Traversal): Promise<void>;
-}
-
-/** The traversal, as a step that stands for another table's step sees it (steps.ts). */
-export interface Traversal {
-  plan(profile: Profile): PlanRow[];
-  ensure(profile: Profile, step: string, opts: StepOptions): Promise<void>;
+  run(opts: StepOptions): Promise<void>;
 }
 
 export interface PlanRow {
