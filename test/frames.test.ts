@@ -85,6 +85,7 @@ test("metricsRows: three probes per representation and set, one row per fine-tun
   const f = findingsRows(metrics);
   assert.equal(f.length, 3, "a finding without comparisons keeps one row");
   assert.equal(f[2].verdict, "not-tested");
+  assert.equal(f[0].mcnemarPSeed0, 0.01, "McNemar's p is named for the one seed it reads");
 });
 
 test("metricsFrame and findingsFrame answer a notebook's questions: query, group, sort", () => {

@@ -41,6 +41,8 @@ export const comparisonSchema = z.looseObject({
   mdd: z.number().optional(),
   /** The paper's own difference for these two rows on this set, when it has both. */
   paperDifference: z.number().optional(),
+  /** McNemar's exact two-sided p on the first seed's images alone (the interval and p above pool
+   * every seed): the classical one-seed test, kept for comparison with single-run papers. */
   mcnemarP: z.number(),
   /** After Holm: holds (adjusted p <= alpha, above zero), fails (below), else inconclusive. */
   verdict: verdictSchema.exclude(["not-tested"]),

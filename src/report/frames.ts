@@ -68,7 +68,7 @@ export function findingsRows(m: Metrics): Row[] {
           holmP: c.adjustedP ?? null,
           mdd: c.mdd ?? null,
           paper: c.paperDifference ?? null,
-          mcnemarP: c.mcnemarP,
+          mcnemarPSeed0: c.mcnemarP,
           comparison: c.verdict,
           seeds: f.seeds,
         }))
@@ -86,7 +86,7 @@ export function findingsRows(m: Metrics): Row[] {
             holmP: null,
             mdd: null,
             paper: null,
-            mcnemarP: null,
+            mcnemarPSeed0: null,
             comparison: null,
             seeds: f.seeds,
           },
